@@ -1,0 +1,14 @@
+"""Interlink: service domains of a bank, integrated through six patterns with delivery guarantees."""
+
+from interlink.core import (
+    Aggregate,
+    Command,
+    Context,
+    Domain,
+    Event,
+    PrivateEvent,
+    PublicEvent,
+)
+
+__all__ = ["Aggregate", "Command", "Context", "Domain", "Event", "PrivateEvent", "PublicEvent"]
+__version__ = "0.1.0"

@@ -1,0 +1,121 @@
+"""In-memory store for unit tests: the same checks and atomicity as the SQL stores, kept in dicts.
+
+``memory://name`` shares one state between instances with the same name in this process (like two
+connections to one database); plain ``memory://`` is private to the instance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from interlink.exceptions import ConcurrencyError, DuplicateMessage
+from interlink.ports.store import (
+    ChangeSet,
+    DeadLetter,
+    OutboxRow,
+    OutboxStatus,
+    Store,
+    StoredAggregate,
+    merge_writes,
+)
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass
+class _State:
+    aggregates: dict[tuple[str, str], StoredAggregate] = field(default_factory=dict)
+    outbox: dict[int, tuple[OutboxRow, float]] = field(default_factory=dict)
+    inbox: set[tuple[str, str]] = field(default_factory=set)
+    dead_letters: dict[int, DeadLetter] = field(default_factory=dict)
+    seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+
+class MemoryStore(Store):
+    """A store in this process's memory; every commit is checked in full before anything changes."""
+
+    scheme = "memory"
+    _shared: ClassVar[dict[str, _State]] = {}
+
+    def __init__(self, url: str = "memory://", *, domain: str) -> None:
+        super().__init__(url, domain=domain)
+        name = urlsplit(url).netloc
+        self._state = self._shared.setdefault(f"{name}/{domain}", _State()) if name else _State()
+
+    async def _connect(self) -> None:
+        pass
+
+    async def _close(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        self._check()
+
+    async def load(self, kind: str, id: str) -> StoredAggregate | None:
+        self._check()
+        return self._state.aggregates.get((kind, id))
+
+    async def seen(self, subscription: str, message_ids: Sequence[str]) -> set[str]:
+        self._check()
+        return {m for m in message_ids if (subscription, m) in self._state.inbox}
+
+    async def _commit(self, changes: Sequence[ChangeSet]) -> None:
+        state = self._state
+        writes = merge_writes(changes)
+        for w in writes:
+            current = state.aggregates.get((w.kind, w.id))
+            version = current.version if current else 0
+            if version != w.expected_version:
+                raise ConcurrencyError(
+                    f"{w.kind} {w.id!r} is at version {version}, the write expected {w.expected_version}"
+                )
+        marks = [(m.subscription, m.message_id) for c in changes for m in c.inbox]
+        if len(set(marks)) != len(marks) or any(m in state.inbox for m in marks):
+            raise DuplicateMessage("the inbox already holds one of these message ids")
+        # Every check passed: apply all of it (nothing above has changed the state).
+        for w in writes:
+            if w.data is None:
+                del state.aggregates[(w.kind, w.id)]
+            else:
+                state.aggregates[(w.kind, w.id)] = StoredAggregate(w.data, w.new_version)
+        state.inbox.update(marks)
+        now = time.time()
+        for change in changes:
+            for message in change.outbox:
+                seq = next(state.seq)
+                state.outbox[seq] = (OutboxRow(seq, message), now)
+            for letter in change.dead_letters:
+                letter_id = next(state.seq)
+                state.dead_letters[letter_id] = replace(letter, id=letter_id)
+            for letter_id in change.resolved_dead_letters:
+                state.dead_letters.pop(letter_id, None)
+
+    async def outbox_batch(self, limit: int) -> list[OutboxRow]:
+        self._check()
+        return [row for row, _ in sorted(self._state.outbox.values(), key=lambda r: r[0].seq)[:limit]]
+
+    async def mark_sent(self, seqs: Sequence[int]) -> None:
+        self._check()
+        for seq in seqs:
+            self._state.outbox.pop(seq, None)
+
+    async def outbox_status(self) -> OutboxStatus:
+        self._check()
+        times = [created for _, created in self._state.outbox.values()]
+        oldest = datetime.fromtimestamp(min(times), UTC) if times else None
+        return OutboxStatus(len(times), oldest)
+
+    async def dead_letters(self, subscription: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        self._check()
+        letters = [d for _, d in sorted(self._state.dead_letters.items())]
+        return [d for d in letters if subscription in (None, d.subscription)][:limit]
+
+    async def dead_letter(self, id: int) -> DeadLetter | None:
+        self._check()
+        return self._state.dead_letters.get(id)

@@ -1,0 +1,73 @@
+"""The store's tables, as SQLAlchemy Core metadata shared by every SQL store adapter."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["aggregates", "dead_letters", "inbox", "meta", "metadata", "outbox"]
+
+metadata = MetaData()
+
+meta = Table(
+    "interlink_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+aggregates = Table(
+    "interlink_aggregates",
+    metadata,
+    Column("kind", String(200), primary_key=True),
+    Column("id", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+outbox = Table(
+    "interlink_outbox",
+    metadata,
+    # AUTOINCREMENT on SQLite: a deleted (sent) row's seq is never reused, so order stays total.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), nullable=False),
+    Column("channel", String(200), nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("ordering_key", String(400)),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+inbox = Table(
+    "interlink_inbox",
+    metadata,
+    Column("subscription", String(200), primary_key=True),
+    Column("message_id", String(200), primary_key=True),
+    Column("processed_at", Float, nullable=False),
+)
+
+dead_letters = Table(
+    "interlink_dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscription", String(200), nullable=False),
+    Column("message_id", String(200), nullable=False),
+    Column("message_type", String(200), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("failed_at", Float, nullable=False),
+    Index("ix_interlink_dead_letters_subscription", "subscription"),
+    sqlite_autoincrement=True,
+)

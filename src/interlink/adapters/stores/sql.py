@@ -1,0 +1,280 @@
+"""What every SQLAlchemy-based store shares: the statements of the unit of work, outbox, inbox, dead letters.
+
+Subclasses build the engines (:meth:`SqlStore._engines`) and translate their driver's errors
+(:meth:`SqlStore._translate`).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from interlink.adapters.stores import schema
+from interlink.exceptions import ConcurrencyError, DuplicateMessage, StoreError
+from interlink.ports.broker import OutgoingMessage
+from interlink.ports.store import (
+    SCHEMA_VERSION,
+    AggregateWrite,
+    ChangeSet,
+    DeadLetter,
+    OutboxRow,
+    OutboxStatus,
+    Store,
+    StoredAggregate,
+    merge_writes,
+)
+
+__all__ = ["SqlStore"]
+
+
+class SqlStore(Store, abc.ABC):
+    """A store on SQLAlchemy 2 async: one writer at a time per process, reads in parallel."""
+
+    def __init__(self, url: str, *, domain: str) -> None:
+        super().__init__(url, domain=domain)
+        self._writer: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
+        # One writer at a time in this process; other processes are kept out by the database's own lock.
+        self._write_lock = asyncio.Lock()
+
+    @abc.abstractmethod
+    def _engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        """(writer, reader) engines; the writer's transactions must take the write lock at BEGIN."""
+
+    @abc.abstractmethod
+    def _translate(self, exc: Exception) -> Exception:
+        """The Interlink exception for a driver exception (StoreUnavailable, StoreError)."""
+
+    @asynccontextmanager
+    async def _errors(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (ConcurrencyError, DuplicateMessage, StoreError):
+            raise
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        self._writer, self._reader = self._engines()
+        async with self._errors(), self._writer.begin() as conn:
+            await conn.run_sync(schema.metadata.create_all)
+            row = (
+                await conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema"))
+            ).first()
+            if row is None:
+                await conn.execute(insert(schema.meta).values(key="schema", value=str(SCHEMA_VERSION)))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store at {self.url} has schema version {row[0]}, newer than this Interlink "
+                    f"({SCHEMA_VERSION}): upgrade Interlink"
+                )
+
+    async def _close(self) -> None:
+        for engine in (self._writer, self._reader):
+            if engine is not None:
+                await engine.dispose()
+        self._writer = self._reader = None
+
+    async def ping(self) -> None:
+        async with self._errors(), self._read() as conn:
+            await conn.execute(select(1))
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        self._check()
+        assert self._reader is not None
+        async with self._reader.connect() as conn:
+            yield conn
+
+    async def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        async with self._errors(), self._read() as conn:
+            value = (
+                await conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema"))
+            ).scalar()
+        return int(value or 0)
+
+    # -- unit of work ------------------------------------------------------------------------------
+
+    async def load(self, kind: str, id: str) -> StoredAggregate | None:
+        t = schema.aggregates
+        async with self._errors(), self._read() as conn:
+            row = (
+                await conn.execute(select(t.c.data, t.c.version).where(t.c.kind == kind, t.c.id == id))
+            ).first()
+        return StoredAggregate(row[0], row[1]) if row else None
+
+    async def seen(self, subscription: str, message_ids: Sequence[str]) -> set[str]:
+        if not message_ids:
+            return set()
+        t = schema.inbox
+        query = select(t.c.message_id).where(
+            t.c.subscription == subscription, t.c.message_id.in_(list(message_ids))
+        )
+        async with self._errors(), self._read() as conn:
+            return {r[0] for r in await conn.execute(query)}
+
+    async def _commit(self, changes: Sequence[ChangeSet]) -> None:
+        writes = merge_writes(changes)
+        now = time.time()
+        assert self._writer is not None
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            await self._apply_writes(conn, writes, now)
+            await self._insert_inbox(conn, changes, now)
+            outbox_rows = [
+                {
+                    "message_id": m.message_id,
+                    "channel": m.channel,
+                    "type": m.type,
+                    "ordering_key": m.ordering_key,
+                    "body": m.body,
+                    "created_at": now,
+                }
+                for c in changes
+                for m in c.outbox
+            ]
+            if outbox_rows:
+                await conn.execute(insert(schema.outbox), outbox_rows)
+            letters = [_dead_letter_row(d) for c in changes for d in c.dead_letters]
+            if letters:
+                await conn.execute(insert(schema.dead_letters), letters)
+            resolved = [i for c in changes for i in c.resolved_dead_letters]
+            if resolved:
+                await conn.execute(delete(schema.dead_letters).where(schema.dead_letters.c.id.in_(resolved)))
+
+    async def _apply_writes(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> None:
+        t = schema.aggregates
+        creates = [w for w in writes if w.expected_version == 0 and w.data is not None]
+        updates = [w for w in writes if w.expected_version > 0 and w.data is not None]
+        deletes = [w for w in writes if w.data is None]
+        if creates:
+            try:
+                await conn.execute(
+                    insert(t),
+                    [
+                        {
+                            "kind": w.kind,
+                            "id": w.id,
+                            "version": w.new_version,
+                            "data": w.data,
+                            "updated_at": now,
+                        }
+                        for w in creates
+                    ],
+                )
+            except IntegrityError as exc:
+                names = ", ".join(f"{w.kind} {w.id!r}" for w in creates[:5])
+                raise ConcurrencyError(f"cannot create what exists already (one of: {names})") from exc
+        if updates:
+            stmt = (
+                update(t)
+                .where(t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev"))
+                .values(version=bindparam("nv"), data=bindparam("d"), updated_at=now)
+            )
+            params = [
+                {"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data}
+                for w in updates
+            ]
+            await self._expect_rows(conn, stmt, params, updates)
+        if deletes:
+            remove = delete(t).where(
+                t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev")
+            )
+            params = [{"k": w.kind, "i": w.id, "ev": w.expected_version} for w in deletes]
+            await self._expect_rows(conn, remove, params, deletes)
+
+    async def _expect_rows(
+        self, conn: AsyncConnection, stmt: Any, params: list[dict[str, Any]], writes: list[AggregateWrite]
+    ) -> None:
+        result = await conn.execute(stmt, params)
+        if result.rowcount != len(params):
+            names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
+            raise ConcurrencyError(f"changed by someone else since it was read (one of: {names})")
+
+    async def _insert_inbox(self, conn: AsyncConnection, changes: Sequence[ChangeSet], now: float) -> None:
+        marks = [
+            {"subscription": m.subscription, "message_id": m.message_id, "processed_at": now}
+            for c in changes
+            for m in c.inbox
+        ]
+        if not marks:
+            return
+        try:
+            await conn.execute(insert(schema.inbox), marks)
+        except IntegrityError as exc:
+            raise DuplicateMessage(f"the inbox already holds one of {len(marks)} message ids") from exc
+
+    # -- outbox ------------------------------------------------------------------------------------
+
+    async def outbox_batch(self, limit: int) -> list[OutboxRow]:
+        t = schema.outbox
+        query = select(t.c.seq, t.c.message_id, t.c.channel, t.c.type, t.c.body, t.c.ordering_key)
+        async with self._errors(), self._read() as conn:
+            rows = (await conn.execute(query.order_by(t.c.seq).limit(limit))).all()
+        return [OutboxRow(r[0], OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5])) for r in rows]
+
+    async def mark_sent(self, seqs: Sequence[int]) -> None:
+        if not seqs:
+            return
+        assert self._writer is not None
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(list(seqs))))
+
+    async def outbox_status(self) -> OutboxStatus:
+        t = schema.outbox
+        async with self._errors(), self._read() as conn:
+            count, oldest = (await conn.execute(select(func.count(), func.min(t.c.created_at)))).one()
+        return OutboxStatus(int(count), datetime.fromtimestamp(oldest, UTC) if oldest is not None else None)
+
+    # -- dead letters ------------------------------------------------------------------------------
+
+    async def dead_letters(self, subscription: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        t = schema.dead_letters
+        query = select(t).order_by(t.c.id).limit(limit)
+        if subscription is not None:
+            query = query.where(t.c.subscription == subscription)
+        async with self._errors(), self._read() as conn:
+            return [_dead_letter(r) for r in await conn.execute(query)]
+
+    async def dead_letter(self, id: int) -> DeadLetter | None:
+        t = schema.dead_letters
+        async with self._errors(), self._read() as conn:
+            row = (await conn.execute(select(t).where(t.c.id == id))).first()
+        return _dead_letter(row) if row else None
+
+
+def _dead_letter_row(d: DeadLetter) -> dict[str, Any]:
+    return {
+        "subscription": d.subscription,
+        "message_id": d.message_id,
+        "message_type": d.message_type,
+        "body": d.body,
+        "error": d.error,
+        "attempts": d.attempts,
+        "failed_at": d.failed_at.timestamp(),
+    }
+
+
+def _dead_letter(r: Row[Any]) -> DeadLetter:
+    return DeadLetter(
+        subscription=r.subscription,
+        message_id=r.message_id,
+        message_type=r.message_type,
+        body=bytes(r.body),
+        error=r.error,
+        attempts=r.attempts,
+        failed_at=datetime.fromtimestamp(r.failed_at, UTC),
+        id=r.id,
+    )

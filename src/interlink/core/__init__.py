@@ -1,0 +1,22 @@
+"""The domain model and its registry: no I/O here, only what a team declares."""
+
+from interlink.core.aggregate import Aggregate
+from interlink.core.clock import Clock, SystemClock
+from interlink.core.context import Context, Role, Session
+from interlink.core.domain import Domain
+from interlink.core.messages import Command, Event, Message, PrivateEvent, PublicEvent
+
+__all__ = [
+    "Aggregate",
+    "Clock",
+    "Command",
+    "Context",
+    "Domain",
+    "Event",
+    "Message",
+    "PrivateEvent",
+    "PublicEvent",
+    "Role",
+    "Session",
+    "SystemClock",
+]

@@ -1,0 +1,172 @@
+"""The context handed to commands, queries, services and event handlers.
+
+One class enforces the method's rules by role, so the rule and its error message live in one place:
+
+=========  ====  ====  ==========  ====  =======  ====
+role       get   save  delete      emit  send     run commands
+=========  ====  ====  ==========  ====  =======  ====
+command    yes   yes   yes         yes   yes      yes
+service    yes   no    no          no    no       yes
+handler    yes   no    no          no    no       yes
+query      yes   no    no          no    no       no
+=========  ====  ====  ==========  ====  =======  ====
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from interlink.core.aggregate import Aggregate
+from interlink.core.clock import Clock
+from interlink.core.declarations import CommandSpec, ServiceSpec
+from interlink.core.messages import Command, Event
+from interlink.exceptions import NotFoundError, RuleViolation
+
+if TYPE_CHECKING:
+    from interlink.core.domain import Domain
+
+__all__ = ["Context", "Role", "Session"]
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+
+class Role(enum.Enum):
+    """What kind of declaration the context was made for."""
+
+    COMMAND = "command"
+    SERVICE = "service"
+    HANDLER = "event handler"
+    QUERY = "query"
+
+
+_WHY = {
+    Role.QUERY: "queries do not persist or emit; move the change into a command",
+    Role.SERVICE: "services do not persist or emit; they run commands (ctx.execute) that do",
+    Role.HANDLER: "event handlers do not persist or emit; run a command (ctx.execute) that does",
+}
+
+
+class Session(Protocol):
+    """What a context needs from the unit of work around it (implemented in ``interlink.delivery``)."""
+
+    async def load(self, cls: type[A], id: str) -> A | None: ...
+    def stage_save(self, aggregate: Aggregate) -> None: ...
+    def stage_delete(self, aggregate: Aggregate) -> None: ...
+    def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None: ...
+    def stage_command(self, command: Command, to: str, ctx: Context) -> None: ...
+
+
+class Context:
+    """Access to the domain's data and messaging for one declaration run.
+
+    ``correlation_id`` follows a business flow across domains; ``causation_id`` is the id of the message
+    that caused this run (None for a call from the API or the CLI).
+    """
+
+    def __init__(
+        self,
+        domain: Domain,
+        session: Session,
+        role: Role,
+        *,
+        name: str,
+        clock: Clock,
+        correlation_id: str,
+        causation_id: str | None = None,
+    ) -> None:
+        self.domain = domain
+        self.role = role
+        self.name = name
+        self.correlation_id = correlation_id
+        self.causation_id = causation_id
+        self._session = session
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"<Context {self.role.value} {self.domain.name}.{self.name}>"
+
+    def now(self) -> datetime:
+        """The current time (UTC) from the runtime's clock."""
+        return self._clock.now()
+
+    async def find(self, cls: type[A], id: str) -> A | None:
+        """The aggregate with this id, or None."""
+        return await self._session.load(cls, id)
+
+    async def get(self, cls: type[A], id: str) -> A:
+        """The aggregate with this id; raises NotFoundError when there is none."""
+        found = await self._session.load(cls, id)
+        if found is None:
+            raise NotFoundError(cls.aggregate_name(), id)
+        return found
+
+    async def save(self, aggregate: Aggregate) -> None:
+        """Stage the aggregate for writing when the command commits; its ``version`` goes up by one."""
+        self._require_command("ctx.save()")
+        self._session.stage_save(aggregate)
+
+    async def delete(self, aggregate: Aggregate) -> None:
+        """Stage the aggregate's removal (checked against its version) for when the command commits."""
+        self._require_command("ctx.delete()")
+        self._session.stage_delete(aggregate)
+
+    def emit(self, event: Event, *, about: Aggregate | None = None) -> None:
+        """Publish a domain event through the outbox, in the command's transaction.
+
+        ``about`` names the aggregate the event is about: it becomes the CloudEvents ``subject`` and keeps
+        the events of one aggregate in order.
+        """
+        self._require_command("ctx.emit()")
+        if event.owner() != self.domain.name:
+            raise RuleViolation(
+                f"{type(event).__name__} is declared by domain {event.owner()!r}; "
+                f"domain {self.domain.name!r} emits only its own events"
+            )
+        self._session.stage_event(event, self, about)
+
+    def send(self, command: Command, *, to: str) -> None:
+        """Send a command event to domain ``to`` through the outbox, in the command's transaction."""
+        self._require_command("ctx.send()")
+        self._session.stage_command(command, to, self)
+
+    async def execute(self, command: Callable[..., Awaitable[R]], data: Any = None) -> R:
+        """Run a command of this domain inside the current unit of work and return its result."""
+        if self.role is Role.QUERY:
+            raise RuleViolation(f"query {self.name!r} tried to run a command: {_WHY[Role.QUERY]}")
+        spec = self.domain.spec_of(command)
+        if not isinstance(spec, CommandSpec):
+            raise RuleViolation(
+                f"{getattr(command, '__name__', command)!r} is not a command of {self.domain}"
+            )
+        child = self._child(Role.COMMAND, spec.name)
+        if spec.input_type is None:
+            return await command(child)
+        return await command(child, spec.input_type.model_validate(data))
+
+    async def call(self, service: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:
+        """Run a domain service with a context that may run commands but not persist."""
+        spec = self.domain.spec_of(service)
+        if not isinstance(spec, ServiceSpec):
+            raise RuleViolation(
+                f"{getattr(service, '__name__', service)!r} is not a service of {self.domain}"
+            )
+        return await service(self._child(Role.SERVICE, spec.name), *args, **kwargs)
+
+    def _child(self, role: Role, name: str) -> Context:
+        return Context(
+            self.domain,
+            self._session,
+            role,
+            name=name,
+            clock=self._clock,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+        )
+
+    def _require_command(self, what: str) -> None:
+        if self.role is not Role.COMMAND:
+            raise RuleViolation(f"{self.role.value} {self.name!r} called {what}: {_WHY[self.role]}")

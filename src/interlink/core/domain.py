@@ -1,0 +1,186 @@
+"""The service domain: a name and the registry of everything declared on it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
+
+from interlink.core.aggregate import Aggregate
+from interlink.core.declarations import (
+    AsyncFn,
+    CommandSpec,
+    HandlerSpec,
+    QuerySpec,
+    ServiceSpec,
+    inspect_function,
+)
+from interlink.core.messages import Command, Event, Message
+from interlink.exceptions import ConfigurationError
+
+__all__ = ["Domain"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+F = TypeVar("F", bound=AsyncFn)
+A = TypeVar("A", bound=type[Aggregate])
+M = TypeVar("M", bound=type[Message])
+
+
+class Domain:
+    """A service domain: one business responsibility, its own data, integrated only through APIs and events.
+
+    Declarations are decorators that return the function or class unchanged, so domain code stays plain
+    Python and can be unit-tested by calling it with a context::
+
+        loans = Domain("loan-request")
+
+        @loans.command
+        async def submit(ctx: Context, data: SubmitLoan) -> LoanRequest: ...
+    """
+
+    def __init__(self, name: str, *, description: str = "") -> None:
+        if not _NAME.match(name):
+            raise ConfigurationError(
+                f"domain name {name!r} must be lowercase letters, digits and '-', starting with a letter"
+            )
+        self.name = name
+        self.description = description
+        self.aggregates: dict[str, type[Aggregate]] = {}
+        self.events: dict[str, type[Event]] = {}
+        self.command_messages: dict[str, type[Command]] = {}
+        self.commands: dict[str, CommandSpec] = {}
+        self.queries: dict[str, QuerySpec] = {}
+        self.services: dict[str, ServiceSpec] = {}
+        self.handlers: list[HandlerSpec] = []
+        self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
+
+    def __repr__(self) -> str:
+        return f"Domain({self.name!r})"
+
+    # -- data and messages -------------------------------------------------------------------------
+
+    def aggregate(self, cls: A) -> A:
+        """Declare a root entity of this domain."""
+        self.aggregates[cls.aggregate_name()] = cls
+        return cls
+
+    def event(self, cls: M) -> M:
+        """Declare a domain event this domain emits (public unless it subclasses PrivateEvent)."""
+        if not issubclass(cls, Event):
+            raise ConfigurationError(f"@{self.name}.event: {cls.__name__} is not an Event")
+        self._claim(cls)
+        self.events[cls.message_name()] = cls
+        return cls
+
+    def command_message(self, cls: M) -> M:
+        """Declare a command event this domain accepts from other domains."""
+        if not issubclass(cls, Command):
+            raise ConfigurationError(f"@{self.name}.command_message: {cls.__name__} is not a Command")
+        self._claim(cls)
+        self.command_messages[cls.message_name()] = cls
+        return cls
+
+    def _claim(self, cls: type[Message]) -> None:
+        owner = cls.__dict__.get("__owner__")
+        if owner and owner != self.name:
+            raise ConfigurationError(f"{cls.__name__} is already declared by domain {owner!r}")
+        cls.__owner__ = self.name
+
+    # -- behaviour ---------------------------------------------------------------------------------
+
+    @overload
+    def command(self, func: F, /) -> F: ...
+    @overload
+    def command(
+        self, func: None = None, /, *, http: str | None = None, name: str | None = None
+    ) -> Callable[[F], F]: ...
+    def command(
+        self, func: F | None = None, /, *, http: str | None = None, name: str | None = None
+    ) -> F | Callable[[F], F]:
+        """Declare a command: ``async def f(ctx, data: Model) -> Result``; runs in one transaction."""
+
+        def register(f: F) -> F:
+            params, result = inspect_function(f, "command")
+            if len(params) > 1:
+                raise ConfigurationError(
+                    f"command {f.__qualname__} takes one input model, got parameters {list(params)}"
+                )
+            input_type = next(iter(params.values()), None)
+            if input_type is not None and not (
+                isinstance(input_type, type) and issubclass(input_type, BaseModel)
+            ):
+                raise ConfigurationError(
+                    f"command {f.__qualname__}: its input must be a pydantic model, got {input_type!r}"
+                )
+            spec = CommandSpec(name or f.__name__, f, input_type, result, http)
+            self._add(self.commands, spec)
+            return f
+
+        return register(func) if func is not None else register
+
+    @overload
+    def query(self, func: F, /) -> F: ...
+    @overload
+    def query(
+        self, func: None = None, /, *, http: str | None = None, name: str | None = None
+    ) -> Callable[[F], F]: ...
+    def query(
+        self, func: F | None = None, /, *, http: str | None = None, name: str | None = None
+    ) -> F | Callable[[F], F]:
+        """Declare a query: ``async def f(ctx, ...) -> Result``; reads only."""
+
+        def register(f: F) -> F:
+            params, result = inspect_function(f, "query")
+            self._add(self.queries, QuerySpec(name or f.__name__, f, params, result, http))
+            return f
+
+        return register(func) if func is not None else register
+
+    def service(self, func: F) -> F:
+        """Declare a domain service: logic shared by commands; it may run commands, never persist."""
+        inspect_function(func, "service")
+        self._add(self.services, ServiceSpec(func.__name__, func))
+        return func
+
+    def on(self, event_type: type[Event]) -> Callable[[F], F]:
+        """Declare an event handler for ``event_type`` (this domain's or another domain's public event)."""
+        owner = event_type.owner()
+        if not event_type.public and owner != self.name:
+            raise ConfigurationError(
+                f"{event_type.__name__} is private to domain {owner!r}; {self.name!r} cannot subscribe to it"
+            )
+
+        def register(f: F) -> F:
+            params, _ = inspect_function(f, "event handler")
+            if len(params) != 1 or next(iter(params.values())) is not event_type:
+                raise ConfigurationError(
+                    f"event handler {f.__qualname__} must take (ctx, event: {event_type.__name__})"
+                )
+            if any(h.name == f.__name__ for h in self.handlers):
+                raise ConfigurationError(f"domain {self.name!r} already has a handler named {f.__name__!r}")
+            self.handlers.append(HandlerSpec(f.__name__, f, event_type))
+            return f
+
+        return register
+
+    def _add(self, table: dict[str, Any], spec: CommandSpec | QuerySpec | ServiceSpec) -> None:
+        if spec.name in table:
+            raise ConfigurationError(f"domain {self.name!r} already declares {spec.name!r}")
+        table[spec.name] = spec
+        self._by_func[spec.func] = spec
+
+    # -- lookups -----------------------------------------------------------------------------------
+
+    def spec_of(self, func: Callable[..., Any]) -> CommandSpec | QuerySpec | ServiceSpec | None:
+        """The declaration behind a decorated function, if it is declared on this domain."""
+        return self._by_func.get(func)
+
+    def handlers_for(self, message_type: str) -> list[HandlerSpec]:
+        """The event handlers that capture messages of this CloudEvents type."""
+        return [h for h in self.handlers if h.event_type.message_type() == message_type]
+
+    def subscribed_types(self) -> dict[str, type[Event]]:
+        """Every event type this domain handles, by CloudEvents type."""
+        return {h.event_type.message_type(): h.event_type for h in self.handlers}

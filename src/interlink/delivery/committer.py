@@ -1,0 +1,92 @@
+"""Group commit: change sets that arrive while a transaction is running are committed together next.
+
+A single-row transaction costs the same fsync as a hundred-row one, so under load the committer turns
+many small commits into few large ones. If a group fails because of one change set (a version conflict,
+a duplicate inbox mark), the group is replayed one change set per transaction, in arrival order, so that
+only the culprit fails and every other change set commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from interlink.exceptions import ConcurrencyError, DuplicateMessage
+from interlink.ports.store import ChangeSet, Store
+
+__all__ = ["Committer"]
+
+_Pending = tuple[ChangeSet, asyncio.Future[None]]
+
+
+class Committer:
+    """Commits change sets to one store, grouping those that wait; calls ``on_commit`` after each group."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_group: int = 1000,
+        on_commit: Callable[[Sequence[ChangeSet]], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._max_group = max_group
+        self._on_commit = on_commit
+        self._queue: list[_Pending] = []
+        self._leader: asyncio.Task[None] | None = None
+
+    async def commit(self, change: ChangeSet) -> None:
+        """Commit one change set; raises what its own commit raised."""
+        (error,) = await self.commit_many([change])
+        if error is not None:
+            raise error
+
+    async def commit_many(self, changes: Sequence[ChangeSet]) -> list[Exception | None]:
+        """Commit several change sets, in order; returns each one's error (None when it committed)."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for change in changes:
+            future: asyncio.Future[None] = loop.create_future()
+            self._queue.append((change, future))
+            futures.append(future)
+        if self._leader is None or self._leader.done():
+            self._leader = asyncio.create_task(self._drain())
+        results: list[Exception | None] = []
+        for future in futures:
+            try:
+                await asyncio.shield(future)
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    async def _drain(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+            await self._commit_group(group)
+
+    async def _commit_group(self, group: list[_Pending]) -> None:
+        try:
+            await self._store.commit([change for change, _ in group])
+        except (ConcurrencyError, DuplicateMessage) as exc:
+            if len(group) == 1:
+                _settle(group, error=exc)
+                return
+            for pending in group:
+                await self._commit_group([pending])
+        except Exception as exc:
+            _settle(group, error=exc)
+        else:
+            _settle(group, error=None)
+            if self._on_commit is not None:
+                self._on_commit([change for change, _ in group])
+
+
+def _settle(group: list[_Pending], *, error: Exception | None) -> None:
+    for _, future in group:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

@@ -1,0 +1,193 @@
+"""The consumer loop: fetch a batch, dedupe through the inbox, handle, commit, then ack.
+
+For each batch:
+
+1. decode every delivery; one that is not a valid envelope is parked in dead letters at once;
+2. ask the inbox which message ids this subscription processed already: those are acked, untouched;
+3. handle the rest one by one, each in its own unit of work reading through the batch's overlay, so a
+   message sees what the messages before it in the batch changed;
+4. commit all successful change sets (each with its inbox mark) as one group, through the committer,
+   which isolates a failing change set by replaying the group one by one;
+5. ack what committed; hand failures back to the broker with a backoff delay, or park them in dead
+   letters once their attempts are spent (a poison message never blocks the others).
+
+A crash between 4 and 5 means redelivery; the inbox mark, committed with the effects, turns it into a
+no-op. That is effectively-once: at-least-once delivery plus an idempotent receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from interlink.core.clock import Clock
+from interlink.core.domain import Domain
+from interlink.delivery.committer import Committer
+from interlink.delivery.dispatch import Dispatcher
+from interlink.delivery.envelope import Envelope
+from interlink.delivery.retry import RetryPolicy
+from interlink.delivery.unit_of_work import Overlay, UnitOfWork
+from interlink.exceptions import AdapterError, DuplicateMessage, MessageError
+from interlink.ports.broker import Broker, Delivery, Subscription
+from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
+
+__all__ = ["Consumer", "ConsumerStats"]
+
+log = logging.getLogger("interlink.consumer")
+
+
+@dataclass
+class ConsumerStats:
+    """What a consumer did since it started."""
+
+    processed: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Work:
+    delivery: Delivery
+    change: ChangeSet
+    error: Exception | None = None  # set when the change is a dead letter
+
+
+class Consumer:
+    """Consumes one subscription for one domain."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        store: Store,
+        broker: Broker,
+        committer: Committer,
+        subscription: Subscription,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        *,
+        policy: RetryPolicy | None = None,
+        batch_size: int = 200,
+        fetch_wait: float = 0.5,
+    ) -> None:
+        self.domain = domain
+        self.subscription = subscription
+        self.policy = policy or RetryPolicy()
+        self.stats = ConsumerStats()
+        self._store = store
+        self._broker = broker
+        self._committer = committer
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._batch_size = batch_size
+        self._fetch_wait = fetch_wait
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Take no new batch; :meth:`run` returns once the batch in hand is committed and acked."""
+        self._stopping = True
+
+    async def run(self) -> None:
+        """Fetch and process batches until :meth:`stop`."""
+        self._stopping = False
+        while not self._stopping:
+            try:
+                deliveries = await self._broker.fetch(
+                    self.subscription.name, self._batch_size, self._fetch_wait
+                )
+                if deliveries:
+                    await self.process(deliveries)
+            except AdapterError as exc:
+                # Unacked deliveries come back after the visibility timeout; nothing is lost by waiting.
+                log.warning("consumer %s: %s", self.subscription.name, exc)
+                await asyncio.sleep(1.0)
+
+    async def process(self, deliveries: list[Delivery]) -> None:
+        """Handle one batch end to end (steps 1 to 5 of the module docstring)."""
+        self.stats.batches += 1
+        decoded: list[tuple[Delivery, Envelope]] = []
+        work: list[_Work] = []
+        for d in deliveries:
+            try:
+                decoded.append((d, Envelope.decode(d.body)))
+            except MessageError as exc:
+                work.append(self._dead_letter(d, "?", exc))
+        seen = await self._store.seen(self.subscription.name, [e.id for _, e in decoded])
+        acks: list[Delivery] = []
+        retries: list[tuple[Delivery, Exception]] = []
+        overlay = Overlay()
+        in_batch: set[str] = set()
+        for d, envelope in decoded:
+            if envelope.id in seen or envelope.id in in_batch:
+                acks.append(d)
+                self.stats.duplicates += 1
+                continue
+            uow = UnitOfWork(
+                self.domain, self._store, self._clock, overlay=overlay, traceparent=envelope.traceparent
+            )
+            try:
+                await self._dispatcher.dispatch(envelope, uow)
+            except MessageError as exc:
+                work.append(self._dead_letter(d, envelope.type, exc))
+                continue
+            except Exception as exc:
+                self._count_error(exc)
+                if self.policy.exhausted(d.attempt):
+                    work.append(self._dead_letter(d, envelope.type, exc))
+                else:
+                    retries.append((d, exc))
+                continue
+            change = uow.changes()
+            change.inbox.append(InboxMark(self.subscription.name, envelope.id))
+            overlay.absorb(change.writes)
+            in_batch.add(envelope.id)
+            work.append(_Work(d, change))
+        await self._commit(work, acks, retries)
+
+    async def _commit(
+        self, work: list[_Work], acks: list[Delivery], retries: list[tuple[Delivery, Exception]]
+    ) -> None:
+        results = await self._committer.commit_many([w.change for w in work])
+        for item, error in zip(work, results, strict=True):
+            if error is None or isinstance(error, DuplicateMessage):
+                acks.append(item.delivery)
+                if isinstance(error, DuplicateMessage):
+                    self.stats.duplicates += 1
+                elif item.error is not None:
+                    self.stats.dead_lettered += 1
+                    log.error("dead letter %s: %s", item.delivery.message_id, item.error)
+                else:
+                    self.stats.processed += 1
+            elif isinstance(error, AdapterError):
+                # The store is down: not the message's fault, so it does not use up the message's attempts.
+                retries.append((item.delivery, error))
+            else:
+                self._count_error(error)
+                retries.append((item.delivery, error))
+        await self._broker.ack(acks)
+        for delivery, error in retries:
+            self.stats.retried += 1
+            delay = self.policy.delay(delivery.attempt)
+            log.info(
+                "retry %s in %.2fs after attempt %d: %s", delivery.message_id, delay, delivery.attempt, error
+            )
+            await self._broker.retry(delivery, delay)
+
+    def _dead_letter(self, delivery: Delivery, message_type: str, error: Exception) -> _Work:
+        letter = DeadLetter(
+            subscription=self.subscription.name,
+            message_id=delivery.message_id,
+            message_type=message_type,
+            body=delivery.body,
+            error=f"{type(error).__name__}: {error}",
+            attempts=delivery.attempt,
+            failed_at=self._clock.now(),
+        )
+        return _Work(delivery, ChangeSet(dead_letters=[letter]), error)
+
+    def _count_error(self, error: Exception) -> None:
+        name = type(error).__name__
+        self.stats.errors[name] = self.stats.errors.get(name, 0) + 1

@@ -1,0 +1,115 @@
+"""The CloudEvents 1.0 envelope, structured JSON mode, with Interlink's extension attributes.
+
+Extensions (CloudEvents names: lowercase letters and digits only):
+
+- ``correlationid``: the business flow this message belongs to, carried from message to message;
+- ``causationid``: the id of the message whose handling produced this one;
+- ``aggregateversion``: the version of the aggregate (``subject``) after the change the event reports;
+- ``traceparent``: W3C Trace Context, as the CloudEvents distributed-tracing extension defines it;
+- ``targetdomain``: for a command event, the domain it is directed to;
+- ``replyto``: for a command event, the channel its confirmation goes to.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from interlink.exceptions import MalformedMessage
+
+__all__ = ["Envelope", "describe_validation_error", "new_message_id"]
+
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_CORE = {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data"}
+
+
+def new_message_id() -> str:
+    """A fresh, globally unique message id."""
+    return uuid.uuid4().hex
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, naming the field path and what is wrong with it."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Envelope(BaseModel):
+    """One message on the wire. Extension attributes beyond Interlink's own are kept, not dropped."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str | None = None
+    time: datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str | None = None
+    data: dict[str, Any]
+    correlationid: str | None = None
+    causationid: str | None = None
+    aggregateversion: int | None = Field(default=None, ge=0)
+    traceparent: str | None = None
+    targetdomain: str | None = None
+    replyto: str | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("time must carry a timezone (RFC 3339)")
+        return value
+
+    @field_validator("traceparent")
+    @classmethod
+    def _traceparent(cls, value: str | None) -> str | None:
+        if value is not None and not _TRACEPARENT.match(value):
+            raise ValueError("traceparent must be W3C Trace Context: 00-<32 hex>-<16 hex>-<2 hex>")
+        return value
+
+    @model_validator(mode="after")
+    def _extension_names(self) -> Envelope:
+        for name in self.model_extra or {}:
+            if not _EXTENSION_NAME.match(name):
+                raise ValueError(f"attribute {name!r} is not a valid CloudEvents name (a-z, 0-9, <= 20)")
+        return self
+
+    @property
+    def channel(self) -> str:
+        """Where the broker routes it: the producing domain's events, or the target domain's commands."""
+        return f"{self.targetdomain}.commands" if self.targetdomain else f"{self.source}.events"
+
+    @property
+    def ordering_key(self) -> str | None:
+        """Messages with the same key keep their order (the aggregate the event is about)."""
+        return f"{self.type}:{self.subject}" if self.subject else None
+
+    def encode(self) -> bytes:
+        """Structured-mode JSON (``application/cloudevents+json``)."""
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Envelope:
+        """Parse and validate strictly; raises MalformedMessage naming each problem."""
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            raise MalformedMessage(
+                f"not a CloudEvents 1.0 envelope: {describe_validation_error(exc)}"
+            ) from exc
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """Every attribute outside the CloudEvents core set, Interlink's included."""
+        dumped = self.model_dump(exclude_none=True)
+        return {k: v for k, v in dumped.items() if k not in _CORE}

@@ -1,0 +1,170 @@
+"""The unit of work: reads through to the store, stages every change in memory, hands over one ChangeSet.
+
+Nothing is written while domain code runs. Staging keeps SQLite's write lock (and PostgreSQL row locks)
+out of business logic, and lets the committer group many units of work into one transaction. Optimistic
+concurrency is checked when the change set is committed: a write names the version it expects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from interlink.core.aggregate import Aggregate
+from interlink.core.clock import Clock
+from interlink.core.context import Context
+from interlink.core.domain import Domain
+from interlink.core.messages import Command, Event
+from interlink.delivery.envelope import Envelope, new_message_id
+from interlink.delivery.tracing import child_traceparent
+from interlink.exceptions import ConcurrencyError, RuleViolation
+from interlink.ports.broker import OutgoingMessage
+from interlink.ports.store import AggregateWrite, ChangeSet, Store
+
+__all__ = ["Overlay", "UnitOfWork"]
+
+A = TypeVar("A", bound=Aggregate)
+Key = tuple[str, str]
+
+
+class Overlay:
+    """Aggregate states staged by earlier units of work of one batch and not yet committed.
+
+    A consumer handles a batch of messages and commits them together; the second message of a batch
+    must see what the first one changed, so later units of work read through this overlay first.
+    """
+
+    def __init__(self) -> None:
+        self._docs: dict[Key, tuple[str, int] | None] = {}
+
+    def get(self, key: Key) -> tuple[str, int] | bool | None:
+        """(data, version), None when deleted, False when the overlay knows nothing of it."""
+        return self._docs.get(key, False)
+
+    def absorb(self, writes: list[AggregateWrite]) -> None:
+        """Record the writes of a unit of work whose handling succeeded."""
+        for w in writes:
+            self._docs[(w.kind, w.id)] = (w.data, w.new_version) if w.data is not None else None
+
+
+@dataclass
+class _StagedMessage:
+    message: Event | Command
+    envelope_fields: dict[str, object]
+    about: Aggregate | None
+
+
+class UnitOfWork:
+    """Implements the core's :class:`~interlink.core.context.Session` for one command or one message."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        store: Store,
+        clock: Clock,
+        *,
+        overlay: Overlay | None = None,
+        traceparent: str | None = None,
+    ) -> None:
+        self.domain = domain
+        self._store = store
+        self._clock = clock
+        self._overlay = overlay
+        self._traceparent = traceparent
+        self._identity: dict[Key, Aggregate | None] = {}
+        self._writes: dict[Key, AggregateWrite] = {}
+        self._messages: list[_StagedMessage] = []
+
+    async def load(self, cls: type[A], id: str) -> A | None:
+        key = (cls.aggregate_name(), id)
+        if key in self._identity:
+            found = self._identity[key]
+            if found is not None and not isinstance(found, cls):
+                raise RuleViolation(
+                    f"{key[0]} {id!r} was loaded as {type(found).__name__}, not {cls.__name__}"
+                )
+            return found
+        doc: tuple[str, int] | None
+        staged = self._overlay.get(key) if self._overlay else False
+        if staged is False:
+            stored = await self._store.load(*key)
+            doc = (stored.data, stored.version) if stored else None
+        else:
+            doc = staged if isinstance(staged, tuple) else None
+        aggregate = cls.model_validate_json(doc[0]).model_copy(update={"version": doc[1]}) if doc else None
+        self._identity[key] = aggregate
+        return aggregate
+
+    def stage_save(self, aggregate: Aggregate) -> None:
+        key = (aggregate.aggregate_name(), aggregate.id)
+        expected = aggregate.version
+        prior = self._writes.get(key)
+        if prior is not None and prior.new_version != expected:
+            raise ConcurrencyError(
+                f"{key[0]} {aggregate.id!r} is saved at version {expected}, but this command already "
+                f"moved it to version {prior.new_version}: save the object you loaded"
+            )
+        aggregate.version = expected + 1
+        first_expected = prior.expected_version if prior else expected
+        self._writes[key] = AggregateWrite(
+            key[0], aggregate.id, first_expected, expected + 1, aggregate.model_dump_json()
+        )
+        self._identity[key] = aggregate
+
+    def stage_delete(self, aggregate: Aggregate) -> None:
+        key = (aggregate.aggregate_name(), aggregate.id)
+        prior = self._writes.get(key)
+        if prior is not None and prior.expected_version == 0:
+            del self._writes[key]  # created and deleted in one command: nothing to write
+        else:
+            expected = prior.expected_version if prior else aggregate.version
+            if expected == 0:
+                raise ConcurrencyError(
+                    f"{key[0]} {aggregate.id!r} was never saved; there is nothing to delete"
+                )
+            self._writes[key] = AggregateWrite(key[0], aggregate.id, expected, aggregate.version + 1, None)
+        self._identity[key] = None
+
+    def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None:
+        fields: dict[str, object] = {"type": event.message_type()}
+        self._messages.append(_StagedMessage(event, self._common(ctx) | fields, about))
+
+    def stage_command(self, command: Command, to: str, ctx: Context) -> None:
+        owner = command.__dict__.get("__owner__") or type(command).__dict__.get("__owner__")
+        if owner and owner != to:
+            raise RuleViolation(f"{type(command).__name__} is a command of domain {owner!r}, not {to!r}")
+        fields: dict[str, object] = {
+            "type": f"{to}.{command.message_name()}",
+            "targetdomain": to,
+            "replyto": f"{self.domain.name}.replies",
+        }
+        self._messages.append(_StagedMessage(command, self._common(ctx) | fields, None))
+
+    def _common(self, ctx: Context) -> dict[str, object]:
+        return {
+            "source": self.domain.name,
+            "correlationid": ctx.correlation_id,
+            "causationid": ctx.causation_id,
+            "traceparent": child_traceparent(self._traceparent),
+        }
+
+    @property
+    def writes(self) -> list[AggregateWrite]:
+        """The staged aggregate writes, one per aggregate."""
+        return list(self._writes.values())
+
+    def changes(self) -> ChangeSet:
+        """Everything staged, with envelopes built now so they carry the aggregates' final versions."""
+        outbox = []
+        for staged in self._messages:
+            about = staged.about
+            envelope = Envelope(
+                id=new_message_id(),
+                time=self._clock.now(),
+                subject=about.id if about else None,
+                aggregateversion=about.version if about else None,
+                data=staged.message.model_dump(mode="json"),
+                **staged.envelope_fields,
+            )
+            outbox.append(OutgoingMessage.of(envelope))
+        return ChangeSet(writes=self.writes, outbox=outbox)

@@ -1,0 +1,134 @@
+"""The one exception tree of Interlink.
+
+::
+
+    InterlinkError
+    ├── ConfigurationError          bad URL, missing driver extra, bad declaration
+    │   └── MissingDriverError      names the extra to install
+    ├── DomainError                 raised by business code; the API layer maps these to 4xx
+    │   ├── NotFoundError
+    │   ├── ConcurrencyError        optimistic concurrency: the aggregate version moved on
+    │   ├── RuleViolation           a rule of the method was broken (a query tried to persist, ...)
+    │   └── BusinessRuleError       a command refused its input for a business reason
+    ├── MessageError                a message that can never be processed (goes to dead letters at once)
+    │   ├── MalformedMessage        not a valid CloudEvents envelope, with the reason
+    │   ├── UnknownMessageType      no handler and no declaration for its type
+    │   └── InvalidPayload          the data does not validate against the declared model
+    └── AdapterError                infrastructure; translated from the driver's errors at the edge
+        ├── BrokerError
+        │   └── BrokerUnavailable
+        └── StoreError
+            ├── StoreUnavailable
+            └── DuplicateMessage    the inbox already holds this message id
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AdapterError",
+    "BrokerError",
+    "BrokerUnavailable",
+    "BusinessRuleError",
+    "ConcurrencyError",
+    "ConfigurationError",
+    "DomainError",
+    "DuplicateMessage",
+    "InterlinkError",
+    "InvalidPayload",
+    "MalformedMessage",
+    "MessageError",
+    "MissingDriverError",
+    "NotFoundError",
+    "RuleViolation",
+    "StoreError",
+    "StoreUnavailable",
+    "UnknownMessageType",
+]
+
+
+class InterlinkError(Exception):
+    """Base of every error Interlink raises on purpose."""
+
+
+class ConfigurationError(InterlinkError):
+    """The configuration or a declaration is wrong; the message says what and how to fix it."""
+
+
+class MissingDriverError(ConfigurationError):
+    """A backend was chosen whose driver is not installed."""
+
+    def __init__(self, scheme: str, extra: str) -> None:
+        super().__init__(
+            f"the {scheme}:// backend needs an optional dependency: pip install 'interlink[{extra}]'"
+        )
+        self.scheme = scheme
+        self.extra = extra
+
+
+class DomainError(InterlinkError):
+    """Raised by domain logic; carries no infrastructure detail."""
+
+
+class NotFoundError(DomainError):
+    """The aggregate (or resource) asked for does not exist."""
+
+    def __init__(self, kind: str, id: str) -> None:
+        super().__init__(f"{kind} {id!r} not found")
+        self.kind = kind
+        self.id = id
+
+
+class ConcurrencyError(DomainError):
+    """Someone else changed the aggregate since it was read (optimistic concurrency on ``version``)."""
+
+
+class RuleViolation(DomainError):
+    """A rule of the method was broken, e.g. a query tried to persist."""
+
+
+class BusinessRuleError(DomainError):
+    """A command refused to run for a business reason; the caller can read ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MessageError(InterlinkError):
+    """A message that can never be processed, whatever the number of attempts."""
+
+
+class MalformedMessage(MessageError):
+    """The bytes are not a valid CloudEvents 1.0 structured JSON envelope."""
+
+
+class UnknownMessageType(MessageError):
+    """No declaration in this domain matches the message's type."""
+
+
+class InvalidPayload(MessageError):
+    """The message's data does not validate against the declared model."""
+
+
+class AdapterError(InterlinkError):
+    """An infrastructure failure, translated from the driver's own exception."""
+
+
+class BrokerError(AdapterError):
+    """The broker refused or failed an operation."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker cannot be reached; retrying later may succeed."""
+
+
+class StoreError(AdapterError):
+    """The store refused or failed an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached; retrying later may succeed."""
+
+
+class DuplicateMessage(StoreError):
+    """The inbox already records this message for this subscription: its effects exist."""

@@ -1,0 +1,153 @@
+"""The broker port: durable publish with confirms, named subscriptions, pull with acks and delayed retry.
+
+Every adapter (memory, embedded SQLite, RabbitMQ, NATS, Redis) gives the same guarantees:
+
+- ``publish`` returns only when the broker has the messages durably (publisher confirms, JetStream acks);
+  a message id published twice is stored once where the broker can tell (dedupe window), and the
+  consumer's inbox covers the rest.
+- ``subscribe`` declares a durable subscription: every message published afterwards on its channels and
+  of its types is delivered to it, independently of other subscriptions.
+- ``fetch`` hands out up to N messages; a message not acked within the visibility timeout (a consumer
+  that died) is delivered again, with ``attempt`` raised by one.
+- ``ack`` removes messages for good; ``retry`` hands one back to be delivered again after a delay.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from interlink.delivery.envelope import Envelope
+from interlink.exceptions import BrokerError
+
+__all__ = ["Broker", "Delivery", "OutgoingMessage", "Subscription"]
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One encoded message ready to publish, with what the broker routes and dedupes on."""
+
+    message_id: str
+    channel: str
+    type: str
+    body: bytes
+    ordering_key: str | None = None
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> OutgoingMessage:
+        """Encode an envelope for the wire."""
+        return cls(envelope.id, envelope.channel, envelope.type, envelope.encode(), envelope.ordering_key)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A durable, named subscription to some message types on some channels.
+
+    Competing consumers share one subscription by name: each message goes to one of them.
+    """
+
+    name: str
+    channels: tuple[str, ...]
+    types: frozenset[str]
+
+    def matches(self, channel: str, type: str) -> bool:
+        """True when a message on ``channel`` of ``type`` belongs to this subscription."""
+        return channel in self.channels and type in self.types
+
+
+@dataclass
+class Delivery:
+    """A message handed to a consumer. ``attempt`` is 1 on first delivery; ``handle`` is the adapter's."""
+
+    subscription: str
+    message_id: str
+    body: bytes
+    attempt: int
+    handle: Any = field(default=None, repr=False)
+
+
+class Broker(abc.ABC):
+    """Base class of broker adapters: public methods check state, adapters implement the ``_`` methods.
+
+    The constructor only stores configuration; I/O happens in :meth:`connect` and :meth:`close`.
+    """
+
+    scheme: str = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._connected = False
+
+    async def __aenter__(self) -> Broker:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """Open connections; idempotent."""
+        if not self._connected:
+            await self._connect()
+            self._connected = True
+
+    async def close(self) -> None:
+        """Release connections; unacked deliveries will be redelivered to someone else."""
+        if self._connected:
+            self._connected = False
+            await self._close()
+
+    async def ping(self) -> None:
+        """Raise BrokerUnavailable unless the broker answers."""
+        self._check()
+        await self._ping()
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Publish in order; return once the broker confirmed every one of them as durable."""
+        self._check()
+        if messages:
+            await self._publish(messages)
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        """Declare the durable subscription (idempotent; widening its types is allowed)."""
+        self._check()
+        await self._subscribe(subscription)
+
+    async def fetch(self, subscription: str, max_messages: int, wait: float) -> list[Delivery]:
+        """Up to ``max_messages`` deliveries, waiting at most ``wait`` seconds for the first one."""
+        self._check()
+        return await self._fetch(subscription, max_messages, wait)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Done with these for good."""
+        self._check()
+        if deliveries:
+            await self._ack(deliveries)
+
+    async def retry(self, delivery: Delivery, delay: float) -> None:
+        """Deliver this one again after ``delay`` seconds, with its attempt count raised."""
+        self._check()
+        await self._retry(delivery, delay)
+
+    def _check(self) -> None:
+        if not self._connected:
+            raise BrokerError(f"{type(self).__name__} is not connected: call connect() first")
+
+    @abc.abstractmethod
+    async def _connect(self) -> None: ...
+    @abc.abstractmethod
+    async def _close(self) -> None: ...
+    @abc.abstractmethod
+    async def _ping(self) -> None: ...
+    @abc.abstractmethod
+    async def _publish(self, messages: Sequence[OutgoingMessage]) -> None: ...
+    @abc.abstractmethod
+    async def _subscribe(self, subscription: Subscription) -> None: ...
+    @abc.abstractmethod
+    async def _fetch(self, subscription: str, max_messages: int, wait: float) -> list[Delivery]: ...
+    @abc.abstractmethod
+    async def _ack(self, deliveries: Sequence[Delivery]) -> None: ...
+    @abc.abstractmethod
+    async def _retry(self, delivery: Delivery, delay: float) -> None: ...

@@ -1,0 +1,163 @@
+"""One domain at run time: its store, its relay, its consumers, and the way in for commands and queries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from interlink.core.clock import Clock, SystemClock
+from interlink.core.context import Context, Role
+from interlink.core.declarations import CommandSpec, QuerySpec
+from interlink.core.domain import Domain
+from interlink.delivery.committer import Committer
+from interlink.delivery.consumer import Consumer
+from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
+from interlink.delivery.envelope import Envelope
+from interlink.delivery.relay import Relay
+from interlink.delivery.unit_of_work import UnitOfWork
+from interlink.exceptions import ConfigurationError
+from interlink.ports.broker import Broker, Subscription
+from interlink.ports.store import ChangeSet, InboxMark, Store
+from interlink.runtime.settings import Settings
+
+__all__ = ["DomainRuntime"]
+
+log = logging.getLogger("interlink.runtime")
+R = TypeVar("R")
+
+
+class DomainRuntime:
+    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        store: Store,
+        broker: Broker,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        dispatchers: Sequence[Dispatcher] = (),
+    ) -> None:
+        self.domain = domain
+        self.store = store
+        self.broker = broker
+        self.settings = settings or Settings()
+        self.clock: Clock = clock or SystemClock()
+        self.relay = Relay(
+            store,
+            broker,
+            batch_size=self.settings.relay_batch,
+            poll_interval=self.settings.relay_poll_interval,
+        )
+        self.committer = Committer(store, on_commit=self._committed)
+        self.dispatcher = CompositeDispatcher([EventHandlerDispatcher(domain, self.clock), *dispatchers])
+        types = self.dispatcher.types()
+        self.subscription = Subscription(
+            name=domain.name, channels=tuple(sorted(set(types.values()))), types=frozenset(types)
+        )
+        self.consumers = [
+            Consumer(
+                domain,
+                store,
+                broker,
+                self.committer,
+                self.subscription,
+                self.dispatcher,
+                self.clock,
+                policy=self.settings.retry,
+                batch_size=self.settings.consumer_batch,
+                fetch_wait=self.settings.fetch_wait,
+            )
+            for _ in range(self.settings.consumers_per_domain if types else 0)
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _committed(self, changes: Sequence[ChangeSet]) -> None:
+        if any(change.outbox for change in changes):
+            self.relay.wake()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the store, declare the subscription, start the relay and the consumers."""
+        await self.store.connect()
+        if self.consumers:
+            await self.broker.subscribe(self.subscription)
+        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.domain.name}-relay")]
+        self._tasks += [
+            asyncio.create_task(c.run(), name=f"{self.domain.name}-consumer-{i}")
+            for i, c in enumerate(self.consumers)
+        ]
+
+    async def stop(self) -> None:
+        """Stop taking messages, finish those in hand, flush the outbox, close the store."""
+        for consumer in self.consumers:
+            consumer.stop()
+        consumer_tasks, relay_task = self._tasks[1:], self._tasks[:1]
+        await asyncio.gather(*consumer_tasks, return_exceptions=True)
+        self.relay.stop()
+        await asyncio.gather(*relay_task, return_exceptions=True)
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception():
+                log.error("%s ended with %r", task.get_name(), task.exception())
+        self._tasks = []
+        await self.store.close()
+
+    # -- the way in ------------------------------------------------------------------------------
+
+    async def execute(
+        self, command: Callable[..., Awaitable[R]], data: Any = None, *, correlation_id: str | None = None
+    ) -> R:
+        """Run a command in one transaction: its writes and its outbox rows commit together or not at all."""
+        spec = self.domain.spec_of(command)
+        if not isinstance(spec, CommandSpec):
+            raise ConfigurationError(
+                f"{getattr(command, '__name__', command)!r} is not a command of {self.domain}"
+            )
+        uow = UnitOfWork(self.domain, self.store, self.clock)
+        ctx = self._context(uow, Role.COMMAND, spec.name, correlation_id)
+        if spec.input_type is None:
+            result = await command(ctx)
+        else:
+            result = await command(ctx, spec.input_type.model_validate(data))
+        await self.committer.commit(uow.changes())
+        return result
+
+    async def query(self, query: Callable[..., Awaitable[R]], **params: Any) -> R:
+        """Run a query; it can read but not change anything."""
+        spec = self.domain.spec_of(query)
+        if not isinstance(spec, QuerySpec):
+            raise ConfigurationError(f"{getattr(query, '__name__', query)!r} is not a query of {self.domain}")
+        uow = UnitOfWork(self.domain, self.store, self.clock)
+        return await query(self._context(uow, Role.QUERY, spec.name, None), **params)
+
+    async def replay_dead_letter(self, letter_id: int) -> None:
+        """Handle a parked message again, once: effects, inbox mark and removal commit together."""
+        letter = await self.store.dead_letter(letter_id)
+        if letter is None:
+            raise ConfigurationError(f"no dead letter {letter_id} in domain {self.domain.name!r}")
+        envelope = Envelope.decode(letter.body)
+        if await self.store.seen(letter.subscription, [envelope.id]):
+            # Processed meanwhile (a redelivery got through): only the parked copy has to go.
+            await self.committer.commit(ChangeSet(resolved_dead_letters=[letter_id]))
+            return
+        uow = UnitOfWork(self.domain, self.store, self.clock, traceparent=envelope.traceparent)
+        await self.dispatcher.dispatch(envelope, uow)
+        change = uow.changes()
+        change.inbox.append(InboxMark(letter.subscription, envelope.id))
+        change.resolved_dead_letters.append(letter_id)
+        await self.committer.commit(change)
+
+    def _context(self, uow: UnitOfWork, role: Role, name: str, correlation_id: str | None) -> Context:
+        return Context(
+            self.domain,
+            uow,
+            role,
+            name=name,
+            clock=self.clock,
+            correlation_id=correlation_id or uuid.uuid4().hex,
+        )

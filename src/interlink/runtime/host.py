@@ -1,0 +1,109 @@
+"""The runtime: one process hosting one or several domains on a store URL and a broker URL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+
+from interlink.core.clock import Clock
+from interlink.core.domain import Domain
+from interlink.exceptions import ConfigurationError
+from interlink.ports.broker import Broker
+from interlink.runtime.backends import open_broker, open_store
+from interlink.runtime.domain_runtime import DomainRuntime
+from interlink.runtime.settings import Settings
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("interlink.runtime")
+
+
+class Runtime:
+    """Starts the domains' relays and consumers on one shared broker connection; stops them gracefully.
+
+    ::
+
+        async with Runtime([customers, loans], Settings(broker_url="sqlite:///bus.db")) as rt:
+            await rt["loan-request"].execute(submit, {...})
+    """
+
+    def __init__(
+        self, domains: Sequence[Domain], settings: Settings | None = None, *, clock: Clock | None = None
+    ):
+        if not domains:
+            raise ConfigurationError("a runtime needs at least one domain")
+        names = [d.name for d in domains]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"domain names must be unique, got {names}")
+        self.settings = settings or Settings()
+        if (
+            len(domains) > 1
+            and "{domain}" not in self.settings.store_url
+            and self.settings.store_url != "memory://"
+        ):
+            raise ConfigurationError(
+                f"store URL {self.settings.store_url!r} makes {len(domains)} domains share one database; "
+                "put {domain} in it (e.g. sqlite:///data/{domain}.db) so each domain keeps its own data"
+            )
+        self.domains = list(domains)
+        self._clock = clock
+        self._broker: Broker | None = None
+        self._runtimes: dict[str, DomainRuntime] = {}
+
+    def __getitem__(self, name: str) -> DomainRuntime:
+        try:
+            return self._runtimes[name]
+        except KeyError:
+            raise KeyError(f"no domain {name!r} is running here; running: {sorted(self._runtimes)}") from None
+
+    @property
+    def broker(self) -> Broker:
+        """The shared broker (connected while the runtime runs)."""
+        if self._broker is None:
+            raise ConfigurationError("the runtime is not started")
+        return self._broker
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Connect everything and start each domain; on failure, undo what was started."""
+        broker = open_broker(self.settings.broker_url)
+        stores = {d.name: open_store(self.settings.store_url, d.name) for d in self.domains}
+        await broker.connect()
+        self._broker = broker
+        try:
+            for domain in self.domains:
+                runtime = DomainRuntime(domain, stores[domain.name], broker, self.settings, clock=self._clock)
+                await runtime.start()
+                self._runtimes[domain.name] = runtime
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop consumers (finishing messages in hand), flush outboxes, close connections."""
+        await asyncio.gather(*(r.stop() for r in self._runtimes.values()), return_exceptions=True)
+        self._runtimes.clear()
+        if self._broker is not None:
+            await self._broker.close()
+            self._broker = None
+
+    async def serve(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        async with self:
+            log.info("running %s", ", ".join(d.name for d in self.domains))
+            await stop.wait()
+            log.info("stopping: finishing messages in hand and flushing outboxes")

@@ -1,0 +1,28 @@
+"""Runtime settings, with defaults that suit the embedded backends."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from interlink.delivery.retry import RetryPolicy
+
+__all__ = ["DEFAULT_BROKER", "DEFAULT_STORE", "Settings"]
+
+DEFAULT_STORE = "sqlite:///.interlink/{domain}.db"
+DEFAULT_BROKER = "sqlite:///.interlink/broker.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a runtime connects and paces its work. ``{domain}`` in ``store_url`` gives each domain its own
+    database: domains share no data."""
+
+    store_url: str = field(default_factory=lambda: os.environ.get("INTERLINK_STORE", DEFAULT_STORE))
+    broker_url: str = field(default_factory=lambda: os.environ.get("INTERLINK_BROKER", DEFAULT_BROKER))
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    consumer_batch: int = 200
+    consumers_per_domain: int = 1
+    fetch_wait: float = 0.5
+    relay_batch: int = 500
+    relay_poll_interval: float = 1.0

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.delivery.committer import Committer
+from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
@@ -150,7 +151,9 @@ class Consumer:
     async def _commit(
         self, work: list[_Work], acks: list[Delivery], retries: list[tuple[Delivery, Exception]]
     ) -> None:
+        crash_point("consumer.before_commit")
         results = await self._committer.commit_many([w.change for w in work])
+        crash_point("consumer.after_commit")
         for item, error in zip(work, results, strict=True):
             if error is None or isinstance(error, DuplicateMessage):
                 acks.append(item.delivery)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 
+from interlink.delivery.crashpoints import crash_point
 from interlink.exceptions import AdapterError
 from interlink.ports.broker import Broker
 from interlink.ports.store import Store
@@ -53,7 +54,9 @@ class Relay:
             rows = await self._store.outbox_batch(self._batch_size)
             if not rows:
                 return total
+            crash_point("relay.before_publish")
             await self._broker.publish([row.message for row in rows])
+            crash_point("relay.after_publish")
             await self._store.mark_sent([row.seq for row in rows])
             total += len(rows)
             self.published += len(rows)

@@ -28,13 +28,17 @@ app.add_typer(outbox.app, name="outbox")
 
 @app.command()
 def run(
-    targets: Annotated[list[str], typer.Argument(help="MODULE:DOMAIN (or MODULE for all its domains), one or more.")],
+    targets: Annotated[
+        list[str], typer.Argument(help="MODULE:DOMAIN (or MODULE for all its domains), one or more.")
+    ],
     store: StoreOption = DEFAULTS["store"],
     broker: BrokerOption = DEFAULTS["broker"],
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run domains: their relays and consumers, until SIGINT or SIGTERM (then stop gracefully)."""
-    logging.basicConfig(level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s"
+    )
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
         settings = Settings(store_url=store, broker_url=broker)
@@ -62,7 +66,11 @@ def demo(
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
     with Progress(
-        TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as bar:
         tasks = {
             "registered": bar.add_task("customer: RegisterCustomer commands", total=customers),
@@ -75,11 +83,17 @@ def demo(
     for name, value in vars(report).items():
         table.add_row(name.replace("_", " "), f"{value:.2f}" if isinstance(value, float) else str(value))
     console.print(table)
-    ok = report.credit_files_found == customers and report.events_handled == customers and not report.dead_letters
+    ok = (
+        report.credit_files_found == customers
+        and report.events_handled == customers
+        and not report.dead_letters
+    )
     if not ok:
         console.print("[bold red]demo failed:[/] not every customer got exactly one credit file")
         raise typer.Exit(1)
-    console.print(f"[bold green]ok[/]: {customers} commands -> {customers} events -> {customers} credit files")
+    console.print(
+        f"[bold green]ok[/]: {customers} commands -> {customers} events -> {customers} credit files"
+    )
 
 
 def main() -> None:

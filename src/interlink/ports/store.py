@@ -127,6 +127,8 @@ class Store(abc.ABC):
     """Base class of store adapters; one instance serves one domain (its own data, shared with no one)."""
 
     scheme: str = ""
+    #: True when one URL can serve several domains and the adapter keeps their data apart by itself.
+    domain_scoped: bool = False
 
     def __init__(self, url: str, *, domain: str) -> None:
         self.url = url

@@ -82,11 +82,15 @@ class DomainRuntime:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect the store, declare the subscription, start the relay and the consumers."""
+    async def prepare(self) -> None:
+        """Connect the store and declare the subscription (idempotent), without starting any work."""
         await self.store.connect()
         if self.consumers:
             await self.broker.subscribe(self.subscription)
+
+    async def start(self) -> None:
+        """Prepare, then start the relay and the consumers."""
+        await self.prepare()
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.domain.name}-relay")]
         self._tasks += [
             asyncio.create_task(c.run(), name=f"{self.domain.name}-consumer-{i}")

@@ -12,7 +12,7 @@ from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError
 from interlink.ports.broker import Broker
-from interlink.runtime.backends import open_broker, open_store
+from interlink.runtime.backends import open_broker, open_store, redact
 from interlink.runtime.domain_runtime import DomainRuntime
 from interlink.runtime.settings import Settings
 
@@ -39,14 +39,14 @@ class Runtime:
         if len(set(names)) != len(names):
             raise ConfigurationError(f"domain names must be unique, got {names}")
         self.settings = settings or Settings()
-        if (
-            len(domains) > 1
-            and "{domain}" not in self.settings.store_url
-            and self.settings.store_url != "memory://"
-        ):
+        # Building adapters does no I/O; it checks the URLs before anything starts.
+        self._stores = {d.name: open_store(self.settings.store_url, d.name) for d in domains}
+        self._broker_candidate = open_broker(self.settings.broker_url)
+        shared = "{domain}" not in self.settings.store_url
+        if len(domains) > 1 and shared and not all(s.domain_scoped for s in self._stores.values()):
             raise ConfigurationError(
-                f"store URL {self.settings.store_url!r} makes {len(domains)} domains share one database; "
-                "put {domain} in it (e.g. sqlite:///data/{domain}.db) so each domain keeps its own data"
+                f"store URL {redact(self.settings.store_url)!r} makes {len(domains)} domains share one "
+                "database; put {domain} in it (e.g. sqlite:///data/{domain}.db) so each keeps its own data"
             )
         self.domains = list(domains)
         self._clock = clock
@@ -75,15 +75,18 @@ class Runtime:
 
     async def start(self) -> None:
         """Connect everything and start each domain; on failure, undo what was started."""
-        broker = open_broker(self.settings.broker_url)
-        stores = {d.name: open_store(self.settings.store_url, d.name) for d in self.domains}
+        broker, stores = self._broker_candidate, self._stores
         await broker.connect()
         self._broker = broker
         try:
             for domain in self.domains:
                 runtime = DomainRuntime(domain, stores[domain.name], broker, self.settings, clock=self._clock)
-                await runtime.start()
                 self._runtimes[domain.name] = runtime
+                await runtime.prepare()
+            # Every subscription exists before any relay publishes: a broker that fans out at publish
+            # time would otherwise never deliver the first events to a domain hosted here.
+            for runtime in self._runtimes.values():
+                await runtime.start()
         except BaseException:
             await self.stop()
             raise

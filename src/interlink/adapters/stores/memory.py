@@ -41,6 +41,7 @@ class MemoryStore(Store):
     """A store in this process's memory; every commit is checked in full before anything changes."""
 
     scheme = "memory"
+    domain_scoped = True
     _shared: ClassVar[dict[str, _State]] = {}
 
     def __init__(self, url: str = "memory://", *, domain: str) -> None:

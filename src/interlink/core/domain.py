@@ -63,6 +63,7 @@ class Domain:
 
     def aggregate(self, cls: A) -> A:
         """Declare a root entity of this domain."""
+        self._unique(self.aggregates, cls.aggregate_name(), cls, "aggregate")
         self.aggregates[cls.aggregate_name()] = cls
         return cls
 
@@ -70,6 +71,7 @@ class Domain:
         """Declare a domain event this domain emits (public unless it subclasses PrivateEvent)."""
         if not issubclass(cls, Event):
             raise ConfigurationError(f"@{self.name}.event: {cls.__name__} is not an Event")
+        self._unique(self.events, cls.message_name(), cls, "event")
         self._claim(cls)
         self.events[cls.message_name()] = cls
         return cls
@@ -78,9 +80,17 @@ class Domain:
         """Declare a command event this domain accepts from other domains."""
         if not issubclass(cls, Command):
             raise ConfigurationError(f"@{self.name}.command_message: {cls.__name__} is not a Command")
+        self._unique(self.command_messages, cls.message_name(), cls, "command message")
         self._claim(cls)
         self.command_messages[cls.message_name()] = cls
         return cls
+
+    def _unique(self, table: dict[str, Any], name: str, cls: type, what: str) -> None:
+        if table.get(name, cls) is not cls:
+            raise ConfigurationError(
+                f"domain {self.name!r} already has an {what} named {name!r} ({table[name].__qualname__}); "
+                f"{cls.__qualname__} needs another name"
+            )
 
     def _claim(self, cls: type[Message]) -> None:
         owner = cls.__dict__.get("__owner__")

@@ -58,10 +58,17 @@ class Envelope(BaseModel):
     data: dict[str, Any]
     correlationid: str | None = None
     causationid: str | None = None
-    aggregateversion: int | None = Field(default=None, ge=0)
+    aggregateversion: int | None = Field(default=None, ge=0, strict=True)
     traceparent: str | None = None
     targetdomain: str | None = None
     replyto: str | None = None
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        if not isinstance(value, str | datetime):
+            raise ValueError("time must be an RFC 3339 timestamp string")
+        return value
 
     @field_validator("time")
     @classmethod
@@ -79,9 +86,12 @@ class Envelope(BaseModel):
 
     @model_validator(mode="after")
     def _extension_names(self) -> Envelope:
-        for name in self.model_extra or {}:
+        for name, value in (self.model_extra or {}).items():
             if not _EXTENSION_NAME.match(name):
                 raise ValueError(f"attribute {name!r} is not a valid CloudEvents name (a-z, 0-9, <= 20)")
+            if not isinstance(value, str | int | bool):
+                # CloudEvents attribute types are scalars: no maps, lists or floats.
+                raise ValueError(f"extension {name!r} must be a string, integer or boolean")
         return self
 
     @property

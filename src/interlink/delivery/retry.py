@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not (math.isfinite(self.base_delay) and math.isfinite(self.max_delay)):
+            raise ValueError("delays must be finite numbers of seconds")
         if self.base_delay < 0 or self.max_delay < self.base_delay:
             raise ValueError("delays must satisfy 0 <= base_delay <= max_delay")
 
@@ -32,5 +35,6 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(0, attempt - 1))
+        # The exponent is capped so a very high attempt number cannot overflow a float.
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(max(0, attempt - 1), 64))
         return random.uniform(0, ceiling)

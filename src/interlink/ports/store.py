@@ -105,7 +105,11 @@ class OutboxStatus:
 
 
 def merge_writes(changes: Sequence[ChangeSet]) -> list[AggregateWrite]:
-    """Fold successive writes of one aggregate into one, checking that each continues the previous."""
+    """Fold successive writes of one aggregate into one, checking that each continues the previous.
+
+    A create followed by a delete folds into nothing. A delete followed by a re-create is refused as a
+    conflict: the committer then commits the two change sets one at a time, which works.
+    """
     merged: dict[tuple[str, str], AggregateWrite] = {}
     for change in changes:
         for w in change.writes:
@@ -114,12 +118,16 @@ def merge_writes(changes: Sequence[ChangeSet]) -> list[AggregateWrite]:
             if prior is None:
                 merged[key] = w
                 continue
-            if prior.new_version != w.expected_version:
+            if prior.data is None or prior.new_version != w.expected_version:
                 raise ConcurrencyError(
-                    f"{w.kind} {w.id!r}: a write expects version {w.expected_version} "
-                    f"but the one before it leaves version {prior.new_version}"
+                    f"{w.kind} {w.id!r}: a write expects version {w.expected_version} but the one "
+                    f"before it in this commit leaves "
+                    + ("it deleted" if prior.data is None else f"version {prior.new_version}")
                 )
-            merged[key] = AggregateWrite(w.kind, w.id, prior.expected_version, w.new_version, w.data)
+            if prior.expected_version == 0 and w.data is None:
+                del merged[key]  # created and deleted within one commit: nothing to write
+            else:
+                merged[key] = AggregateWrite(w.kind, w.id, prior.expected_version, w.new_version, w.data)
     return list(merged.values())
 
 

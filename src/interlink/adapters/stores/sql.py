@@ -68,7 +68,14 @@ class SqlStore(Store, abc.ABC):
 
     async def _connect(self) -> None:
         self._writer, self._reader = self._engines()
-        async with self._errors(), self._writer.begin() as conn:
+        try:
+            await self._create_schema(self._writer)
+        except BaseException:
+            await self._close()  # a refused store must not leave pooled connections behind
+            raise
+
+    async def _create_schema(self, writer: AsyncEngine) -> None:
+        async with self._errors(), writer.begin() as conn:
             await conn.run_sync(schema.metadata.create_all)
             row = (
                 await conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema"))
@@ -226,6 +233,7 @@ class SqlStore(Store, abc.ABC):
         return [OutboxRow(r[0], OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5])) for r in rows]
 
     async def mark_sent(self, seqs: Sequence[int]) -> None:
+        self._check()
         if not seqs:
             return
         assert self._writer is not None

@@ -9,7 +9,10 @@ Every adapter (memory, embedded SQLite, RabbitMQ, NATS, Redis) gives the same gu
   of its types is delivered to it, independently of other subscriptions.
 - ``fetch`` hands out up to N messages; a message not acked within the visibility timeout (a consumer
   that died) is delivered again, with ``attempt`` raised by one.
-- ``ack`` removes messages for good; ``retry`` hands one back to be delivered again after a delay.
+- ``ack`` removes messages for good; ``retry`` hands one back to be delivered again after a delay. A stale
+  ack or retry (for a delivery since handed to someone else) is harmless.
+- Declaring a subscription again only widens its channels and types; it never drops a filter.
+- An adapter is built from its URL alone (``cls(url)``), doing no I/O until ``connect``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from interlink.delivery.envelope import Envelope
 from interlink.exceptions import BrokerError
@@ -80,7 +83,7 @@ class Broker(abc.ABC):
         self.url = url
         self._connected = False
 
-    async def __aenter__(self) -> Broker:
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 

@@ -12,6 +12,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Self
 
 from interlink.exceptions import ConcurrencyError, StoreError
 from interlink.ports.broker import OutgoingMessage
@@ -143,7 +144,7 @@ class Store(abc.ABC):
         self.domain = domain
         self._connected = False
 
-    async def __aenter__(self) -> Store:
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 

@@ -14,7 +14,7 @@ import logging
 
 from interlink.delivery.crashpoints import crash_point
 from interlink.exceptions import AdapterError
-from interlink.ports.broker import Broker
+from interlink.ports.broker import Broker, OutgoingMessage
 from interlink.ports.store import Store
 
 __all__ = ["Relay"]
@@ -51,17 +51,16 @@ class Relay:
         """Publish every row pending now; returns how many. Raises the adapter error that stopped it."""
         total = 0
         while True:
-            rows = await self._store.outbox_batch(self._batch_size)
-            if not rows:
+            count = await self._store.relay_batch(self._batch_size, self._publish)
+            total += count
+            self.published += count
+            if count < self._batch_size:
                 return total
-            crash_point("relay.before_publish")
-            await self._broker.publish([row.message for row in rows])
-            crash_point("relay.after_publish")
-            await self._store.mark_sent([row.seq for row in rows])
-            total += len(rows)
-            self.published += len(rows)
-            if len(rows) < self._batch_size:
-                return total
+
+    async def _publish(self, messages: list[OutgoingMessage]) -> None:
+        crash_point("relay.before_publish")
+        await self._broker.publish(messages)
+        crash_point("relay.after_publish")
 
     def stop(self) -> None:
         """Finish the current batch, publish what is pending, and return from :meth:`run`."""
@@ -71,6 +70,7 @@ class Relay:
     async def run(self) -> None:
         """Publish until :meth:`stop`, then once more so nothing committed is left behind."""
         self._stopping = False
+        await self._store.watch_outbox(self.wake)
         while not self._stopping:
             self._wake.clear()
             try:

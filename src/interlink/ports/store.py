@@ -9,7 +9,7 @@ dead letters. Commit or nothing.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Self
@@ -202,6 +202,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def mark_sent(self, seqs: Sequence[int]) -> None:
         """The broker confirmed these rows: remove them from the outbox."""
+
+    async def relay_batch(self, limit: int, publish: Callable[[list[OutgoingMessage]], Awaitable[None]]) -> int:
+        """Hand the oldest pending rows (up to ``limit``) to ``publish``; remove them once it returns.
+
+        ``publish`` returns only after the broker confirmed every message; if it raises, the rows stay.
+        Returns how many rows were published. Adapters whose databases serve several relay processes at
+        once override this to claim the rows exclusively for the duration of the publish.
+        """
+        self._check()
+        rows = await self.outbox_batch(limit)
+        if rows:
+            await publish([row.message for row in rows])
+            await self.mark_sent([row.seq for row in rows])
+        return len(rows)
+
+    async def watch_outbox(self, wake: Callable[[], None]) -> None:
+        """Arrange for ``wake()`` to be called when another process commits outbox rows.
+
+        The default does nothing: the relay falls back to its poll interval. A database with
+        notifications (PostgreSQL LISTEN/NOTIFY) overrides it.
+        """
 
     @abc.abstractmethod
     async def outbox_status(self) -> OutboxStatus:

@@ -16,10 +16,17 @@ __all__ = ["BROKERS", "STORES", "open_broker", "open_store", "redact"]
 STORES: dict[str, tuple[str, str, str | None]] = {
     "sqlite": ("interlink.adapters.stores.sqlite", "SqliteStore", None),
     "memory": ("interlink.adapters.stores.memory", "MemoryStore", None),
+    "postgresql": ("interlink.adapters.stores.postgres", "PostgresStore", "postgres"),
 }
 BROKERS: dict[str, tuple[str, str, str | None]] = {
     "memory": ("interlink.adapters.brokers.memory", "MemoryBroker", None),
     "sqlite": ("interlink.adapters.brokers.sqlite", "SqliteBroker", None),
+    "amqp": ("interlink.adapters.brokers.rabbitmq", "RabbitMqBroker", "rabbitmq"),
+    "amqps": ("interlink.adapters.brokers.rabbitmq", "RabbitMqBroker", "rabbitmq"),
+    "nats": ("interlink.adapters.brokers.nats", "NatsBroker", "nats"),
+    "tls": ("interlink.adapters.brokers.nats", "NatsBroker", "nats"),
+    "redis": ("interlink.adapters.brokers.redis", "RedisBroker", "redis"),
+    "rediss": ("interlink.adapters.brokers.redis", "RedisBroker", "redis"),
 }
 
 

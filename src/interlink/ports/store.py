@@ -29,7 +29,7 @@ __all__ = [
     "merge_writes",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)

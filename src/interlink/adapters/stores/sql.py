@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from interlink.adapters.stores import schema
+from interlink.adapters.stores.migrations import MIGRATIONS
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
@@ -35,6 +37,8 @@ from interlink.ports.store import (
 )
 
 __all__ = ["SqlStore"]
+
+log = logging.getLogger("interlink.store")
 
 
 class SqlStore(Store, abc.ABC):
@@ -76,17 +80,32 @@ class SqlStore(Store, abc.ABC):
 
     async def _create_schema(self, writer: AsyncEngine) -> None:
         async with self._errors(), writer.begin() as conn:
+            await self._before_schema(conn)
             await conn.run_sync(schema.metadata.create_all)
-            row = (
-                await conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema"))
-            ).first()
+            key = schema.meta.c.key == "schema"
+            row = (await conn.execute(select(schema.meta.c.value).where(key))).first()
             if row is None:
                 await conn.execute(insert(schema.meta).values(key="schema", value=str(SCHEMA_VERSION)))
-            elif int(row[0]) > SCHEMA_VERSION:
+                return
+            found = int(row[0])
+            if found > SCHEMA_VERSION:
                 raise StoreError(
-                    f"the store at {self.url} has schema version {row[0]}, newer than this Interlink "
-                    f"({SCHEMA_VERSION}): upgrade Interlink"
+                    f"the store at {self.redacted_url} has schema version {found}, newer than this "
+                    f"Interlink ({SCHEMA_VERSION}): upgrade Interlink"
                 )
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                await conn.run_sync(MIGRATIONS[version])
+                log.info("store %s: schema upgraded to version %d", self.redacted_url, version)
+            if found < SCHEMA_VERSION:
+                await conn.execute(update(schema.meta).where(key).values(value=str(SCHEMA_VERSION)))
+
+    async def _before_schema(self, conn: AsyncConnection) -> None:
+        """Runs first in the schema transaction: a server database creates its schema and locks it here."""
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return self.url
 
     async def _close(self) -> None:
         for engine in (self._writer, self._reader):
@@ -154,6 +173,7 @@ class SqlStore(Store, abc.ABC):
             ]
             if outbox_rows:
                 await conn.execute(insert(schema.outbox), outbox_rows)
+                await self._after_outbox(conn)
             letters = [_dead_letter_row(d) for c in changes for d in c.dead_letters]
             if letters:
                 await conn.execute(insert(schema.dead_letters), letters)
@@ -184,31 +204,37 @@ class SqlStore(Store, abc.ABC):
             except IntegrityError as exc:
                 names = ", ".join(f"{w.kind} {w.id!r}" for w in creates[:5])
                 raise ConcurrencyError(f"cannot create what exists already (one of: {names})") from exc
-        if updates:
-            stmt = (
-                update(t)
-                .where(t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev"))
-                .values(version=bindparam("nv"), data=bindparam("d"), updated_at=now)
-            )
-            params = [
-                {"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data}
-                for w in updates
-            ]
-            await self._expect_rows(conn, stmt, params, updates)
-        if deletes:
-            remove = delete(t).where(
-                t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev")
-            )
-            params = [{"k": w.kind, "i": w.id, "ev": w.expected_version} for w in deletes]
-            await self._expect_rows(conn, remove, params, deletes)
+        if updates and await self._update_many(conn, updates, now) != len(updates):
+            raise _stale(updates)
+        if deletes and await self._delete_many(conn, deletes) != len(deletes):
+            raise _stale(deletes)
 
-    async def _expect_rows(
-        self, conn: AsyncConnection, stmt: Any, params: list[dict[str, Any]], writes: list[AggregateWrite]
-    ) -> None:
-        result = await conn.execute(stmt, params)
-        if result.rowcount != len(params):
-            names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
-            raise ConcurrencyError(f"changed by someone else since it was read (one of: {names})")
+    async def _update_many(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> int:
+        """Apply version-checked updates; returns how many rows matched their expected version."""
+        t = schema.aggregates
+        stmt = (
+            update(t)
+            .where(t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev"))
+            .values(version=bindparam("nv"), data=bindparam("d"), updated_at=now)
+        )
+        params = [
+            {"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data}
+            for w in writes
+        ]
+        # The sqlite3 driver sums rowcount over executemany, which is what is needed here.
+        return int((await conn.execute(stmt, params)).rowcount)
+
+    async def _delete_many(self, conn: AsyncConnection, writes: list[AggregateWrite]) -> int:
+        """Apply version-checked deletes; returns how many rows matched their expected version."""
+        t = schema.aggregates
+        stmt = delete(t).where(
+            t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev")
+        )
+        params = [{"k": w.kind, "i": w.id, "ev": w.expected_version} for w in writes]
+        return int((await conn.execute(stmt, params)).rowcount)
+
+    async def _after_outbox(self, conn: AsyncConnection) -> None:
+        """Runs in a commit's transaction after it added outbox rows (PostgreSQL notifies relays)."""
 
     async def _insert_inbox(self, conn: AsyncConnection, changes: Sequence[ChangeSet], now: float) -> None:
         marks = [
@@ -261,6 +287,11 @@ class SqlStore(Store, abc.ABC):
         async with self._errors(), self._read() as conn:
             row = (await conn.execute(select(t).where(t.c.id == id))).first()
         return _dead_letter(row) if row else None
+
+
+def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:
+    names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
+    return ConcurrencyError(f"changed by someone else since it was read (one of: {names})")
 
 
 def _dead_letter_row(d: DeadLetter) -> dict[str, Any]:

@@ -1,0 +1,26 @@
+"""Upgrades between schema versions, applied in order by every SQL store when it connects.
+
+A fresh database gets the latest tables from :mod:`interlink.adapters.stores.schema` and no migration;
+a database at version n runs ``MIGRATIONS[n + 1]``, ``MIGRATIONS[n + 2]``, ... in the same transaction
+that records the new version, so a crash half-way leaves it at version n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Index
+
+from interlink.adapters.stores import schema
+
+__all__ = ["MIGRATIONS"]
+
+
+def _v2_inbox_age_index(conn: Connection) -> None:
+    """Version 2: an index on the inbox's processed_at, for pruning old marks."""
+    index = next(i for i in schema.inbox.indexes if i.name == "ix_interlink_inbox_processed_at")
+    assert isinstance(index, Index)
+    index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_inbox_age_index}

@@ -1,0 +1,230 @@
+"""PostgreSQL store on SQLAlchemy 2 async with asyncpg: a schema per domain, many processes at once.
+
+URL: ``postgresql://user:password@host:5432/database`` with query options
+
+- ``schema``: the domain's schema (default ``interlink_<domain>``); ``{domain}`` in it is the domain name;
+- ``sslmode`` (``disable``, ``require``, ``verify-ca``, ``verify-full``), ``sslrootcert``, ``sslcert``,
+  ``sslkey``: TLS, with libpq's names and meanings;
+- ``pool_size`` (5);
+- ``application_name`` (``interlink:<schema>``): how its connections show in ``pg_stat_activity``.
+
+Several processes of one domain may share its schema: aggregate writes are checked against their version
+(a row lock makes the second writer wait, then see the new version and fail with ConcurrencyError), inbox
+marks are unique, and the outbox is relayed by one process at a time (an advisory lock) which claims its
+rows with ``FOR UPDATE SKIP LOCKED``, so relays never publish the same row twice nor skip one; rows are
+read fresh each time rather than after a "highest id seen", because ids commit out of order. Commits
+that add outbox rows ``NOTIFY`` the relays, which also poll as a fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from sqlalchemy import Integer, Text, delete, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import bindparam
+
+from interlink.adapters.stores import schema
+from interlink.adapters.stores.sql import SqlStore
+from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
+from interlink.ports.broker import OutgoingMessage
+from interlink.ports.store import AggregateWrite
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger("interlink.store")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+# SQLSTATE classes and codes after which trying again later may succeed.
+_TRANSIENT = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01", "55P03")
+
+
+class PostgresStore(SqlStore):
+    """Store in one PostgreSQL schema per domain."""
+
+    scheme = "postgresql"
+    domain_scoped = True
+
+    def __init__(self, url: str, *, domain: str) -> None:
+        super().__init__(url, domain=domain)
+        parts = urlsplit(url)
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        name = (
+            options.pop("schema", "interlink_{domain}").replace("{domain}", domain).replace("-", "_").lower()
+        )
+        if not _IDENTIFIER.match(name):
+            raise ConfigurationError(f"schema {name!r} must be a lowercase SQL identifier (a-z, 0-9, _)")
+        self.schema = name
+        self._sslmode = options.pop("sslmode", "prefer")
+        if self._sslmode not in _SSLMODES:
+            raise ConfigurationError(f"sslmode must be one of {sorted(_SSLMODES)}, got {self._sslmode!r}")
+        self._ssl_files = {k: options.pop(k) for k in ("sslrootcert", "sslcert", "sslkey") if k in options}
+        # Shown in pg_stat_activity, so an operator (or a fault test) can find this store's connections.
+        self.application_name = options.pop("application_name", f"interlink:{self.schema}")[:63]
+        try:
+            self._pool_size = int(options.pop("pool_size", "5"))
+        except ValueError as exc:
+            raise ConfigurationError("pool_size must be a whole number") from exc
+        if options:
+            raise ConfigurationError(f"{self.redacted_url}: unknown option(s) {sorted(options)}")
+        self._dsn = urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, "", ""))
+        self._channel = f"interlink_outbox_{self.schema}"[:63]
+        self._lock_key = zlib.crc32(self.schema.encode())  # one advisory lock id per schema
+        self._listener: Any = None
+
+    @property
+    def redacted_url(self) -> str:
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.redacted_url!r}, schema={self.schema!r})"
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _ssl(self) -> ssl.SSLContext | bool | None:
+        mode = self._sslmode
+        if mode == "disable":
+            return False
+        if mode in ("allow", "prefer"):
+            return None  # asyncpg's own default: try TLS, fall back to plain
+        context = ssl.create_default_context(cafile=self._ssl_files.get("sslrootcert"))
+        if "sslcert" in self._ssl_files:
+            context.load_cert_chain(self._ssl_files["sslcert"], self._ssl_files.get("sslkey"))
+        if mode != "verify-full":
+            context.check_hostname = False
+        if mode == "require":
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect_args(self) -> dict[str, Any]:
+        tls = self._ssl()
+        args: dict[str, Any] = {"server_settings": {"application_name": self.application_name}}
+        return args if tls is None else args | {"ssl": tls}
+
+    def _engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        engine = create_async_engine(
+            self._dsn,
+            pool_size=self._pool_size,
+            max_overflow=self._pool_size,
+            pool_pre_ping=True,  # a connection killed by the server is replaced, not handed out
+            connect_args=self._connect_args(),
+        ).execution_options(schema_translate_map={None: self.schema})
+        return engine, engine
+
+    async def _close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            try:
+                await listener.close(timeout=2)
+            except Exception as exc:  # closing a connection the server already dropped
+                log.debug("closing the LISTEN connection: %s", exc)
+        await super()._close()
+
+    async def _before_schema(self, conn: AsyncConnection) -> None:
+        # Processes starting together must not race to create the same tables.
+        await conn.execute(select(func.pg_advisory_xact_lock(self._lock_key)))
+        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+
+    def _translate(self, exc: Exception) -> Exception:
+        cause = getattr(exc, "orig", None) or exc
+        code = getattr(cause, "sqlstate", None) or getattr(
+            getattr(cause, "__cause__", None), "sqlstate", None
+        )
+        where = f"PostgreSQL store {self.redacted_url} ({self.schema})"
+        if isinstance(exc, OSError | ConnectionError | TimeoutError) or (
+            isinstance(code, str) and code.startswith(_TRANSIENT)
+        ):
+            return StoreUnavailable(f"{where}: {type(cause).__name__}: {cause}")
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return StoreUnavailable(f"{where}: connection lost: {cause}")
+        return StoreError(f"{where}: {type(cause).__name__}: {cause}")
+
+    # -- writes: one statement per kind of write, whatever the number of rows ----------------------
+
+    async def _after_outbox(self, conn: AsyncConnection) -> None:
+        # Delivered to the listening relays when (and only if) this transaction commits.
+        await conn.execute(select(func.pg_notify(self._channel, "")))
+
+    async def _update_many(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> int:
+        statement = text(
+            f'UPDATE "{self.schema}".interlink_aggregates AS a '
+            "SET version = v.nv, data = v.d, updated_at = :now "
+            "FROM unnest(:k, :i, :ev, :nv, :d) AS v(k, i, ev, nv, d) "
+            "WHERE a.kind = v.k AND a.id = v.i AND a.version = v.ev"
+        ).bindparams(*_arrays("k", "i", "ev", "nv", "d"))
+        result = await conn.execute(
+            statement,
+            {
+                "k": [w.kind for w in writes],
+                "i": [w.id for w in writes],
+                "ev": [w.expected_version for w in writes],
+                "nv": [w.new_version for w in writes],
+                "d": [w.data for w in writes],
+                "now": now,
+            },
+        )
+        return int(result.rowcount)
+
+    async def _delete_many(self, conn: AsyncConnection, writes: list[AggregateWrite]) -> int:
+        statement = text(
+            f'DELETE FROM "{self.schema}".interlink_aggregates AS a '
+            "USING unnest(:k, :i, :ev) AS v(k, i, ev) "
+            "WHERE a.kind = v.k AND a.id = v.i AND a.version = v.ev"
+        ).bindparams(*_arrays("k", "i", "ev"))
+        params = {
+            "k": [w.kind for w in writes],
+            "i": [w.id for w in writes],
+            "ev": [w.expected_version for w in writes],
+        }
+        return int((await conn.execute(statement, params)).rowcount)
+
+    # -- outbox ------------------------------------------------------------------------------------
+
+    async def relay_batch(
+        self, limit: int, publish: Callable[[list[OutgoingMessage]], Awaitable[None]]
+    ) -> int:
+        self._check()
+        assert self._writer is not None
+        t = schema.outbox
+        async with self._errors(), self._writer.begin() as conn:
+            # One relay at a time per schema keeps the aggregate order; the others wait their turn.
+            if not (await conn.execute(select(func.pg_try_advisory_xact_lock(self._lock_key)))).scalar():
+                return 0
+            query = (
+                select(t.c.seq, t.c.message_id, t.c.channel, t.c.type, t.c.body, t.c.ordering_key)
+                .order_by(t.c.seq)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return 0
+            await publish([OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows])
+            await conn.execute(delete(t).where(t.c.seq.in_([r[0] for r in rows])))
+        return len(rows)
+
+    async def watch_outbox(self, wake: Callable[[], None]) -> None:
+        import asyncpg  # type: ignore[import-untyped]  # the extra is installed, or this could not be built
+
+        dsn = self._dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+        try:
+            self._listener = await asyncpg.connect(dsn, **self._connect_args())
+            await self._listener.add_listener(self._channel, lambda *_: wake())
+        except (OSError, asyncpg.PostgresError) as exc:
+            # Not fatal: the relay still polls.
+            log.warning("store %s: LISTEN unavailable (%s); relying on polling", self.redacted_url, exc)
+
+
+def _arrays(*names: str) -> list[Any]:
+    return [bindparam(n, type_=ARRAY(Integer if n in ("ev", "nv") else Text)) for n in names]

@@ -217,7 +217,7 @@ class Store(abc.ABC):
             await self.mark_sent([row.seq for row in rows])
         return len(rows)
 
-    async def watch_outbox(self, wake: Callable[[], None]) -> None:
+    async def watch_outbox(self, wake: Callable[[], None]) -> None:  # noqa: B027 - optional, not abstract
         """Arrange for ``wake()`` to be called when another process commits outbox rows.
 
         The default does nothing: the relay falls back to its poll interval. A database with

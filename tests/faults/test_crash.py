@@ -49,9 +49,10 @@ def test_killed_at_crash_point_then_restarted_applies_every_event_exactly_once(w
 
 
 def test_killed_after_parking_a_dead_letter_then_restarted_parks_it_once(workdir: Workdir) -> None:
-    """A dead letter committed but not acked before a SIGKILL is parked once, not again after the restart."""
+    """A dead letter committed but not acked before a SIGKILL keeps one row after the restart, not two."""
     # The only message fails its three attempts; the third pass of consumer.after_commit is the commit of
-    # its dead letter. The restarted process gets the message again (attempt 4) and must recognise it.
+    # its dead letter. The restarted process gets the message again (attempt 4), its handler fails again,
+    # and parking it updates the one row it has (now 4 attempts) instead of adding a second.
     options = ("--poison", "1", "--max-attempts", "3", "--visibility-timeout", "1")
     crashed = run_runner(workdir, "both", 0, *options, crash_at="consumer.after_commit:3")
     assert crashed.returncode == -9, crashed.describe()
@@ -60,4 +61,4 @@ def test_killed_after_parking_a_dead_letter_then_restarted_parks_it_once(workdir
     restarted = run_runner(workdir, "both", 0, *options)
     assert restarted.returncode == 0, restarted.describe()
     assert workdir.receipts() == {}
-    assert workdir.parked() == [("payment.PaymentRecorded", 3)]
+    assert workdir.parked() == [("payment.PaymentRecorded", 4)]

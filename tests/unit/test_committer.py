@@ -189,3 +189,22 @@ async def test_store_failure_fails_the_whole_group(store: CountingStore) -> None
     assert store.groups == [2]
     store.fail_with = None
     assert await committer.commit_many([create("a-1")]) == [None]
+
+
+async def test_a_change_that_read_a_failed_change_is_not_committed() -> None:
+    """When a batch is replayed one by one, a change set built on a failed one's staged state fails too."""
+    from interlink.adapters.stores.memory import MemoryStore
+    from interlink.delivery.committer import Committer
+    from interlink.exceptions import ConcurrencyError
+    from interlink.ports.store import AggregateWrite, ChangeSet
+
+    async with MemoryStore(domain="d") as store:
+        await store.commit([ChangeSet(writes=[AggregateWrite("A", "x", 0, 1, "{}")])])
+        stale = ChangeSet(writes=[AggregateWrite("A", "x", 0, 1, "{}")])  # conflicts: x exists
+        reader = ChangeSet(writes=[AggregateWrite("B", "y", 0, 1, "{}")], depends_on=[stale])
+        bystander = ChangeSet(writes=[AggregateWrite("C", "z", 0, 1, "{}")])
+        results = await Committer(store).commit_many([stale, reader, bystander])
+        assert [type(r).__name__ for r in results] == ["ConcurrencyError", "ConcurrencyError", "NoneType"]
+        assert isinstance(results[1], ConcurrencyError)
+        assert await store.load("B", "y") is None, "the dependent change set must not commit"
+        assert await store.load("C", "z") is not None

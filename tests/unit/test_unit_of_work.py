@@ -357,7 +357,8 @@ async def test_overlay_shows_earlier_staged_writes(store: Store) -> None:
     account.balance = 50
     await ctx.save(account)
     await ctx.save(Account(id="a-2", owner="bob"))
-    overlay.absorb(first.writes)
+    first_change = first.changes()
+    overlay.absorb(first_change)
 
     second = unit(store, overlay=overlay)
     seen = await second.load(Account, "a-1")
@@ -370,7 +371,9 @@ async def test_overlay_shows_earlier_staged_writes(store: Store) -> None:
     await command_context(second).save(seen)
     assert second.writes == [AggregateWrite("Account", "a-1", 2, 3, seen.model_dump_json())]
 
-    await store.commit([first.changes(), second.changes()])
+    second_change = second.changes()
+    assert second_change.depends_on == [first_change], "the second read what the first staged"
+    await store.commit([first_change, second_change])
     stored = await unit(store).load(Account, "a-1")
     assert stored is not None
     assert (stored.balance, stored.version) == (60, 3)
@@ -384,7 +387,7 @@ async def test_overlay_shows_earlier_deletes(store: Store) -> None:
     account = await first.load(Account, "a-1")
     assert account is not None
     await command_context(first).delete(account)
-    overlay.absorb(first.writes)
+    overlay.absorb(first.changes())
     assert await unit(store, overlay=overlay).load(Account, "a-1") is None
 
 

@@ -10,10 +10,15 @@ from rich.table import Table
 
 from interlink.cli.loading import console, load_domain, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption, TargetArgument
-from interlink.exceptions import ConfigurationError
+from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.runtime.backends import open_broker, open_store
 from interlink.runtime.domain_runtime import DomainRuntime
 from interlink.runtime.settings import Settings
+
+
+class ReplayFailed(InterlinkError):
+    """A replayed message failed again."""
+
 
 app = typer.Typer(help="List, show and replay messages parked in a domain's dead-letter store.")
 
@@ -72,7 +77,15 @@ def replay(
         async with open_broker(broker) as b, open_store(store, domain.name) as s:
             runtime = DomainRuntime(domain, s, b, Settings(store_url=store, broker_url=broker))
             for letter_id in letter_ids:
-                await runtime.replay_dead_letter(letter_id)
+                try:
+                    await runtime.replay_dead_letter(letter_id)
+                except InterlinkError:
+                    raise
+                except Exception as exc:  # the handler failed again: the letter stays parked
+                    await runtime.relay.publish_pending()
+                    raise ReplayFailed(
+                        f"dead letter {letter_id} failed again and stays parked: {type(exc).__name__}: {exc}"
+                    ) from exc
                 console.print(f"replayed dead letter {letter_id}")
             await runtime.relay.publish_pending()
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError, InterlinkError
 
-__all__ = ["console", "errors", "importable_from_cwd", "load_domain", "load_domains", "run_async"]
+__all__ = ["console", "err_console", "errors", "importable_from_cwd", "load_domain", "load_domains", "run_async"]
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)

@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from interlink.cli import dead_letters, outbox
-from interlink.cli.loading import console, errors, importable_from_cwd, load_domains, run_async
+from interlink.cli.loading import console, err_console, errors, importable_from_cwd, load_domains, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
-from interlink.exceptions import ConfigurationError
+from interlink.exceptions import InterlinkError
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import redact
 
@@ -28,17 +28,13 @@ app.add_typer(outbox.app, name="outbox")
 
 @app.command()
 def run(
-    targets: Annotated[
-        list[str], typer.Argument(help="MODULE:DOMAIN (or MODULE for all its domains), one or more.")
-    ],
+    targets: Annotated[list[str], typer.Argument(help="MODULE:DOMAIN (or MODULE for all its domains), one or more.")],
     store: StoreOption = DEFAULTS["store"],
     broker: BrokerOption = DEFAULTS["broker"],
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run domains: their relays and consumers, until SIGINT or SIGTERM (then stop gracefully)."""
-    logging.basicConfig(
-        level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s"
-    )
+    logging.basicConfig(level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s")
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
         settings = Settings(store_url=store, broker_url=broker)
@@ -83,23 +79,17 @@ def demo(
     for name, value in vars(report).items():
         table.add_row(name.replace("_", " "), f"{value:.2f}" if isinstance(value, float) else str(value))
     console.print(table)
-    ok = (
-        report.credit_files_found == customers
-        and report.events_handled == customers
-        and not report.dead_letters
-    )
+    ok = report.credit_files_found == customers and report.events_handled == customers and not report.dead_letters
     if not ok:
         console.print("[bold red]demo failed:[/] not every customer got exactly one credit file")
         raise typer.Exit(1)
-    console.print(
-        f"[bold green]ok[/]: {customers} commands -> {customers} events -> {customers} credit files"
-    )
+    console.print(f"[bold green]ok[/]: {customers} commands -> {customers} events -> {customers} credit files")
 
 
 def main() -> None:
     """Entry point of the ``interlink`` script."""
     try:
         app()
-    except ConfigurationError as exc:  # raised while building the command line itself
-        console.print(f"[bold red]error:[/] {exc}")
+    except InterlinkError as exc:  # raised outside a command's own error handling
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise SystemExit(2) from None

@@ -66,6 +66,11 @@ class Committer:
             await self._commit_group(group)
 
     async def _commit_group(self, group: list[_Pending]) -> None:
+        broken = [c for c, _ in group if any(dep.failed for dep in c.depends_on)]
+        if broken:
+            # Only possible when replaying one by one: a change set read what a failed one staged.
+            _settle(group, error=ConcurrencyError("it read changes of a message whose commit failed; retry"))
+            return
         try:
             await self._store.commit([change for change, _ in group])
         except (ConcurrencyError, DuplicateMessage) as exc:
@@ -83,7 +88,8 @@ class Committer:
 
 
 def _settle(group: list[_Pending], *, error: Exception | None) -> None:
-    for _, future in group:
+    for change, future in group:
+        change.failed = error is not None
         if future.done():
             continue
         if error is None:

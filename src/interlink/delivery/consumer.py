@@ -86,6 +86,7 @@ class Consumer:
         self._batch_size = batch_size
         self._fetch_wait = fetch_wait
         self._stopping = False
+        self._outages: dict[str, int] = {}
 
     def stop(self) -> None:
         """Take no new batch; :meth:`run` returns once the batch in hand is committed and acked."""
@@ -96,9 +97,7 @@ class Consumer:
         self._stopping = False
         while not self._stopping:
             try:
-                deliveries = await self._broker.fetch(
-                    self.subscription.name, self._batch_size, self._fetch_wait
-                )
+                deliveries = await self._broker.fetch(self.subscription.name, self._batch_size, self._fetch_wait)
                 if deliveries:
                     await self.process(deliveries)
             except AdapterError as exc:
@@ -126,9 +125,7 @@ class Consumer:
                 acks.append(d)
                 self.stats.duplicates += 1
                 continue
-            uow = UnitOfWork(
-                self.domain, self._store, self._clock, overlay=overlay, traceparent=envelope.traceparent
-            )
+            uow = UnitOfWork(self.domain, self._store, self._clock, overlay=overlay, traceparent=envelope.traceparent)
             try:
                 await self._dispatcher.dispatch(envelope, uow)
             except MessageError as exc:
@@ -136,21 +133,19 @@ class Consumer:
                 continue
             except Exception as exc:
                 self._count_error(exc)
-                if self.policy.exhausted(d.attempt):
+                if self.policy.exhausted(self._handler_attempts(d)):
                     work.append(self._dead_letter(d, envelope.type, exc))
                 else:
                     retries.append((d, exc))
                 continue
             change = uow.changes()
             change.inbox.append(InboxMark(self.subscription.name, envelope.id))
-            overlay.absorb(change.writes)
+            overlay.absorb(change)
             in_batch.add(envelope.id)
             work.append(_Work(d, change))
         await self._commit(work, acks, retries)
 
-    async def _commit(
-        self, work: list[_Work], acks: list[Delivery], retries: list[tuple[Delivery, Exception]]
-    ) -> None:
+    async def _commit(self, work: list[_Work], acks: list[Delivery], retries: list[tuple[Delivery, Exception]]) -> None:
         crash_point("consumer.before_commit")
         results = await self._committer.commit_many([w.change for w in work])
         crash_point("consumer.after_commit")
@@ -166,17 +161,17 @@ class Consumer:
                     self.stats.processed += 1
             elif isinstance(error, AdapterError):
                 # The store is down: not the message's fault, so it does not use up the message's attempts.
+                self._outages[item.delivery.message_id] = self._outages.get(item.delivery.message_id, 0) + 1
                 retries.append((item.delivery, error))
             else:
                 self._count_error(error)
                 retries.append((item.delivery, error))
         await self._broker.ack(acks)
+        self._settled(acks)
         for delivery, error in retries:
             self.stats.retried += 1
             delay = self.policy.delay(delivery.attempt)
-            log.info(
-                "retry %s in %.2fs after attempt %d: %s", delivery.message_id, delay, delivery.attempt, error
-            )
+            log.info("retry %s in %.2fs after attempt %d: %s", delivery.message_id, delay, delivery.attempt, error)
             await self._broker.retry(delivery, delay)
 
     def _dead_letter(self, delivery: Delivery, message_type: str, error: Exception) -> _Work:
@@ -186,10 +181,19 @@ class Consumer:
             message_type=message_type,
             body=delivery.body,
             error=f"{type(error).__name__}: {error}",
-            attempts=delivery.attempt,
+            attempts=self._handler_attempts(delivery),
             failed_at=self._clock.now(),
         )
         return _Work(delivery, ChangeSet(dead_letters=[letter]), error)
+
+    def _handler_attempts(self, delivery: Delivery) -> int:
+        """Deliveries of this message that reached its handler: the broker's count less those lost to an
+        outage of the store (remembered by this process; a restart forgets them, erring towards parking)."""
+        return delivery.attempt - self._outages.get(delivery.message_id, 0)
+
+    def _settled(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            self._outages.pop(delivery.message_id, None)
 
     def _count_error(self, error: Exception) -> None:
         name = type(error).__name__

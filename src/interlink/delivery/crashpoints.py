@@ -16,9 +16,7 @@ import signal
 
 __all__ = ["POINTS", "crash_point"]
 
-POINTS = frozenset(
-    {"relay.before_publish", "relay.after_publish", "consumer.before_commit", "consumer.after_commit"}
-)
+POINTS = frozenset({"relay.before_publish", "relay.after_publish", "consumer.before_commit", "consumer.after_commit"})
 
 
 def _armed() -> tuple[str | None, int]:

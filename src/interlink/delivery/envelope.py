@@ -114,9 +114,7 @@ class Envelope(BaseModel):
         try:
             return cls.model_validate_json(raw)
         except ValidationError as exc:
-            raise MalformedMessage(
-                f"not a CloudEvents 1.0 envelope: {describe_validation_error(exc)}"
-            ) from exc
+            raise MalformedMessage(f"not a CloudEvents 1.0 envelope: {describe_validation_error(exc)}") from exc
 
     @property
     def extensions(self) -> dict[str, Any]:

@@ -35,16 +35,16 @@ class Overlay:
     """
 
     def __init__(self) -> None:
-        self._docs: dict[Key, tuple[str, int] | None] = {}
+        self._docs: dict[Key, tuple[tuple[str, int] | None, ChangeSet]] = {}
 
-    def get(self, key: Key) -> tuple[str, int] | bool | None:
-        """(data, version), None when deleted, False when the overlay knows nothing of it."""
-        return self._docs.get(key, False)
+    def get(self, key: Key) -> tuple[tuple[str, int] | None, ChangeSet] | None:
+        """((data, version), or None when deleted; the change set that wrote it) or None if unknown here."""
+        return self._docs.get(key)
 
-    def absorb(self, writes: list[AggregateWrite]) -> None:
+    def absorb(self, change: ChangeSet) -> None:
         """Record the writes of a unit of work whose handling succeeded."""
-        for w in writes:
-            self._docs[(w.kind, w.id)] = (w.data, w.new_version) if w.data is not None else None
+        for w in change.writes:
+            self._docs[(w.kind, w.id)] = ((w.data, w.new_version) if w.data is not None else None, change)
 
 
 @dataclass
@@ -74,23 +74,24 @@ class UnitOfWork:
         self._identity: dict[Key, Aggregate | None] = {}
         self._writes: dict[Key, AggregateWrite] = {}
         self._messages: list[_StagedMessage] = []
+        self._depends_on: list[ChangeSet] = []
 
     async def load(self, cls: type[A], id: str) -> A | None:
         key = (cls.aggregate_name(), id)
         if key in self._identity:
             found = self._identity[key]
             if found is not None and not isinstance(found, cls):
-                raise RuleViolation(
-                    f"{key[0]} {id!r} was loaded as {type(found).__name__}, not {cls.__name__}"
-                )
+                raise RuleViolation(f"{key[0]} {id!r} was loaded as {type(found).__name__}, not {cls.__name__}")
             return found
         doc: tuple[str, int] | None
-        staged = self._overlay.get(key) if self._overlay else False
-        if staged is False:
+        staged = self._overlay.get(key) if self._overlay else None
+        if staged is None:
             stored = await self._store.load(*key)
             doc = (stored.data, stored.version) if stored else None
         else:
-            doc = staged if isinstance(staged, tuple) else None
+            doc, writer = staged
+            if all(writer is not known for known in self._depends_on):
+                self._depends_on.append(writer)
         aggregate = cls.model_validate_json(doc[0]).model_copy(update={"version": doc[1]}) if doc else None
         self._identity[key] = aggregate
         return aggregate
@@ -119,9 +120,7 @@ class UnitOfWork:
         else:
             expected = prior.expected_version if prior else aggregate.version
             if expected == 0:
-                raise ConcurrencyError(
-                    f"{key[0]} {aggregate.id!r} was never saved; there is nothing to delete"
-                )
+                raise ConcurrencyError(f"{key[0]} {aggregate.id!r} was never saved; there is nothing to delete")
             self._writes[key] = AggregateWrite(key[0], aggregate.id, expected, aggregate.version + 1, None)
         self._identity[key] = None
 
@@ -167,4 +166,4 @@ class UnitOfWork:
                 **staged.envelope_fields,
             )
             outbox.append(OutgoingMessage.of(envelope))
-        return ChangeSet(writes=self.writes, outbox=outbox)
+        return ChangeSet(writes=self.writes, outbox=outbox, depends_on=list(self._depends_on))

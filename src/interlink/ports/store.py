@@ -82,11 +82,14 @@ class ChangeSet:
     inbox: list[InboxMark] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     resolved_dead_letters: list[int] = field(default_factory=list)
+    #: Change sets of the same batch whose staged (uncommitted) state this one read. If one of them fails
+    #: to commit, this one must not commit either: it decided on state that never existed.
+    depends_on: list[ChangeSet] = field(default_factory=list, repr=False, compare=False)
+    #: Set by the committer when this change set could not be committed.
+    failed: bool = field(default=False, repr=False, compare=False)
 
     def __bool__(self) -> bool:
-        return bool(
-            self.writes or self.outbox or self.inbox or self.dead_letters or self.resolved_dead_letters
-        )
+        return bool(self.writes or self.outbox or self.inbox or self.dead_letters or self.resolved_dead_letters)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,15 @@ class MemoryStore(Store):
                 seq = next(state.seq)
                 state.outbox[seq] = (OutboxRow(seq, message), now)
             for letter in change.dead_letters:
-                letter_id = next(state.seq)
+                # A message parked already (a crash before its ack) keeps its one row, updated.
+                letter_id = next(
+                    (
+                        i
+                        for i, d in state.dead_letters.items()
+                        if (d.subscription, d.message_id) == (letter.subscription, letter.message_id)
+                    ),
+                    None,
+                ) or next(state.seq)
                 state.dead_letters[letter_id] = replace(letter, id=letter_id)
             for letter_id in change.resolved_dead_letters:
                 state.dead_letters.pop(letter_id, None)

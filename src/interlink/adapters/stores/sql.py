@@ -174,9 +174,9 @@ class SqlStore(Store, abc.ABC):
             if outbox_rows:
                 await conn.execute(insert(schema.outbox), outbox_rows)
                 await self._after_outbox(conn)
-            letters = [_dead_letter_row(d) for c in changes for d in c.dead_letters]
+            letters = [d for c in changes for d in c.dead_letters]
             if letters:
-                await conn.execute(insert(schema.dead_letters), letters)
+                await self._park(conn, letters)
             resolved = [i for c in changes for i in c.resolved_dead_letters]
             if resolved:
                 await conn.execute(delete(schema.dead_letters).where(schema.dead_letters.c.id.in_(resolved)))
@@ -232,6 +232,25 @@ class SqlStore(Store, abc.ABC):
         )
         params = [{"k": w.kind, "i": w.id, "ev": w.expected_version} for w in writes]
         return int((await conn.execute(stmt, params)).rowcount)
+
+    async def _park(self, conn: AsyncConnection, letters: list[DeadLetter]) -> None:
+        """Insert dead letters; a message parked already (a crash before its ack) keeps one row, updated."""
+        t = schema.dead_letters
+        query = select(t.c.id, t.c.subscription, t.c.message_id).where(
+            t.c.message_id.in_([d.message_id for d in letters])
+        )
+        parked = {(r.subscription, r.message_id): r.id for r in await conn.execute(query)}
+        fresh = []
+        for letter in letters:
+            row_id = parked.get((letter.subscription, letter.message_id))
+            if row_id is None:
+                fresh.append(_dead_letter_row(letter))
+            else:
+                row = _dead_letter_row(letter)
+                values = {k: row[k] for k in ("error", "attempts", "failed_at")}
+                await conn.execute(update(t).where(t.c.id == row_id).values(**values))
+        if fresh:
+            await conn.execute(insert(t), fresh)
 
     async def _after_outbox(self, conn: AsyncConnection) -> None:
         """Runs in a commit's transaction after it added outbox rows (PostgreSQL notifies relays)."""

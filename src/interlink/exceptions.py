@@ -17,6 +17,7 @@
     └── AdapterError                infrastructure; translated from the driver's errors at the edge
         ├── BrokerError
         │   └── BrokerUnavailable
+        ├── ExternalServiceError    another domain's API failed: status, URL and a short reason
         └── StoreError
             ├── StoreUnavailable
             └── DuplicateMessage    the inbox already holds this message id
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigurationError",
     "DomainError",
     "DuplicateMessage",
+    "ExternalServiceError",
     "InterlinkError",
     "InvalidPayload",
     "MalformedMessage",
@@ -120,6 +122,32 @@ class BrokerError(AdapterError):
 
 class BrokerUnavailable(BrokerError):
     """The broker cannot be reached; retrying later may succeed."""
+
+
+class ExternalServiceError(AdapterError):
+    """Another domain's API failed or could not be reached.
+
+    ``status`` is the HTTP status (None when no response came), ``url`` the URL called (without query
+    credentials), ``reason`` a short text; ``retryable`` says whether trying later may succeed.
+    """
+
+    def __init__(self, service: str, url: str, reason: str, *, status: int | None = None) -> None:
+        where = f"{status} from {url}" if status is not None else url
+        super().__init__(f"external service {service!r}: {reason} ({where})")
+        self.service = service
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        """No answer, a timeout, 429 or a 5xx: the source may answer later."""
+        return self.status is None or self.status == 429 or self.status >= 500
+
+    @property
+    def gone(self) -> bool:
+        """404 or 410: the resource does not exist (any more)."""
+        return self.status in (404, 410)
 
 
 class StoreError(AdapterError):

@@ -43,6 +43,7 @@ def test_exception_tree_matches_its_docstring() -> None:
         "BrokerError": "AdapterError",
         "BrokerUnavailable": "BrokerError",
         "StoreError": "AdapterError",
+        "ExternalServiceError": "AdapterError",
         "StoreUnavailable": "StoreError",
         "DuplicateMessage": "StoreError",
     }

@@ -4,6 +4,7 @@ from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock, SystemClock
 from interlink.core.context import Context, Role, Session
 from interlink.core.domain import Domain
+from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event, Message, PrivateEvent, PublicEvent
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "Context",
     "Domain",
     "Event",
+    "ExternalService",
+    "ExternalServices",
     "Message",
     "PrivateEvent",
     "PublicEvent",

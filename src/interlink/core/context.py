@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
 from interlink.core.declarations import CommandSpec, ServiceSpec
+from interlink.core.external import ExternalService
 from interlink.core.messages import Command, Event
 from interlink.exceptions import NotFoundError, RuleViolation
 
@@ -32,6 +33,7 @@ __all__ = ["Context", "Role", "Session"]
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Role(enum.Enum):
@@ -58,6 +60,7 @@ class Session(Protocol):
     def stage_delete(self, aggregate: Aggregate) -> None: ...
     def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None: ...
     def stage_command(self, command: Command, to: str, ctx: Context) -> None: ...
+    async def fetch(self, service: ExternalService[Any], path: str, ctx: Context) -> Any: ...
 
 
 class Context:
@@ -132,6 +135,12 @@ class Context:
         """Send a command event to domain ``to`` through the outbox, in the command's transaction."""
         self._require_command("ctx.send()")
         self._session.stage_command(command, to, self)
+
+    async def fetch(self, service: ExternalService[T], **params: object) -> T:
+        """Retrieve another domain's resource through its API and return it translated into this domain's
+        model. Raises ExternalServiceError (status, URL, reason) when the source fails."""
+        raw = await self._session.fetch(service, service.path(params), self)
+        return service.translate(raw)
 
     async def execute(self, command: Callable[..., Awaitable[R]], data: Any = None) -> R:
         """Run a command of this domain inside the current unit of work and return its result."""

@@ -17,6 +17,7 @@ from interlink.core.declarations import (
     ServiceSpec,
     inspect_function,
 )
+from interlink.core.external import ExternalService
 from interlink.core.messages import Command, Event, Message
 from interlink.exceptions import ConfigurationError
 
@@ -26,6 +27,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 F = TypeVar("F", bound=AsyncFn)
 A = TypeVar("A", bound=type[Aggregate])
 M = TypeVar("M", bound=type[Message])
+T = TypeVar("T")
 
 
 class Domain:
@@ -54,6 +56,7 @@ class Domain:
         self.queries: dict[str, QuerySpec] = {}
         self.services: dict[str, ServiceSpec] = {}
         self.handlers: list[HandlerSpec] = []
+        self.external_services: dict[str, ExternalService[Any]] = {}
         self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
 
     def __repr__(self) -> str:
@@ -97,6 +100,28 @@ class Domain:
         if owner and owner != self.name:
             raise ConfigurationError(f"{cls.__name__} is already declared by domain {owner!r}")
         cls.__owner__ = self.name
+
+    def external_service(
+        self,
+        name: str,
+        *,
+        resource: str,
+        translate: Callable[[Any], T],
+        base_url: str | None = None,
+        timeout: float = 5.0,
+        retries: int = 2,
+        headers: dict[str, str] | None = None,
+    ) -> ExternalService[T]:
+        """Declare another domain's API resource this domain reads, and how to translate its payload.
+
+        ``base_url`` is only a default: configuration (``INTERLINK_SERVICE_<NAME>_URL`` or the runtime's
+        settings) decides where the service is at run time.
+        """
+        if name in self.external_services:
+            raise ConfigurationError(f"domain {self.name!r} already declares external service {name!r}")
+        service = ExternalService(name, resource, translate, base_url, timeout, retries, headers or {})
+        self.external_services[name] = service
+        return service
 
     # -- behaviour ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ concurrency is checked when the change set is committed: a write names the versi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
@@ -17,7 +17,8 @@ from interlink.core.domain import Domain
 from interlink.core.messages import Command, Event
 from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.delivery.tracing import child_traceparent
-from interlink.exceptions import ConcurrencyError, RuleViolation
+from interlink.core.external import ExternalService, ExternalServices
+from interlink.exceptions import ConcurrencyError, ConfigurationError, RuleViolation
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
@@ -65,12 +66,14 @@ class UnitOfWork:
         *,
         overlay: Overlay | None = None,
         traceparent: str | None = None,
+        external: ExternalServices | None = None,
     ) -> None:
         self.domain = domain
         self._store = store
         self._clock = clock
         self._overlay = overlay
         self._traceparent = traceparent
+        self._external = external
         self._identity: dict[Key, Aggregate | None] = {}
         self._writes: dict[Key, AggregateWrite] = {}
         self._messages: list[_StagedMessage] = []
@@ -138,6 +141,15 @@ class UnitOfWork:
             "replyto": f"{self.domain.name}.replies",
         }
         self._messages.append(_StagedMessage(command, self._common(ctx) | fields, None))
+
+    async def fetch(self, service: ExternalService[Any], path: str, ctx: Context) -> Any:
+        if self._external is None:
+            raise ConfigurationError(f"no external services are configured to reach {service.name!r}")
+        headers = {
+            "X-Correlation-Id": ctx.correlation_id,
+            "traceparent": child_traceparent(self._traceparent),
+        }
+        return await self._external.get(service, path, headers)
 
     def _common(self, ctx: Context) -> dict[str, object]:
         return {

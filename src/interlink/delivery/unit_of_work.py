@@ -14,10 +14,10 @@ from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
 from interlink.core.context import Context
 from interlink.core.domain import Domain
+from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event
 from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.delivery.tracing import child_traceparent
-from interlink.core.external import ExternalService, ExternalServices
 from interlink.exceptions import ConcurrencyError, ConfigurationError, RuleViolation
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, Store

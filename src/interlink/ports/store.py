@@ -9,18 +9,32 @@ dead letters. Commit or nothing.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Self
 
-from interlink.exceptions import ConcurrencyError, StoreError
+from interlink.exceptions import StoreError
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.records import (
+    SCHEMA_VERSION,
+    AggregateWrite,
+    ChangeSet,
+    DeadLetter,
+    IdempotencyRecord,
+    InboxMark,
+    OutboxRow,
+    OutboxStatus,
+    StoredAggregate,
+    merge_writes,
+)
 
 __all__ = [
+    "SCHEMA_VERSION",
     "AggregateWrite",
     "ChangeSet",
     "DeadLetter",
+    "FieldValue",
+    "IdempotencyRecord",
     "InboxMark",
     "OutboxRow",
     "OutboxStatus",
@@ -29,110 +43,9 @@ __all__ = [
     "merge_writes",
 ]
 
-SCHEMA_VERSION = 2
 
-
-@dataclass(frozen=True)
-class StoredAggregate:
-    """An aggregate's JSON document and version as stored."""
-
-    data: str
-    version: int
-
-
-@dataclass(frozen=True)
-class AggregateWrite:
-    """Write (or, with ``data`` None, delete) an aggregate if it is still at ``expected_version``."""
-
-    kind: str
-    id: str
-    expected_version: int
-    new_version: int
-    data: str | None
-
-
-@dataclass(frozen=True)
-class InboxMark:
-    """This subscription has processed this message; its effects commit with the mark."""
-
-    subscription: str
-    message_id: str
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message parked after it failed, with the reason; it can be listed and replayed."""
-
-    subscription: str
-    message_id: str
-    message_type: str
-    body: bytes
-    error: str
-    attempts: int
-    failed_at: datetime
-    id: int | None = None
-
-
-@dataclass
-class ChangeSet:
-    """Everything one command or one message's handling changes, committed atomically."""
-
-    writes: list[AggregateWrite] = field(default_factory=list)
-    outbox: list[OutgoingMessage] = field(default_factory=list)
-    inbox: list[InboxMark] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    resolved_dead_letters: list[int] = field(default_factory=list)
-    #: Change sets of the same batch whose staged (uncommitted) state this one read. If one of them fails
-    #: to commit, this one must not commit either: it decided on state that never existed.
-    depends_on: list[ChangeSet] = field(default_factory=list, repr=False, compare=False)
-    #: Set by the committer when this change set could not be committed.
-    failed: bool = field(default=False, repr=False, compare=False)
-
-    def __bool__(self) -> bool:
-        return bool(self.writes or self.outbox or self.inbox or self.dead_letters or self.resolved_dead_letters)
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """A message waiting in the outbox; ``seq`` orders them."""
-
-    seq: int
-    message: OutgoingMessage
-
-
-@dataclass(frozen=True)
-class OutboxStatus:
-    """How far the relay is behind."""
-
-    pending: int
-    oldest_pending: datetime | None
-
-
-def merge_writes(changes: Sequence[ChangeSet]) -> list[AggregateWrite]:
-    """Fold successive writes of one aggregate into one, checking that each continues the previous.
-
-    A create followed by a delete folds into nothing. A delete followed by a re-create is refused as a
-    conflict: the committer then commits the two change sets one at a time, which works.
-    """
-    merged: dict[tuple[str, str], AggregateWrite] = {}
-    for change in changes:
-        for w in change.writes:
-            key = (w.kind, w.id)
-            prior = merged.get(key)
-            if prior is None:
-                merged[key] = w
-                continue
-            if prior.data is None or prior.new_version != w.expected_version:
-                raise ConcurrencyError(
-                    f"{w.kind} {w.id!r}: a write expects version {w.expected_version} but the one "
-                    f"before it in this commit leaves "
-                    + ("it deleted" if prior.data is None else f"version {prior.new_version}")
-                )
-            if prior.expected_version == 0 and w.data is None:
-                del merged[key]  # created and deleted within one commit: nothing to write
-            else:
-                merged[key] = AggregateWrite(w.kind, w.id, prior.expected_version, w.new_version, w.data)
-    return list(merged.values())
+FieldValue = str | int | bool | None
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 class Store(abc.ABC):
@@ -238,3 +151,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def dead_letter(self, id: int) -> DeadLetter | None:
         """One parked message by its id."""
+
+    async def list_aggregates(
+        self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
+    ) -> list[tuple[str, StoredAggregate]]:
+        """Aggregates of a kind whose top-level fields equal ``where``, by id, starting after ``after``."""
+        self._check()
+        for name in where:
+            if not _FIELD.match(name):
+                raise StoreError(f"cannot filter on {name!r}: not a field name")
+        return await self._list_aggregates(kind, where=where, after=after, limit=limit)
+
+    @abc.abstractmethod
+    async def _list_aggregates(
+        self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
+    ) -> list[tuple[str, StoredAggregate]]: ...
+
+    @abc.abstractmethod
+    async def claim_idempotency(self, key: str, fingerprint: str, lease: float) -> IdempotencyRecord | None:
+        """Claim ``key`` for a request; None when claimed (no record, or a pending one older than ``lease``
+        seconds, left by a crash), else the record that holds it (pending, or done with its response)."""
+
+    @abc.abstractmethod
+    async def release_idempotency(self, key: str) -> None:
+        """Drop a pending claim (the command failed), so a retry may run it."""

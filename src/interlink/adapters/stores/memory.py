@@ -7,8 +7,9 @@ connections to one database); plain ``memory://`` is private to the instance.
 from __future__ import annotations
 
 import itertools
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -18,6 +19,8 @@ from interlink.exceptions import ConcurrencyError, DuplicateMessage
 from interlink.ports.store import (
     ChangeSet,
     DeadLetter,
+    FieldValue,
+    IdempotencyRecord,
     OutboxRow,
     OutboxStatus,
     Store,
@@ -34,6 +37,7 @@ class _State:
     outbox: dict[int, tuple[OutboxRow, float]] = field(default_factory=dict)
     inbox: set[tuple[str, str]] = field(default_factory=set)
     dead_letters: dict[int, DeadLetter] = field(default_factory=dict)
+    idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -102,6 +106,9 @@ class MemoryStore(Store):
                     None,
                 ) or next(state.seq)
                 state.dead_letters[letter_id] = replace(letter, id=letter_id)
+            if change.idempotency is not None:
+                record = change.idempotency
+                state.idempotency[record.key] = replace(record, state="done")
             for letter_id in change.resolved_dead_letters:
                 state.dead_letters.pop(letter_id, None)
 
@@ -128,3 +135,33 @@ class MemoryStore(Store):
     async def dead_letter(self, id: int) -> DeadLetter | None:
         self._check()
         return self._state.dead_letters.get(id)
+
+    async def _list_aggregates(
+        self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
+    ) -> list[tuple[str, StoredAggregate]]:
+        self._check()
+        found = []
+        for (k, id), stored in sorted(self._state.aggregates.items()):
+            if k != kind or (after is not None and id <= after):
+                continue
+            doc = json.loads(stored.data)
+            if all(doc.get(name) == value for name, value in where.items()):
+                found.append((id, stored))
+                if len(found) == limit:
+                    break
+        return found
+
+    async def claim_idempotency(self, key: str, fingerprint: str, lease: float) -> IdempotencyRecord | None:
+        self._check()
+        now = time.time()
+        held = self._state.idempotency.get(key)
+        if held is not None and not (held.state == "pending" and held.created_at < now - lease):
+            return held
+        self._state.idempotency[key] = IdempotencyRecord(key, fingerprint, "pending", now)
+        return None
+
+    async def release_idempotency(self, key: str) -> None:
+        self._check()
+        held = self._state.idempotency.get(key)
+        if held is not None and held.state == "pending":
+            del self._state.idempotency[key]

@@ -23,4 +23,9 @@ def _v2_inbox_age_index(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_inbox_age_index}
+def _v3_idempotency(conn: Connection) -> None:
+    """Version 3: the table of Idempotency-Key requests."""
+    schema.idempotency.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_inbox_age_index, 3: _v3_idempotency}

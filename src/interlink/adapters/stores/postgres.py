@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from sqlalchemy import Integer, Text, delete, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Integer, Text, cast, delete, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import bindparam
@@ -36,7 +36,7 @@ from interlink.adapters.stores import schema
 from interlink.adapters.stores.sql import SqlStore
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
-from interlink.ports.store import AggregateWrite
+from interlink.ports.store import AggregateWrite, FieldValue
 
 __all__ = ["PostgresStore"]
 
@@ -57,9 +57,7 @@ class PostgresStore(SqlStore):
         super().__init__(url, domain=domain)
         parts = urlsplit(url)
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        name = (
-            options.pop("schema", "interlink_{domain}").replace("{domain}", domain).replace("-", "_").lower()
-        )
+        name = options.pop("schema", "interlink_{domain}").replace("{domain}", domain).replace("-", "_").lower()
         if not _IDENTIFIER.match(name):
             raise ConfigurationError(f"schema {name!r} must be a lowercase SQL identifier (a-z, 0-9, _)")
         self.schema = name
@@ -138,9 +136,7 @@ class PostgresStore(SqlStore):
 
     def _translate(self, exc: Exception) -> Exception:
         cause = getattr(exc, "orig", None) or exc
-        code = getattr(cause, "sqlstate", None) or getattr(
-            getattr(cause, "__cause__", None), "sqlstate", None
-        )
+        code = getattr(cause, "sqlstate", None) or getattr(getattr(cause, "__cause__", None), "sqlstate", None)
         where = f"PostgreSQL store {self.redacted_url} ({self.schema})"
         if isinstance(exc, OSError | ConnectionError | TimeoutError) or (
             isinstance(code, str) and code.startswith(_TRANSIENT)
@@ -189,11 +185,18 @@ class PostgresStore(SqlStore):
         }
         return int((await conn.execute(statement, params)).rowcount)
 
+    # -- queries -----------------------------------------------------------------------------------
+
+    def _field(self, name: str) -> Any:
+        return cast(schema.aggregates.c.data, JSONB)[name].astext
+
+    def _field_value(self, value: FieldValue) -> Any:
+        # ->> gives text: JSON true is 'true', numbers their decimal text.
+        return ("true" if value else "false") if isinstance(value, bool) else (None if value is None else str(value))
+
     # -- outbox ------------------------------------------------------------------------------------
 
-    async def relay_batch(
-        self, limit: int, publish: Callable[[list[OutgoingMessage]], Awaitable[None]]
-    ) -> int:
+    async def relay_batch(self, limit: int, publish: Callable[[list[OutgoingMessage]], Awaitable[None]]) -> int:
         self._check()
         assert self._writer is not None
         t = schema.outbox

@@ -14,7 +14,7 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["aggregates", "dead_letters", "inbox", "meta", "metadata", "outbox"]
+__all__ = ["aggregates", "dead_letters", "idempotency", "inbox", "meta", "metadata", "outbox"]
 
 metadata = MetaData()
 
@@ -72,4 +72,16 @@ dead_letters = Table(
     Column("failed_at", Float, nullable=False),
     Index("ix_interlink_dead_letters_subscription", "subscription"),
     sqlite_autoincrement=True,
+)
+
+# Since schema version 3: HTTP command requests made under an Idempotency-Key, and their responses.
+idempotency = Table(
+    "interlink_idempotency",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("status", Integer),
+    Column("response", Text),
+    Column("created_at", Float, nullable=False),
 )

@@ -10,7 +10,7 @@ import abc
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,8 @@ from interlink.ports.store import (
     AggregateWrite,
     ChangeSet,
     DeadLetter,
+    FieldValue,
+    IdempotencyRecord,
     OutboxRow,
     OutboxStatus,
     Store,
@@ -127,9 +129,7 @@ class SqlStore(Store, abc.ABC):
     async def schema_version(self) -> int:
         """The schema version recorded in the database."""
         async with self._errors(), self._read() as conn:
-            value = (
-                await conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema"))
-            ).scalar()
+            value = (await conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema"))).scalar()
         return int(value or 0)
 
     # -- unit of work ------------------------------------------------------------------------------
@@ -137,18 +137,14 @@ class SqlStore(Store, abc.ABC):
     async def load(self, kind: str, id: str) -> StoredAggregate | None:
         t = schema.aggregates
         async with self._errors(), self._read() as conn:
-            row = (
-                await conn.execute(select(t.c.data, t.c.version).where(t.c.kind == kind, t.c.id == id))
-            ).first()
+            row = (await conn.execute(select(t.c.data, t.c.version).where(t.c.kind == kind, t.c.id == id))).first()
         return StoredAggregate(row[0], row[1]) if row else None
 
     async def seen(self, subscription: str, message_ids: Sequence[str]) -> set[str]:
         if not message_ids:
             return set()
         t = schema.inbox
-        query = select(t.c.message_id).where(
-            t.c.subscription == subscription, t.c.message_id.in_(list(message_ids))
-        )
+        query = select(t.c.message_id).where(t.c.subscription == subscription, t.c.message_id.in_(list(message_ids)))
         async with self._errors(), self._read() as conn:
             return {r[0] for r in await conn.execute(query)}
 
@@ -177,6 +173,8 @@ class SqlStore(Store, abc.ABC):
             letters = [d for c in changes for d in c.dead_letters]
             if letters:
                 await self._park(conn, letters)
+            for record in (c.idempotency for c in changes if c.idempotency is not None):
+                await self._finish_idempotency(conn, record)
             resolved = [i for c in changes for i in c.resolved_dead_letters]
             if resolved:
                 await conn.execute(delete(schema.dead_letters).where(schema.dead_letters.c.id.in_(resolved)))
@@ -217,19 +215,14 @@ class SqlStore(Store, abc.ABC):
             .where(t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev"))
             .values(version=bindparam("nv"), data=bindparam("d"), updated_at=now)
         )
-        params = [
-            {"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data}
-            for w in writes
-        ]
+        params = [{"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data} for w in writes]
         # The sqlite3 driver sums rowcount over executemany, which is what is needed here.
         return int((await conn.execute(stmt, params)).rowcount)
 
     async def _delete_many(self, conn: AsyncConnection, writes: list[AggregateWrite]) -> int:
         """Apply version-checked deletes; returns how many rows matched their expected version."""
         t = schema.aggregates
-        stmt = delete(t).where(
-            t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev")
-        )
+        stmt = delete(t).where(t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev"))
         params = [{"k": w.kind, "i": w.id, "ev": w.expected_version} for w in writes]
         return int((await conn.execute(stmt, params)).rowcount)
 
@@ -306,6 +299,66 @@ class SqlStore(Store, abc.ABC):
         async with self._errors(), self._read() as conn:
             row = (await conn.execute(select(t).where(t.c.id == id))).first()
         return _dead_letter(row) if row else None
+
+    # -- queries and idempotency -----------------------------------------------------------------------
+
+    def _field(self, name: str) -> Any:
+        """SQL expression for a top-level field of the aggregate's JSON document."""
+        return func.json_extract(schema.aggregates.c.data, f"$.{name}")
+
+    def _field_value(self, value: FieldValue) -> Any:
+        return int(value) if isinstance(value, bool) else value
+
+    async def _list_aggregates(
+        self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
+    ) -> list[tuple[str, StoredAggregate]]:
+        t = schema.aggregates
+        query = select(t.c.id, t.c.data, t.c.version).where(t.c.kind == kind)
+        for name, value in where.items():
+            expression = self._field(name)
+            query = query.where(expression.is_(None) if value is None else expression == self._field_value(value))
+        if after is not None:
+            query = query.where(t.c.id > after)
+        async with self._errors(), self._read() as conn:
+            rows = (await conn.execute(query.order_by(t.c.id).limit(limit))).all()
+        return [(r[0], StoredAggregate(r[1], r[2])) for r in rows]
+
+    async def claim_idempotency(self, key: str, fingerprint: str, lease: float) -> IdempotencyRecord | None:
+        t = schema.idempotency
+        now = time.time()
+        assert self._writer is not None
+        self._check()
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            row = (await conn.execute(select(t).where(t.c.key == key).with_for_update())).first()
+            if row is not None and not (row.state == "pending" and row.created_at < now - lease):
+                return _idempotency(row)
+            if row is not None:
+                await conn.execute(delete(t).where(t.c.key == key))
+            values = {"key": key, "fingerprint": fingerprint, "state": "pending", "created_at": now}
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(insert(t).values(**values))
+            except IntegrityError:
+                # Another process claimed it between our read and our insert.
+                row = (await conn.execute(select(t).where(t.c.key == key))).one()
+                return _idempotency(row)
+        return None
+
+    async def release_idempotency(self, key: str) -> None:
+        self._check()
+        assert self._writer is not None
+        t = schema.idempotency
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            await conn.execute(delete(t).where(t.c.key == key, t.c.state == "pending"))
+
+    async def _finish_idempotency(self, conn: AsyncConnection, record: IdempotencyRecord) -> None:
+        t = schema.idempotency
+        values = {"state": "done", "status": record.status, "response": record.response}
+        await conn.execute(update(t).where(t.c.key == record.key).values(**values))
+
+
+def _idempotency(r: Row[Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(r.key, r.fingerprint, r.state, r.created_at, r.status, r.response)
 
 
 def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:

@@ -401,3 +401,57 @@ class StoreContract:
             await store.load(KIND, "a-1")
         with pytest.raises(StoreError):
             await store.commit([ChangeSet(outbox=[_message(1)])])
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    async def test_list_filters_on_fields_and_pages_by_id(self, store: Store) -> None:
+        """list_aggregates keeps only matching fields (str, int, bool, null), in id order, from a cursor."""
+        docs = [
+            ("a-1", '{"id": "a-1", "status": "open", "amount": 5, "vip": true, "note": null}'),
+            ("a-2", '{"id": "a-2", "status": "closed", "amount": 5, "vip": false, "note": "x"}'),
+            ("a-3", '{"id": "a-3", "status": "open", "amount": 7, "vip": false, "note": null}'),
+            ("a-4", '{"id": "a-4", "status": "open", "amount": 5, "vip": true, "note": "y"}'),
+        ]
+        await store.commit([ChangeSet(writes=[_create(i, d) for i, d in docs])])
+        await store.commit([ChangeSet(writes=[_create("b-1", '{"status": "open"}', kind="Other")])])
+
+        async def ids(**where: str | int | bool | None) -> list[str]:
+            return [i for i, _ in await store.list_aggregates(KIND, where=where, after=None, limit=100)]
+
+        assert await ids() == ["a-1", "a-2", "a-3", "a-4"]
+        assert await ids(status="open") == ["a-1", "a-3", "a-4"]
+        assert await ids(status="open", amount=5) == ["a-1", "a-4"]
+        assert await ids(vip=True) == ["a-1", "a-4"]
+        assert await ids(vip=False, note=None) == ["a-3"]
+        first = await store.list_aggregates(KIND, where={"status": "open"}, after=None, limit=2)
+        assert [i for i, _ in first] == ["a-1", "a-3"]
+        rest = await store.list_aggregates(KIND, where={"status": "open"}, after="a-3", limit=2)
+        assert [(i, s.version) for i, s in rest] == [("a-4", 1)]
+
+    async def test_list_refuses_a_field_name_that_is_not_one(self, store: Store) -> None:
+        """A filter name that could smuggle a JSON path or SQL in is refused with StoreError."""
+        with pytest.raises(StoreError):
+            await store.list_aggregates(KIND, where={"a') or 1=1 --": "x"}, after=None, limit=10)
+
+    # -- idempotency -------------------------------------------------------------------------------
+
+    async def test_idempotency_claim_then_done_then_replay(self, store: Store) -> None:
+        """A key is claimed once; the response commits with the effects; later claims see it."""
+        from interlink.ports.store import IdempotencyRecord
+
+        assert await store.claim_idempotency("k-1", "fp", lease=60) is None
+        held = await store.claim_idempotency("k-1", "fp", lease=60)
+        assert held is not None
+        assert held.state == "pending"
+        done = IdempotencyRecord("k-1", "fp", "done", held.created_at, 201, '{"ok": true}')
+        await store.commit([ChangeSet(writes=[_create("a-1")], idempotency=done)])
+        again = await store.claim_idempotency("k-1", "other", lease=60)
+        assert again is not None
+        assert (again.state, again.status, again.response, again.fingerprint) == ("done", 201, '{"ok": true}', "fp")
+
+    async def test_idempotency_release_and_expired_lease(self, store: Store) -> None:
+        """A released claim can be claimed again; so can a pending one older than its lease (a crash)."""
+        assert await store.claim_idempotency("k-2", "fp", lease=60) is None
+        await store.release_idempotency("k-2")
+        assert await store.claim_idempotency("k-2", "fp", lease=60) is None
+        assert await store.claim_idempotency("k-2", "fp", lease=0) is None, "a lease of 0 has expired"

@@ -1,0 +1,153 @@
+"""The records a store keeps and a unit of work hands it: plain data, no behaviour beyond checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from interlink.exceptions import ConcurrencyError
+from interlink.ports.broker import OutgoingMessage
+
+__all__ = [
+    "AggregateWrite",
+    "ChangeSet",
+    "DeadLetter",
+    "IdempotencyRecord",
+    "InboxMark",
+    "OutboxRow",
+    "OutboxStatus",
+    "StoredAggregate",
+    "merge_writes",
+]
+
+SCHEMA_VERSION = 3
+
+
+@dataclass(frozen=True)
+class StoredAggregate:
+    """An aggregate's JSON document and version as stored."""
+
+    data: str
+    version: int
+
+
+@dataclass(frozen=True)
+class AggregateWrite:
+    """Write (or, with ``data`` None, delete) an aggregate if it is still at ``expected_version``."""
+
+    kind: str
+    id: str
+    expected_version: int
+    new_version: int
+    data: str | None
+
+
+@dataclass(frozen=True)
+class InboxMark:
+    """This subscription has processed this message; its effects commit with the mark."""
+
+    subscription: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message parked after it failed, with the reason; it can be listed and replayed."""
+
+    subscription: str
+    message_id: str
+    message_type: str
+    body: bytes
+    error: str
+    attempts: int
+    failed_at: datetime
+    id: int | None = None
+
+
+@dataclass
+class ChangeSet:
+    """Everything one command or one message's handling changes, committed atomically."""
+
+    writes: list[AggregateWrite] = field(default_factory=list)
+    outbox: list[OutgoingMessage] = field(default_factory=list)
+    inbox: list[InboxMark] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    resolved_dead_letters: list[int] = field(default_factory=list)
+    #: The HTTP response of a command run under an Idempotency-Key, stored with its effects.
+    idempotency: IdempotencyRecord | None = None
+    #: Change sets of the same batch whose staged (uncommitted) state this one read. If one of them fails
+    #: to commit, this one must not commit either: it decided on state that never existed.
+    depends_on: list[ChangeSet] = field(default_factory=list, repr=False, compare=False)
+    #: Set by the committer when this change set could not be committed.
+    failed: bool = field(default=False, repr=False, compare=False)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.writes
+            or self.outbox
+            or self.inbox
+            or self.dead_letters
+            or self.resolved_dead_letters
+            or self.idempotency
+        )
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A message waiting in the outbox; ``seq`` orders them."""
+
+    seq: int
+    message: OutgoingMessage
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """How far the relay is behind."""
+
+    pending: int
+    oldest_pending: datetime | None
+
+
+def merge_writes(changes: Sequence[ChangeSet]) -> list[AggregateWrite]:
+    """Fold successive writes of one aggregate into one, checking that each continues the previous.
+
+    A create followed by a delete folds into nothing. A delete followed by a re-create is refused as a
+    conflict: the committer then commits the two change sets one at a time, which works.
+    """
+    merged: dict[tuple[str, str], AggregateWrite] = {}
+    for change in changes:
+        for w in change.writes:
+            key = (w.kind, w.id)
+            prior = merged.get(key)
+            if prior is None:
+                merged[key] = w
+                continue
+            if prior.data is None or prior.new_version != w.expected_version:
+                raise ConcurrencyError(
+                    f"{w.kind} {w.id!r}: a write expects version {w.expected_version} but the one "
+                    f"before it in this commit leaves "
+                    + ("it deleted" if prior.data is None else f"version {prior.new_version}")
+                )
+            if prior.expected_version == 0 and w.data is None:
+                del merged[key]  # created and deleted within one commit: nothing to write
+            else:
+                merged[key] = AggregateWrite(w.kind, w.id, prior.expected_version, w.new_version, w.data)
+    return list(merged.values())
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """A command request made under an ``Idempotency-Key``: claimed while it runs, then its response.
+
+    ``fingerprint`` identifies the request (method, path, body): the same key with another fingerprint
+    is a client error, not a retry.
+    """
+
+    key: str
+    fingerprint: str
+    state: Literal["pending", "done"]
+    created_at: float
+    status: int | None = None
+    response: str | None = None

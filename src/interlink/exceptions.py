@@ -9,7 +9,10 @@
     │   ├── NotFoundError
     │   ├── ConcurrencyError        optimistic concurrency: the aggregate version moved on
     │   ├── RuleViolation           a rule of the method was broken (a query tried to persist, ...)
-    │   └── BusinessRuleError       a command refused its input for a business reason
+    │   ├── BusinessRuleError       a command refused its input for a business reason
+    │   ├── InvalidInput            input that is well-formed but unusable (a foreign cursor, ...)
+    │   ├── PreconditionFailed      If-Match named a version that is not the current one
+    │   └── AccessDenied            not authenticated (401) or not allowed (403)
     ├── MessageError                a message that can never be processed (goes to dead letters at once)
     │   ├── MalformedMessage        not a valid CloudEvents envelope, with the reason
     │   ├── UnknownMessageType      no handler and no declaration for its type
@@ -26,6 +29,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "AdapterError",
     "BrokerError",
     "BrokerUnavailable",
@@ -36,11 +40,13 @@ __all__ = [
     "DuplicateMessage",
     "ExternalServiceError",
     "InterlinkError",
+    "InvalidInput",
     "InvalidPayload",
     "MalformedMessage",
     "MessageError",
     "MissingDriverError",
     "NotFoundError",
+    "PreconditionFailed",
     "RuleViolation",
     "StoreError",
     "StoreUnavailable",
@@ -94,6 +100,23 @@ class BusinessRuleError(DomainError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InvalidInput(DomainError):
+    """Input that is well-formed but cannot be used (a cursor from elsewhere, an unknown filter)."""
+
+
+class PreconditionFailed(DomainError):
+    """The request's If-Match names a version that is not the resource's current one."""
+
+
+class AccessDenied(DomainError):
+    """The caller is not authenticated (``authenticated`` False: 401) or lacks a scope (403)."""
+
+    def __init__(self, reason: str, *, authenticated: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.authenticated = authenticated
 
 
 class MessageError(InterlinkError):

@@ -15,7 +15,7 @@ query      yes   no    no          no    no       no
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -24,12 +24,15 @@ from interlink.core.clock import Clock
 from interlink.core.declarations import CommandSpec, ServiceSpec
 from interlink.core.external import ExternalService
 from interlink.core.messages import Command, Event
-from interlink.exceptions import NotFoundError, RuleViolation
+from interlink.core.pagination import Page, decode_cursor, encode_cursor
+from interlink.exceptions import InvalidInput, NotFoundError, RuleViolation
 
 if TYPE_CHECKING:
     from interlink.core.domain import Domain
 
-__all__ = ["Context", "Role", "Session"]
+__all__ = ["Context", "FieldValue", "Role", "Session"]
+
+FieldValue = str | int | bool
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -61,6 +64,7 @@ class Session(Protocol):
     def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None: ...
     def stage_command(self, command: Command, to: str, ctx: Context) -> None: ...
     async def fetch(self, service: ExternalService[Any], path: str, ctx: Context) -> Any: ...
+    async def list_aggregates(self, cls: type[A], where: Mapping[str, FieldValue], after: str | None, limit: int) -> list[A]: ...
 
 
 class Context:
@@ -107,6 +111,28 @@ class Context:
             raise NotFoundError(cls.aggregate_name(), id)
         return found
 
+    async def list(
+        self,
+        cls: type[A],
+        *,
+        where: Mapping[str, FieldValue | None] | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[A]:
+        """A page of aggregates whose fields equal ``where`` (None values are ignored: no filter), in id
+        order; pass the page's ``next_cursor`` back to get the next one."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
+        filters = {k: v for k, v in (where or {}).items() if v is not None}
+        unknown = sorted(set(filters) - set(cls.model_fields))
+        if unknown:
+            raise InvalidInput(f"{cls.__name__} has no field(s) {unknown} to filter on")
+        after = decode_cursor(cursor) if cursor else None
+        found = await self._session.list_aggregates(cls, filters, after, limit + 1)
+        more = len(found) > limit
+        items = found[:limit]
+        return Page[cls](items=items, next_cursor=encode_cursor(items[-1].id) if more else None)  # type: ignore[valid-type]
+
     async def save(self, aggregate: Aggregate) -> None:
         """Stage the aggregate for writing when the command commits; its ``version`` goes up by one."""
         self._require_command("ctx.save()")
@@ -148,9 +174,7 @@ class Context:
             raise RuleViolation(f"query {self.name!r} tried to run a command: {_WHY[Role.QUERY]}")
         spec = self.domain.spec_of(command)
         if not isinstance(spec, CommandSpec):
-            raise RuleViolation(
-                f"{getattr(command, '__name__', command)!r} is not a command of {self.domain}"
-            )
+            raise RuleViolation(f"{getattr(command, '__name__', command)!r} is not a command of {self.domain}")
         child = self._child(Role.COMMAND, spec.name)
         if spec.input_type is None:
             return await command(child)
@@ -160,9 +184,7 @@ class Context:
         """Run a domain service with a context that may run commands but not persist."""
         spec = self.domain.spec_of(service)
         if not isinstance(spec, ServiceSpec):
-            raise RuleViolation(
-                f"{getattr(service, '__name__', service)!r} is not a service of {self.domain}"
-            )
+            raise RuleViolation(f"{getattr(service, '__name__', service)!r} is not a service of {self.domain}")
         return await service(self._child(Role.SERVICE, spec.name), *args, **kwargs)
 
     def _child(self, role: Role, name: str) -> Context:

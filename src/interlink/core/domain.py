@@ -143,9 +143,7 @@ class Domain:
                     f"command {f.__qualname__} takes one input model, got parameters {list(params)}"
                 )
             input_type = next(iter(params.values()), None)
-            if input_type is not None and not (
-                isinstance(input_type, type) and issubclass(input_type, BaseModel)
-            ):
+            if input_type is not None and not (isinstance(input_type, type) and issubclass(input_type, BaseModel)):
                 raise ConfigurationError(
                     f"command {f.__qualname__}: its input must be a pydantic model, got {input_type!r}"
                 )
@@ -158,9 +156,7 @@ class Domain:
     @overload
     def query(self, func: F, /) -> F: ...
     @overload
-    def query(
-        self, func: None = None, /, *, http: str | None = None, name: str | None = None
-    ) -> Callable[[F], F]: ...
+    def query(self, func: None = None, /, *, http: str | None = None, name: str | None = None) -> Callable[[F], F]: ...
     def query(
         self, func: F | None = None, /, *, http: str | None = None, name: str | None = None
     ) -> F | Callable[[F], F]:

@@ -7,18 +7,19 @@ concurrency is checked when the change set is committed: a write names the versi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
-from interlink.core.context import Context
+from interlink.core.context import Context, FieldValue
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event
 from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.delivery.tracing import child_traceparent
-from interlink.exceptions import ConcurrencyError, ConfigurationError, RuleViolation
+from interlink.exceptions import ConcurrencyError, ConfigurationError, PreconditionFailed, RuleViolation
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
@@ -78,6 +79,7 @@ class UnitOfWork:
         self._writes: dict[Key, AggregateWrite] = {}
         self._messages: list[_StagedMessage] = []
         self._depends_on: list[ChangeSet] = []
+        self._precondition: tuple[str, int] | None = None
 
     async def load(self, cls: type[A], id: str) -> A | None:
         key = (cls.aggregate_name(), id)
@@ -96,6 +98,11 @@ class UnitOfWork:
             if all(writer is not known for known in self._depends_on):
                 self._depends_on.append(writer)
         aggregate = cls.model_validate_json(doc[0]).model_copy(update={"version": doc[1]}) if doc else None
+        if self._precondition is not None and self._precondition[0] == id:
+            expected = self._precondition[1]
+            if aggregate is None or aggregate.version != expected:
+                state = "it does not exist" if aggregate is None else f"it is at version {aggregate.version}"
+                raise PreconditionFailed(f"If-Match expected {key[0]} {id!r} at version {expected}; {state}")
         self._identity[key] = aggregate
         return aggregate
 
@@ -141,6 +148,18 @@ class UnitOfWork:
             "replyto": f"{self.domain.name}.replies",
         }
         self._messages.append(_StagedMessage(command, self._common(ctx) | fields, None))
+
+    def expect(self, id: str, version: int) -> None:
+        """If-Match: loading the aggregate with this id must find it at this version, or PreconditionFailed."""
+        self._precondition = (id, version)
+
+    async def list_aggregates(
+        self, cls: type[A], where: Mapping[str, FieldValue], after: str | None, limit: int
+    ) -> list[A]:
+        found = await self._store.list_aggregates(cls.aggregate_name(), where=where, after=after, limit=limit)
+        return [
+            cls.model_validate_json(stored.data).model_copy(update={"version": stored.version}) for _, stored in found
+        ]
 
     async def fetch(self, service: ExternalService[Any], path: str, ctx: Context) -> Any:
         if self._external is None:

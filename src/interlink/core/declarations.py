@@ -26,6 +26,7 @@ class CommandSpec:
     input_type: type[BaseModel] | None
     result_type: Any
     http: str | None = None
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class QuerySpec:
     parameters: dict[str, Any]
     result_type: Any
     http: str | None = None
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

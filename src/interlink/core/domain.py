@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
@@ -129,10 +129,22 @@ class Domain:
     def command(self, func: F, /) -> F: ...
     @overload
     def command(
-        self, func: None = None, /, *, http: str | None = None, name: str | None = None
+        self,
+        func: None = None,
+        /,
+        *,
+        http: str | None = None,
+        name: str | None = None,
+        scopes: Sequence[str] = (),
     ) -> Callable[[F], F]: ...
     def command(
-        self, func: F | None = None, /, *, http: str | None = None, name: str | None = None
+        self,
+        func: F | None = None,
+        /,
+        *,
+        http: str | None = None,
+        name: str | None = None,
+        scopes: Sequence[str] = (),
     ) -> F | Callable[[F], F]:
         """Declare a command: ``async def f(ctx, data: Model) -> Result``; runs in one transaction."""
 
@@ -147,7 +159,7 @@ class Domain:
                 raise ConfigurationError(
                     f"command {f.__qualname__}: its input must be a pydantic model, got {input_type!r}"
                 )
-            spec = CommandSpec(name or f.__name__, f, input_type, result, http)
+            spec = CommandSpec(name or f.__name__, f, input_type, result, _route(http, f), tuple(scopes))
             self._add(self.commands, spec)
             return f
 
@@ -158,13 +170,19 @@ class Domain:
     @overload
     def query(self, func: None = None, /, *, http: str | None = None, name: str | None = None) -> Callable[[F], F]: ...
     def query(
-        self, func: F | None = None, /, *, http: str | None = None, name: str | None = None
+        self,
+        func: F | None = None,
+        /,
+        *,
+        http: str | None = None,
+        name: str | None = None,
+        scopes: Sequence[str] = (),
     ) -> F | Callable[[F], F]:
         """Declare a query: ``async def f(ctx, ...) -> Result``; reads only."""
 
         def register(f: F) -> F:
             params, result = inspect_function(f, "query")
-            self._add(self.queries, QuerySpec(name or f.__name__, f, params, result, http))
+            self._add(self.queries, QuerySpec(name or f.__name__, f, params, result, _route(http, f), tuple(scopes)))
             return f
 
         return register(func) if func is not None else register
@@ -215,3 +233,16 @@ class Domain:
     def subscribed_types(self) -> dict[str, type[Event]]:
         """Every event type this domain handles, by CloudEvents type."""
         return {h.event_type.message_type(): h.event_type for h in self.handlers}
+
+
+_ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/[A-Za-z0-9_{}/.-]*)$")
+
+
+def _route(http: str | None, func: Callable[..., Any]) -> str | None:
+    if http is None:
+        return None
+    if not _ROUTE.match(http):
+        raise ConfigurationError(
+            f"{func.__qualname__}: http={http!r} must be 'METHOD /path' (GET, POST, PUT, PATCH or DELETE)"
+        )
+    return http

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
+from interlink.core.external import ExternalServices
 from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
@@ -73,6 +74,7 @@ class Consumer:
         policy: RetryPolicy | None = None,
         batch_size: int = 200,
         fetch_wait: float = 0.5,
+        external: ExternalServices | None = None,
     ) -> None:
         self.domain = domain
         self.subscription = subscription
@@ -85,6 +87,7 @@ class Consumer:
         self._clock = clock
         self._batch_size = batch_size
         self._fetch_wait = fetch_wait
+        self._external = external
         self._stopping = False
         self._outages: dict[str, int] = {}
 
@@ -125,7 +128,14 @@ class Consumer:
                 acks.append(d)
                 self.stats.duplicates += 1
                 continue
-            uow = UnitOfWork(self.domain, self._store, self._clock, overlay=overlay, traceparent=envelope.traceparent)
+            uow = UnitOfWork(
+                self.domain,
+                self._store,
+                self._clock,
+                overlay=overlay,
+                traceparent=envelope.traceparent,
+                external=self._external,
+            )
             try:
                 await self._dispatcher.dispatch(envelope, uow)
             except MessageError as exc:

@@ -12,6 +12,7 @@ from interlink.core.clock import Clock, SystemClock
 from interlink.core.context import Context, Role
 from interlink.core.declarations import CommandSpec, QuerySpec
 from interlink.core.domain import Domain
+from interlink.core.external import ExternalServices
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
 from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
@@ -20,7 +21,7 @@ from interlink.delivery.relay import Relay
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
 from interlink.ports.broker import Broker, Subscription
-from interlink.ports.store import ChangeSet, InboxMark, Store
+from interlink.ports.store import ChangeSet, IdempotencyRecord, InboxMark, Store
 from interlink.runtime.settings import Settings
 
 __all__ = ["DomainRuntime"]
@@ -41,12 +42,14 @@ class DomainRuntime:
         *,
         clock: Clock | None = None,
         dispatchers: Sequence[Dispatcher] = (),
+        external: ExternalServices | None = None,
     ) -> None:
         self.domain = domain
         self.store = store
         self.broker = broker
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
+        self.external = external
         self.relay = Relay(
             store,
             broker,
@@ -71,6 +74,7 @@ class DomainRuntime:
                 policy=self.settings.retry,
                 batch_size=self.settings.consumer_batch,
                 fetch_wait=self.settings.fetch_wait,
+                external=external,
             )
             for _ in range(self.settings.consumers_per_domain if types else 0)
         ]
@@ -114,30 +118,56 @@ class DomainRuntime:
     # -- the way in ------------------------------------------------------------------------------
 
     async def execute(
-        self, command: Callable[..., Awaitable[R]], data: Any = None, *, correlation_id: str | None = None
+        self,
+        command: Callable[..., Awaitable[R]],
+        data: Any = None,
+        *,
+        correlation_id: str | None = None,
+        traceparent: str | None = None,
+        expect: tuple[str, int] | None = None,
+        finish: Callable[[R], IdempotencyRecord] | None = None,
     ) -> R:
-        """Run a command in one transaction: its writes and its outbox rows commit together or not at all."""
+        """Run a command in one transaction: its writes and its outbox rows commit together or not at all.
+
+        ``expect`` is an If-Match precondition (aggregate id, version); ``finish`` builds the record of an
+        Idempotency-Key request from the result, committed in the same transaction as the effects.
+        """
         spec = self.domain.spec_of(command)
         if not isinstance(spec, CommandSpec):
             raise ConfigurationError(
                 f"{getattr(command, '__name__', command)!r} is not a command of {self.domain}"
             )
-        uow = UnitOfWork(self.domain, self.store, self.clock)
+        uow = self._unit_of_work(traceparent)
+        if expect is not None:
+            uow.expect(*expect)
         ctx = self._context(uow, Role.COMMAND, spec.name, correlation_id)
         if spec.input_type is None:
             result = await command(ctx)
         else:
             result = await command(ctx, spec.input_type.model_validate(data))
-        await self.committer.commit(uow.changes())
+        change = uow.changes()
+        if finish is not None:
+            change.idempotency = finish(result)
+        await self.committer.commit(change)
         return result
 
-    async def query(self, query: Callable[..., Awaitable[R]], **params: Any) -> R:
+    async def query(
+        self,
+        query: Callable[..., Awaitable[R]],
+        *,
+        correlation_id: str | None = None,
+        traceparent: str | None = None,
+        **params: Any,
+    ) -> R:
         """Run a query; it can read but not change anything."""
         spec = self.domain.spec_of(query)
         if not isinstance(spec, QuerySpec):
             raise ConfigurationError(f"{getattr(query, '__name__', query)!r} is not a query of {self.domain}")
-        uow = UnitOfWork(self.domain, self.store, self.clock)
-        return await query(self._context(uow, Role.QUERY, spec.name, None), **params)
+        uow = self._unit_of_work(traceparent)
+        return await query(self._context(uow, Role.QUERY, spec.name, correlation_id), **params)
+
+    def _unit_of_work(self, traceparent: str | None = None) -> UnitOfWork:
+        return UnitOfWork(self.domain, self.store, self.clock, traceparent=traceparent, external=self.external)
 
     async def replay_dead_letter(self, letter_id: int) -> None:
         """Handle a parked message again, once: effects, inbox mark and removal commit together."""
@@ -149,7 +179,7 @@ class DomainRuntime:
             # Processed meanwhile (a redelivery got through): only the parked copy has to go.
             await self.committer.commit(ChangeSet(resolved_dead_letters=[letter_id]))
             return
-        uow = UnitOfWork(self.domain, self.store, self.clock, traceparent=envelope.traceparent)
+        uow = self._unit_of_work(envelope.traceparent)
         await self.dispatcher.dispatch(envelope, uow)
         change = uow.changes()
         change.inbox.append(InboxMark(letter.subscription, envelope.id))

@@ -1,0 +1,250 @@
+"""HTTP routes generated from a domain's commands and queries: access only, no business logic here.
+
+A command route reads the body (and path parameters) into the command's input model, runs the command
+through the domain host, and answers with its result. A query route passes path and query parameters to
+the query. Around that, and only that: authentication and scopes, Idempotency-Key, If-Match / ETag,
+correlation id and trace context, a request timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Path, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, TypeAdapter, create_model
+
+from interlink.core.aggregate import Aggregate
+from interlink.core.declarations import CommandSpec, QuerySpec
+from interlink.exceptions import InvalidInput, PreconditionFailed
+from interlink.patterns.api_exposure.host import DomainHost
+from interlink.patterns.api_exposure.problems import PROBLEM_JSON, Problem, RequestTimedOut, problem
+from interlink.patterns.api_exposure.security import require_scopes
+from interlink.patterns.api_exposure.settings import ApiSettings
+from interlink.ports.store import IdempotencyRecord
+
+__all__ = ["add_command_route", "add_query_route", "route_of"]
+
+HostRef = Callable[[], DomainHost]
+_PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+
+
+def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
+    """(METHOD, path) of a declaration: its ``http=`` or a default under /commands or /queries."""
+    if spec.http:
+        method, path = spec.http.split(" ", 1)
+        return method, path
+    slug = spec.name.replace("_", "-")
+    return ("POST", f"/commands/{slug}") if isinstance(spec, CommandSpec) else ("GET", f"/queries/{slug}")
+
+
+def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        401: "not authenticated", 403: "missing scope", 404: "not found", 409: "conflict",
+        412: "If-Match does not match", 413: "body too large", 422: "invalid request",
+        502: "another domain's API failed", 503: "store or broker unavailable", 504: "request timed out",
+    }  # fmt: skip
+    return {
+        s: {
+            "description": described[s],
+            "model": Problem,
+            "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
+        }
+        for s in statuses
+    }
+
+
+def _trace(request: Request) -> tuple[str, str | None]:
+    given = request.headers.get("x-correlation-id")
+    correlation = given if given and _SAFE_ID.match(given) else uuid.uuid4().hex
+    traceparent = request.headers.get("traceparent")
+    if traceparent and not re.match(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$", traceparent):
+        traceparent = None  # a malformed trace header starts a new trace rather than failing the call
+    return correlation, traceparent
+
+
+def _encode(adapter: TypeAdapter[Any] | None, result: Any) -> bytes:
+    if adapter is not None:
+        return adapter.dump_json(result)
+    return TypeAdapter(Any).dump_json(result)
+
+
+def _headers(correlation: str, result: Any) -> dict[str, str]:
+    headers = {"X-Correlation-Id": correlation}
+    if isinstance(result, Aggregate):
+        headers["ETag"] = f'"{result.version}"'
+    return headers
+
+
+async def _timed(settings: ApiSettings, work: Any) -> Any:
+    try:
+        async with asyncio.timeout(settings.request_timeout):
+            return await work
+    except TimeoutError as exc:
+        raise RequestTimedOut(f"the request took longer than {settings.request_timeout:g}s") from exc
+
+
+async def _authorize(request: Request, settings: ApiSettings, scopes: tuple[str, ...], what: str) -> None:
+    if settings.auth is None:
+        return
+    principal = await settings.auth.authenticate(request)
+    require_scopes(principal, scopes, what)
+
+
+def _body_model(spec: CommandSpec, path_params: list[str]) -> type[BaseModel] | None:
+    """The input model without the fields that the path supplies."""
+    if spec.input_type is None:
+        return None
+    fields = {
+        name: (info.annotation, info) for name, info in spec.input_type.model_fields.items() if name not in path_params
+    }
+    if len(fields) == len(spec.input_type.model_fields):
+        return spec.input_type
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        f"{spec.input_type.__name__}Body", __config__=spec.input_type.model_config, **fields
+    )
+    return model
+
+
+def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: ApiSettings) -> None:
+    """Expose a command: body -> input model, Idempotency-Key, If-Match, result (with ETag) -> JSON."""
+    method, path = route_of(spec)
+    path_params = _PLACEHOLDER.findall(path)
+    body_model = _body_model(spec, path_params)
+    adapter = TypeAdapter(spec.result_type) if spec.result_type not in (None, inspect.Parameter.empty) else None
+    what = f"command {spec.name!r}"
+
+    async def endpoint(request: Request, **kwargs: Any) -> Response:
+        await _authorize(request, settings, spec.scopes, what)
+        correlation, traceparent = _trace(request)
+        body = kwargs.pop("body", None)
+        key = kwargs.pop("idempotency_key", None)
+        if_match = kwargs.pop("if_match", None)
+        data = (body.model_dump() if body is not None else {}) | kwargs
+        expect = _precondition(if_match, kwargs.get("id"))
+        target = host()
+        if key is None:
+            result = await _timed(
+                settings,
+                target.execute(spec.func, data, correlation_id=correlation, traceparent=traceparent, expect=expect),
+            )
+            return Response(_encode(adapter, result), 200, _headers(correlation, result), "application/json")
+        raw = await request.body()
+        fingerprint = hashlib.sha256(f"{method} {request.url.path}\n".encode() + raw).hexdigest()
+        held = await target.store.claim_idempotency(key, fingerprint, settings.idempotency_lease)
+        if held is not None:
+            return _replay(held, fingerprint, correlation)
+        encoded: dict[str, bytes] = {}
+
+        def finish(result: Any) -> IdempotencyRecord:
+            encoded["body"] = _encode(adapter, result)
+            return IdempotencyRecord(key, fingerprint, "done", time.time(), 200, encoded["body"].decode())
+
+        try:
+            result = await _timed(
+                settings,
+                target.execute(
+                    spec.func, data, correlation_id=correlation, traceparent=traceparent, expect=expect, finish=finish
+                ),
+            )
+        except BaseException:
+            await target.store.release_idempotency(key)
+            raise
+        return Response(encoded["body"], 200, _headers(correlation, result), "application/json")
+
+    parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+    for name in path_params:
+        field = spec.input_type.model_fields.get(name) if spec.input_type else None
+        annotation = field.annotation if field is not None else str
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[annotation, Path()])
+        )
+    if body_model is not None:
+        parameters.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_model))
+    for name, header, doc in (
+        ("idempotency_key", "Idempotency-Key", "Retrying with the same key and body returns the stored response"),
+        ("if_match", "If-Match", "ETag of the resource this command expects (optimistic concurrency)"),
+    ):
+        annotation = Annotated[str | None, Header(alias=header, description=doc, max_length=200)]
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=None))
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    statuses = (404, 409, 412, 413, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
+    app.add_api_route(
+        path,
+        endpoint,
+        methods=[method],
+        name=spec.name,
+        operation_id=spec.name,
+        summary=(spec.func.__doc__ or spec.name).strip().splitlines()[0],
+        response_model=spec.result_type if adapter is not None else None,
+        responses=_responses(*statuses),
+        tags=["commands"],
+    )
+
+
+def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int] | None:
+    if if_match is None:
+        return None
+    found = _ETAG.match(if_match.strip())
+    if found is None:
+        raise InvalidInput(f'If-Match {if_match!r} is not an ETag this API gave out (like "3")')
+    if resource_id is None:
+        raise PreconditionFailed("If-Match needs a route with an {id} path parameter to name the resource")
+    return str(resource_id), int(found.group(1))
+
+
+def _replay(held: IdempotencyRecord, fingerprint: str, correlation: str) -> Response:
+    if held.fingerprint != fingerprint:
+        return problem(422, "Unprocessable Content", "this Idempotency-Key was used with another request")
+    if held.state == "pending":
+        return problem(409, "Conflict", "a request with this Idempotency-Key is still running")
+    headers = {"X-Correlation-Id": correlation, "Idempotent-Replayed": "true"}
+    return Response((held.response or "").encode(), held.status or 200, headers, "application/json")
+
+
+def add_query_route(app: FastAPI, host: HostRef, spec: QuerySpec, settings: ApiSettings) -> None:
+    """Expose a query: path and query parameters in, result (with ETag for an aggregate) out."""
+    method, path = route_of(spec)
+    adapter = TypeAdapter(spec.result_type) if spec.result_type not in (None, inspect.Parameter.empty) else None
+    what = f"query {spec.name!r}"
+    path_params = set(_PLACEHOLDER.findall(path))
+
+    async def endpoint(request: Request, **kwargs: Any) -> Response:
+        await _authorize(request, settings, spec.scopes, what)
+        correlation, traceparent = _trace(request)
+        result = await _timed(
+            settings, host().query(spec.func, correlation_id=correlation, traceparent=traceparent, **kwargs)
+        )
+        return Response(_encode(adapter, result), 200, _headers(correlation, result), "application/json")
+
+    declared = inspect.signature(spec.func).parameters
+    parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+    for name, annotation in spec.parameters.items():
+        default = declared[name].default
+        if name in path_params:
+            annotation = Annotated[annotation, Path()]
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        )
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    statuses = (404, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
+    app.add_api_route(
+        path,
+        endpoint,
+        methods=[method],
+        name=spec.name,
+        operation_id=spec.name,
+        summary=(spec.func.__doc__ or spec.name).strip().splitlines()[0],
+        response_model=spec.result_type if adapter is not None else None,
+        responses=_responses(*statuses),
+        tags=["queries"],
+    )

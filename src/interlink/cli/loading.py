@@ -36,15 +36,11 @@ def load_domains(target: str) -> list[Domain]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise ConfigurationError(
-            f"cannot import {module_name!r} ({exc}); run from the project's folder"
-        ) from exc
+        raise ConfigurationError(f"cannot import {module_name!r} ({exc}); run from the project's folder") from exc
     if not attr:
         found = [v for v in vars(module).values() if isinstance(v, Domain)]
         if not found:
-            raise ConfigurationError(
-                f"module {module_name!r} defines no Domain; name one as {module_name}:NAME"
-            )
+            raise ConfigurationError(f"module {module_name!r} defines no Domain; name one as {module_name}:NAME")
         return found
     value = getattr(module, attr, None)
     if isinstance(value, Domain):
@@ -59,9 +55,7 @@ def load_domain(target: str) -> Domain:
     domains = load_domains(target)
     if len(domains) != 1:
         names = ", ".join(d.name for d in domains)
-        raise ConfigurationError(
-            f"{target} names {len(domains)} domains ({names}); name one as MODULE:DOMAIN"
-        )
+        raise ConfigurationError(f"{target} names {len(domains)} domains ({names}); name one as MODULE:DOMAIN")
     return domains[0]
 
 

@@ -12,18 +12,22 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from interlink.cli import dead_letters, outbox
+from interlink.cli import dead_letters, outbox, spec
+from interlink.cli.auth import authenticator
 from interlink.cli.loading import console, err_console, errors, importable_from_cwd, load_domains, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
-from interlink.exceptions import InterlinkError
+from interlink.exceptions import ConfigurationError, InterlinkError
+from interlink.patterns.api_exposure import ApiSettings
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import redact
+from interlink.runtime.http import HttpEndpoint
 
 app = typer.Typer(
     help="Interlink: run and inspect a bank's service domains.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(dead_letters.app, name="dead-letters")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(spec.app, name="spec")
 
 
 @app.command()
@@ -31,19 +35,37 @@ def run(
     targets: Annotated[list[str], typer.Argument(help="MODULE:DOMAIN (or MODULE for all its domains), one or more.")],
     store: StoreOption = DEFAULTS["store"],
     broker: BrokerOption = DEFAULTS["broker"],
+    http: Annotated[str | None, typer.Option(help="Serve the domains' APIs on HOST:PORT.")] = None,
+    jwt_secret: Annotated[str | None, typer.Option(envvar="INTERLINK_JWT_SECRET", help="HS256 secret.")] = None,
+    jwks_file: Annotated[Path | None, typer.Option(help="JSON Web Key Set with RS256/ES256 public keys.")] = None,
+    jwt_audience: Annotated[str | None, typer.Option(help="Audience the tokens must name.")] = None,
+    jwt_issuer: Annotated[str | None, typer.Option(help="Issuer the tokens must name.")] = None,
+    jwt_algorithm: Annotated[list[str] | None, typer.Option(help="Accepted algorithm(s); never 'none'.")] = None,
+    api_keys: Annotated[Path | None, typer.Option(help='JSON {"<key>": {"subject": ..., "scopes": [...]}}.')] = None,
+    insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without authentication.")] = False,
+    max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 1_000_000,
+    request_timeout: Annotated[float, typer.Option(help="Seconds a command or query may take.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
-    """Run domains: their relays and consumers, until SIGINT or SIGTERM (then stop gracefully)."""
+    """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM."""
     logging.basicConfig(level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s")
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
-        settings = Settings(store_url=store, broker_url=broker)
-        runtime = Runtime(domains, settings)
+        runtime = Runtime(domains, Settings(store_url=store, broker_url=broker))
+        endpoint = HttpEndpoint.parse(http) if http else None
+        auth = authenticator(jwt_secret, jwks_file, jwt_audience, jwt_issuer, jwt_algorithm, api_keys)
+        if endpoint is not None and auth is None and not insecure and not endpoint.loopback:
+            raise ConfigurationError(
+                f"refusing to serve {endpoint.host}:{endpoint.port} without authentication: configure "
+                "--jwt-secret/--jwks-file or --api-keys, or pass --insecure"
+            )
+        api = ApiSettings(auth=auth, max_body_bytes=max_body, request_timeout=request_timeout)
+    where = f"; API on http://{http}" if http else ""
     console.print(
-        f"running {', '.join(d.name for d in domains)} on store {redact(store)} and broker {redact(broker)}",
+        f"running {', '.join(d.name for d in domains)} on store {redact(store)} and broker {redact(broker)}{where}",
         highlight=False,
     )
-    run_async(runtime.serve)
+    run_async(lambda: runtime.serve(endpoint, api))
 
 
 @app.command()

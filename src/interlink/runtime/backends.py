@@ -42,9 +42,7 @@ def redact(url: str) -> str:
 def _load(table: dict[str, tuple[str, str, str | None]], url: str, what: str) -> Any:
     scheme = urlsplit(url).scheme
     if not scheme:
-        raise ConfigurationError(
-            f"{what} URL {redact(url)!r} has no scheme; known: {', '.join(sorted(table))}"
-        )
+        raise ConfigurationError(f"{what} URL {redact(url)!r} has no scheme; known: {', '.join(sorted(table))}")
     if scheme not in table:
         raise ConfigurationError(
             f"no {what} adapter for {scheme}:// in {redact(url)!r}; known: {', '.join(sorted(table))}"

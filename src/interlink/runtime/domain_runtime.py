@@ -97,8 +97,7 @@ class DomainRuntime:
         await self.prepare()
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.domain.name}-relay")]
         self._tasks += [
-            asyncio.create_task(c.run(), name=f"{self.domain.name}-consumer-{i}")
-            for i, c in enumerate(self.consumers)
+            asyncio.create_task(c.run(), name=f"{self.domain.name}-consumer-{i}") for i, c in enumerate(self.consumers)
         ]
 
     async def stop(self) -> None:
@@ -134,9 +133,7 @@ class DomainRuntime:
         """
         spec = self.domain.spec_of(command)
         if not isinstance(spec, CommandSpec):
-            raise ConfigurationError(
-                f"{getattr(command, '__name__', command)!r} is not a command of {self.domain}"
-            )
+            raise ConfigurationError(f"{getattr(command, '__name__', command)!r} is not a command of {self.domain}")
         uow = self._unit_of_work(traceparent)
         if expect is not None:
             uow.expect(*expect)

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.api_exposure import ApiSettings
 from interlink.ports.broker import Broker
 from interlink.runtime.backends import open_broker, open_store, redact
 from interlink.runtime.domain_runtime import DomainRuntime
+from interlink.runtime.http import HttpEndpoint, api_for, make_server
 from interlink.runtime.settings import Settings
 
 __all__ = ["Runtime"]
@@ -30,9 +32,7 @@ class Runtime:
             await rt["loan-request"].execute(submit, {...})
     """
 
-    def __init__(
-        self, domains: Sequence[Domain], settings: Settings | None = None, *, clock: Clock | None = None
-    ):
+    def __init__(self, domains: Sequence[Domain], settings: Settings | None = None, *, clock: Clock | None = None):
         if not domains:
             raise ConfigurationError("a runtime needs at least one domain")
         names = [d.name for d in domains]
@@ -99,8 +99,8 @@ class Runtime:
             await self._broker.close()
             self._broker = None
 
-    async def serve(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop gracefully."""
+    async def serve(self, http: HttpEndpoint | None = None, api: ApiSettings | None = None) -> None:
+        """Run (and serve the APIs on ``http``) until SIGINT or SIGTERM, then stop gracefully."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -108,5 +108,14 @@ class Runtime:
                 loop.add_signal_handler(sig, stop.set)
         async with self:
             log.info("running %s", ", ".join(d.name for d in self.domains))
-            await stop.wait()
+            if http is None:
+                await stop.wait()
+            else:
+                server, sock = make_server(api_for(self._runtimes, api or ApiSettings()), http)
+                serving = asyncio.create_task(server.serve(sockets=[sock]))
+                waiting = asyncio.create_task(stop.wait())
+                await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)
+                server.should_exit = True
+                waiting.cancel()
+                await serving
             log.info("stopping: finishing messages in hand and flushing outboxes")

@@ -13,15 +13,23 @@ Extensions (CloudEvents names: lowercase letters and digits only):
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import to_json
 
+from interlink.delivery.ids import random_hex
 from interlink.exceptions import MalformedMessage
 
-__all__ = ["Envelope", "describe_validation_error", "new_message_id"]
+__all__ = [
+    "Envelope",
+    "channel_of",
+    "describe_validation_error",
+    "encode_trusted",
+    "new_message_id",
+    "ordering_key_of",
+]
 
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -29,8 +37,28 @@ _CORE = {"specversion", "id", "source", "type", "subject", "time", "datacontentt
 
 
 def new_message_id() -> str:
-    """A fresh, globally unique message id."""
-    return uuid.uuid4().hex
+    """A fresh, globally unique message id (128 random bits, as hex)."""
+    return random_hex(16)
+
+
+def channel_of(source: str, target: str | None) -> str:
+    """The channel of a message: the target domain's commands, or the source domain's events."""
+    return f"{target}.commands" if target else f"{source}.events"
+
+
+def ordering_key_of(type: str, subject: str | None) -> str | None:
+    """Messages with the same key keep their order: those of one type about one aggregate."""
+    return f"{type}:{subject}" if subject else None
+
+
+def encode_trusted(attributes: dict[str, Any], data_json: bytes) -> bytes:
+    """Structured-mode JSON for an envelope this process built itself from valid parts.
+
+    The hot path of every command: it skips the model's validation and serialises the data only once
+    (``data_json`` comes straight from the message's own serializer). ``Envelope.decode`` reads it back.
+    """
+    head = to_json({k: v for k, v in attributes.items() if v is not None})
+    return head[:-1] + b',"data":' + data_json + b"}"
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -97,12 +125,12 @@ class Envelope(BaseModel):
     @property
     def channel(self) -> str:
         """Where the broker routes it: the producing domain's events, or the target domain's commands."""
-        return f"{self.targetdomain}.commands" if self.targetdomain else f"{self.source}.events"
+        return channel_of(self.source, self.targetdomain)
 
     @property
     def ordering_key(self) -> str | None:
         """Messages with the same key keep their order (the aggregate the event is about)."""
-        return f"{self.type}:{self.subject}" if self.subject else None
+        return ordering_key_of(self.type, self.subject)
 
     def encode(self) -> bytes:
         """Structured-mode JSON (``application/cloudevents+json``)."""

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 
+from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.exceptions import AdapterError
 from interlink.ports.broker import Broker, OutgoingMessage
-from interlink.ports.store import Store
+from interlink.ports.store import ChangeSet, Store
 
 __all__ = ["Relay"]
 
@@ -33,12 +34,15 @@ class Relay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         error_backoff: float = 1.0,
+        committer: Committer | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._error_backoff = error_backoff
+        # With the domain's committer, removing confirmed rows joins the next group commit.
+        self._committer = committer
         self._wake = asyncio.Event()
         self._stopping = False
         self.published = 0
@@ -51,11 +55,17 @@ class Relay:
         """Publish every row pending now; returns how many. Raises the adapter error that stopped it."""
         total = 0
         while True:
-            count = await self._store.relay_batch(self._batch_size, self._publish)
+            count = await self._store.relay_batch(self._batch_size, self._publish, self._confirm)
             total += count
             self.published += count
             if count < self._batch_size:
                 return total
+
+    async def _confirm(self, seqs: list[int]) -> None:
+        if self._committer is None:
+            await self._store.mark_sent(seqs)
+        else:
+            await self._committer.commit(ChangeSet(outbox_sent=seqs))
 
     async def _publish(self, messages: list[OutgoingMessage]) -> None:
         crash_point("relay.before_publish")

@@ -17,7 +17,7 @@ from interlink.core.context import Context, FieldValue
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event
-from interlink.delivery.envelope import Envelope, new_message_id
+from interlink.delivery.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
 from interlink.delivery.tracing import child_traceparent
 from interlink.exceptions import ConcurrencyError, ConfigurationError, PreconditionFailed, RuleViolation
 from interlink.ports.broker import OutgoingMessage
@@ -186,15 +186,28 @@ class UnitOfWork:
     def changes(self) -> ChangeSet:
         """Everything staged, with envelopes built now so they carry the aggregates' final versions."""
         outbox = []
+        now = self._clock.now()
         for staged in self._messages:
             about = staged.about
-            envelope = Envelope(
-                id=new_message_id(),
-                time=self._clock.now(),
-                subject=about.id if about else None,
-                aggregateversion=about.version if about else None,
-                data=staged.message.model_dump(mode="json"),
+            attributes = {
+                "specversion": "1.0",
+                "id": new_message_id(),
+                "time": now,
+                "datacontenttype": "application/json",
+                "subject": about.id if about else None,
+                "aggregateversion": about.version if about else None,
                 **staged.envelope_fields,
+            }
+            message_type = str(attributes["type"])
+            target = attributes.get("targetdomain")
+            body = encode_trusted(attributes, staged.message.__pydantic_serializer__.to_json(staged.message))
+            outbox.append(
+                OutgoingMessage(
+                    str(attributes["id"]),
+                    channel_of(self.domain.name, str(target) if target else None),
+                    message_type,
+                    body,
+                    ordering_key_of(message_type, about.id if about else None),
+                )
             )
-            outbox.append(OutgoingMessage.of(envelope))
         return ChangeSet(writes=self.writes, outbox=outbox, depends_on=list(self._depends_on))

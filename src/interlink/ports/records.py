@@ -75,6 +75,8 @@ class ChangeSet:
     inbox: list[InboxMark] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     resolved_dead_letters: list[int] = field(default_factory=list)
+    #: Outbox rows the broker confirmed, removed in the same transaction as the rest.
+    outbox_sent: list[int] = field(default_factory=list)
     #: The HTTP response of a command run under an Idempotency-Key, stored with its effects.
     idempotency: IdempotencyRecord | None = None
     #: Change sets of the same batch whose staged (uncommitted) state this one read. If one of them fails
@@ -90,6 +92,7 @@ class ChangeSet:
             or self.inbox
             or self.dead_letters
             or self.resolved_dead_letters
+            or self.outbox_sent
             or self.idempotency
         )
 

@@ -119,18 +119,25 @@ class Store(abc.ABC):
     async def mark_sent(self, seqs: Sequence[int]) -> None:
         """The broker confirmed these rows: remove them from the outbox."""
 
-    async def relay_batch(self, limit: int, publish: Callable[[list[OutgoingMessage]], Awaitable[None]]) -> int:
+    async def relay_batch(
+        self,
+        limit: int,
+        publish: Callable[[list[OutgoingMessage]], Awaitable[None]],
+        confirm: Callable[[list[int]], Awaitable[None]] | None = None,
+    ) -> int:
         """Hand the oldest pending rows (up to ``limit``) to ``publish``; remove them once it returns.
 
         ``publish`` returns only after the broker confirmed every message; if it raises, the rows stay.
-        Returns how many rows were published. Adapters whose databases serve several relay processes at
-        once override this to claim the rows exclusively for the duration of the publish.
+        ``confirm`` removes the published rows (default :meth:`mark_sent`; the relay passes one that rides
+        along with the next group commit, saving a transaction). Returns how many rows were published.
+        Adapters whose databases serve several relay processes at once override this to claim the rows
+        exclusively for the duration of the publish (and then ignore ``confirm``).
         """
         self._check()
         rows = await self.outbox_batch(limit)
         if rows:
             await publish([row.message for row in rows])
-            await self.mark_sent([row.seq for row in rows])
+            await (confirm or self.mark_sent)([row.seq for row in rows])
         return len(rows)
 
     async def watch_outbox(self, wake: Callable[[], None]) -> None:  # noqa: B027 - optional, not abstract

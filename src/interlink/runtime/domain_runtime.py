@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
 from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
 from interlink.delivery.envelope import Envelope
+from interlink.delivery.ids import random_hex
 from interlink.delivery.relay import Relay
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
@@ -50,13 +50,14 @@ class DomainRuntime:
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
         self.external = external
+        self.committer = Committer(store, on_commit=self._committed)
         self.relay = Relay(
             store,
             broker,
             batch_size=self.settings.relay_batch,
             poll_interval=self.settings.relay_poll_interval,
+            committer=self.committer,
         )
-        self.committer = Committer(store, on_commit=self._committed)
         self.dispatcher = CompositeDispatcher([EventHandlerDispatcher(domain, self.clock), *dispatchers])
         types = self.dispatcher.types()
         self.subscription = Subscription(
@@ -190,5 +191,5 @@ class DomainRuntime:
             role,
             name=name,
             clock=self.clock,
-            correlation_id=correlation_id or uuid.uuid4().hex,
+            correlation_id=correlation_id or random_hex(16),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -87,6 +88,9 @@ class Runtime:
             # time would otherwise never deliver the first events to a domain hosted here.
             for runtime in self._runtimes.values():
                 await runtime.start()
+            if self.settings.gc_threshold is not None:
+                gc.freeze()
+                gc.set_threshold(self.settings.gc_threshold, *gc.get_threshold()[1:])
         except BaseException:
             await self.stop()
             raise

@@ -109,6 +109,8 @@ class MemoryStore(Store):
             if change.idempotency is not None:
                 record = change.idempotency
                 state.idempotency[record.key] = replace(record, state="done")
+            for seq in change.outbox_sent:
+                state.outbox.pop(seq, None)
             for letter_id in change.resolved_dead_letters:
                 state.dead_letters.pop(letter_id, None)
 

@@ -196,7 +196,12 @@ class PostgresStore(SqlStore):
 
     # -- outbox ------------------------------------------------------------------------------------
 
-    async def relay_batch(self, limit: int, publish: Callable[[list[OutgoingMessage]], Awaitable[None]]) -> int:
+    async def relay_batch(
+        self,
+        limit: int,
+        publish: Callable[[list[OutgoingMessage]], Awaitable[None]],
+        confirm: Callable[[list[int]], Awaitable[None]] | None = None,
+    ) -> int:
         self._check()
         assert self._writer is not None
         t = schema.outbox

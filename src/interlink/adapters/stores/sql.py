@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -168,13 +168,16 @@ class SqlStore(Store, abc.ABC):
                 for m in c.outbox
             ]
             if outbox_rows:
-                await conn.execute(insert(schema.outbox), outbox_rows)
+                await self._insert(conn, schema.outbox, outbox_rows)
                 await self._after_outbox(conn)
             letters = [d for c in changes for d in c.dead_letters]
             if letters:
                 await self._park(conn, letters)
             for record in (c.idempotency for c in changes if c.idempotency is not None):
                 await self._finish_idempotency(conn, record)
+            sent = [seq for c in changes for seq in c.outbox_sent]
+            if sent:
+                await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(sent)))
             resolved = [i for c in changes for i in c.resolved_dead_letters]
             if resolved:
                 await conn.execute(delete(schema.dead_letters).where(schema.dead_letters.c.id.in_(resolved)))
@@ -186,8 +189,9 @@ class SqlStore(Store, abc.ABC):
         deletes = [w for w in writes if w.data is None]
         if creates:
             try:
-                await conn.execute(
-                    insert(t),
+                await self._insert(
+                    conn,
+                    t,
                     [
                         {
                             "kind": w.kind,
@@ -245,6 +249,10 @@ class SqlStore(Store, abc.ABC):
         if fresh:
             await conn.execute(insert(t), fresh)
 
+    async def _insert(self, conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert many rows of one shape (the hot path of every commit; SQLite overrides it)."""
+        await conn.execute(insert(table), rows)
+
     async def _after_outbox(self, conn: AsyncConnection) -> None:
         """Runs in a commit's transaction after it added outbox rows (PostgreSQL notifies relays)."""
 
@@ -257,7 +265,7 @@ class SqlStore(Store, abc.ABC):
         if not marks:
             return
         try:
-            await conn.execute(insert(schema.inbox), marks)
+            await self._insert(conn, schema.inbox, marks)
         except IntegrityError as exc:
             raise DuplicateMessage(f"the inbox already holds one of {len(marks)} message ids") from exc
 

@@ -1,0 +1,297 @@
+"""The Redis Streams broker: a stream per channel, a consumer group per subscription, Lua for atomicity.
+
+Publishing runs one script per batch that adds each message to its channel's stream unless its id was
+seen within the dedupe window. Subscribing creates the subscription's group on each of its streams at
+``$``, so it gets what is published afterwards. A fetch is one script that hands out, up to the count asked
+for, (1) retried entries whose delay is over, (2) entries pending past the visibility timeout, taken over
+with ``XAUTOCLAIM``, and (3) new entries, with ``XREADGROUP``; entries of types the subscription does not
+take are acked inside the script and never seen here. With nothing to hand out, the fetch blocks in
+``XREAD`` on the subscription's streams (one call) until something is added, a delay ends or the wait is
+over. The group's delivery count of an entry is its attempt. See :mod:`.scripts` for the key layout.
+
+Redis keeps what it acknowledged only as well as its persistence is configured: run it with
+``appendonly yes`` and ``appendfsync always`` for the port's "durable once confirmed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import exceptions as rx
+from redis.asyncio import Redis
+
+from interlink.adapters.brokers.redis import scripts
+from interlink.adapters.brokers.redis.config import parse_url, redact
+from interlink.adapters.brokers.redis.errors import is_nogroup, translate, translating
+from interlink.exceptions import BrokerError
+from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
+
+__all__ = ["RedisBroker"]
+
+log = logging.getLogger("interlink.broker.redis")
+
+_PUBLISH_CHUNK = 500  # messages per script call, so one huge batch never stalls the server for long
+_REFRESH = 1.0  # seconds a subscription's channel list is trusted before it is read again
+_BLOCK_MAX = 5.0  # longest single XREAD block, well under the client's socket timeout
+_FORGET_CONSUMER_MS = 3_600_000  # a consumer holding nothing, idle this long, is removed from its group
+_warned: set[str] = set()  # servers already reported as not persisting to disk
+
+
+@dataclass
+class _Reader:
+    """What this instance knows of one subscription it fetches from."""
+
+    channels: tuple[str, ...]
+    streams: tuple[str, ...]
+    read_at: float
+    cursors: dict[str, bytes] = field(default_factory=dict)
+    next_scan: float = 0.0
+    turn: int = 0
+
+
+class RedisBroker(Broker):
+    """Broker on Redis Streams (Redis 7 or later).
+
+    Args:
+        url: ``redis://user:password@host:6379/0?namespace=...`` or ``rediss://`` with TLS options; see
+            :mod:`interlink.adapters.brokers.redis.config` for the query options.
+        visibility_timeout, dedupe_window, namespace: override the URL's values.
+    """
+
+    scheme = "redis"
+    #: How often (s) a stream is trimmed of the entries every group is done with, per instance.
+    housekeeping_interval: float = 10.0
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        visibility_timeout: float | None = None,
+        dedupe_window: float | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        super().__init__(url)
+        self.settings = parse_url(
+            url, visibility_timeout=visibility_timeout, dedupe_window=dedupe_window, namespace=namespace
+        )
+        self.visibility_timeout = self.settings.visibility_timeout
+        self.dedupe_window = self.settings.dedupe_window
+        self.keys = scripts.Keys(self.settings.namespace)
+        # Unique per instance: competing consumers are distinct members of the group.
+        self.consumer = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        # How late (s) an entry left pending past its visibility timeout may be found.
+        self._scan_interval = min(max(self.visibility_timeout / 4, 0.02), 5.0)
+        self._client: Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._readers: dict[str, _Reader] = {}
+        self._declared: dict[str, Subscription] = {}
+        self._groups: dict[str, set[str]] = defaultdict(set)  # streams by group read here: cleaned at close
+        self._trimmed_at: dict[str, float] = {}
+        self._waiting: set[asyncio.Future[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"RedisBroker({redact(self.url)!r}, namespace={self.settings.namespace!r})"
+
+    async def _connect(self) -> None:
+        client = Redis(**self.settings.client_options(), client_name=f"interlink-{self.consumer}")
+        try:
+            with translating(self.settings):
+                await client.ping()
+                await self._warn_if_volatile(client)
+        except BaseException:
+            await client.aclose()
+            raise
+        self._client = client
+        self._scripts = {name: client.register_script(source) for name, source in scripts.SCRIPTS.items()}
+
+    async def _warn_if_volatile(self, client: Redis) -> None:
+        # The port promises durable publishes; say so (once per server) when Redis cannot keep them.
+        address = self.settings.address
+        with contextlib.suppress(rx.ResponseError):  # INFO may be forbidden by an ACL: not our business
+            if address not in _warned and not (await client.info("persistence")).get("aof_enabled"):
+                _warned.add(address)
+                log.warning("Redis at %s runs without appendonly: a restart loses published messages", address)
+
+    async def _close(self) -> None:
+        for waiting in list(self._waiting):
+            waiting.cancel()  # a fetch blocked in XREAD returns at once instead of after its wait
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            for group, streams in self._groups.items():
+                await self._scripts["CLEANUP"](keys=sorted(streams), args=[group, self.consumer], client=client)
+        except Exception as exc:  # the server may be gone: forgetting idle consumers is a courtesy
+            log.debug("redis broker %s: skipped consumer cleanup: %s", self.settings.address, exc)
+        finally:
+            await client.aclose()
+
+    async def _ping(self) -> None:
+        with translating(self.settings):
+            await self._live().ping()
+
+    def _live(self) -> Redis:
+        if self._client is None:
+            raise BrokerError(f"Redis broker at {self.settings.address} is closed")
+        return self._client
+
+    async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        client = self._live()
+        with translating(self.settings):
+            return await self._scripts[script](keys=keys, args=args, client=client)
+
+    async def _publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        window = max(1, int(self.dedupe_window * 1000))
+        for first in range(0, len(messages), _PUBLISH_CHUNK):
+            await self._run("PUBLISH", *self.keys.publish(messages[first : first + _PUBLISH_CHUNK], window))
+        await self._housekeep({self.keys.stream(m.channel) for m in messages})
+
+    async def _subscribe(self, subscription: Subscription) -> None:
+        await self._run("SUBSCRIBE", *self.keys.subscribe(subscription, start="$"))
+        # Kept to restore the subscription should the server lose it: the union, as on the server.
+        old = self._declared.get(subscription.name, subscription)
+        channels = tuple(sorted({*old.channels, *subscription.channels}))
+        self._declared[subscription.name] = Subscription(subscription.name, channels, old.types | subscription.types)
+        self._readers.pop(subscription.name, None)  # read the widened channel list on next fetch
+
+    async def _fetch(self, subscription: str, max_messages: int, wait: float) -> list[Delivery]:
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be at least 1, got {max_messages}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        try:
+            while True:
+                reader = await self._reader(subscription)
+                fetched = await self._take(subscription, reader, max_messages)
+                if fetched.entries:
+                    return [
+                        Delivery(subscription, message_id, body, attempt, (reader.streams[i], entry))
+                        for i, entry, message_id, body, attempt in fetched.entries
+                    ]
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return []
+                if fetched.status != "ok":
+                    continue  # the subscription was restored on the server: look again at once
+                pause = min(remaining, max(reader.next_scan - loop.time(), 0.0), _BLOCK_MAX)
+                if fetched.due_in >= 0:
+                    pause = min(pause, max(fetched.due_in, 0.01))
+                await self._block(reader.streams, fetched.last, pause)
+        except BrokerError:
+            if not self._connected:
+                return []  # closed while waiting: shutdown is not held up by a fetch
+            raise
+
+    async def _reader(self, subscription: str) -> _Reader:
+        now = asyncio.get_running_loop().time()
+        reader = self._readers.get(subscription)
+        if reader is not None and now - reader.read_at < _REFRESH:
+            return reader
+        with translating(self.settings):
+            async with self._live().pipeline(transaction=False) as pipe:
+                pipe.sismember(self.keys.subscriptions, subscription)
+                pipe.smembers(self.keys.sub(subscription, "channels"))
+                exists, members = await pipe.execute()
+        if not exists:
+            await self._restore(subscription, "registration")
+            return await self._reader(subscription)
+        channels = tuple(sorted(m.decode() for m in members))
+        fresh = _Reader(channels, tuple(self.keys.stream(c) for c in channels), now)
+        if reader is not None and reader.channels == channels:
+            fresh.cursors, fresh.next_scan, fresh.turn = reader.cursors, reader.next_scan, reader.turn
+        self._readers[subscription] = fresh
+        self._groups[subscription].update(fresh.streams)
+        return fresh
+
+    async def _take(self, subscription: str, reader: _Reader, room: int) -> scripts.Fetched:
+        """Run the fetch script once; if the server lost the subscription, restore it (and hand out nothing)."""
+        now = asyncio.get_running_loop().time()
+        scan = now >= reader.next_scan
+        keys = [self.keys.sub(subscription, part) for part in ("types", "delayed", "dead")]
+        args: list[Any] = [subscription, self.consumer, room, int(self.visibility_timeout * 1000)]
+        args += ["1" if scan else "0", reader.turn, *(reader.cursors.get(s, b"0-0") for s in reader.streams)]
+        reader.turn += 1
+        fetched = scripts.Fetched.parse(await self._run("FETCH", keys + list(reader.streams), args))
+        if fetched.status != "ok":
+            await self._restore(subscription, fetched.status)
+        elif scan:
+            reader.cursors = dict(zip(reader.streams, fetched.cursors, strict=True))
+            # A cursor not back at 0-0 means more timed-out entries may wait: look again next time.
+            more = any(c != b"0-0" for c in fetched.cursors)
+            reader.next_scan = now if more else now + self._scan_interval
+        return fetched
+
+    async def _restore(self, subscription: str, problem: str) -> None:
+        """Recreate a subscription this process declared whose ``problem`` state the server lost (a restart
+        without persistence, a flush); at ``0``, so what was published meanwhile is not lost."""
+        self._readers.pop(subscription, None)
+        declared = self._declared.get(subscription)
+        if declared is None:
+            raise BrokerError(
+                f"unknown subscription {subscription!r} on Redis at {self.settings.address}: "
+                "subscribe() before fetching from it"
+            )
+        log.warning("redis broker at %s: restoring subscription %s (%s lost)", self.settings.address,
+                    subscription, problem)  # fmt: skip
+        await self._run("SUBSCRIBE", *self.keys.subscribe(declared, start="0"))
+
+    async def _block(self, streams: Sequence[str], last: Sequence[bytes], seconds: float) -> None:
+        """Wait until an entry is added to one of ``streams`` after ``last``, or ``seconds`` pass."""
+        if not streams or not last:
+            await asyncio.sleep(seconds)
+            return
+        request = self._live().xread(dict(zip(streams, last, strict=True)), count=1, block=max(1, int(seconds * 1000)))
+        waiting = asyncio.ensure_future(request)
+        self._waiting.add(waiting)  # close() cancels it, which makes redis-py drop that connection
+        try:
+            with translating(self.settings):
+                await waiting
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._connected or (current is not None and current.cancelling()):
+                raise  # our caller was cancelled, not the wait by close()
+        finally:
+            self._waiting.discard(waiting)
+
+    async def _ack(self, deliveries: Sequence[Delivery]) -> None:
+        by_stream: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+        for d in deliveries:
+            stream, entry = d.handle
+            by_stream[d.subscription, stream].append(entry)
+        client = self._live()
+        with translating(self.settings):
+            async with client.pipeline(transaction=False) as pipe:
+                for (group, stream), entries in by_stream.items():
+                    pipe.xack(stream, group, *entries)
+                results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            # A group that is gone holds nothing to ack; any other error is a real one.
+            if isinstance(result, Exception) and not is_nogroup(result):
+                raise translate(result, self.settings) from result
+        await self._housekeep({stream for _, stream in by_stream})
+
+    async def _retry(self, delivery: Delivery, delay: float) -> None:
+        stream, entry = delivery.handle
+        delayed = self.keys.sub(delivery.subscription, "delayed")
+        args = [delivery.subscription, entry, delivery.attempt, int(max(0.0, delay) * 1000)]
+        try:
+            await self._run("RETRY", [stream, delayed], args)
+        except BrokerError as exc:
+            if not is_nogroup(exc.__cause__ or exc):
+                raise
+
+    async def _housekeep(self, streams: set[str]) -> None:
+        """Trim streams of what every group is done with, each at most once per interval."""
+        now = asyncio.get_running_loop().time()
+        for stream in streams:
+            if now - self._trimmed_at.get(stream, float("-inf")) >= self.housekeeping_interval:
+                self._trimmed_at[stream] = now
+                await self._run("TRIM", [stream], [int(self.dedupe_window * 1000), _FORGET_CONSUMER_MS])

@@ -66,9 +66,7 @@ class MissingDriverError(ConfigurationError):
     """A backend was chosen whose driver is not installed."""
 
     def __init__(self, scheme: str, extra: str) -> None:
-        super().__init__(
-            f"the {scheme}:// backend needs an optional dependency: pip install 'interlink[{extra}]'"
-        )
+        super().__init__(f"the {scheme}:// backend needs an optional dependency: pip install 'interlink[{extra}]'")
         self.scheme = scheme
         self.extra = extra
 

@@ -147,9 +147,7 @@ class MemoryBroker(Broker):
     async def _subscribe(self, subscription: Subscription) -> None:
         queue = self._state.queues.get(subscription.name)
         if queue is None:
-            self._state.queues[subscription.name] = _Queue(
-                set(subscription.channels), set(subscription.types)
-            )
+            self._state.queues[subscription.name] = _Queue(set(subscription.channels), set(subscription.types))
         else:
             # Durable subscriptions only widen: a narrower redeclaration must not drop pending messages.
             queue.channels.update(subscription.channels)

@@ -272,9 +272,7 @@ class SqliteBroker(Broker):
             rows = list(await conn.execute_fetchall(_VISIBLE, (subscription, now, max_messages)))
             if rows:
                 until = now + self.visibility_timeout
-                await conn.executemany(
-                    _CLAIM, [(attempt, until, subscription, seq) for seq, attempt, _, _ in rows]
-                )
+                await conn.executemany(_CLAIM, [(attempt, until, subscription, seq) for seq, attempt, _, _ in rows])
         return [Delivery(subscription, mid, body, attempt, seq) for seq, attempt, mid, body in rows]
 
     async def _ack(self, deliveries: Sequence[Delivery]) -> None:
@@ -288,8 +286,7 @@ class SqliteBroker(Broker):
         async with self._transaction() as conn:
             # The attempt guard makes a stale delivery (redelivered to someone else since) a no-op.
             await conn.execute(
-                "UPDATE broker_deliveries SET visible_at = ? "
-                "WHERE subscription = ? AND seq = ? AND attempt = ?",
+                "UPDATE broker_deliveries SET visible_at = ? WHERE subscription = ? AND seq = ? AND attempt = ?",
                 (time.time() + max(0.0, delay), delivery.subscription, delivery.handle, delivery.attempt),
             )
         self._signal.notify()

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from interlink.adapters.http import HttpExternalServices
 from interlink.core.clock import Clock, SystemClock
 from interlink.core.context import Context, Role
 from interlink.core.declarations import CommandSpec, QuerySpec
@@ -49,6 +50,12 @@ class DomainRuntime:
         self.broker = broker
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
+        self._owned_external: HttpExternalServices | None = None
+        if external is None and domain.external_services:
+            urls = {k: v for k, v in self.settings.service_urls.items() if k in domain.external_services}
+            external = self._owned_external = HttpExternalServices(
+                list(domain.external_services.values()), base_urls=urls
+            )
         self.external = external
         self.committer = Committer(store, on_commit=self._committed)
         self.relay = Relay(
@@ -90,6 +97,8 @@ class DomainRuntime:
     async def prepare(self) -> None:
         """Connect the store and declare the subscription (idempotent), without starting any work."""
         await self.store.connect()
+        if self._owned_external is not None:
+            await self._owned_external.connect()
         if self.consumers:
             await self.broker.subscribe(self.subscription)
 
@@ -113,6 +122,8 @@ class DomainRuntime:
             if task.done() and not task.cancelled() and task.exception():
                 log.error("%s ended with %r", task.get_name(), task.exception())
         self._tasks = []
+        if self._owned_external is not None:
+            await self._owned_external.close()
         await self.store.close()
 
     # -- the way in ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from interlink.delivery.retry import RetryPolicy
@@ -21,6 +22,9 @@ class Settings:
     store_url: str = field(default_factory=lambda: os.environ.get("INTERLINK_STORE", DEFAULT_STORE))
     broker_url: str = field(default_factory=lambda: os.environ.get("INTERLINK_BROKER", DEFAULT_BROKER))
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Where other domains' APIs are (external service name -> base URL); the environment
+    #: (``INTERLINK_SERVICE_<NAME>_URL``) and the declaration's default come after.
+    service_urls: Mapping[str, str] = field(default_factory=dict)
     consumer_batch: int = 200
     consumers_per_domain: int = 1
     fetch_wait: float = 0.5

@@ -75,3 +75,20 @@ def test_sqlite_store_translates_driver_errors(driver_error: Exception, expected
     assert type(translated) is expected
     assert str(driver_error) in str(translated)
     assert "ignored.db" in str(translated)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:hunter2@h:5432/db?schema=x", "postgresql://u:***@h:5432/db?schema=x"),
+        ("amqp://guest:hunter2@127.0.0.1:5672/", "amqp://guest:***@127.0.0.1:5672/"),
+        ("redis://:hunter2@h/0", "redis://:***@h/0"),
+        ("nats://h:4222", "nats://h:4222"),
+        ("sqlite:///data/{domain}.db", "sqlite:///data/{domain}.db"),
+    ],
+)
+def test_redact_hides_passwords_only(url: str, shown: str) -> None:
+    """redact() replaces the password and nothing else."""
+    from interlink.urls import redact
+
+    assert redact(url) == shown

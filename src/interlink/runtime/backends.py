@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from interlink.exceptions import ConfigurationError, MissingDriverError
 from interlink.ports.broker import Broker
 from interlink.ports.store import Store
+from interlink.urls import redact
 
 __all__ = ["BROKERS", "STORES", "open_broker", "open_store", "redact"]
 
@@ -28,15 +29,6 @@ BROKERS: dict[str, tuple[str, str, str | None]] = {
     "redis": ("interlink.adapters.brokers.redis", "RedisBroker", "redis"),
     "rediss": ("interlink.adapters.brokers.redis", "RedisBroker", "redis"),
 }
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
 
 
 def _load(table: dict[str, tuple[str, str, str | None]], url: str, what: str) -> Any:

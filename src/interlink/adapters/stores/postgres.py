@@ -37,6 +37,7 @@ from interlink.adapters.stores.sql import SqlStore
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, FieldValue
+from interlink.urls import redact
 
 __all__ = ["PostgresStore"]
 
@@ -80,10 +81,7 @@ class PostgresStore(SqlStore):
 
     @property
     def redacted_url(self) -> str:
-        parts = urlsplit(self.url)
-        if parts.password is None:
-            return self.url
-        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+        return redact(self.url)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.redacted_url!r}, schema={self.schema!r})"

@@ -70,7 +70,7 @@ def inspect_function(func: AsyncFn, what: str) -> tuple[dict[str, Any], Any]:
     if not params:
         raise ConfigurationError(f"{where} must take the context as its first parameter")
     try:
-        hints = get_type_hints(func)
+        hints = get_type_hints(func, include_extras=True)
     except Exception as exc:  # a forward reference that cannot be resolved
         raise ConfigurationError(f"{where}: cannot read its type hints ({exc})") from exc
     others: dict[str, Any] = {}

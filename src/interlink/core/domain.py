@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, overload
+from pathlib import PurePath
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -18,6 +19,15 @@ from interlink.core.declarations import (
     inspect_function,
 )
 from interlink.core.external import ExternalService
+from interlink.core.inbound import (
+    FileFormat,
+    FileIngested,
+    FileLimits,
+    InboundFileSpec,
+    RejectLimit,
+    file_ingested_event,
+    inbound_file_spec,
+)
 from interlink.core.messages import Command, Event, Message
 from interlink.exceptions import ConfigurationError
 
@@ -57,6 +67,7 @@ class Domain:
         self.services: dict[str, ServiceSpec] = {}
         self.handlers: list[HandlerSpec] = []
         self.external_services: dict[str, ExternalService[Any]] = {}
+        self.inbound_files: dict[str, InboundFileSpec] = {}
         self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
 
     def __repr__(self) -> str:
@@ -74,6 +85,7 @@ class Domain:
         """Declare a domain event this domain emits (public unless it subclasses PrivateEvent)."""
         if not issubclass(cls, Event):
             raise ConfigurationError(f"@{self.name}.event: {cls.__name__} is not an Event")
+        _no_shadowing(cls)
         self._unique(self.events, cls.message_name(), cls, "event")
         self._claim(cls)
         self.events[cls.message_name()] = cls
@@ -83,6 +95,7 @@ class Domain:
         """Declare a command event this domain accepts from other domains."""
         if not issubclass(cls, Command):
             raise ConfigurationError(f"@{self.name}.command_message: {cls.__name__} is not a Command")
+        _no_shadowing(cls)
         self._unique(self.command_messages, cls.message_name(), cls, "command message")
         self._claim(cls)
         self.command_messages[cls.message_name()] = cls
@@ -122,6 +135,40 @@ class Domain:
         service = ExternalService(name, resource, translate, base_url, timeout, retries, headers or {})
         self.external_services[name] = service
         return service
+
+    def inbound_file(
+        self,
+        name: str,
+        *,
+        directory: str | PurePath,
+        command: Callable[..., Any],
+        pattern: str = "*",
+        format: FileFormat | None = None,
+        record: type[BaseModel] | None = None,
+        to_input: Callable[[Any], Any] | None = None,
+        compression: Literal["auto", "gzip", "none"] = "auto",
+        batch_size: int = 500,
+        settle_seconds: float = 2.0,
+        done_marker: bool = False,
+        limits: FileLimits | None = None,
+        rejects: RejectLimit | None = None,
+    ) -> InboundFileSpec:
+        """Declare files dropped in ``directory`` whose records each run ``command`` (see
+        :mod:`interlink.core.inbound`); declares this domain's ``FileIngested`` event on first use."""
+        spec = self.spec_of(command)
+        if not isinstance(spec, CommandSpec):
+            raise ConfigurationError(f"inbound file {name!r}: {command!r} is not a command of {self}")
+        if name in self.inbound_files:
+            raise ConfigurationError(f"domain {self.name!r} already declares inbound file {name!r}")
+        event = self.events.get("FileIngested") or self.event(file_ingested_event(self.name))
+        if not issubclass(event, FileIngested):
+            raise ConfigurationError(f"domain {self.name!r} has its own FileIngested event; rename it")
+        self.inbound_files[name] = inbound_file_spec(
+            name, spec, event, directory=directory, pattern=pattern, format=format, record=record,
+            to_input=to_input, compression=compression, batch_size=batch_size, settle_seconds=settle_seconds,
+            done_marker=done_marker, limits=limits or FileLimits(), rejects=rejects or RejectLimit(),
+        )  # fmt: skip
+        return self.inbound_files[name]
 
     # -- behaviour ---------------------------------------------------------------------------------
 
@@ -233,6 +280,12 @@ class Domain:
     def subscribed_types(self) -> dict[str, type[Event]]:
         """Every event type this domain handles, by CloudEvents type."""
         return {h.event_type.message_type(): h.event_type for h in self.handlers}
+
+
+def _no_shadowing(cls: type[Message]) -> None:
+    taken = sorted(set(cls.model_fields) & {n for n in dir(Message) if not n.startswith("_")})
+    if taken:
+        raise ConfigurationError(f"{cls.__name__}: field(s) {taken} would hide Message's own methods; rename them")
 
 
 _ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/[A-Za-z0-9_{}/.-]*)$")

@@ -79,7 +79,7 @@ class UnitOfWork:
         self._writes: dict[Key, AggregateWrite] = {}
         self._messages: list[_StagedMessage] = []
         self._depends_on: list[ChangeSet] = []
-        self._precondition: tuple[str, int] | None = None
+        self._precondition: tuple[str, int | None] | None = None
 
     async def load(self, cls: type[A], id: str) -> A | None:
         key = (cls.aggregate_name(), id)
@@ -100,9 +100,10 @@ class UnitOfWork:
         aggregate = cls.model_validate_json(doc[0]).model_copy(update={"version": doc[1]}) if doc else None
         if self._precondition is not None and self._precondition[0] == id:
             expected = self._precondition[1]
-            if aggregate is None or aggregate.version != expected:
+            if aggregate is None or (expected is not None and aggregate.version != expected):
                 state = "it does not exist" if aggregate is None else f"it is at version {aggregate.version}"
-                raise PreconditionFailed(f"If-Match expected {key[0]} {id!r} at version {expected}; {state}")
+                wanted = "to exist" if expected is None else f"at version {expected}"
+                raise PreconditionFailed(f"If-Match expected {key[0]} {id!r} {wanted}; {state}")
         self._identity[key] = aggregate
         return aggregate
 
@@ -149,8 +150,9 @@ class UnitOfWork:
         }
         self._messages.append(_StagedMessage(command, self._common(ctx) | fields, None))
 
-    def expect(self, id: str, version: int) -> None:
-        """If-Match: loading the aggregate with this id must find it at this version, or PreconditionFailed."""
+    def expect(self, id: str, version: int | None) -> None:
+        """If-Match: loading the aggregate with this id must find it at this version (None: find it at
+        all), or PreconditionFailed."""
         self._precondition = (id, version)
 
     async def list_aggregates(

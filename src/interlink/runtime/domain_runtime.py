@@ -135,7 +135,7 @@ class DomainRuntime:
         *,
         correlation_id: str | None = None,
         traceparent: str | None = None,
-        expect: tuple[str, int] | None = None,
+        expect: tuple[str, int | None] | None = None,
         finish: Callable[[R], IdempotencyRecord] | None = None,
     ) -> R:
         """Run a command in one transaction: its writes and its outbox rows commit together or not at all.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from interlink.core.declarations import CommandSpec, QuerySpec
@@ -49,4 +51,28 @@ def build_api(domain: Domain, host: HostRef | None = None, settings: ApiSettings
         add_query_route(app, ref, query, settings)
     add_health_routes(app, ref, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.auth is not None:
+        _document_security(app, settings)
     return app
+
+
+def _document_security(app: FastAPI, settings: ApiSettings) -> None:
+    """Say in the OpenAPI document how to authenticate (the checks themselves run in each route)."""
+    schemes = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    }
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {})["securitySchemes"] = schemes
+            document["security"] = [{"bearer": []}, {"apiKey": []}]
+            for path in ("/healthz", "/readyz"):
+                for operation in document["paths"].get(path, {}).values():
+                    operation["security"] = []  # probes stay open
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -28,7 +28,7 @@ class DomainHost(Protocol):
         *,
         correlation_id: str | None = None,
         traceparent: str | None = None,
-        expect: tuple[str, int] | None = None,
+        expect: tuple[str, int | None] | None = None,
         finish: Callable[[R], IdempotencyRecord] | None = None,
     ) -> R: ...
 

@@ -15,6 +15,7 @@ class _TooLarge(HTTPException):
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, "Content Too Large")
         self.max_bytes = max_bytes
+        self.problem_detail = f"the request body is over {max_bytes} bytes"
 
 
 class BodyLimit:

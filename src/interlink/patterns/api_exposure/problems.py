@@ -98,7 +98,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=exc.headers)
+        detail = getattr(exc, "problem_detail", None)
+        return problem(exc.status_code, str(exc.detail), detail, instance=request.url.path, headers=exc.headers)
 
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
         status, title = _status_of(exc)

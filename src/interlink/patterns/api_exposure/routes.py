@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
 import re
 import time
 import uuid
@@ -18,8 +19,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, TypeAdapter, create_model
+from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.declarations import CommandSpec, QuerySpec
@@ -36,6 +39,7 @@ HostRef = Callable[[], DomainHost]
 _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+_IF_MATCH = r'^(\*|(W/)?"\d+")$'
 
 
 def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
@@ -57,7 +61,8 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         s: {
             "description": described[s],
             "model": Problem,
-            "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
+            # The schema itself lives in components (registered through "model"), so its inner $refs resolve.
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for s in statuses
     }
@@ -91,6 +96,10 @@ async def _timed(settings: ApiSettings, work: Any) -> Any:
             return await work
     except TimeoutError as exc:
         raise RequestTimedOut(f"the request took longer than {settings.request_timeout:g}s") from exc
+    except ValidationError as exc:
+        # Input the route's own validation let through (a path value the input model refuses): still
+        # the caller's mistake, so a 422 naming the field rather than a failed command.
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
 
 
 async def _authorize(request: Request, settings: ApiSettings, scopes: tuple[str, ...], what: str) -> None:
@@ -122,6 +131,7 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
     body_model = _body_model(spec, path_params)
     adapter = TypeAdapter(spec.result_type) if spec.result_type not in (None, inspect.Parameter.empty) else None
     what = f"command {spec.name!r}"
+    returns_aggregate = isinstance(spec.result_type, type) and issubclass(spec.result_type, Aggregate)
 
     async def endpoint(request: Request, **kwargs: Any) -> Response:
         await _authorize(request, settings, spec.scopes, what)
@@ -142,7 +152,7 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
         fingerprint = hashlib.sha256(f"{method} {request.url.path}\n".encode() + raw).hexdigest()
         held = await target.store.claim_idempotency(key, fingerprint, settings.idempotency_lease)
         if held is not None:
-            return _replay(held, fingerprint, correlation)
+            return _replay(held, fingerprint, correlation, etag=returns_aggregate)
         encoded: dict[str, bytes] = {}
 
         def finish(result: Any) -> IdempotencyRecord:
@@ -164,17 +174,16 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
     parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
     for name in path_params:
         field = spec.input_type.model_fields.get(name) if spec.input_type else None
-        annotation = field.annotation if field is not None else str
-        parameters.append(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[annotation, Path()])
-        )
+        # The field's constraints go with it, so a bad id is a 422 naming path.<name>, not a failed command.
+        annotation = Annotated[field.annotation, _path_of(field)] if field is not None else Annotated[str, Path()]
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
     if body_model is not None:
         parameters.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_model))
-    for name, header, doc in (
-        ("idempotency_key", "Idempotency-Key", "Retrying with the same key and body returns the stored response"),
-        ("if_match", "If-Match", "ETag of the resource this command expects (optimistic concurrency)"),
+    for name, header, doc, pattern in (
+        ("idempotency_key", "Idempotency-Key", "Retrying with the same key and body returns the stored response", None),
+        ("if_match", "If-Match", 'ETag the resource must have (like "3"), or * for "exists"', _IF_MATCH),
     ):
-        annotation = Annotated[str | None, Header(alias=header, description=doc, max_length=200)]
+        annotation = Annotated[str | None, Header(alias=header, description=doc, max_length=200, pattern=pattern)]
         parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=None))
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     statuses = (404, 409, 412, 413, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
@@ -191,9 +200,18 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
     )
 
 
-def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int] | None:
+def _path_of(field: FieldInfo) -> Any:
+    """A FastAPI path parameter carrying the model field's constraints (length, pattern, bounds)."""
+    path = Path(description=field.description)
+    path.metadata = list(field.metadata)
+    return path
+
+
+def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int | None] | None:
     if if_match is None:
         return None
+    if resource_id is not None and if_match.strip() == "*":
+        return str(resource_id), None  # RFC 9110: "*" matches any current representation
     found = _ETAG.match(if_match.strip())
     if found is None:
         raise InvalidInput(f'If-Match {if_match!r} is not an ETag this API gave out (like "3")')
@@ -202,12 +220,17 @@ def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int] | N
     return str(resource_id), int(found.group(1))
 
 
-def _replay(held: IdempotencyRecord, fingerprint: str, correlation: str) -> Response:
+def _replay(held: IdempotencyRecord, fingerprint: str, correlation: str, *, etag: bool) -> Response:
     if held.fingerprint != fingerprint:
         return problem(422, "Unprocessable Content", "this Idempotency-Key was used with another request")
     if held.state == "pending":
         return problem(409, "Conflict", "a request with this Idempotency-Key is still running")
     headers = {"X-Correlation-Id": correlation, "Idempotent-Replayed": "true"}
+    if etag and held.response:
+        # The stored body is the aggregate as it was returned: its version is the ETag it was sent with.
+        version = json.loads(held.response).get("version")
+        if isinstance(version, int):
+            headers["ETag"] = f'"{version}"'
     return Response((held.response or "").encode(), held.status or 200, headers, "application/json")
 
 

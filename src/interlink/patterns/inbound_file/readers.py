@@ -1,0 +1,191 @@
+"""One reader per format: text in, :class:`RawRecord` out, one at a time (memory stays flat).
+
+A record that cannot be parsed comes out with its ``error`` set, never as an exception: it becomes a reject
+and the rest continue. Records are numbered from 1; ``line`` is the line the record starts on, so a CSV
+record with a quoted line break spans more lines than one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TextIO
+
+from interlink.core.inbound import CsvFormat, FileLimits, FixedField, FixedWidthFormat, InboundFileSpec
+from interlink.patterns.inbound_file.errors import FileRefused
+
+__all__ = ["RawRecord", "read_records"]
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """A record as read: where it is, its text, and its fields (or why it has none)."""
+
+    number: int
+    line: int
+    raw: str
+    fields: dict[str, Any] | None
+    error: str | None = None
+
+
+def read_records(text: TextIO, spec: InboundFileSpec) -> Iterator[RawRecord]:
+    """The records of a decoded file, in order."""
+    fmt = spec.format
+    if isinstance(fmt, CsvFormat):
+        return _csv(text, fmt, spec.limits)
+    if isinstance(fmt, FixedWidthFormat):
+        return _fixed(text, fmt, spec.limits)
+    return _json_lines(text, spec.limits)
+
+
+class _Lines:
+    """The lines csv.reader pulls, kept per record so that a reject can quote the record as it was."""
+
+    def __init__(self, text: TextIO, limit: int) -> None:
+        self._lines = iter(text)
+        self._limit = limit + 2  # the line break is not part of the line
+        self.count = 0
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.count += 1
+        if len(line) > self._limit:  # the pre-scan refuses these first; a file changed since is refused here
+            raise FileRefused(f"a line is longer than the limit of {self._limit - 2:,} characters", line=self.count)
+        self.taken.append(line)
+        return line
+
+
+def _csv(text: TextIO, fmt: CsvFormat, limits: FileLimits) -> Iterator[RawRecord]:
+    if limits.max_field_chars >= csv.field_size_limit():
+        # The csv module's own limit (131,072 by default, process-wide) must not cut in before ours.
+        csv.field_size_limit(limits.max_field_chars + 1)
+    lines = _Lines(text, limits.max_line_chars)
+    reader = csv.reader(
+        lines,
+        delimiter=fmt.delimiter,
+        quotechar=fmt.quotechar,
+        quoting=csv.QUOTE_MINIMAL if fmt.quoting else csv.QUOTE_NONE,
+        doublequote=fmt.doublequote,
+        escapechar=fmt.escapechar,
+        strict=True,
+    )
+    names = list(fmt.fieldnames)
+    if fmt.header:
+        header = next((row for row in reader if row), None)
+        if header is None:
+            return
+        names = [fmt.columns.get(h.strip(), h.strip()) for h in header]
+    number, width, longest = 0, len(names), limits.max_field_chars
+    while True:
+        lines.taken.clear()
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            number += 1
+            yield _broken(number, lines, f"not valid CSV: {exc}")
+            continue
+        if not row:
+            continue  # a blank line is no record
+        number += 1
+        first = lines.count - len(lines.taken) + 1
+        raw = lines.taken[0] if len(lines.taken) == 1 else "".join(lines.taken)
+        if len(row) != width:
+            yield RawRecord(number, first, raw, None, f"has {len(row)} fields; the header names {width}")
+            continue
+        if len(raw) > longest and (too_long := _too_long(zip(names, row, strict=True), longest)):
+            yield RawRecord(number, first, raw, None, too_long)
+            continue
+        if fmt.strip:
+            fields = {n: v.strip() for n, v in zip(names, row, strict=True) if v and not v.isspace()}
+        else:
+            fields = {n: v for n, v in zip(names, row, strict=True) if v}
+        yield RawRecord(number, first, raw, fields)
+
+
+def _broken(number: int, lines: _Lines, reason: str) -> RawRecord:
+    first = lines.count - len(lines.taken) + 1
+    return RawRecord(number, first, "".join(lines.taken), None, reason)
+
+
+def _too_long(fields: Any, limit: int) -> str | None:
+    for name, value in fields:
+        if isinstance(value, str) and len(value) > limit:
+            return f"field {name!r} is {len(value):,} characters, over the limit of {limit:,}"
+    return None
+
+
+def _json_lines(text: TextIO, limits: FileLimits) -> Iterator[RawRecord]:
+    number = 0
+    for line_number, line in enumerate(text, 1):
+        body = line.strip()
+        if not body:
+            continue
+        number += 1
+        try:
+            value = json.loads(body)
+        except ValueError as exc:
+            yield RawRecord(number, line_number, line, None, f"not valid JSON: {exc}")
+            continue
+        if not isinstance(value, dict):
+            yield RawRecord(number, line_number, line, None, f"not a JSON object but {type(value).__name__}")
+            continue
+        if len(body) > limits.max_field_chars and (too_long := _too_long(value.items(), limits.max_field_chars)):
+            yield RawRecord(number, line_number, line, None, too_long)
+            continue
+        yield RawRecord(number, line_number, line, value)
+
+
+def _fixed(text: TextIO, fmt: FixedWidthFormat, limits: FileLimits) -> Iterator[RawRecord]:
+    width, number = fmt.record_width, 0
+    for line_number, line in enumerate(text, 1):
+        body = line.rstrip("\r\n")
+        if not body.strip():
+            continue
+        number += 1
+        if len(body) > width:
+            yield RawRecord(number, line_number, line, None, f"is {len(body)} characters; the layout has {width}")
+            continue
+        body = body.ljust(width)
+        fields: dict[str, Any] = {}
+        error = None
+        for field in fmt.fields:
+            piece = body[field.start - 1 : field.end].strip()
+            if not piece:
+                continue
+            try:
+                fields[field.name] = _convert(field, piece)
+            except ValueError as exc:
+                error = f"field {field.name!r} (columns {field.start}-{field.end}): {exc}"
+                break
+        yield RawRecord(number, line_number, line, None if error else fields, error)
+
+
+def _convert(field: FixedField, piece: str) -> Any:
+    if field.type == "str":
+        return piece
+    if field.type == "int":
+        if not piece.lstrip("+-").isdigit():
+            raise ValueError(f"{piece!r} is not a whole number")
+        return int(piece)
+    if field.type == "decimal":
+        try:
+            number = Decimal(piece)
+        except InvalidOperation:
+            raise ValueError(f"{piece!r} is not a number") from None
+        if not number.is_finite():
+            raise ValueError(f"{piece!r} is not a number")
+        return number.scaleb(-field.scale) if field.scale else number
+    try:
+        return datetime.strptime(piece, field.date_format).date()
+    except ValueError:
+        raise ValueError(f"{piece!r} is not a date as {field.date_format}") from None

@@ -1,0 +1,533 @@
+"""NatsBroker: the broker port on NATS JetStream.
+
+On the server (names and configurations in :mod:`.config`): a stream per producing domain, on disk, keeping
+its history for replica rebuilds, with the dedupe window as duplicate window; every publish carries
+``Nats-Msg-Id`` = the message id. A subscription is a durable pull consumer, named after it, on each stream it
+reads: explicit acks, ack wait = visibility timeout, unlimited deliveries, deliver-new. Streams and consumers
+are declared by whoever publishes or subscribes first.
+
+Fetching speaks the pull protocol itself: once one message came, nats-py's ``fetch`` waits out the request
+for a full batch, which would hold every consumer for its whole wait. Here a no-wait request takes what is
+there; when nothing is, a one-message request per stream lingers until something arrives or the wait ends,
+and a no-wait request tops the batch up. Each request has an inbox of its own; a message arriving after its
+request was given up on (a race at expiry, the other streams of a lingering fetch) goes to the next fetch
+of its consumer rather than waiting out its ack wait.
+
+Before 2.10, nats-server filters a consumer on one subject and loses messages when that subject changes:
+there a consumer takes every type of its channel for good, and the types not subscribed are acked away here
+(the subscription's types live in the consumer's description, so every process agrees on them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+from nats import errors as nats_errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js import errors as js_errors
+from nats.js.api import DEFAULT_PREFIX, ConsumerInfo, PubAck
+
+from interlink.adapters.brokers.nats.config import (
+    consumer_config,
+    history_config,
+    parse_url,
+    redact,
+    ssl_context,
+    stream_config,
+    token,
+)
+from interlink.adapters.brokers.nats.errors import translate, translating
+from interlink.exceptions import BrokerError, BrokerUnavailable
+from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
+
+__all__ = ["NatsBroker"]
+
+log = logging.getLogger("interlink.broker.nats")
+
+_MSG_ID = "Nats-Msg-Id"
+_STREAM_EXISTS = 10058  # JetStream's error code for "stream name already in use" (with another config)
+_LINGER_MIN = 0.01  # s; a shorter lingering request is not worth its round trip
+_REFRESH = 1.0  # s between re-reads of a subscription's subjects when a message matches none of them
+_LATE_MAX = 10_000  # late messages kept per consumer; beyond that they come back after their ack wait
+_HISTORY_BATCH = 500
+
+
+@dataclass(eq=False)
+class _Inbox:
+    """A reply subscription that pull requests borrow one at a time."""
+
+    subject: str
+    queue: asyncio.Queue[Msg | None] = field(default_factory=asyncio.Queue)
+
+
+@dataclass
+class _Route:
+    """Where one subscription's messages come from, and the subjects it wants of them."""
+
+    consumers: list[tuple[str, str]]  # (stream, durable consumer)
+    subjects: set[str]
+    read_at: float
+    turn: int = 0
+
+    def rotation(self) -> list[tuple[str, str]]:
+        """The consumers, starting one further each time, so one busy stream cannot starve the others."""
+        self.turn = (self.turn + 1) % len(self.consumers)
+        return self.consumers[self.turn :] + self.consumers[: self.turn]
+
+
+class NatsBroker(Broker):
+    """The broker port on NATS JetStream; see :mod:`interlink.adapters.brokers.nats.config` for the URL.
+
+    Args:
+        url: ``nats://[user:password@]host:4222?namespace=...`` or ``tls://...``.
+        namespace, visibility_timeout, dedupe_window, request_timeout: override the URL's values.
+    """
+
+    scheme = "nats"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str | None = None,
+        visibility_timeout: float | None = None,
+        dedupe_window: float | None = None,
+        request_timeout: float | None = None,
+    ) -> None:
+        super().__init__(url)
+        self.settings = parse_url(
+            url,
+            namespace=namespace,
+            visibility_timeout=visibility_timeout,
+            dedupe_window=dedupe_window,
+            request_timeout=request_timeout,
+        )
+        self.visibility_timeout = self.settings.visibility_timeout
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._idle: list[_Inbox] = []
+        self._busy: set[_Inbox] = set()
+        self._late: dict[tuple[str, str], deque[tuple[float, Msg]]] = {}
+        self._streams: set[str] = set()
+        self._routes: dict[str, _Route] = {}
+        self._subjects: dict[tuple[str, str], str] = {}
+        self._multi_filter = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact(self.url)!r})"
+
+    # -- connection ------------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        settings, server = self.settings, self.settings.server
+        tls = ssl_context(settings)
+        nc = Client()
+        seen: list[BaseException] = []
+        connecting: asyncio.Timeout | None = None
+
+        def guarded(secret: str | None) -> Callable[[], str] | None:
+            # nats-py calls this as it writes CONNECT: no secret goes out in clear when TLS was asked for.
+            def credential() -> str:
+                if settings.tls and not nc._server_info.get("tls_required"):
+                    raise nats_errors.SecureConnWantedError
+                return secret or ""
+
+            return credential if secret is not None else None
+
+        async def on_error(exc: Exception) -> None:
+            seen.append(exc)
+            log.warning("%s", translate(exc, f"connection to {server}"))
+            if connecting is not None and isinstance(exc, ssl.SSLError):
+                # After a failed TLS handshake nats-py waits forever for the socket to close (asyncio's
+                # start_tls swapped its protocol): give it a second to close it, then stop waiting.
+                connecting.reschedule(asyncio.get_running_loop().time() + 1.0)
+
+        async def on_disconnected() -> None:
+            self._wake_fetches()  # their pull requests died with the connection: no answer will come
+            if not nc.is_closed:
+                log.warning("NATS connection to %s lost; reconnecting", server)
+
+        async def on_reconnected() -> None:
+            log.warning("NATS connection to %s restored", server)
+
+        try:
+            async with asyncio.timeout(None) as connecting:
+                await nc.connect(
+                    servers=[server],
+                    name="interlink",
+                    tls=tls,
+                    tls_hostname=settings.tls_hostname,
+                    user=settings.user,
+                    password=guarded(settings.password),
+                    token=guarded(settings.auth_token),
+                    connect_timeout=math.ceil(settings.request_timeout),
+                    reconnect_time_wait=0.5,  # type: ignore[arg-type]  # seconds; a float works
+                    # Two tries here: with -1, connect() would wait forever for a server that is down.
+                    max_reconnect_attempts=1,
+                    error_cb=on_error,
+                    disconnected_cb=on_disconnected,
+                    reconnected_cb=on_reconnected,
+                )
+            connecting = None
+            # Connected, reconnect forever: an outage ends, and the process should not have to restart.
+            nc.options["max_reconnect_attempts"] = -1
+            if settings.tls and not nc._server_info.get("tls_required"):
+                raise nats_errors.SecureConnWantedError
+            js = nc.jetstream(timeout=settings.request_timeout)
+            await js.account_info()
+        except (nats_errors.Error, OSError) as exc:
+            await _discard(nc)
+            doing = f"connect to {server} (JetStream enabled?)"
+            if isinstance(exc, nats_errors.NoServersError | TimeoutError) and seen:
+                # The attempts' own errors say why; a refusal for good (credentials, TLS) outweighs a reset.
+                tried = [translate(error, doing) for error in seen]
+                raise next((e for e in tried if not isinstance(e, BrokerUnavailable)), tried[-1]) from exc
+            raise translate(exc, doing) from exc
+        version = nc.connected_server_version
+        self._multi_filter = (version.major, version.minor) >= (2, 10)
+        self._nc, self._js = nc, js
+
+    async def _close(self) -> None:
+        nc, self._nc, self._js = self._nc, None, None
+        self._wake_fetches()
+        self._idle.clear()
+        self._late.clear()
+        if nc is not None:
+            await _discard(nc)
+
+    def _wake_fetches(self) -> None:
+        # Waiting fetches return now rather than at the end of their wait.
+        for inbox in self._busy:
+            inbox.queue.put_nowait(None)
+
+    async def _ping(self) -> None:
+        _, js = self._client()
+        with translating(f"ping {self.settings.server}"):
+            await js.account_info()
+
+    def _client(self) -> tuple[Client, JetStreamContext]:
+        if self._nc is None or self._js is None:
+            raise BrokerError(f"NATS broker for {self.settings.server} is closed")
+        if not self._nc.is_connected:
+            raise BrokerUnavailable(f"NATS at {self.settings.server} is not connected; reconnecting")
+        return self._nc, self._js
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    async def _publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        _, js = self._client()
+        for channel in dict.fromkeys(m.channel for m in messages):
+            await self._ensure_stream(channel)
+        doing = f"publish to {self.settings.server}"
+        futures: list[asyncio.Future[PubAck]] = []
+        try:
+            with translating(doing):
+                # One connection keeps the order of these on the wire, and so in the stream.
+                for m in messages:
+                    subject = self._subject(m.channel, m.type)
+                    futures.append(await js.publish_async(subject, m.body, headers={_MSG_ID: m.message_id}))
+                done, unconfirmed = await asyncio.wait(futures, timeout=self.settings.request_timeout)
+        finally:
+            for future in futures:
+                future.cancel()  # no-op once done; the relay sends the unconfirmed again
+        failures = [exc for future in done if (exc := future.exception()) is not None]
+        if failures:
+            self._streams.clear()  # a stream deleted behind our back is declared again next time
+            raise translate(failures[0], doing) from failures[0]
+        if unconfirmed:
+            raise BrokerUnavailable(
+                f"NATS {doing}: {len(unconfirmed)} of {len(futures)} messages not confirmed within "
+                f"{self.settings.request_timeout:g}s"
+            )
+
+    def _subject(self, channel: str, type: str) -> str:
+        subject = self._subjects.get((channel, type))
+        if subject is None:
+            subject = self._subjects[channel, type] = self.settings.subject(channel, type)
+        return subject
+
+    async def _ensure_stream(self, channel: str) -> str:
+        name = self.settings.stream(channel)
+        if name in self._streams:
+            return name
+        _, js = self._client()
+        with translating(f"declare stream {name}"):
+            try:
+                info = await js.stream_info(name)
+            except js_errors.NotFoundError:
+                try:
+                    info = await js.add_stream(stream_config(self.settings, channel))
+                except js_errors.BadRequestError as exc:
+                    if exc.err_code != _STREAM_EXISTS:
+                        raise
+                    info = await js.stream_info(name)  # declared meanwhile, maybe with another dedupe window
+        if self.settings.stream_subjects(channel) not in (info.config.subjects or []):
+            raise BrokerError(
+                f"stream {name} exists with subjects {info.config.subjects}, not "
+                f"{self.settings.stream_subjects(channel)}: it is not this Interlink namespace's"
+            )
+        self._streams.add(name)
+        return name
+
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    async def _subscribe(self, subscription: Subscription) -> None:
+        _, js = self._client()
+        for channel in subscription.channels:
+            stream = await self._ensure_stream(channel)
+            consumer = self.settings.consumer(subscription.name, channel)
+            subjects = {self._subject(channel, t) for t in subscription.types}
+            with translating(f"declare consumer {consumer} on {stream}"):
+                try:
+                    info: ConsumerInfo | None = await js.consumer_info(stream, consumer)
+                except js_errors.NotFoundError:
+                    info = None
+                have = self._subjects_of(info) if info else set()
+                # Durable subscriptions only widen: a narrower declaration must not drop a filter.
+                config = consumer_config(self.settings, subscription.name, channel, have | subjects, self._multi_filter)
+                if info is None or not subjects <= have or info.config.ack_wait != config.ack_wait:
+                    await js.add_consumer(stream, config)
+        # Declarations here or in other processes may have covered other channels: ask the server.
+        if route := await self._discover(subscription.name):
+            self._adopt(subscription.name, route)
+
+    def _subjects_of(self, info: ConsumerInfo) -> set[str]:
+        # The description first: it is exact on every server version, even for a consumer made before 2.10.
+        config = info.config
+        try:
+            subjects = json.loads(config.description) if config.description else config.filter_subjects
+        except ValueError:
+            subjects = None
+        if not subjects:
+            raise BrokerError(f"consumer {info.name} on {info.stream_name} is not Interlink's (no subjects)")
+        return set(subjects)
+
+    async def _discover(self, name: str) -> _Route | None:
+        """The subscription as the server knows it: its consumers on every stream of the namespace."""
+        nc, js = self._client()
+        prefix, consumers, subjects = f"{token(name)}__", [], set()
+        with translating(f"look up subscription {name!r}"):
+            query = json.dumps({"subject": f"{self.settings.namespace}.>"}).encode()
+            reply = await nc.request(f"{DEFAULT_PREFIX}.STREAM.NAMES", query, self.settings.request_timeout)
+            for stream in sorted(json.loads(reply.data).get("streams") or []):
+                offset = 0
+                while page := await js.consumers_info(stream, offset):
+                    for info in page:
+                        if info.name.startswith(prefix):
+                            consumers.append((stream, info.name))
+                            subjects |= self._subjects_of(info)
+                    offset += len(page)
+        return _Route(consumers, subjects, time.monotonic()) if consumers else None
+
+    def _adopt(self, name: str, fresh: _Route) -> None:
+        # In place: a fetch waiting meanwhile must see the wider subscription, not ack its new types away.
+        route = self._routes.setdefault(name, fresh)
+        route.consumers, route.subjects, route.read_at = fresh.consumers, fresh.subjects, fresh.read_at
+
+    async def _route(self, name: str) -> _Route:
+        route = self._routes.get(name)
+        if route is None:
+            fresh = await self._discover(name)
+            if fresh is None:
+                raise BrokerError(f"unknown subscription {name!r}: subscribe() before fetching from it")
+            self._adopt(name, fresh)
+        return self._routes[name]
+
+    # -- fetching --------------------------------------------------------------------------------
+
+    async def _fetch(self, subscription: str, max_messages: int, wait: float) -> list[Delivery]:
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be at least 1, got {max_messages}")
+        route = await self._route(subscription)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        msgs: list[Msg] = []
+        try:
+            while True:
+                msgs += self._take_late(route, max_messages - len(msgs))
+                for target in route.rotation():
+                    if len(msgs) >= max_messages:
+                        break
+                    request = {"batch": max_messages - len(msgs), "no_wait": True}
+                    msgs += await self._pull([target], request, self.settings.request_timeout)
+                deliveries = await self._deliveries(subscription, route, msgs)
+                remaining = deadline - loop.time()
+                if deliveries or remaining < _LINGER_MIN:
+                    return deliveries
+                # 100 us less than our own wait, as nats-py does, so the server ends the request first.
+                linger = {"batch": 1, "expires": max(1, int(remaining * 1e9) - 100_000)}
+                msgs = await self._pull(route.consumers, linger, remaining + self.settings.request_timeout)
+        except BrokerError:
+            if self._nc is None:
+                return []  # closed while we waited
+            self._routes.pop(subscription, None)  # a consumer deleted behind our back: look again next time
+            raise
+
+    async def _pull(self, targets: list[tuple[str, str]], request: dict[str, int | bool], patience: float) -> list[Msg]:
+        """Send ``request`` to each (stream, consumer); collect messages until every request ended or enough.
+
+        Enough is the request's batch, or the first message when several requests linger at once.
+        """
+        nc, _ = self._client()
+        inbox = await self._borrow(nc)
+        enough = int(request["batch"]) if len(targets) == 1 else 1
+        msgs: list[Msg] = []
+        open_requests = len(targets)
+        body = json.dumps(request).encode()
+        try:
+            with translating(f"fetch from {self.settings.server}"):
+                for stream, consumer in targets:
+                    subject = f"{DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+                    await nc.publish(subject, body, reply=inbox.subject)
+            async with asyncio.timeout(patience):
+                while open_requests and len(msgs) < enough:
+                    msg = await inbox.queue.get()
+                    if msg is None:
+                        raise BrokerUnavailable(f"NATS connection to {self.settings.server} lost during a fetch")
+                    if msg.reply:
+                        msgs.append(msg)
+                    elif (msg.headers or {}).get("Status") != "100":
+                        open_requests -= 1  # 404 nothing there, 408 expired, 409 over a limit: request over
+        except TimeoutError:
+            # What did come is redelivered after its ack wait; half a batch must not pass for all of it.
+            raise BrokerUnavailable(f"NATS at {self.settings.server} did not answer a pull request") from None
+        finally:
+            self._give_back(inbox)
+        return msgs
+
+    async def _borrow(self, nc: Client) -> _Inbox:
+        """An inbox of our own for one pull request: JetStream's messages carry their own subject, not the
+        inbox's, so only the subscription they arrive on tells which request they answer."""
+        if self._idle:
+            inbox = self._idle.pop()
+        else:
+            inbox = _Inbox(nc.new_inbox())
+
+            async def deliver(msg: Msg) -> None:
+                if inbox in self._busy:
+                    inbox.queue.put_nowait(msg)
+                else:
+                    self._keep_late(msg)
+
+            with translating(f"subscribe to {self.settings.server}"):
+                await nc.subscribe(inbox.subject, cb=deliver)
+        self._busy.add(inbox)
+        return inbox
+
+    def _give_back(self, inbox: _Inbox) -> None:
+        self._busy.discard(inbox)
+        while not inbox.queue.empty():
+            self._keep_late(inbox.queue.get_nowait())
+        if self._nc is not None:
+            self._idle.append(inbox)
+
+    def _keep_late(self, msg: Msg | None) -> None:
+        if msg is None or not msg.reply.startswith("$JS.ACK."):
+            return
+        key = (msg.metadata.stream, msg.metadata.consumer)
+        if any(key in route.consumers for route in self._routes.values()):
+            self._late.setdefault(key, deque(maxlen=_LATE_MAX)).append((time.monotonic(), msg))
+
+    def _take_late(self, route: _Route, limit: int) -> list[Msg]:
+        # Older than the ack wait means the server has handed it out again: a stale copy helps nobody.
+        fresh_since = time.monotonic() - self.settings.visibility_timeout
+        taken: list[Msg] = []
+        for key in route.consumers:
+            late = self._late.get(key)
+            while late and len(taken) < limit:
+                at, msg = late.popleft()
+                if at > fresh_since:
+                    taken.append(msg)
+        return taken
+
+    async def _deliveries(self, name: str, route: _Route, msgs: list[Msg]) -> list[Delivery]:
+        stale = time.monotonic() - route.read_at > _REFRESH
+        # Before 2.10 the consumer's filter is wider than the subscription: another process may have
+        # widened the subscription since we read it, so look again before acking anything away.
+        if stale and any(m.subject not in route.subjects for m in msgs) and (fresh := await self._discover(name)):
+            self._adopt(name, fresh)
+            route = self._routes[name]
+        unwanted = [(m.reply, b"+ACK") for m in msgs if m.subject not in route.subjects]
+        if unwanted:
+            await self._send(unwanted, "skip messages of other types")
+        return [
+            Delivery(
+                name,
+                (m.headers or {}).get(_MSG_ID) or f"{m.metadata.stream}:{m.metadata.sequence.stream}",
+                m.data,
+                m.metadata.num_delivered,
+                m.reply,
+            )
+            for m in msgs
+            if m.subject in route.subjects
+        ]
+
+    # -- acknowledging ---------------------------------------------------------------------------
+
+    async def _ack(self, deliveries: Sequence[Delivery]) -> None:
+        # An ack of a stale delivery acks a message that is gone or acked already: the server ignores it.
+        await self._send([(d.handle, b"+ACK") for d in deliveries], "ack")
+
+    async def _retry(self, delivery: Delivery, delay: float) -> None:
+        body = b'-NAK {"delay": %d}' % int(delay * 1e9) if delay > 0 else b"-NAK"
+        await self._send([(delivery.handle, body)], "retry")
+
+    async def _send(self, replies: list[tuple[str, bytes]], doing: str) -> None:
+        nc, _ = self._client()
+        with translating(f"{doing} on {self.settings.server}"):
+            for subject, body in replies:
+                await nc.publish(subject, body)
+            # The server answers a flush's PING after reading everything sent before it.
+            await nc.flush(timeout=math.ceil(self.settings.request_timeout))
+
+    # -- history ---------------------------------------------------------------------------------
+
+    async def history(self, channel: str, types: Collection[str] | None = None) -> AsyncGenerator[bytes, None]:
+        """Every message still kept on ``channel`` (of ``types``, if given), oldest first, once each.
+
+        For rebuilding a replica: reads the producing domain's stream from its first retained message, with
+        an ephemeral consumer that acks nothing, up to the last message there when it gets there. Wrap it in
+        ``contextlib.aclosing()`` when you may stop early, so the reader is deleted at once. Raises
+        BrokerUnavailable when the connection drops half-way: read it again from the start.
+        """
+        self._check()
+        _, js = self._client()
+        stream = await self._ensure_stream(channel)
+        wanted = {self._subject(channel, t) for t in types} if types is not None else None
+        with translating(f"read the history of {channel!r}"):
+            config = history_config(self.settings, channel, wanted, self._multi_filter)
+            reader = (await js.add_consumer(stream, config)).name
+        try:
+            expected = 1
+            while True:
+                request: dict[str, int | bool] = {"batch": _HISTORY_BATCH, "no_wait": True}
+                batch = await self._pull([(stream, reader)], request, self.settings.request_timeout)
+                for msg in batch:
+                    if msg.metadata.sequence.consumer != expected:
+                        raise BrokerUnavailable(f"NATS lost messages of {channel!r}'s history on the way")
+                    expected += 1
+                    if wanted is None or msg.subject in wanted:
+                        yield msg.data
+                if len(batch) < _HISTORY_BATCH:
+                    return
+        finally:
+            with contextlib.suppress(nats_errors.Error, OSError):
+                if self._js is not None:
+                    await self._js.delete_consumer(stream, reader)
+
+
+async def _discard(nc: Client) -> None:
+    # close() writes out what is still buffered (acks) before it lets go of the socket.
+    with contextlib.suppress(nats_errors.Error, OSError):
+        await nc.close()

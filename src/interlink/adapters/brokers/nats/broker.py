@@ -6,12 +6,7 @@ its history for replica rebuilds, with the dedupe window as duplicate window; ev
 reads: explicit acks, ack wait = visibility timeout, unlimited deliveries, deliver-new. Streams and consumers
 are declared by whoever publishes or subscribes first.
 
-Fetching speaks the pull protocol itself: once one message came, nats-py's ``fetch`` waits out the request
-for a full batch, which would hold every consumer for its whole wait. Here a no-wait request takes what is
-there; when nothing is, a one-message request per stream lingers until something arrives or the wait ends,
-and a no-wait request tops the batch up. Each request has an inbox of its own; a message arriving after its
-request was given up on (a race at expiry, the other streams of a lingering fetch) goes to the next fetch
-of its consumer rather than waiting out its ack wait.
+Fetching speaks the pull protocol itself, over inboxes of its own: see :mod:`.pull`.
 
 Before 2.10, nats-server filters a consumer on one subject and loses messages when that subject changes:
 there a consumer takes every type of its channel for good, and the types not subscribed are acked away here
@@ -27,9 +22,8 @@ import logging
 import math
 import ssl
 import time
-from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from functools import partial
 
 from nats import errors as nats_errors
 from nats.aio.client import Client
@@ -48,6 +42,7 @@ from interlink.adapters.brokers.nats.config import (
     token,
 )
 from interlink.adapters.brokers.nats.errors import translate, translating
+from interlink.adapters.brokers.nats.pull import Puller, Route
 from interlink.exceptions import BrokerError, BrokerUnavailable
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 
@@ -57,33 +52,8 @@ log = logging.getLogger("interlink.broker.nats")
 
 _MSG_ID = "Nats-Msg-Id"
 _STREAM_EXISTS = 10058  # JetStream's error code for "stream name already in use" (with another config)
-_LINGER_MIN = 0.01  # s; a shorter lingering request is not worth its round trip
 _REFRESH = 1.0  # s between re-reads of a subscription's subjects when a message matches none of them
-_LATE_MAX = 10_000  # late messages kept per consumer; beyond that they come back after their ack wait
 _HISTORY_BATCH = 500
-
-
-@dataclass(eq=False)
-class _Inbox:
-    """A reply subscription that pull requests borrow one at a time."""
-
-    subject: str
-    queue: asyncio.Queue[Msg | None] = field(default_factory=asyncio.Queue)
-
-
-@dataclass
-class _Route:
-    """Where one subscription's messages come from, and the subjects it wants of them."""
-
-    consumers: list[tuple[str, str]]  # (stream, durable consumer)
-    subjects: set[str]
-    read_at: float
-    turn: int = 0
-
-    def rotation(self) -> list[tuple[str, str]]:
-        """The consumers, starting one further each time, so one busy stream cannot starve the others."""
-        self.turn = (self.turn + 1) % len(self.consumers)
-        return self.consumers[self.turn :] + self.consumers[: self.turn]
 
 
 class NatsBroker(Broker):
@@ -116,11 +86,9 @@ class NatsBroker(Broker):
         self.visibility_timeout = self.settings.visibility_timeout
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
-        self._idle: list[_Inbox] = []
-        self._busy: set[_Inbox] = set()
-        self._late: dict[tuple[str, str], deque[tuple[float, Msg]]] = {}
         self._streams: set[str] = set()
-        self._routes: dict[str, _Route] = {}
+        self._routes: dict[str, Route] = {}
+        self._puller = Puller(self.settings, lambda: self._client()[0], self._routes)
         self._subjects: dict[tuple[str, str], str] = {}
         self._multi_filter = False
 
@@ -154,7 +122,7 @@ class NatsBroker(Broker):
                 connecting.reschedule(asyncio.get_running_loop().time() + 1.0)
 
         async def on_disconnected() -> None:
-            self._wake_fetches()  # their pull requests died with the connection: no answer will come
+            self._puller.wake()  # their pull requests died with the connection: no answer will come
             if not nc.is_closed:
                 log.warning("NATS connection to %s lost; reconnecting", server)
 
@@ -197,19 +165,13 @@ class NatsBroker(Broker):
         version = nc.connected_server_version
         self._multi_filter = (version.major, version.minor) >= (2, 10)
         self._nc, self._js = nc, js
+        self._puller.open()
 
     async def _close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
-        self._wake_fetches()
-        self._idle.clear()
-        self._late.clear()
+        self._puller.close()
         if nc is not None:
             await _discard(nc)
-
-    def _wake_fetches(self) -> None:
-        # Waiting fetches return now rather than at the end of their wait.
-        for inbox in self._busy:
-            inbox.queue.put_nowait(None)
 
     async def _ping(self) -> None:
         _, js = self._client()
@@ -313,7 +275,7 @@ class NatsBroker(Broker):
             raise BrokerError(f"consumer {info.name} on {info.stream_name} is not Interlink's (no subjects)")
         return set(subjects)
 
-    async def _discover(self, name: str) -> _Route | None:
+    async def _discover(self, name: str) -> Route | None:
         """The subscription as the server knows it: its consumers on every stream of the namespace."""
         nc, js = self._client()
         prefix, consumers, subjects = f"{token(name)}__", [], set()
@@ -328,14 +290,14 @@ class NatsBroker(Broker):
                             consumers.append((stream, info.name))
                             subjects |= self._subjects_of(info)
                     offset += len(page)
-        return _Route(consumers, subjects, time.monotonic()) if consumers else None
+        return Route(consumers, subjects, time.monotonic()) if consumers else None
 
-    def _adopt(self, name: str, fresh: _Route) -> None:
+    def _adopt(self, name: str, fresh: Route) -> None:
         # In place: a fetch waiting meanwhile must see the wider subscription, not ack its new types away.
         route = self._routes.setdefault(name, fresh)
         route.consumers, route.subjects, route.read_at = fresh.consumers, fresh.subjects, fresh.read_at
 
-    async def _route(self, name: str) -> _Route:
+    async def _route(self, name: str) -> Route:
         route = self._routes.get(name)
         if route is None:
             fresh = await self._discover(name)
@@ -350,108 +312,15 @@ class NatsBroker(Broker):
         if max_messages < 1:
             raise ValueError(f"max_messages must be at least 1, got {max_messages}")
         route = await self._route(subscription)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        msgs: list[Msg] = []
         try:
-            while True:
-                msgs += self._take_late(route, max_messages - len(msgs))
-                for target in route.rotation():
-                    if len(msgs) >= max_messages:
-                        break
-                    request = {"batch": max_messages - len(msgs), "no_wait": True}
-                    msgs += await self._pull([target], request, self.settings.request_timeout)
-                deliveries = await self._deliveries(subscription, route, msgs)
-                remaining = deadline - loop.time()
-                if deliveries or remaining < _LINGER_MIN:
-                    return deliveries
-                # 100 us less than our own wait, as nats-py does, so the server ends the request first.
-                linger = {"batch": 1, "expires": max(1, int(remaining * 1e9) - 100_000)}
-                msgs = await self._pull(route.consumers, linger, remaining + self.settings.request_timeout)
+            return await self._puller.fetch(route, max_messages, wait, partial(self._deliveries, subscription, route))
         except BrokerError:
             if self._nc is None:
                 return []  # closed while we waited
             self._routes.pop(subscription, None)  # a consumer deleted behind our back: look again next time
             raise
 
-    async def _pull(self, targets: list[tuple[str, str]], request: dict[str, int | bool], patience: float) -> list[Msg]:
-        """Send ``request`` to each (stream, consumer); collect messages until every request ended or enough.
-
-        Enough is the request's batch, or the first message when several requests linger at once.
-        """
-        nc, _ = self._client()
-        inbox = await self._borrow(nc)
-        enough = int(request["batch"]) if len(targets) == 1 else 1
-        msgs: list[Msg] = []
-        open_requests = len(targets)
-        body = json.dumps(request).encode()
-        try:
-            with translating(f"fetch from {self.settings.server}"):
-                for stream, consumer in targets:
-                    subject = f"{DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
-                    await nc.publish(subject, body, reply=inbox.subject)
-            async with asyncio.timeout(patience):
-                while open_requests and len(msgs) < enough:
-                    msg = await inbox.queue.get()
-                    if msg is None:
-                        raise BrokerUnavailable(f"NATS connection to {self.settings.server} lost during a fetch")
-                    if msg.reply:
-                        msgs.append(msg)
-                    elif (msg.headers or {}).get("Status") != "100":
-                        open_requests -= 1  # 404 nothing there, 408 expired, 409 over a limit: request over
-        except TimeoutError:
-            # What did come is redelivered after its ack wait; half a batch must not pass for all of it.
-            raise BrokerUnavailable(f"NATS at {self.settings.server} did not answer a pull request") from None
-        finally:
-            self._give_back(inbox)
-        return msgs
-
-    async def _borrow(self, nc: Client) -> _Inbox:
-        """An inbox of our own for one pull request: JetStream's messages carry their own subject, not the
-        inbox's, so only the subscription they arrive on tells which request they answer."""
-        if self._idle:
-            inbox = self._idle.pop()
-        else:
-            inbox = _Inbox(nc.new_inbox())
-
-            async def deliver(msg: Msg) -> None:
-                if inbox in self._busy:
-                    inbox.queue.put_nowait(msg)
-                else:
-                    self._keep_late(msg)
-
-            with translating(f"subscribe to {self.settings.server}"):
-                await nc.subscribe(inbox.subject, cb=deliver)
-        self._busy.add(inbox)
-        return inbox
-
-    def _give_back(self, inbox: _Inbox) -> None:
-        self._busy.discard(inbox)
-        while not inbox.queue.empty():
-            self._keep_late(inbox.queue.get_nowait())
-        if self._nc is not None:
-            self._idle.append(inbox)
-
-    def _keep_late(self, msg: Msg | None) -> None:
-        if msg is None or not msg.reply.startswith("$JS.ACK."):
-            return
-        key = (msg.metadata.stream, msg.metadata.consumer)
-        if any(key in route.consumers for route in self._routes.values()):
-            self._late.setdefault(key, deque(maxlen=_LATE_MAX)).append((time.monotonic(), msg))
-
-    def _take_late(self, route: _Route, limit: int) -> list[Msg]:
-        # Older than the ack wait means the server has handed it out again: a stale copy helps nobody.
-        fresh_since = time.monotonic() - self.settings.visibility_timeout
-        taken: list[Msg] = []
-        for key in route.consumers:
-            late = self._late.get(key)
-            while late and len(taken) < limit:
-                at, msg = late.popleft()
-                if at > fresh_since:
-                    taken.append(msg)
-        return taken
-
-    async def _deliveries(self, name: str, route: _Route, msgs: list[Msg]) -> list[Delivery]:
+    async def _deliveries(self, name: str, route: Route, msgs: list[Msg]) -> list[Delivery]:
         stale = time.monotonic() - route.read_at > _REFRESH
         # Before 2.10 the consumer's filter is wider than the subscription: another process may have
         # widened the subscription since we read it, so look again before acking anything away.
@@ -512,7 +381,7 @@ class NatsBroker(Broker):
             expected = 1
             while True:
                 request: dict[str, int | bool] = {"batch": _HISTORY_BATCH, "no_wait": True}
-                batch = await self._pull([(stream, reader)], request, self.settings.request_timeout)
+                batch = await self._puller.pull([(stream, reader)], request, self.settings.request_timeout)
                 for msg in batch:
                     if msg.metadata.sequence.consumer != expected:
                         raise BrokerUnavailable(f"NATS lost messages of {channel!r}'s history on the way")

@@ -45,6 +45,7 @@ class Relay:
         self._committer = committer
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_event = asyncio.Event()
         self.published = 0
 
     def wake(self) -> None:
@@ -75,11 +76,13 @@ class Relay:
     def stop(self) -> None:
         """Finish the current batch, publish what is pending, and return from :meth:`run`."""
         self._stopping = True
+        self._stop_event.set()
         self._wake.set()
 
     async def run(self) -> None:
         """Publish until :meth:`stop`, then once more so nothing committed is left behind."""
         self._stopping = False
+        self._stop_event.clear()
         await self._store.watch_outbox(self.wake)
         while not self._stopping:
             self._wake.clear()
@@ -87,7 +90,8 @@ class Relay:
                 await self.publish_pending()
             except AdapterError as exc:
                 log.warning("relay: %s; retrying in %.1fs", exc, self._error_backoff)
-                await _wait(self._wake, self._error_backoff)
+                # Commits keep waking the relay; during an outage only stop() may cut the pause short.
+                await _wait(self._stop_event, self._error_backoff)
                 continue
             await _wait(self._wake, self._poll_interval)
         try:

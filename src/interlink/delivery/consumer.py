@@ -96,20 +96,38 @@ class Consumer:
         self._stopping = True
 
     async def run(self) -> None:
-        """Fetch and process batches until :meth:`stop`."""
+        """Fetch and process batches until :meth:`stop`.
+
+        The acks of a committed batch travel while the next batch is fetched (one ack batch in flight at
+        most): they only have to follow the commit, not precede the next fetch.
+        """
         self._stopping = False
+        acking: asyncio.Task[None] | None = None
         while not self._stopping:
             try:
                 deliveries = await self._broker.fetch(self.subscription.name, self._batch_size, self._fetch_wait)
                 if deliveries:
-                    await self.process(deliveries)
+                    acks, retries = await self._handle(deliveries)
+                    if acking is not None:
+                        await acking
+                    acking = asyncio.create_task(self._acknowledge(acks, retries))
             except AdapterError as exc:
                 # Unacked deliveries come back after the visibility timeout; nothing is lost by waiting.
+                acking = None
                 log.warning("consumer %s: %s", self.subscription.name, exc)
                 await asyncio.sleep(1.0)
+        if acking is not None:
+            try:
+                await acking
+            except AdapterError as exc:
+                log.warning("consumer %s: last acks failed (%s); those messages come back", self.subscription.name, exc)
 
     async def process(self, deliveries: list[Delivery]) -> None:
-        """Handle one batch end to end (steps 1 to 5 of the module docstring)."""
+        """Handle one batch end to end (steps 1 to 5 of the module docstring), acks included."""
+        await self._acknowledge(*await self._handle(deliveries))
+
+    async def _handle(self, deliveries: list[Delivery]) -> tuple[list[Delivery], list[tuple[Delivery, Exception]]]:
+        """Steps 1 to 4: what to ack and what to retry once the batch is committed."""
         self.stats.batches += 1
         decoded: list[tuple[Delivery, Envelope]] = []
         work: list[_Work] = []
@@ -154,6 +172,7 @@ class Consumer:
             in_batch.add(envelope.id)
             work.append(_Work(d, change))
         await self._commit(work, acks, retries)
+        return acks, retries
 
     async def _commit(self, work: list[_Work], acks: list[Delivery], retries: list[tuple[Delivery, Exception]]) -> None:
         crash_point("consumer.before_commit")
@@ -176,6 +195,9 @@ class Consumer:
             else:
                 self._count_error(error)
                 retries.append((item.delivery, error))
+
+    async def _acknowledge(self, acks: list[Delivery], retries: list[tuple[Delivery, Exception]]) -> None:
+        """Step 5: ack what committed, hand failures back with a backoff delay."""
         await self._broker.ack(acks)
         self._settled(acks)
         for delivery, error in retries:

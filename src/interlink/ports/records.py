@@ -14,7 +14,9 @@ __all__ = [
     "AggregateWrite",
     "ChangeSet",
     "DeadLetter",
+    "FileProgress",
     "IdempotencyRecord",
+    "InboundFile",
     "InboxMark",
     "OutboxRow",
     "OutboxStatus",
@@ -22,7 +24,7 @@ __all__ = [
     "merge_writes",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class ChangeSet:
     outbox_sent: list[int] = field(default_factory=list)
     #: The HTTP response of a command run under an Idempotency-Key, stored with its effects.
     idempotency: IdempotencyRecord | None = None
+    #: How far an inbound file got, committed with the effects of the records it covers.
+    file_progress: FileProgress | None = None
     #: Change sets of the same batch whose staged (uncommitted) state this one read. If one of them fails
     #: to commit, this one must not commit either: it decided on state that never existed.
     depends_on: list[ChangeSet] = field(default_factory=list, repr=False, compare=False)
@@ -94,6 +98,7 @@ class ChangeSet:
             or self.resolved_dead_letters
             or self.outbox_sent
             or self.idempotency
+            or self.file_progress
         )
 
 
@@ -154,3 +159,50 @@ class IdempotencyRecord:
     created_at: float
     status: int | None = None
     response: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundFile:
+    """An inbound file claimed by one worker (``owner``) until ``lease_until``, and how far it got.
+
+    ``checkpoint`` is the number of the last record whose outcome (accepted or rejected) is committed;
+    ``rejects_bytes`` the length of its rejects file at that point. A ``forced`` claim may repeat content
+    ingested before; otherwise a source holds one claim per ``sha256``.
+    """
+
+    file_id: str
+    source: str
+    name: str
+    sha256: str
+    size: int
+    owner: str
+    forced: bool = False
+    state: Literal["processing", "archived", "failed"] = "processing"
+    checkpoint: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    rejects_bytes: int = 0
+    lease_until: float = 0.0
+    claimed_at: float = 0.0
+    #: The result report (JSON) of a finished file.
+    report: str | None = None
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """Move an inbound file's checkpoint from ``after`` to ``checkpoint``, if ``owner`` still holds it there.
+
+    Committed in the transaction of the records it covers, so a record's effects and the checkpoint past
+    it exist together or not at all. A ``state`` other than processing finishes the file with ``report``.
+    """
+
+    file_id: str
+    owner: str
+    after: int
+    checkpoint: int
+    accepted: int
+    rejected: int
+    rejects_bytes: int
+    lease_until: float
+    state: Literal["processing", "archived", "failed"] = "processing"
+    report: str | None = None

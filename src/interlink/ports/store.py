@@ -20,7 +20,9 @@ from interlink.ports.records import (
     AggregateWrite,
     ChangeSet,
     DeadLetter,
+    FileProgress,
     IdempotencyRecord,
+    InboundFile,
     InboxMark,
     OutboxRow,
     OutboxStatus,
@@ -34,7 +36,9 @@ __all__ = [
     "ChangeSet",
     "DeadLetter",
     "FieldValue",
+    "FileProgress",
     "IdempotencyRecord",
+    "InboundFile",
     "InboxMark",
     "OutboxRow",
     "OutboxStatus",
@@ -86,8 +90,9 @@ class Store(abc.ABC):
     async def commit(self, changes: Sequence[ChangeSet]) -> None:
         """Apply every change set in one transaction, or none of them.
 
-        Raises ConcurrencyError when an aggregate is not at its expected version and DuplicateMessage when
-        an inbox mark exists already.
+        Raises ConcurrencyError when an aggregate is not at its expected version (or a file's progress does
+        not continue from its stored checkpoint under its owner) and DuplicateMessage when an inbox mark
+        exists already.
         """
         self._check()
         if any(changes):
@@ -182,3 +187,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release_idempotency(self, key: str) -> None:
         """Drop a pending claim (the command failed), so a retry may run it."""
+
+    @abc.abstractmethod
+    async def claim_file(self, file: InboundFile, lease: float, *, replace_owner: str | None = None) -> InboundFile:
+        """Claim an inbound file for ``file.owner`` for ``lease`` seconds; returns the record that now holds it.
+
+        That is ``file`` itself when nothing held its id nor (unless ``forced``) its content; the stored
+        record, taken over by ``file.owner``, when it is still processing and its owner is ``file.owner``, its
+        lease ran out, or its owner is ``replace_owner`` (known dead); otherwise the record that holds it:
+        another live owner's, or a finished one with the same content (a duplicate).
+        """
+
+    @abc.abstractmethod
+    async def inbound_file(self, file_id: str) -> InboundFile | None:
+        """The record of one inbound file, or None."""

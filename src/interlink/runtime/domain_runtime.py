@@ -21,6 +21,7 @@ from interlink.delivery.ids import random_hex
 from interlink.delivery.relay import Relay
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.inbound_file import FileIntake
 from interlink.ports.broker import Broker, Subscription
 from interlink.ports.store import ChangeSet, IdempotencyRecord, InboxMark, Store
 from interlink.runtime.settings import Settings
@@ -87,6 +88,7 @@ class DomainRuntime:
             for _ in range(self.settings.consumers_per_domain if types else 0)
         ]
         self._tasks: list[asyncio.Task[None]] = []
+        self.intake = FileIntake(self) if domain.inbound_files else None
 
     def _committed(self, changes: Sequence[ChangeSet]) -> None:
         if any(change.outbox for change in changes):
@@ -109,9 +111,13 @@ class DomainRuntime:
         self._tasks += [
             asyncio.create_task(c.run(), name=f"{self.domain.name}-consumer-{i}") for i, c in enumerate(self.consumers)
         ]
+        if self.intake is not None:
+            await self.intake.start()
 
     async def stop(self) -> None:
         """Stop taking messages, finish those in hand, flush the outbox, close the store."""
+        if self.intake is not None:
+            await self.intake.stop()
         for consumer in self.consumers:
             consumer.stop()
         consumer_tasks, relay_task = self._tasks[1:], self._tasks[:1]

@@ -20,7 +20,9 @@ from interlink.ports.store import (
     ChangeSet,
     DeadLetter,
     FieldValue,
+    FileProgress,
     IdempotencyRecord,
+    InboundFile,
     OutboxRow,
     OutboxStatus,
     Store,
@@ -38,6 +40,7 @@ class _State:
     inbox: set[tuple[str, str]] = field(default_factory=set)
     dead_letters: dict[int, DeadLetter] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    files: dict[str, InboundFile] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -80,6 +83,7 @@ class MemoryStore(Store):
                 raise ConcurrencyError(
                     f"{w.kind} {w.id!r} is at version {version}, the write expected {w.expected_version}"
                 )
+        files = _progress(state.files, [c.file_progress for c in changes if c.file_progress is not None])
         marks = [(m.subscription, m.message_id) for c in changes for m in c.inbox]
         if len(set(marks)) != len(marks) or any(m in state.inbox for m in marks):
             raise DuplicateMessage("the inbox already holds one of these message ids")
@@ -90,6 +94,7 @@ class MemoryStore(Store):
             else:
                 state.aggregates[(w.kind, w.id)] = StoredAggregate(w.data, w.new_version)
         state.inbox.update(marks)
+        state.files.update(files)
         now = time.time()
         for change in changes:
             for message in change.outbox:
@@ -167,3 +172,45 @@ class MemoryStore(Store):
         held = self._state.idempotency.get(key)
         if held is not None and held.state == "pending":
             del self._state.idempotency[key]
+
+    async def claim_file(self, file: InboundFile, lease: float, *, replace_owner: str | None = None) -> InboundFile:
+        self._check()
+        now = time.time()
+        held = self._state.files.get(file.file_id) or next(
+            (f for f in self._state.files.values() if (f.source, _content(f)) == (file.source, _content(file))), None
+        )
+        if held is None:
+            claimed = replace(file, state="processing", lease_until=now + lease, claimed_at=now)
+            self._state.files[file.file_id] = claimed
+            return claimed
+        if held.state == "processing" and (held.owner in (file.owner, replace_owner) or held.lease_until < now):
+            held = self._state.files[held.file_id] = replace(held, owner=file.owner, lease_until=now + lease)
+        return held
+
+    async def inbound_file(self, file_id: str) -> InboundFile | None:
+        self._check()
+        return self._state.files.get(file_id)
+
+
+def _content(f: InboundFile) -> str:
+    return f"{f.sha256}:{f.file_id}" if f.forced else f.sha256
+
+
+def _progress(files: dict[str, InboundFile], progress: list[FileProgress]) -> dict[str, InboundFile]:
+    """The file records after these progress updates, in order; ConcurrencyError if one does not continue."""
+    moved: dict[str, InboundFile] = {}
+    for p in progress:
+        f = moved.get(p.file_id) or files.get(p.file_id)
+        if f is None or (f.owner, f.checkpoint, f.state) != (p.owner, p.after, "processing"):
+            raise ConcurrencyError(f"inbound file {p.file_id}: not held by {p.owner} at record {p.after} any more")
+        moved[p.file_id] = replace(
+            f,
+            checkpoint=p.checkpoint,
+            accepted=p.accepted,
+            rejected=p.rejected,
+            rejects_bytes=p.rejects_bytes,
+            lease_until=p.lease_until,
+            state=p.state,
+            report=p.report,
+        )
+    return moved

@@ -28,4 +28,13 @@ def _v3_idempotency(conn: Connection) -> None:
     schema.idempotency.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_inbox_age_index, 3: _v3_idempotency}
+def _v4_inbound_files(conn: Connection) -> None:
+    """Version 4: the table of inbound files (claims and checkpoints)."""
+    schema.files.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _v2_inbox_age_index,
+    3: _v3_idempotency,
+    4: _v4_inbound_files,
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     Index,
@@ -14,7 +15,7 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["aggregates", "dead_letters", "idempotency", "inbox", "meta", "metadata", "outbox"]
+__all__ = ["aggregates", "dead_letters", "files", "idempotency", "inbox", "meta", "metadata", "outbox"]
 
 metadata = MetaData()
 
@@ -84,4 +85,27 @@ idempotency = Table(
     Column("status", Integer),
     Column("response", Text),
     Column("created_at", Float, nullable=False),
+)
+
+# Since schema version 4: inbound files, their claim and their checkpoint. ``content_key`` is the SHA-256
+# (or, for a forced claim, SHA-256 and file id): unique per source, so the same content is claimed once.
+files = Table(
+    "interlink_files",
+    metadata,
+    Column("file_id", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content_key", String(140), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("checkpoint", BigInteger, nullable=False),
+    Column("accepted", BigInteger, nullable=False),
+    Column("rejected", BigInteger, nullable=False),
+    Column("rejects_bytes", BigInteger, nullable=False),
+    Column("lease_until", Float, nullable=False),
+    Column("claimed_at", Float, nullable=False),
+    Column("report", Text),
+    Index("ix_interlink_files_content", "source", "content_key", unique=True),
 )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import MIGRATIONS
+from interlink.adapters.stores.sql_files import SqlFileClaims
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
@@ -43,7 +44,7 @@ __all__ = ["SqlStore"]
 log = logging.getLogger("interlink.store")
 
 
-class SqlStore(Store, abc.ABC):
+class SqlStore(SqlFileClaims, Store, abc.ABC):
     """A store on SQLAlchemy 2 async: one writer at a time per process, reads in parallel."""
 
     def __init__(self, url: str, *, domain: str) -> None:
@@ -154,6 +155,7 @@ class SqlStore(Store, abc.ABC):
         assert self._writer is not None
         async with self._errors(), self._write_lock, self._writer.begin() as conn:
             await self._apply_writes(conn, writes, now)
+            await self._apply_file_progress(conn, changes)
             await self._insert_inbox(conn, changes, now)
             outbox_rows = [
                 {

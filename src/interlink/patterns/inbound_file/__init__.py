@@ -11,7 +11,8 @@ from interlink.patterns.inbound_file.errors import ClaimLost, FileRefused
 from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.ingestion import Ingestion
 from interlink.patterns.inbound_file.intake import FileIntake, IntakeSettings, ingest_file
-from interlink.patterns.inbound_file.lifecycle import FileReport, SourceWorker
+from interlink.patterns.inbound_file.lifecycle import SourceWorker
+from interlink.patterns.inbound_file.reports import FileReport
 from interlink.patterns.inbound_file.streams import Facts, prescan
 
 __all__ = [

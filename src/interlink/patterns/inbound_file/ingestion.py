@@ -21,7 +21,9 @@ the busy event loop starves the driver's thread of the GIL that each step of the
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,7 +44,11 @@ from interlink.ports.store import ChangeSet, FileProgress, InboundFile
 
 __all__ = ["Ingestion"]
 
-_ATTEMPTS = 3  # a record that conflicts with concurrent writers this often, alone, is rejected
+# A record that conflicts with concurrent writers this often, alone, is rejected: a conflict that lasts is the
+# record's own (it creates what exists already); a passing one is another writer's, and backing off (with
+# jitter, so two workers out of step do not meet again) gets past it. At most ~0.4 s per such record.
+_ATTEMPTS = 5
+_BACKOFF = 0.005
 State = Literal["processing", "archived", "failed"]
 
 
@@ -91,16 +97,19 @@ class Ingestion:
         assert spec.command.input_type is not None
         self._input: type[BaseModel] = spec.command.input_type
         self._direct = spec.to_input is None and issubclass(spec.record, self._input)
+        self._func, self._name = spec.command.func, spec.command.name
 
     async def run(self, records: Iterator[RawRecord], stop: Callable[[], bool] = lambda: False) -> bool:
         """Ingest the records after the checkpoint; False if ``stop()`` said to stop between two batches."""
-        self.aborted = self._over_limit(self.checkpoint, self.rejected)
+        self.aborted = self._over_limit(self.checkpoint, self.rejected)  # a resumed file may be over it already
+        if self.aborted:
+            return True
         for batch in _batches(records, self.checkpoint, self.spec.batch_size):
+            await self._commit(await self._stage(batch))
             if self.aborted:
                 break
-            await self._commit(await self._stage(batch))
             if stop():
-                return self.aborted is not None
+                return False
         return True
 
     async def finish(self, outcome: Literal["archived", "failed"], reason: str | None, report: dict[str, Any]) -> None:
@@ -122,9 +131,8 @@ class Ingestion:
         )
         ctx.emit(event)
         change = uow.changes()
-        change.file_progress = self._progress(
-            self.checkpoint, self.accepted, self.rejected, outcome, json.dumps(report)
-        )
+        counts = (self.checkpoint, self.accepted, self.rejected, self._committed_rejects)
+        change.file_progress = self._progress(*counts, outcome, json.dumps(report))
         await host.committer.commit(change)
 
     # -- batches -------------------------------------------------------------------------------------
@@ -162,7 +170,7 @@ class Ingestion:
         """Write the batch's rejects, then commit its effects with the checkpoint past it; if the commit is
         refused, redo the batch one record at a time."""
         size = self._rejects.write(staged.rejects)
-        staged.change.file_progress = self._progress(staged.checkpoint, staged.accepted, staged.rejected, size=size)
+        staged.change.file_progress = self._progress(staged.checkpoint, staged.accepted, staged.rejected, size)
         try:
             await self._host.committer.commit(staged.change)
         except ConcurrencyError:
@@ -179,7 +187,9 @@ class Ingestion:
     async def _alone(self, record: RawRecord) -> None:
         """Redo one record in a transaction of its own, with its checkpoint step."""
         conflict: Exception | None = None
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, _BACKOFF * 4**attempt))
             reason, change = record.error, ChangeSet()
             if reason is None:
                 try:
@@ -201,7 +211,7 @@ class Ingestion:
         accepted, rejected = self.accepted + (reason is None), self.rejected + (reason is not None)
         size = self._rejects.write([(record, reason)] if reason is not None else [])
         change = change if reason is None else ChangeSet()
-        change.file_progress = self._progress(record.number, accepted, rejected, size=size)
+        change.file_progress = self._progress(record.number, accepted, rejected, size)
         await self._host.committer.commit(change)
         self._advanced(record.number, accepted, rejected, record.line)
         if reason is not None:
@@ -222,30 +232,27 @@ class Ingestion:
             data = spec.to_input(data) if spec.to_input is not None else data
             if not isinstance(data, self._input):
                 data = self._input.model_validate(data.model_dump() if isinstance(data, BaseModel) else data)
-        uow = UnitOfWork(host.domain, host.store, host.clock, overlay=overlay, external=host.external)
-        name = spec.command.name
-        ctx = Context(host.domain, uow, Role.COMMAND, name=name, clock=host.clock, correlation_id=self.file.file_id)
-        await spec.command.func(ctx, data)
+        domain, clock = host.domain, host.clock
+        uow = UnitOfWork(domain, host.store, clock, overlay=overlay, external=host.external)
+        ctx = Context(domain, uow, Role.COMMAND, name=self._name, clock=clock, correlation_id=self.file.file_id)
+        await self._func(ctx, data)
         return uow.changes()
 
     def _progress(
-        self, checkpoint: int, accepted: int, rejected: int, state: State = "processing", report: str | None = None, *,
-        size: int | None = None,
-    ) -> FileProgress:  # fmt: skip
-        # ``after``: the checkpoint the store holds when this commits (batches commit one after the other).
+        self, checkpoint: int, accepted: int, rejected: int, size: int, state: State = "processing", report: str = ""
+    ) -> FileProgress:
+        # ``after`` is the checkpoint the store holds when this commits: one batch commits after the other.
+        file, lease_until = self.file, time.time() + self._lease
+        after = self.checkpoint
         return FileProgress(
-            self.file.file_id, self.file.owner, self.checkpoint, checkpoint, accepted, rejected,
-            self._rejects.size if size is None else size, time.time() + self._lease, state, report,
-        )  # fmt: skip
+            file.file_id, file.owner, after, checkpoint, accepted, rejected, size, lease_until, state, report or None
+        )
 
     async def _check_claim(self) -> None:
         """ClaimLost unless this worker still holds the file at its checkpoint (a commit was refused)."""
         held = await self._host.store.inbound_file(self.file.file_id)
-        if held is None or (held.owner, held.state, held.checkpoint) != (
-            self.file.owner,
-            "processing",
-            self.checkpoint,
-        ):
+        expected = (self.file.owner, "processing", self.checkpoint)
+        if held is None or (held.owner, held.state, held.checkpoint) != expected:
             owner = held.owner if held else "nobody"
             raise ClaimLost(f"inbound file {self.file.name} ({self.file.file_id}) is now held by {owner}")
 

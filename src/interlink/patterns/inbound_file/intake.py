@@ -27,7 +27,8 @@ from interlink.patterns.inbound_file.errors import FileRefused
 from interlink.patterns.inbound_file.files import MARKER, inside
 from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.ingestion import Ingestion
-from interlink.patterns.inbound_file.lifecycle import FileReport, SourceWorker, new_owner, parse_claimed
+from interlink.patterns.inbound_file.lifecycle import SourceWorker, new_owner, parse_claimed
+from interlink.patterns.inbound_file.reports import FileReport
 
 __all__ = ["FileIntake", "IntakeSettings", "ingest_file"]
 
@@ -76,6 +77,9 @@ def _locate(worker: SourceWorker, path: Path) -> tuple[bool, Path]:
     """(already in processing/?, where) for a path given to :func:`ingest_file`."""
     worker.folders.ensure()
     target = inside(worker.folders, path)
+    name = (parse_claimed(target.name) or ("", target.name))[1]
+    if not fnmatch.fnmatchcase(name, worker.spec.pattern):
+        raise FileRefused(f"{name} does not match {worker.spec.pattern!r}, the pattern of source {worker.spec.name!r}")
     if target.parent != Path(os.path.realpath(worker.folders.root)):
         return True, target
     if os.path.lexists(target):
@@ -96,11 +100,13 @@ class FileIntake:
     next scan (here or in another process) to resume.
     """
 
-    def __init__(self, host: IntakeHost, settings: IntakeSettings | None = None) -> None:
+    def __init__(
+        self, host: IntakeHost, settings: IntakeSettings | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = settings or IntakeSettings()
-        owner = new_owner()
+        self._clock = clock
         self.workers = [
-            SourceWorker(host, spec, owner=owner, lease=self.settings.lease)
+            SourceWorker(host, spec, owner=new_owner(), lease=self.settings.lease)
             for spec in host.domain.inbound_files.values()
         ]
         #: The most recent reports, newest last.
@@ -124,11 +130,14 @@ class FileIntake:
 
     async def scan(self, worker: SourceWorker) -> list[FileReport]:
         """One pass over a source: resume what is in processing/, then take the complete new files."""
+        worker.folders.ensure()  # cheap, and a folder removed by hand comes back
         reports = []
         for path in sorted(worker.folders.processing.iterdir()):
             if self._stopping.is_set():
                 break
-            if parse_claimed(path.name) is not None:
+            claimed = parse_claimed(path.name)
+            # Sources may share a directory (with patterns of their own): each resumes its own files only.
+            if claimed is not None and fnmatch.fnmatchcase(claimed[1], worker.spec.pattern):
                 reports.append(await worker.process(path, stop=self._stopping.is_set))
         for path in self._complete(worker):
             if self._stopping.is_set():
@@ -156,7 +165,7 @@ class FileIntake:
 
     def _complete(self, worker: SourceWorker) -> list[Path]:
         """The source's new files that are complete, oldest first; remembers the others' size and mtime."""
-        spec, now = worker.spec, time.monotonic()
+        spec, now = worker.spec, self._clock()
         names = set(os.listdir(worker.folders.root))
         ready: list[tuple[int, Path]] = []
         for name in names:

@@ -10,56 +10,34 @@ commit leaves a finished row whose file is still in ``processing/``, which the n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import re
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from interlink.core.inbound import InboundFileSpec
 from interlink.delivery.ids import random_hex
 from interlink.exceptions import AdapterError, ConcurrencyError
 from interlink.patterns.inbound_file.errors import FileRefused
-from interlink.patterns.inbound_file.files import MARKER, Folders, hazard, open_checked, write_json
+from interlink.patterns.inbound_file.files import MARKER, Folders, hazard, open_checked
 from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.ingestion import Ingestion
 from interlink.patterns.inbound_file.readers import read_records
 from interlink.patterns.inbound_file.rejects import RejectsFile
+from interlink.patterns.inbound_file.reports import REJECTS, FileReport, place, result_document
 from interlink.patterns.inbound_file.streams import open_text, prescan
 from interlink.ports.store import InboundFile
 
-__all__ = ["FileReport", "Outcome", "SourceWorker", "new_owner", "parse_claimed"]
+__all__ = ["SourceWorker", "new_owner", "parse_claimed"]
 
 log = logging.getLogger("interlink.inbound_file")
 
-Outcome = Literal["archived", "failed", "duplicate", "refused", "busy", "interrupted"]
-REJECTS = ".rejects.jsonl"
-REPORT = ".report.json"
 _CLAIMED = re.compile(r"^([0-9a-f]{16})--(.+)$")
-
-
-@dataclass(frozen=True)
-class FileReport:
-    """What became of one file. ``busy``: another worker holds it; ``interrupted``: stopped between two
-    batches, to be resumed; the others are final, with the file in ``path`` and the report beside it."""
-
-    source: str
-    name: str
-    outcome: Outcome
-    reason: str | None = None
-    file_id: str | None = None
-    records: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    path: Path | None = None
-    report_path: Path | None = None
-    rejects_path: Path | None = None
 
 
 def new_owner() -> str:
@@ -140,23 +118,30 @@ class SourceWorker:
             raise FileRefused(f"{path.name} is not a claimed file (<file id>--<name>)")
         file_id, name = parsed
         held = await self._host.store.inbound_file(file_id)
-        if held is not None and held.state != "processing":
-            return await self._settle(path, held)
-        # Vetted again on a resume too: a file changed since its claim must not continue from a checkpoint.
+        if held is not None:
+            if held.source != self.spec.name:
+                return FileReport(self.spec.name, name, "busy", f"claimed by source {held.source!r}", file_id)
+            if held.state != "processing":
+                return await self._settle(path, held)
+            # Taken over before it is read again: a file another worker holds is not even hashed.
+            held = await self._claim(replace(held, owner=self.owner))
+            if held.owner != self.owner:
+                return FileReport(self.spec.name, name, "busy", f"held by {held.owner}", file_id)
         try:
-            facts = await asyncio.to_thread(prescan, path, self.spec)
+            facts = await asyncio.to_thread(prescan, path, self.spec, name)
             if held is not None and held.sha256 != facts.sha256:
                 raise FileRefused(f"{name} changed since it was claimed (its SHA-256 differs)")
         except FileRefused as exc:
             if held is None:
                 return await self._refuse(path, file_id, name, exc.reason)
             return await self._fail(path, held, exc.reason)
-        mine = InboundFile(file_id, self.spec.name, name, facts.sha256, facts.size, self.owner, forced=force)
-        held = await self._claim(mine if held is None else replace(held, owner=self.owner))
-        if held.file_id != file_id:
-            return await self._duplicate(path, file_id, name, held)
-        if held.owner != self.owner:
-            return FileReport(self.spec.name, name, "busy", f"held by {held.owner}", file_id)
+        if held is None:
+            mine = InboundFile(file_id, self.spec.name, name, facts.sha256, facts.size, self.owner, forced=force)
+            held = await self._claim(mine)
+            if held.file_id != file_id:
+                return await self._duplicate(path, file_id, name, held)
+            if held.owner != self.owner:
+                return FileReport(self.spec.name, name, "busy", f"held by {held.owner}", file_id)
         return await self._ingest(path, held, facts.lines, on_progress, stop)
 
     async def _claim(self, file: InboundFile) -> InboundFile:
@@ -178,25 +163,30 @@ class SourceWorker:
         ingestion = Ingestion(self._host, self.spec, file, rejects, lease=self.lease, on_progress=on_progress)
         ingestion.lines_total = lines
         heartbeat = asyncio.create_task(self._heartbeat(file))
-        reason: str | None = None
         try:
-            with open_checked(path, self.spec.limits) as raw, open_text(raw, self.spec, file.name) as text:
-                complete = await ingestion.run(read_records(text, self.spec), stop)
-        except FileRefused as exc:
-            reason, complete = exc.reason, True
-        except UnicodeDecodeError as exc:  # the pre-scan passed: the file changed since
-            reason, complete = f"{file.name} is not valid {self.spec.format.encoding} any more: {exc}", True
+            complete, reason = await self._read(path, ingestion, stop)
+            if not complete:
+                await self._host.store.claim_file(file, 0)  # a lease of 0: whoever scans next may resume it
+                return FileReport(
+                    self.spec.name, file.name, "interrupted", None, file.file_id,
+                    ingestion.checkpoint, ingestion.accepted, ingestion.rejected,
+                )  # fmt: skip
+            return await self._finish(path, ingestion, reason or ingestion.aborted)
         except ConcurrencyError as exc:  # ClaimLost, or a commit refused after the claim moved on
             return FileReport(self.spec.name, file.name, "busy", str(exc), file.file_id)
         finally:
             heartbeat.cancel()
-        if not complete:
-            await self._host.store.claim_file(file, 0)  # a lease of 0: whoever scans next may resume it
-            return FileReport(
-                self.spec.name, file.name, "interrupted", None, file.file_id,
-                ingestion.checkpoint, ingestion.accepted, ingestion.rejected,
-            )  # fmt: skip
-        return await self._finish(path, ingestion, reason or ingestion.aborted)
+
+    async def _read(self, path: Path, ingestion: Ingestion, stop: Callable[[], bool]) -> tuple[bool, str | None]:
+        """(False if stopped before the end, why the file cannot go on or None)."""
+        name = ingestion.file.name
+        try:
+            with open_checked(path, self.spec.limits) as raw, open_text(raw, self.spec, name) as text:
+                return await ingestion.run(read_records(text, self.spec), stop), None
+        except FileRefused as exc:
+            return True, exc.reason
+        except UnicodeDecodeError as exc:  # the pre-scan passed: the file changed since
+            return True, f"{name} is not valid {self.spec.format.encoding} any more: {exc}"
 
     async def _fail(self, path: Path, file: InboundFile, reason: str) -> FileReport:
         """A claimed file that cannot go on: its end is committed (with the event) as failed."""
@@ -207,7 +197,8 @@ class SourceWorker:
         file = ingestion.file
         outcome: Literal["archived", "failed"] = "failed" if reason else "archived"
         has_rejects = ingestion.rejected > 0
-        await ingestion.finish(outcome, reason, self._document(file, ingestion, outcome, reason, has_rejects))
+        document = result_document(self.spec.name, self.owner, ingestion, outcome, reason, has_rejects)
+        await ingestion.finish(outcome, reason, document)
         finished = await self._host.store.inbound_file(file.file_id)
         assert finished is not None
         return await self._settle(path, finished)
@@ -221,74 +212,23 @@ class SourceWorker:
             except AdapterError as exc:
                 log.warning("inbound file %s: could not renew the claim: %s", file.name, exc)
 
-    def _document(
-        self, file: InboundFile, ingestion: Ingestion, outcome: str, reason: str | None, rejects: bool
-    ) -> dict[str, Any]:
-        claimed = f"{file.file_id}--{file.name}"
-        return {
-            "source": self.spec.name,
-            "file": file.name,
-            "file_id": file.file_id,
-            "sha256": file.sha256,
-            "size": file.size,
-            "outcome": outcome,
-            "reason": reason,
-            "records": ingestion.checkpoint,
-            "accepted": ingestion.accepted,
-            "rejected": ingestion.rejected,
-            "rejects_file": claimed + REJECTS if rejects else None,
-            "claimed_at": _iso(file.claimed_at),
-            "finished_at": _iso(None),
-            "worker": self.owner,
-        }
-
     # -- final moves -------------------------------------------------------------------------------
 
     async def _settle(self, path: Path, file: InboundFile) -> FileReport:
         """Move a finished file, its rejects and its report to archive/ or failed/ (idempotent)."""
         document = json.loads(file.report or "{}")
         folder = self.folders.archive if file.state == "archived" else self.folders.failed
-        return await asyncio.to_thread(self._place, path, folder, document)
+        return await asyncio.to_thread(place, self.spec.name, path, folder, document)
 
     async def _refuse(self, path: Path, file_id: str, name: str, reason: str) -> FileReport:
         log.warning("inbound file %s refused: %s", name, reason)
         document = {"source": self.spec.name, "file": name, "file_id": file_id, "outcome": "refused", "reason": reason}
-        return await asyncio.to_thread(self._place, path, self.folders.failed, document, f"{file_id}--{name}")
+        return await asyncio.to_thread(place, self.spec.name, path, self.folders.failed, document, f"{file_id}--{name}")
 
     async def _duplicate(self, path: Path, file_id: str, name: str, held: InboundFile) -> FileReport:
-        reason = f"same content (SHA-256 {held.sha256}) as {held.name} (file {held.file_id}, {held.state})"
+        reason = f"same content (SHA-256 {held.sha256[:16]}...) as {held.name} (file {held.file_id}, {held.state})"
         document = {
             "source": self.spec.name, "file": name, "file_id": file_id, "outcome": "duplicate", "reason": reason,
             "duplicate_of": held.file_id, "sha256": held.sha256, "records": 0, "accepted": 0, "rejected": 0,
         }  # fmt: skip
-        return await asyncio.to_thread(self._place, path, self.folders.archive, document)
-
-    def _place(self, path: Path, folder: Path, document: dict[str, Any], entry: str | None = None) -> FileReport:
-        # The file moves last: while it is still where it was, a crash here is finished by the next scan.
-        target = folder / (entry or path.name)
-        rejects = path.with_name(path.name + REJECTS)
-        rejects_target = target.with_name(target.name + REJECTS)
-        if rejects.exists():
-            os.replace(rejects, rejects_target)
-        report = target.with_name(target.name + REPORT)
-        write_json(report, document)
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(path, target)
-        return FileReport(
-            source=self.spec.name,
-            name=document.get("file", path.name),
-            outcome=document.get("outcome", "failed"),
-            reason=document.get("reason"),
-            file_id=document.get("file_id"),
-            records=document.get("records", 0),
-            accepted=document.get("accepted", 0),
-            rejected=document.get("rejected", 0),
-            path=target,
-            report_path=report,
-            rejects_path=rejects_target if rejects_target.exists() else None,
-        )
-
-
-def _iso(timestamp: float | None) -> str:
-    moment = datetime.now(UTC) if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
-    return moment.isoformat(timespec="seconds")
+        return await asyncio.to_thread(place, self.spec.name, path, self.folders.archive, document)

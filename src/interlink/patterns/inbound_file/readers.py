@@ -36,7 +36,8 @@ def read_records(text: TextIO, spec: InboundFileSpec) -> Iterator[RawRecord]:
     """The records of a decoded file, in order."""
     fmt = spec.format
     if isinstance(fmt, CsvFormat):
-        return _csv(text, fmt, spec.limits)
+        required = {f.alias or n for n, f in spec.record.model_fields.items() if f.is_required()}
+        return _csv(text, fmt, spec.limits, required)
     if isinstance(fmt, FixedWidthFormat):
         return _fixed(text, fmt, spec.limits)
     return _json_lines(text, spec.limits)
@@ -63,7 +64,7 @@ class _Lines:
         return line
 
 
-def _csv(text: TextIO, fmt: CsvFormat, limits: FileLimits) -> Iterator[RawRecord]:
+def _csv(text: TextIO, fmt: CsvFormat, limits: FileLimits, required: set[str]) -> Iterator[RawRecord]:
     if limits.max_field_chars >= csv.field_size_limit():
         # The csv module's own limit (131,072 by default, process-wide) must not cut in before ours.
         csv.field_size_limit(limits.max_field_chars + 1)
@@ -79,10 +80,18 @@ def _csv(text: TextIO, fmt: CsvFormat, limits: FileLimits) -> Iterator[RawRecord
     )
     names = list(fmt.fieldnames)
     if fmt.header:
-        header = next((row for row in reader if row), None)
+        try:
+            header = next((row for row in reader if row), None)
+        except csv.Error as exc:
+            raise FileRefused(f"the header row is not valid CSV: {exc}", line=lines.count) from None
         if header is None:
             return
         names = [fmt.columns.get(h.strip(), h.strip()) for h in header]
+        # A header that does not fit the record would only make every record a reject: refuse the file.
+        if len(set(names)) != len(names):
+            raise FileRefused(f"the header names a column twice: {names}", line=lines.count)
+        if missing := required - set(names):
+            raise FileRefused(f"the header has no column for {sorted(missing)} (it has {names})", line=lines.count)
     number, width, longest = 0, len(names), limits.max_field_chars
     while True:
         lines.taken.clear()
@@ -108,7 +117,9 @@ def _csv(text: TextIO, fmt: CsvFormat, limits: FileLimits) -> Iterator[RawRecord
         if fmt.strip:
             fields = {n: v.strip() for n, v in zip(names, row, strict=True) if v and not v.isspace()}
         else:
-            fields = {n: v for n, v in zip(names, row, strict=True) if v}
+            fields = dict(zip(names, row, strict=True))
+            if "" in fields.values():  # checked in C: most records have no empty field to drop
+                fields = {n: v for n, v in fields.items() if v}
         yield RawRecord(number, first, raw, fields)
 
 

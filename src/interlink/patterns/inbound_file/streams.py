@@ -117,11 +117,12 @@ def open_text(raw: BinaryIO, spec: InboundFileSpec, name: str) -> TextIO:
     return io.TextIOWrapper(binary, encoding=text_codec(spec.format.encoding), errors="strict", newline="")
 
 
-def prescan(path: Path, spec: InboundFileSpec) -> Facts:
-    """Hash and vet the whole file (blocking: run it in a thread). FileRefused names the first hazard."""
-    limits = spec.limits
+def prescan(path: Path, spec: InboundFileSpec, name: str | None = None) -> Facts:
+    """Hash and vet the whole file (blocking: run it in a thread). FileRefused names the first hazard, and
+    the file by ``name`` (its own by default)."""
+    limits, name = spec.limits, name or path.name
     with open_checked(path, limits) as raw:
-        counting, binary, compressed = _binary(raw, spec, path.name, hashing=True)
+        counting, binary, compressed = _binary(raw, spec, name, hashing=True)
         decoder = codecs.getincrementaldecoder(text_codec(spec.format.encoding))("strict")
         lines, carry = 0, 0
         while chunk := binary.read(_CHUNK):
@@ -129,12 +130,12 @@ def prescan(path: Path, spec: InboundFileSpec) -> Facts:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 line = lines + 1 + bytes(exc.object[: exc.start]).count(b"\n")
-                raise FileRefused(_bad_bytes(path.name, spec, exc), line=line) from None
+                raise FileRefused(_bad_bytes(name, spec, exc), line=line) from None
             lines, carry = _lines(text, lines, carry, limits.max_line_chars)
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            raise FileRefused(_bad_bytes(path.name, spec, exc), line=lines + 1) from None
+            raise FileRefused(_bad_bytes(name, spec, exc), line=lines + 1) from None
         while counting.read(_CHUNK):  # whatever follows the gzip stream still counts in the hash
             pass
         assert counting.hash is not None

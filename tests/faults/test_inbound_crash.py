@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from interlink.runtime.backends import open_store
+from tests.integration.conftest import store_url  # noqa: F401 - the fixture: every store, fresh per test
 
 from .apps.inbound_app import applied, balances, expected_balances, until, write_entries
 

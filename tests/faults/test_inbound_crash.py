@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from interlink.runtime.backends import open_store
-from tests.integration.conftest import store_url  # noqa: F401 - the fixture: every store, fresh per test
+from tests.integration import conftest as integration
 
 from .apps.inbound_app import applied, balances, expected_balances, until, write_entries
+
+store_url = integration.store_url  # the integration suite's fixture: every store, fresh per test
 
 pytestmark = pytest.mark.faults
 

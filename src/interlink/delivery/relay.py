@@ -83,7 +83,10 @@ class Relay:
         """Publish until :meth:`stop`, then once more so nothing committed is left behind."""
         self._stopping = False
         self._stop_event.clear()
-        await self._store.watch_outbox(self.wake)
+        try:
+            await self._store.watch_outbox(self.wake)
+        except Exception as exc:  # the watch only saves latency: without it the relay polls
+            log.warning("relay: outbox notifications unavailable (%s); polling every %.1fs", exc, self._poll_interval)
         while not self._stopping:
             self._wake.clear()
             try:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.cleanup import purge_namespace
 from tests.support.services import fresh_name, require
 
 STORES = ["sqlite", "postgres"]
@@ -56,13 +57,16 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 
 @pytest.fixture(params=BROKERS)
-def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A broker URL, fresh for this test."""
+async def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A broker URL, fresh for this test; what the test declared on a shared broker is deleted after it."""
     if request.param == "embedded":
-        return f"sqlite:///{tmp_path}/broker.db"
+        yield f"sqlite:///{tmp_path}/broker.db"
+        return
     service = require(request.param)
     joiner = "&" if "?" in service.url else "?"
-    return f"{service.url}{joiner}namespace={fresh_name('it')}"
+    namespace = fresh_name("it")
+    yield f"{service.url}{joiner}namespace={namespace}"
+    await purge_namespace(request.param, service.url, namespace)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
-from interlink.exceptions import AdapterError, DuplicateMessage, MessageError
+from interlink.exceptions import AdapterError, DuplicateMessage, MessageError, StoreUnavailable
 from interlink.ports.broker import Broker, Delivery, Subscription
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
 
@@ -136,9 +136,16 @@ class Consumer:
                 decoded.append((d, Envelope.decode(d.body)))
             except MessageError as exc:
                 work.append(self._dead_letter(d, "?", exc))
-        seen = await self._store.seen(self.subscription.name, [e.id for _, e in decoded])
         acks: list[Delivery] = []
         retries: list[tuple[Delivery, Exception]] = []
+        try:
+            seen = await self._store.seen(self.subscription.name, [e.id for _, e in decoded])
+        except StoreUnavailable as exc:
+            # Nothing ran yet: the whole batch comes back later without using up any message's attempts.
+            for d in deliveries:
+                self._outage(d)
+                retries.append((d, exc))
+            return acks, retries
         overlay = Overlay()
         in_batch: set[str] = set()
         for d, envelope in decoded:
@@ -158,6 +165,11 @@ class Consumer:
                 await self._dispatcher.dispatch(envelope, uow)
             except MessageError as exc:
                 work.append(self._dead_letter(d, envelope.type, exc))
+                continue
+            except StoreUnavailable as exc:
+                # The handler's own read hit a store outage: not the message's fault.
+                self._outage(d)
+                retries.append((d, exc))
                 continue
             except Exception as exc:
                 self._count_error(exc)
@@ -190,7 +202,7 @@ class Consumer:
                     self.stats.processed += 1
             elif isinstance(error, AdapterError):
                 # The store is down: not the message's fault, so it does not use up the message's attempts.
-                self._outages[item.delivery.message_id] = self._outages.get(item.delivery.message_id, 0) + 1
+                self._outage(item.delivery)
                 retries.append((item.delivery, error))
             else:
                 self._count_error(error)
@@ -222,6 +234,9 @@ class Consumer:
         """Deliveries of this message that reached its handler: the broker's count less those lost to an
         outage of the store (remembered by this process; a restart forgets them, erring towards parking)."""
         return delivery.attempt - self._outages.get(delivery.message_id, 0)
+
+    def _outage(self, delivery: Delivery) -> None:
+        self._outages[delivery.message_id] = self._outages.get(delivery.message_id, 0) + 1
 
     def _settled(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:

@@ -14,6 +14,7 @@ from interlink.exceptions import ConfigurationError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet
 from interlink.testing.contracts.store import StoreContract
+from interlink.testing.waiting import wait_until
 from tests.support.services import fresh_name, require
 
 
@@ -69,9 +70,7 @@ async def test_upgrade_from_version_1(schema: str) -> None:
         assert await store.schema_version() == SCHEMA_VERSION
     async with engine.begin() as conn:
         found = await conn.execute(
-            text(
-                "SELECT 1 FROM pg_indexes WHERE schemaname = :s AND indexname = 'ix_interlink_inbox_processed_at'"
-            ),
+            text("SELECT 1 FROM pg_indexes WHERE schemaname = :s AND indexname = 'ix_interlink_inbox_processed_at'"),
             {"s": schema},
         )
         assert found.first() is not None
@@ -130,13 +129,27 @@ async def test_relay_wakes_on_notify(schema: str) -> None:
         await asyncio.wait_for(woken.wait(), timeout=10)
 
 
+async def test_killed_listen_connection_is_opened_again(schema: str) -> None:
+    """pg_terminate_backend on the LISTEN connection: the watch comes back and commits wake the relay again."""
+    async with PostgresStore(_url(schema), domain="d") as a, PostgresStore(_url(schema), domain="d") as b:
+        woken = asyncio.Event()
+        await b.watch_outbox(woken.set)
+        first = b._listener
+        engine = create_async_engine(require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"))
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first.get_server_pid()})
+        await engine.dispose()
+        await wait_until(lambda: b._listener not in (None, first), timeout=10, what="a new LISTEN connection")
+        woken.clear()
+        await a.commit([ChangeSet(outbox=[_message(2)])])
+        await asyncio.wait_for(woken.wait(), timeout=10)
+
+
 async def test_terminated_backend_is_a_transient_error_then_recovers(schema: str) -> None:
     """pg_terminate_backend on the store's connections: StoreUnavailable at most, then the store works again."""
     async with PostgresStore(_url(schema), domain="d") as store:
         await store.commit([ChangeSet(writes=[AggregateWrite("A", "1", 0, 1, "{}")])])
-        engine = create_async_engine(
-            require("postgres").url.replace("postgresql://", "postgresql+asyncpg://")
-        )
+        engine = create_async_engine(require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"))
         async with engine.begin() as conn:
             killed = await conn.execute(
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :a"),

@@ -18,6 +18,7 @@ that add outbox rows ``NOTIFY`` the relays, which also poll as a fallback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import ssl
@@ -78,6 +79,8 @@ class PostgresStore(SqlStore):
         self._channel = f"interlink_outbox_{self.schema}"[:63]
         self._lock_key = zlib.crc32(self.schema.encode())  # one advisory lock id per schema
         self._listener: Any = None
+        self._rewatching: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def redacted_url(self) -> str:
@@ -119,6 +122,10 @@ class PostgresStore(SqlStore):
         return engine, engine
 
     async def _close(self) -> None:
+        self._closed = True
+        if self._rewatching is not None:
+            self._rewatching.cancel()
+            self._rewatching = None
         if self._listener is not None:
             listener, self._listener = self._listener, None
             try:
@@ -221,15 +228,42 @@ class PostgresStore(SqlStore):
         return len(rows)
 
     async def watch_outbox(self, wake: Callable[[], None]) -> None:
+        self._closed = False
+        if not await self._listen(wake):
+            # Not fatal: the relay still polls, and the watch is tried again in the background.
+            self._rewatch(wake)
+
+    async def _listen(self, wake: Callable[[], None]) -> bool:
         import asyncpg  # type: ignore[import-untyped]  # the extra is installed, or this could not be built
 
         dsn = self._dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
         try:
-            self._listener = await asyncpg.connect(dsn, **self._connect_args())
-            await self._listener.add_listener(self._channel, lambda *_: wake())
-        except (OSError, asyncpg.PostgresError) as exc:
-            # Not fatal: the relay still polls.
+            listener = await asyncpg.connect(dsn, **self._connect_args())
+            await listener.add_listener(self._channel, lambda *_: wake())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
             log.warning("store %s: LISTEN unavailable (%s); relying on polling", self.redacted_url, exc)
+            return False
+        self._listener = listener
+        # A LISTEN connection killed by the server (failover, pg_terminate_backend) is opened again, so
+        # commits keep waking the relay instead of leaving it on its poll interval for good.
+        listener.add_termination_listener(lambda conn: self._rewatch(wake) if self._listener is conn else None)
+        return True
+
+    def _rewatch(self, wake: Callable[[], None]) -> None:
+        if self._rewatching is not None and not self._rewatching.done():
+            return
+        self._listener = None
+
+        async def again() -> None:
+            delay = 0.5
+            while not self._closed:
+                await asyncio.sleep(delay)
+                wake()  # notifications sent while nobody listened are lost: look once anyway
+                if self._closed or await self._listen(wake):
+                    return
+                delay = min(delay * 2, 10.0)
+
+        self._rewatching = asyncio.get_running_loop().create_task(again(), name="interlink-listen")
 
 
 def _arrays(*names: str) -> list[Any]:

@@ -1,4 +1,4 @@
-"""Fixtures of the fault tests."""
+"""Fixtures of the fault tests: the integration suite's store x broker pairs, and the poison fix."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ from pathlib import Path
 
 import pytest
 
+# The same pairs and ids as the integration suite: a fault test taking ``backends`` runs on every pair.
+from tests.integration.conftest import Backends, backends, broker_url, store_url
+
 from .apps import fault_app
-from .support import Workdir
+from .support import Landscape
+
+__all__ = ["backends", "broker_url", "store_url"]
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Workdir:
-    """A fresh folder for one landscape's SQLite files."""
-    return Workdir(tmp_path)
+def landscape(backends: Backends, tmp_path: Path) -> Landscape:
+    """fault_app's landscape on this test's store x broker pair."""
+    return Landscape.of(backends, tmp_path)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
@@ -19,7 +21,9 @@ from interlink.delivery.envelope import Envelope
 from interlink.ports.broker import Delivery
 from interlink.ports.store import Store
 from interlink.runtime import DomainRuntime, Settings
+from interlink.runtime.backends import open_store
 from interlink.testing.waiting import wait_until
+from tests.support.services import fresh_name, require
 
 from .apps.fault_app import PaymentRecorded, payment, receipt, record_payment
 
@@ -51,16 +55,23 @@ async def applied(store: Store, payment_ids: list[str]) -> dict[str, int]:
     return counts
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """The receipt domain's store, on each store adapter."""
-    adapter: Store = (
-        MemoryStore(domain=receipt.name)
-        if request.param == "memory"
-        else SqliteStore(f"sqlite:///{tmp_path}/receipt.db", domain=receipt.name)
-    )
+    """The receipt domain's store, on each store adapter (PostgreSQL in a fresh schema, dropped after)."""
+    if request.param == "memory":
+        adapter: Store = MemoryStore(domain=receipt.name)
+    elif request.param == "sqlite":
+        adapter = SqliteStore(f"sqlite:///{tmp_path}/receipt.db", domain=receipt.name)
+    else:
+        base, schema = require("postgres").url, fresh_name("dup")
+        adapter = open_store(f"{base}?schema={schema}", receipt.name)
     async with adapter:
         yield adapter
+    if request.param == "postgres":
+        engine = create_async_engine(base.replace("postgresql://", "postgresql+asyncpg://"))
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await engine.dispose()
 
 
 @pytest.fixture

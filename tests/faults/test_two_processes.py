@@ -2,42 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
 from interlink.testing.waiting import wait_until
 
-from .support import Workdir, finish_runner, start_runner
+from .support import Landscape, Runner, payment_ids
 
 N = 10_000
 
 
 @pytest.mark.faults
 @pytest.mark.slow
-async def test_producer_and_consumer_processes_exchange_10000_events_exactly_once(workdir: Workdir) -> None:
+@pytest.mark.parametrize("broker_url", ["embedded"], indirect=True)
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_producer_and_consumer_processes_exchange_10000_events_exactly_once(landscape: Landscape) -> None:
     """A producer process's 10,000 events reach a separate consumer process through bus.db, each once."""
     started = time.perf_counter()
-    consumer = start_runner(workdir, "consume", N, "--timeout", "120")
+    consumer = Runner(landscape, "consume", N, "--timeout", "120")
     producer = None
     try:
         # The subscription must exist before the first publish: the broker fans out at publish time.
         await wait_until(
-            lambda: (workdir.path / "consumer.ready").exists() or consumer[0].poll() is not None,
-            timeout=30,
-            what="the consumer process to subscribe",
+            lambda: consumer.ready.exists() or not consumer.running, timeout=30, what="the consumer to subscribe"
         )
-        if consumer[0].poll() is not None:
-            pytest.fail(f"the consumer process ended early: {finish_runner(*consumer, 0).describe()}")
-        producer = start_runner(workdir, "produce", N, "--chunk", "500", "--timeout", "120")
-        produced = await asyncio.to_thread(finish_runner, *producer, 150)
-        consumed = await asyncio.to_thread(finish_runner, *consumer, 150)
+        if not consumer.running:
+            pytest.fail(f"the consumer process ended early: {(await consumer.finish(0)).describe()}")
+        producer = Runner(landscape, "produce", N, "--chunk", "500", "--timeout", "120")
+        produced = await producer.finish(150)
+        consumed = await consumer.finish(150)
     finally:
-        for proc, _, _ in filter(None, (consumer, producer)):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        for runner in filter(None, (consumer, producer)):
+            runner.kill()
     seconds = time.perf_counter() - started
     # Reported, never asserted: tests do not assert on time (bench/ measures).
     print(f"\n{N} events across two processes in {seconds:.1f}s")
@@ -47,9 +44,11 @@ async def test_producer_and_consumer_processes_exchange_10000_events_exactly_onc
     assert produced.report["published"] == N
     assert consumed.report["processed"] == N
     assert consumed.report["dead_lettered"] == 0
-    receipts = workdir.receipts()
-    assert workdir.payments() == N
-    assert len(receipts) == N
-    assert set(receipts.values()) == {1}, {k: v for k, v in receipts.items() if v != 1}
-    assert workdir.outbox() == 0
-    assert workdir.dead_letters() == 0
+    ids = payment_ids(N)
+    async with landscape.counts() as counts:
+        receipts = await counts.receipts()
+        assert await counts.payments() == N
+        assert sorted(receipts) == ids
+        assert set(receipts.values()) == {1}, {k: v for k, v in receipts.items() if v != 1}
+        assert await counts.outbox() == 0
+        assert await counts.dead_letters() == 0

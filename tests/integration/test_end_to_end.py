@@ -1,4 +1,4 @@
-"""End to end through a Runtime on SQLite stores, over every broker: atomic commands, one effect, order.
+"""End to end through a Runtime on every store x broker pair: atomic commands, one effect, order.
 
 Two small domains: ``order`` changes orders and emits ``OrderChanged`` (carrying the order's version),
 ``shipping`` records on a ``Shipment`` every version it is told about, in the order it handles them. A
@@ -10,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from interlink import Aggregate, Context, Domain, PublicEvent
 from interlink.adapters.brokers.memory import MemoryBroker
-from interlink.adapters.stores.sqlite import SqliteStore
 from interlink.exceptions import BusinessRuleError, ConcurrencyError
 from interlink.runtime import DomainRuntime, Runtime, Settings
+from interlink.runtime.backends import open_store
 from interlink.testing.waiting import wait_until
+from tests.integration.conftest import Backends
 
 order = Domain("order")
 shipping = Domain("shipping")
@@ -90,13 +90,12 @@ async def order_changed(ctx: Context, event: OrderChanged) -> None:
     await ctx.execute(record_change, {"order_id": event.order_id, "version": event.version})
 
 
-@pytest.fixture(params=["memory", "embedded"])
-async def landscape(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
-    """Both domains in one running Runtime: a SQLite store per domain, on each broker."""
-    broker_url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/bus.db"
+@pytest.fixture
+async def landscape(backends: Backends) -> AsyncIterator[Runtime]:
+    """Both domains in one running Runtime on the pair's store (a database per domain) and broker."""
     settings = Settings(
-        store_url=f"sqlite:///{tmp_path}/{{domain}}.db",
-        broker_url=broker_url,
+        store_url=backends.store,
+        broker_url=backends.broker,
         relay_poll_interval=0.1,
         fetch_wait=0.1,
     )
@@ -111,12 +110,9 @@ async def versions_seen(rt: Runtime, order_id: str) -> list[int]:
 
 
 @pytest.fixture
-async def idle_orders(tmp_path: Path) -> AsyncIterator[DomainRuntime]:
-    """The order domain on its SQLite store with no relay running, so the outbox keeps what commits."""
-    async with (
-        SqliteStore(f"sqlite:///{tmp_path}/order.db", domain="order") as store,
-        MemoryBroker() as broker,
-    ):
+async def idle_orders(store_url: str) -> AsyncIterator[DomainRuntime]:
+    """The order domain on each store with no relay running, so the outbox keeps what commits."""
+    async with open_store(store_url, "order") as store, MemoryBroker() as broker:
         yield DomainRuntime(order, store, broker)
 
 

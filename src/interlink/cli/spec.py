@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
+import yaml
 
 from interlink.cli.loading import errors, load_domain
 from interlink.cli.options import TargetArgument
 from interlink.patterns.api_exposure import build_api
+from interlink.specs import asyncapi_document, collect
 
 app = typer.Typer(help="Print the specifications generated from a domain's declarations.")
+
+
+class Format(StrEnum):
+    """How a document is printed."""
+
+    yaml = "yaml"
+    json = "json"
+
+
+def dump(document: dict[str, Any], format: Format = Format.json) -> str:
+    """A document as JSON (indented) or YAML (keys in the document's own order)."""
+    if format is Format.yaml:
+        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 @app.command()
@@ -20,3 +38,14 @@ def openapi(target: TargetArgument) -> None:
         domain = load_domain(target)
         document = build_api(domain).openapi()
     typer.echo(json.dumps(document, indent=2))
+
+
+@app.command()
+def asyncapi(
+    target: TargetArgument,
+    format: Annotated[Format, typer.Option("--format", help="yaml or json.")] = Format.yaml,
+) -> None:
+    """The domain's AsyncAPI 3.0 document: channels, messages, CloudEvents attributes, patterns, replies."""
+    with errors():
+        document = asyncapi_document(collect(load_domain(target)))
+    typer.echo(dump(document, format), nl=False)

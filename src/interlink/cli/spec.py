@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
-from interlink.cli.loading import errors, load_domain
+from interlink.cli.loading import errors, load_domain, load_domains
 from interlink.cli.options import TargetArgument
 from interlink.patterns.api_exposure import build_api
 from interlink.specs import asyncapi_document, collect
+from interlink.specs.bundle import write_bundle
+from interlink.specs.files import file_schemas
 
 app = typer.Typer(help="Print the specifications generated from a domain's declarations.")
 
@@ -49,3 +52,24 @@ def asyncapi(
     with errors():
         document = asyncapi_document(collect(load_domain(target)))
     typer.echo(dump(document, format), nl=False)
+
+
+@app.command()
+def files(target: TargetArgument) -> None:
+    """A JSON Schema per inbound file layout of the domain (name -> schema), with the file's format."""
+    with errors():
+        document = file_schemas(load_domain(target))
+    typer.echo(dump(document), nl=False)
+
+
+@app.command()
+def bundle(
+    module: Annotated[str, typer.Argument(help="MODULE (every Domain in it) or MODULE:NAME.")],
+    out: Annotated[Path, typer.Option("--out", help="The folder to write to.")] = Path("specs"),
+) -> None:
+    """Every document of every domain of a module in one folder, with an index.html linking them."""
+    with errors():
+        written = write_bundle(load_domains(module), out)
+    typer.echo(
+        f"wrote the specifications of {', '.join(d.name for d in written)} to {out}/ (open {out / 'index.html'})"
+    )

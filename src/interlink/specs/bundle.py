@@ -1,0 +1,100 @@
+"""Every specification of a landscape in one folder, with an index page linking them.
+
+``<domain>/asyncapi.json`` and ``asyncapi.yaml``, ``<domain>/openapi.json`` and, for a domain that takes
+inbound files, ``<domain>/files.json`` (layout name -> JSON Schema); ``index.html`` lists them all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from interlink.core.domain import Domain
+from interlink.patterns.api_exposure import build_api
+from interlink.specs.asyncapi import asyncapi_document
+from interlink.specs.collect import collect
+from interlink.specs.files import file_schemas
+
+__all__ = ["BundledDomain", "write_bundle"]
+
+
+@dataclass
+class BundledDomain:
+    """What was written for one domain, relative to the bundle's folder."""
+
+    name: str
+    description: str
+    files: dict[str, str] = field(default_factory=dict)  # what it is -> relative path
+    summary: list[str] = field(default_factory=list)
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _yaml(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+
+
+def write_bundle(
+    domains: Sequence[Domain], out: Path, extra: Callable[[Path], dict[str, str]] | None = None
+) -> list[BundledDomain]:
+    """Write every document of ``domains`` under ``out`` and an ``index.html``; ``extra`` may write more
+    (the landscape diagram) and returns what it wrote, as title -> relative path, for the index page."""
+    out.mkdir(parents=True, exist_ok=True)
+    bundled = []
+    for domain in domains:
+        folder = out / domain.name
+        folder.mkdir(exist_ok=True)
+        entry = BundledDomain(domain.name, domain.description)
+        spec = collect(domain)
+        documents: dict[str, tuple[str, str]] = {
+            "AsyncAPI 3.0 (JSON)": ("asyncapi.json", _json(asyncapi_document(spec))),
+            "AsyncAPI 3.0 (YAML)": ("asyncapi.yaml", _yaml(asyncapi_document(spec))),
+            "OpenAPI 3.1": ("openapi.json", _json(build_api(domain).openapi())),
+        }
+        layouts = file_schemas(domain)
+        if layouts:
+            documents["inbound file layouts (JSON Schema)"] = ("files.json", _json(layouts))
+        for title, (name, text) in documents.items():
+            (folder / name).write_text(text, encoding="utf-8")
+            entry.files[title] = f"{domain.name}/{name}"
+        entry.summary = [
+            f"{len(spec.channels)} channel(s), {len(spec.operations)} operation(s)",
+            f"{len(spec.routes)} HTTP route(s)",
+            f"{len(layouts)} inbound file layout(s)",
+        ]
+        bundled.append(entry)
+    others = extra(out) if extra else {}
+    (out / "index.html").write_text(_index(bundled, others), encoding="utf-8")
+    return bundled
+
+
+def _index(bundled: list[BundledDomain], others: dict[str, str]) -> str:
+    rows = []
+    for entry in bundled:
+        links = "".join(f'<li><a href="{escape(path)}">{escape(title)}</a></li>' for title, path in entry.files.items())
+        rows.append(
+            f'<section class="domain" id="{escape(entry.name)}"><h2>{escape(entry.name)}</h2>'
+            f"<p>{escape(entry.description)}</p><p class='summary'>{escape('; '.join(entry.summary))}</p>"
+            f"<ul>{links}</ul></section>"
+        )
+    extra = "".join(f'<li><a href="{escape(path)}">{escape(title)}</a></li>' for title, path in others.items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Specifications</title>
+<style>
+body {{ font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }}
+.domain {{ background: #f9c06b; border: 1px solid #c8902f; border-radius: 8px; padding: 0.5em 1em; margin: 1em 0; }}
+.summary {{ color: #555; font-size: 0.9em; }}
+</style></head>
+<body><h1>Specifications</h1>
+<ul>{extra}</ul>
+{"".join(rows)}
+</body></html>
+"""

@@ -15,6 +15,7 @@ from interlink.cli.options import TargetArgument
 from interlink.patterns.api_exposure import build_api
 from interlink.specs import asyncapi_document, collect
 from interlink.specs.bundle import write_bundle
+from interlink.specs.diff import diff_paths
 from interlink.specs.files import file_schemas
 
 app = typer.Typer(help="Print the specifications generated from a domain's declarations.")
@@ -73,3 +74,19 @@ def bundle(
     typer.echo(
         f"wrote the specifications of {', '.join(d.name for d in written)} to {out}/ (open {out / 'index.html'})"
     )
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The previous bundle folder (or document).")],
+    new: Annotated[Path, typer.Argument(help="The new bundle folder (or document).")],
+) -> None:
+    """Breaking changes between two versions of the specifications; exit code 1 when there is one."""
+    with errors():
+        changes = diff_paths(old, new)
+    breaking = [c for c in changes if c.breaking]
+    for change in sorted(changes, key=lambda c: (not c.breaking, c.where)):
+        typer.echo(str(change))
+    typer.echo(f"{len(breaking)} breaking change(s), {len(changes) - len(breaking)} compatible change(s)")
+    if breaking:
+        raise typer.Exit(1)

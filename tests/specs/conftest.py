@@ -82,3 +82,26 @@ def asyncapi_parser() -> Validate:
         return results
 
     return validate
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Callable[[Path], str]:
+    """A function returning the DOM of an HTML file after headless Chromium loaded it and ran its scripts."""
+    found = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    if found is None:
+        unavailable("chromium not found: the landscape page is not checked in a browser (apt-get install chromium)")
+    browser: str = found
+
+    def dump_dom(page: Path) -> str:
+        done = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.resolve().as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0 or "<html" not in done.stdout:
+            raise AssertionError(f"chromium could not render {page}: {done.stderr.strip()[-600:]}")
+        return done.stdout
+
+    return dump_dom

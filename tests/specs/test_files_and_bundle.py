@@ -61,7 +61,8 @@ def test_bundle_writes_every_document_of_every_domain_and_an_index_linking_them(
         for d in ("ledger", "lending", "messaging", "registry")
         for f in ("asyncapi.json", "asyncapi.yaml", "openapi.json")
     ]
-    assert set(expected) | {"index.html", "ledger/files.json", "registry/files.json"} == set(written)
+    diagrams = {"landscape.html", "landscape.svg", "landscape.mmd"}
+    assert set(expected) | diagrams | {"index.html", "ledger/files.json", "registry/files.json"} == set(written)
     index = (out / "index.html").read_text()
     assert sorted(set(re.findall(r'href="([^"]+)"', index))) == sorted(set(written) - {"index.html"})
     for domain in ("ledger", "lending", "messaging", "registry"):

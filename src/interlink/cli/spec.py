@@ -70,7 +70,7 @@ def bundle(
 ) -> None:
     """Every document of every domain of a module in one folder, with an index.html linking them."""
     with errors():
-        written = write_bundle(load_domains(module), out)
+        written = write_bundle(load_domains(module), out, f"Landscape: {module}")
     typer.echo(
         f"wrote the specifications of {', '.join(d.name for d in written)} to {out}/ (open {out / 'index.html'})"
     )

@@ -1,13 +1,14 @@
 """Every specification of a landscape in one folder, with an index page linking them.
 
 ``<domain>/asyncapi.json`` and ``asyncapi.yaml``, ``<domain>/openapi.json`` and, for a domain that takes
-inbound files, ``<domain>/files.json`` (layout name -> JSON Schema); ``index.html`` lists them all.
+inbound files, ``<domain>/files.json`` (layout name -> JSON Schema); the landscape diagram
+(``landscape.html``, ``.svg``, ``.mmd``); ``index.html`` lists them all.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -19,7 +20,9 @@ from interlink.core.domain import Domain
 from interlink.patterns.api_exposure import build_api
 from interlink.specs.asyncapi import asyncapi_document
 from interlink.specs.collect import collect
+from interlink.specs.diagram import html_page, svg
 from interlink.specs.files import file_schemas
+from interlink.specs.landscape import build_landscape, mermaid
 
 __all__ = ["BundledDomain", "write_bundle"]
 
@@ -42,18 +45,17 @@ def _yaml(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
 
 
-def write_bundle(
-    domains: Sequence[Domain], out: Path, extra: Callable[[Path], dict[str, str]] | None = None
-) -> list[BundledDomain]:
-    """Write every document of ``domains`` under ``out`` and an ``index.html``; ``extra`` may write more
-    (the landscape diagram) and returns what it wrote, as title -> relative path, for the index page."""
+def write_bundle(domains: Sequence[Domain], out: Path, title: str = "Landscape") -> list[BundledDomain]:
+    """Write every document of ``domains`` under ``out``, the landscape diagram, and an ``index.html``."""
     out.mkdir(parents=True, exist_ok=True)
     bundled = []
+    specs = []
     for domain in domains:
         folder = out / domain.name
         folder.mkdir(exist_ok=True)
         entry = BundledDomain(domain.name, domain.description)
         spec = collect(domain)
+        specs.append(spec)
         documents: dict[str, tuple[str, str]] = {
             "AsyncAPI 3.0 (JSON)": ("asyncapi.json", _json(asyncapi_document(spec))),
             "AsyncAPI 3.0 (YAML)": ("asyncapi.yaml", _yaml(asyncapi_document(spec))),
@@ -71,7 +73,15 @@ def write_bundle(
             f"{len(layouts)} inbound file layout(s)",
         ]
         bundled.append(entry)
-    others = extra(out) if extra else {}
+    drawn = build_landscape(specs)
+    diagrams = {
+        "landscape diagram": ("landscape.html", html_page(drawn, title)),
+        "landscape diagram (SVG)": ("landscape.svg", svg(drawn, title)),
+        "landscape diagram (Mermaid)": ("landscape.mmd", mermaid(drawn)),
+    }
+    for name, text in diagrams.values():
+        (out / name).write_text(text, encoding="utf-8")
+    others = {what: name for what, (name, _) in diagrams.items()}
     (out / "index.html").write_text(_index(bundled, others), encoding="utf-8")
     return bundled
 
@@ -94,6 +104,7 @@ body {{ font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }}
 .summary {{ color: #555; font-size: 0.9em; }}
 </style></head>
 <body><h1>Specifications</h1>
+<p>Generated from the domains' declarations by <code>interlink spec bundle</code>.</p>
 <ul>{extra}</ul>
 {"".join(rows)}
 </body></html>

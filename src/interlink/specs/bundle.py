@@ -82,11 +82,11 @@ def write_bundle(domains: Sequence[Domain], out: Path, title: str = "Landscape")
     for name, text in diagrams.values():
         (out / name).write_text(text, encoding="utf-8")
     others = {what: name for what, (name, _) in diagrams.items()}
-    (out / "index.html").write_text(_index(bundled, others), encoding="utf-8")
+    (out / "index.html").write_text(_index(bundled, others, diagrams["landscape diagram (SVG)"][1]), encoding="utf-8")
     return bundled
 
 
-def _index(bundled: list[BundledDomain], others: dict[str, str]) -> str:
+def _index(bundled: list[BundledDomain], others: dict[str, str], picture: str) -> str:
     rows = []
     for entry in bundled:
         links = "".join(f'<li><a href="{escape(path)}">{escape(title)}</a></li>' for title, path in entry.files.items())
@@ -102,10 +102,12 @@ def _index(bundled: list[BundledDomain], others: dict[str, str]) -> str:
 body {{ font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }}
 .domain {{ background: #f9c06b; border: 1px solid #c8902f; border-radius: 8px; padding: 0.5em 1em; margin: 1em 0; }}
 .summary {{ color: #555; font-size: 0.9em; }}
+svg {{ max-width: 100%; height: auto; }}
 </style></head>
 <body><h1>Specifications</h1>
 <p>Generated from the domains' declarations by <code>interlink spec bundle</code>.</p>
 <ul>{extra}</ul>
+{picture}
 {"".join(rows)}
 </body></html>
 """

@@ -49,3 +49,28 @@ def test_a_new_kind_of_declaration_is_one_collector() -> None:
     domain.deferred_sources = ["registry"]  # type: ignore[attr-defined]
     assert collect(domain).links == [Link("registry", "scoring", "deferred-update", "fetched when used")]
     assert asyncapi_document(collect(domain))["channels"] == {}
+
+
+def test_two_messages_with_one_class_name_keep_their_own_schemas() -> None:
+    """A subscriber of two domains' `Changed` events gets both payload schemas, under distinct names."""
+    from pydantic import create_model
+
+    from interlink import Context, PublicEvent
+
+    one, two, both = Domain("one"), Domain("two"), Domain("both")
+    first = one.event(create_model("Changed", __base__=PublicEvent, __module__="shop.one", size=(int, ...)))
+    second = two.event(create_model("Changed", __base__=PublicEvent, __module__="shop.two", colour=(str, ...)))
+    for event in (first, second):
+
+        async def handle(ctx: Context, event: PublicEvent) -> None:
+            """Take it."""
+
+        handle.__annotations__ = {"ctx": Context, "event": event, "return": None}
+        handle.__name__ = f"on_{event.owner()}"
+        both.on(event)(handle)
+    document = asyncapi_document(collect(both))
+    payloads = {m["name"]: m["payload"]["$ref"] for m in document["components"]["messages"].values()}
+    assert len(set(payloads.values())) == 2
+    schemas = document["components"]["schemas"]
+    assert schemas[payloads["one.Changed"].rpartition("/")[2]]["required"] == ["size"]
+    assert schemas[payloads["two.Changed"].rpartition("/")[2]]["required"] == ["colour"]

@@ -23,6 +23,7 @@ NODE_DIR = HERE.parents[1] / ".cache" / "node"
 SPEC_MODULES = [
     "examples.bank",
     "tests.specs.landscape_app",
+    "tests.specs.field_types_app",
     "tests.faults.apps.fault_app",
     "tests.faults.apps.inbound_app",
     "tests.support.api_app",

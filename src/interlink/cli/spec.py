@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+import yaml
 
-from interlink.cli.loading import errors, load_domain
+from interlink.cli.loading import errors, load_domain, load_domains
 from interlink.cli.options import TargetArgument
 from interlink.patterns.api_exposure import build_api
+from interlink.specs import asyncapi_document, collect
+from interlink.specs.bundle import write_bundle
+from interlink.specs.diff import diff_paths
+from interlink.specs.files import file_schemas
 
 app = typer.Typer(help="Print the specifications generated from a domain's declarations.")
+
+
+class Format(StrEnum):
+    """How a document is printed."""
+
+    yaml = "yaml"
+    json = "json"
+
+
+def dump(document: dict[str, Any], format: Format = Format.json) -> str:
+    """A document as JSON (indented) or YAML (keys in the document's own order)."""
+    if format is Format.yaml:
+        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 @app.command()
@@ -20,3 +42,51 @@ def openapi(target: TargetArgument) -> None:
         domain = load_domain(target)
         document = build_api(domain).openapi()
     typer.echo(json.dumps(document, indent=2))
+
+
+@app.command()
+def asyncapi(
+    target: TargetArgument,
+    format: Annotated[Format, typer.Option("--format", help="yaml or json.")] = Format.yaml,
+) -> None:
+    """The domain's AsyncAPI 3.0 document: channels, messages, CloudEvents attributes, patterns, replies."""
+    with errors():
+        document = asyncapi_document(collect(load_domain(target)))
+    typer.echo(dump(document, format), nl=False)
+
+
+@app.command()
+def files(target: TargetArgument) -> None:
+    """A JSON Schema per inbound file layout of the domain (name -> schema), with the file's format."""
+    with errors():
+        document = file_schemas(load_domain(target))
+    typer.echo(dump(document), nl=False)
+
+
+@app.command()
+def bundle(
+    module: Annotated[str, typer.Argument(help="MODULE (every Domain in it) or MODULE:NAME.")],
+    out: Annotated[Path, typer.Option("--out", help="The folder to write to.")] = Path("specs"),
+) -> None:
+    """Every document of every domain of a module in one folder, with an index.html linking them."""
+    with errors():
+        written = write_bundle(load_domains(module), out, f"Landscape: {module}")
+    typer.echo(
+        f"wrote the specifications of {', '.join(d.name for d in written)} to {out}/ (open {out / 'index.html'})"
+    )
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The previous bundle folder (or document).")],
+    new: Annotated[Path, typer.Argument(help="The new bundle folder (or document).")],
+) -> None:
+    """Breaking changes between two versions of the specifications; exit code 1 when there is one."""
+    with errors():
+        changes = diff_paths(old, new)
+    breaking = [c for c in changes if c.breaking]
+    for change in sorted(changes, key=lambda c: (not c.breaking, c.where)):
+        typer.echo(str(change))
+    typer.echo(f"{len(breaking)} breaking change(s), {len(changes) - len(breaking)} compatible change(s)")
+    if breaking:
+        raise typer.Exit(1)

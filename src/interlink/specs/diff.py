@@ -1,0 +1,179 @@
+"""``spec diff``: breaking changes between two versions of a landscape's (or a domain's) specifications.
+
+Compares bundle folders file by file (``spec bundle``'s JSON documents) or two single documents (AsyncAPI,
+OpenAPI, inbound file layouts; JSON or YAML). Removed channels, messages, operations, paths and documents
+are breaking; so are the schema changes :mod:`interlink.specs.compat` finds. Additions are compatible.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from interlink.exceptions import ConfigurationError
+from interlink.specs.compat import Change, Resolver, compare_schemas, document_resolver
+
+__all__ = ["Change", "diff_documents", "diff_paths", "load_document"]
+
+Document = dict[str, Any]
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+def load_document(path: Path) -> Document:
+    """A JSON or YAML document; raises ConfigurationError naming the file when it is neither."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        loaded = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"{path}: cannot read it as a specification ({exc})") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"{path}: a specification is a JSON or YAML object")
+    return loaded
+
+
+def diff_paths(old: Path, new: Path) -> list[Change]:
+    """Compare two bundle folders (their JSON documents, by relative path) or two documents."""
+    if old.is_dir() and new.is_dir():
+        old_docs = {p.relative_to(old).as_posix(): p for p in sorted(old.rglob("*.json"))}
+        new_docs = {p.relative_to(new).as_posix(): p for p in sorted(new.rglob("*.json"))}
+        changes = [Change(rel, "document removed", True) for rel in old_docs if rel not in new_docs]
+        changes += [Change(rel, "document added", False) for rel in new_docs if rel not in old_docs]
+        for rel, path in old_docs.items():
+            if rel in new_docs:
+                changes += diff_documents(load_document(path), load_document(new_docs[rel]), rel)
+        return changes
+    if old.is_file() and new.is_file():
+        return diff_documents(load_document(old), load_document(new), new.name)
+    raise ConfigurationError(f"compare two folders or two files: {old} and {new} are not both of one kind")
+
+
+def _kind(document: Document) -> str:
+    if "asyncapi" in document:
+        return "asyncapi"
+    if "openapi" in document:
+        return "openapi"
+    if "properties" in document or "$schema" in document or "type" in document:
+        return "schema"
+    return "layouts"  # what `spec files` prints: layout name -> schema
+
+
+def diff_documents(old: Document, new: Document, where: str) -> list[Change]:
+    """Every difference between two versions of one document."""
+    kind = _kind(old)
+    if _kind(new) != kind and new:
+        return [Change(where, f"the document is no longer {kind}", True)]
+    if kind == "asyncapi":
+        return _asyncapi(old, new, where)
+    if kind == "openapi":
+        return _openapi(old, new, where)
+    if kind == "schema":
+        return compare_schemas(old, new, where, document_resolver(old), document_resolver(new), read=False)
+    return _layouts(old, new, where)
+
+
+def _added_removed(old: dict[str, Any], new: dict[str, Any], where: str, what: str) -> list[Change]:
+    changes = [Change(where, f"{what} {name} removed", True) for name in old if name not in new]
+    return changes + [Change(where, f"{what} {name} added", False) for name in new if name not in old]
+
+
+def _layouts(old: Document, new: Document, where: str) -> list[Change]:
+    changes = _added_removed(old, new, where, "inbound file layout")
+    for name, schema in old.items():
+        if name in new:
+            changes += compare_schemas(
+                schema, new[name], f"{where} layout {name}", document_resolver(schema), document_resolver(new[name]),
+                read=False,
+            )  # fmt: skip
+    return changes
+
+
+# -- AsyncAPI ----------------------------------------------------------------------------------------
+
+
+def _channels(document: Document) -> dict[str, Any]:
+    return {str(c.get("address") or key): c for key, c in document.get("channels", {}).items()}
+
+
+def _messages(document: Document) -> dict[str, Any]:
+    """Messages by their name (the CloudEvents type)."""
+    found = document.get("components", {}).get("messages", {})
+    return {str(m.get("name", key)): m for key, m in found.items()}
+
+
+def _sent(document: Document, resolve: Resolver) -> set[str]:
+    """The names of the messages the domain sends: others read them."""
+    names = set()
+    for op in document.get("operations", {}).values():
+        if op.get("action") == "send":
+            names |= {str(resolve(ref).get("name")) for ref in op.get("messages", [])}
+    return names
+
+
+def _asyncapi(old: Document, new: Document, where: str) -> list[Change]:
+    old_resolve, new_resolve = document_resolver(old), document_resolver(new)
+    changes = _added_removed(_channels(old), _channels(new), where, "channel")
+    changes += _added_removed(old.get("operations", {}), new.get("operations", {}), where, "operation")
+    old_messages, new_messages = _messages(old), _messages(new)
+    changes += _added_removed(old_messages, new_messages, where, "message")
+    sent = _sent(old, old_resolve)
+    for name, message in old_messages.items():
+        if name in new_messages:
+            changes += compare_schemas(
+                message.get("payload", {}), new_messages[name].get("payload", {}), f"{where} message {name}",
+                old_resolve, new_resolve, read=name in sent,
+            )  # fmt: skip
+    return changes
+
+
+# -- OpenAPI -----------------------------------------------------------------------------------------
+
+
+def _operations(document: Document) -> dict[str, Any]:
+    return {
+        f"{method.upper()} {path}": op
+        for path, item in document.get("paths", {}).items()
+        for method, op in item.items()
+        if method in _METHODS
+    }
+
+
+def _json_schema(content: dict[str, Any]) -> Any:
+    return content.get("application/json", {}).get("schema")
+
+
+def _openapi(old: Document, new: Document, where: str) -> list[Change]:
+    old_resolve, new_resolve = document_resolver(old), document_resolver(new)
+    old_ops, new_ops = _operations(old), _operations(new)
+    changes = _added_removed(old_ops, new_ops, where, "operation")
+    for name, op in old_ops.items():
+        if name not in new_ops:
+            continue
+        then, now, here = op, new_ops[name], f"{where} {name}"
+        known = {(p.get("in"), p.get("name")) for p in then.get("parameters", [])}
+        changes += [
+            Change(here, f"new required {p.get('in')} parameter {p.get('name')!r}", True)
+            for p in now.get("parameters", [])
+            if p.get("required") and (p.get("in"), p.get("name")) not in known
+        ]
+        old_body = _json_schema(old_resolve(then.get("requestBody", {})).get("content", {}))
+        new_body = _json_schema(new_resolve(now.get("requestBody", {})).get("content", {}))
+        if old_body is not None and new_body is not None:
+            changes += compare_schemas(old_body, new_body, f"{here} request", old_resolve, new_resolve, read=False)
+        elif new_body is not None and now.get("requestBody", {}).get("required"):
+            changes.append(Change(here, "a request body is now required", True))
+        for status, response in then.get("responses", {}).items():
+            if not str(status).startswith("2"):
+                continue
+            if status not in now.get("responses", {}):
+                changes.append(Change(here, f"response {status} removed", True))
+                continue
+            before = _json_schema(old_resolve(response).get("content", {}))
+            after = _json_schema(new_resolve(now["responses"][status]).get("content", {}))
+            if before is not None and after is not None:
+                changes += compare_schemas(
+                    before, after, f"{here} response {status}", old_resolve, new_resolve, read=True
+                )
+    return changes

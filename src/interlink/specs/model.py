@@ -1,0 +1,160 @@
+"""The neutral specification model: what a domain puts on the wire and what it exchanges with others.
+
+Collected from a domain's declarations (:mod:`interlink.specs.collect`) and rendered into AsyncAPI, the
+landscape diagram and the compatibility check, so none of them reads the registry directly (the way
+FastStream renders AsyncAPI from its own spec objects). Channels and messages are named as they travel:
+events on ``<owner>.events``, command events on ``<target>.commands`` with the CloudEvents type
+``<target>.<Name>``, confirmations on ``<issuer>.replies``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
+
+__all__ = [
+    "API_EXPOSURE",
+    "COMMAND_EVENT",
+    "DEFERRED_UPDATE",
+    "INBOUND_FILE",
+    "PATTERNS",
+    "STATE_CHANGE_NOTIFICATION",
+    "STATE_TRANSFER",
+    "Channel",
+    "DomainSpec",
+    "Link",
+    "MessageSpec",
+    "Operation",
+    "Reply",
+]
+
+API_EXPOSURE = "api-exposure"
+INBOUND_FILE = "inbound-file"
+STATE_CHANGE_NOTIFICATION = "state-change-notification"
+DEFERRED_UPDATE = "deferred-update"
+STATE_TRANSFER = "event-carried-state-transfer"
+COMMAND_EVENT = "command-event"
+
+#: The seed's six patterns, by the names the specifications use, with how people call them.
+PATTERNS: dict[str, str] = {
+    API_EXPOSURE: "API call",
+    INBOUND_FILE: "inbound file",
+    STATE_CHANGE_NOTIFICATION: "notification",
+    DEFERRED_UPDATE: "deferred update",
+    STATE_TRANSFER: "state transfer",
+    COMMAND_EVENT: "command event",
+}
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """One kind of message: its CloudEvents ``type``, its data model, and the pattern it serves."""
+
+    message_type: str
+    model: type[BaseModel]
+    pattern: str | None = None
+    summary: str = ""
+    #: A command event, directed to one domain: its envelope names ``targetdomain`` and ``replyto``.
+    command: bool = False
+
+    @property
+    def name(self) -> str:
+        """The message's name without the owning domain."""
+        return self.message_type.rpartition(".")[2]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Where the confirmation of a command goes: the issuer's reply channel, named by the ``replyto``
+    attribute of the command's envelope."""
+
+    channel: str
+    messages: tuple[MessageSpec, ...] = ()
+    address_header: str = "replyto"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A domain sends to or receives from a channel; ``peer`` is the other domain, when it is known."""
+
+    id: str
+    action: Literal["send", "receive"]
+    channel: str
+    messages: tuple[MessageSpec, ...]
+    pattern: str | None = None
+    summary: str = ""
+    peer: str | None = None
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """An address on the broker. One with a placeholder (``{issuer}.replies``) is known only at run time,
+    from the message being answered."""
+
+    address: str
+    description: str = ""
+    dead_letter: bool = False
+
+    @property
+    def dynamic(self) -> bool:
+        """The address is chosen at run time."""
+        return "{" in self.address
+
+
+@dataclass(frozen=True)
+class Link:
+    """An integration that does not travel through a channel: an API call to another domain (or system),
+    or files arriving from an external source. ``source`` -> ``target`` is the direction of the arrow on the
+    landscape: the caller calls the provider, files come from their source."""
+
+    source: str
+    target: str
+    pattern: str
+    label: str
+    external: str | None = None  # the end that is not a domain of the landscape, if any
+
+
+@dataclass
+class DomainSpec:
+    """Everything one domain exchanges with the rest of the landscape."""
+
+    name: str
+    description: str = ""
+    channels: dict[str, Channel] = field(default_factory=dict)
+    operations: list[Operation] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    #: ``"METHOD /path"`` of every command and query served over HTTP (API exposure).
+    routes: list[str] = field(default_factory=list)
+
+    def channel(
+        self,
+        address: str,
+        description: str = "",
+        *,
+        dead_letter: bool = False,
+    ) -> Channel:
+        """The channel at ``address``, declared on first use."""
+        if address not in self.channels:
+            self.channels[address] = Channel(address, description, dead_letter)
+        return self.channels[address]
+
+    def received(self) -> list[MessageSpec]:
+        """Every message this domain receives, once each: what its dead-letter channel may hold."""
+        found: dict[str, MessageSpec] = {}
+        for op in self.operations:
+            if op.action == "receive":
+                found.update((m.message_type, m) for m in op.messages)
+        return list(found.values())
+
+    def messages(self, channel: str) -> list[MessageSpec]:
+        """Every message that travels on ``channel`` in this domain's operations (and replies), once each."""
+        found: dict[str, MessageSpec] = {}
+        for op in self.operations:
+            if op.channel == channel:
+                found.update((m.message_type, m) for m in op.messages)
+            if op.reply is not None and op.reply.channel == channel:
+                found.update((m.message_type, m) for m in op.reply.messages)
+        return list(found.values())

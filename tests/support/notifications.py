@@ -154,3 +154,7 @@ def notification(id: str, version: int) -> OutgoingMessage:
 
 class _NoStore:
     """Staging an event reads nothing."""
+
+
+# For the command line (``interlink advise tests.support.notifications:pricing_domain``).
+loans_domain, pricing_domain, scoring_domain = loans.domain, pricing.domain, scoring.domain

@@ -161,3 +161,22 @@ async def test_pending_counters_count_flags_and_their_age(stale: Harness) -> Non
     figures = await subscription_figures(stale.runtime.store, pricing.domain.notifications[SUBSCRIPTION])
     assert (figures.received, figures.pending, figures.fetches) == (3, 2, 0)
     assert figures.oldest_pending is not None
+
+
+async def test_a_cancelled_read_does_not_cancel_the_shared_fetch(stale: Harness) -> None:
+    """Of two reads sharing one fetch, the first is cancelled: the second still gets the fresh copy."""
+    gated = Gated(stale.fake)
+    assert stale.runtime.deferred_reads is not None
+    stale.runtime.deferred_reads._external = gated
+    await stale.publish(notification("42", 1))
+    await stale.pump()
+    stale.fake.set("customer", PATH, payload("42", "Ada", 1))
+    first = asyncio.create_task(name_of(stale))
+    second = asyncio.create_task(name_of(stale))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    first.cancel()
+    gated.gate.set()
+    assert await second == "Ada"
+    assert first.cancelled()
+    assert stale.fetches() == 1

@@ -54,7 +54,7 @@ class DeferredReads:
         self._external = external
         self._flush_interval = flush_interval
         self._specs = {s.aggregate.aggregate_name(): s for s in domain.notifications.values() if s.aggregate}
-        self._flights: dict[tuple[str, str], asyncio.Future[bool]] = {}
+        self._flights: dict[tuple[str, str], asyncio.Task[bool]] = {}
         # Totals of this process, flushed as absolute values: a lost flush is repaired by the next one.
         self._token = f"reads-{random_hex(8)}"
         self._counters = {name: counters_type(name)(id=self._token) for name in domain.notifications}
@@ -80,21 +80,18 @@ class DeferredReads:
     async def _single_flight(self, spec: NotificationSpec, id: str, correlation_id: str) -> bool:
         key = (spec.name, id)
         flight = self._flights.get(key)
-        if flight is not None:
-            return await asyncio.shield(flight)
-        flight = asyncio.get_running_loop().create_future()
-        self._flights[key] = flight
-        try:
-            stale = await self._refresh(spec, id, correlation_id)
-        except BaseException as exc:
-            flight.set_exception(exc)
-            flight.exception()  # retrieved here: a flight nobody else waited for must not warn
-            raise
-        else:
-            flight.set_result(stale)
-            return stale
-        finally:
+        if flight is None:
+            # A task of its own: a caller that gives up (a cancelled request) does not cancel the others' fetch.
+            flight = asyncio.create_task(self._refresh(spec, id, correlation_id), name=f"refresh {spec.name} {id}")
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: tuple[str, str], flight: asyncio.Task[bool]) -> None:
+        if self._flights.get(key) is flight:
             del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: every caller may have given up before it landed
 
     async def _refresh(self, spec: NotificationSpec, id: str, correlation_id: str) -> bool:
         record = sync_type(spec.name)

@@ -2,7 +2,7 @@
 
 Everything a notification changes goes through the message's unit of work, so it commits with the
 inbox mark: the update command's writes, the resource's ``~pending`` record and the subscription's
-``delivery`` counters. Failures use the consumer's own retry: any exception raised here is retried with
+``delivery-<token>`` counters. Failures use the consumer's own retry: any exception raised here is retried with
 backoff and parked in dead letters once the attempts are spent.
 
 Coalescing: the record keeps the version applied to the local copy. A notification at or below it makes
@@ -27,6 +27,7 @@ from interlink.core.messages import NotificationEvent
 from interlink.core.notification import NotificationSpec, ReadLag, SourceUnavailable
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope, describe_validation_error
+from interlink.delivery.ids import random_hex
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ExternalServiceError, InvalidPayload
 from interlink.patterns.notification.records import Counters, ResourceSync, counters_type, sync_type
@@ -82,6 +83,9 @@ class NotificationDispatcher(Dispatcher):
         self.domain = domain
         self._clock = clock
         self._specs = {s.event_type.message_type(): s for s in domain.notifications.values()}
+        # Each process keeps its own delivery counters, so processes consuming one subscription never
+        # conflict on them (consumers of one process still share theirs).
+        self._counters_id = f"delivery-{random_hex(8)}"
 
     def types(self) -> dict[str, str]:
         return {t: f"{s.event_type.owner()}.events" for t, s in self._specs.items()}
@@ -100,9 +104,9 @@ class NotificationDispatcher(Dispatcher):
             correlation_id=envelope.correlationid or envelope.id, causation_id=envelope.id,
         )  # fmt: skip
         sync = await uow.load(sync_type(spec.name), event.id) or sync_type(spec.name)(id=event.id)
-        counters = await uow.load(counters_type(spec.name), "delivery")
+        counters = await uow.load(counters_type(spec.name), self._counters_id)
         if counters is None:
-            counters = counters_type(spec.name)(id="delivery", since=self._clock.now())
+            counters = counters_type(spec.name)(id=self._counters_id, since=self._clock.now())
         counters.received += 1
         if spec.deferred:
             self._flag(sync, event)

@@ -4,8 +4,9 @@
 local copy, and the pending flag of a deferred update with the time it was raised. Its version gives
 optimistic concurrency across consumers and processes.
 
-``~counters:<subscription>``: ``delivery`` is written by the consumer in each notification's transaction;
-``reads-<token>`` by each process that serves ``ctx.fresh`` (its own totals, so processes never collide).
+``~counters:<subscription>``: ``delivery-<token>`` is written by a process's consumers in each
+notification's transaction; ``reads-<token>`` by each process that serves ``ctx.fresh`` (absolute totals).
+Each process has its own tokens, so processes never collide on a counter.
 :func:`subscription_figures` adds them up for ``interlink advise``.
 """
 

@@ -74,7 +74,7 @@ async def test_notification_and_deferred_update_end_to_end(backends: Backends) -
     result = await asyncio.to_thread(
         subprocess.run,
         [INTERLINK, "advise", "tests.support.notifications:pricing_domain", "--store", backends.store],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "250"},
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "400"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "deferred update" in result.stdout

@@ -48,11 +48,10 @@ def advise(figures: Figures, now: datetime) -> Advice:
     if changes == 0:
         return Advice(figures, "keep", "no notification received yet: nothing to judge by", *rates)
     if changes > reads:
-        saved = changes - reads
         return Advice(
             figures, "deferred",
-            f"{changes} changes against {reads} reads: fetching on use makes at most {reads} fetches, "
-            f"{saved} fewer than fetching on every change",
+            f"{changes} changes against {reads} reads: fetching on use costs at most one fetch per read "
+            f"({figures.fetches} fetches observed), fetching on every change up to {changes}",
             *rates,
         )  # fmt: skip
     ms, size = figures.mean_fetch_ms, figures.mean_payload_bytes

@@ -192,3 +192,16 @@ async def test_counters_count_notifications_and_fetches(eager: Harness) -> None:
     figures = await subscription_figures(eager.runtime.store, loans.domain.notifications["customer.CustomerChanged"])
     assert (figures.received, figures.fetches, figures.pending) == (3, 1, 0)
     assert figures.payload_bytes == len(json.dumps(payload("42", "Ada", 3), separators=(",", ":")))
+
+
+async def test_parked_notification_replays_once_the_source_is_back(eager: Harness) -> None:
+    """A notification parked as "source unavailable" applies when replayed after the source returns."""
+    eager.fake.fail("customer", PATH, 503, times=5)
+    eager.fake.set("customer", PATH, payload("42", "Ada", 1))
+    await eager.publish(notification("42", 1))
+    await eager.pump()
+    (letter,) = await eager.runtime.store.dead_letters()
+    assert letter.id is not None
+    await eager.runtime.replay_dead_letter(letter.id)
+    assert await eager.copy("42") == ("Ada", 1)
+    assert await eager.runtime.store.dead_letters() == []

@@ -25,7 +25,7 @@ from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, ExternalServiceError
 from interlink.patterns.notification.dispatcher import count_fetch, fetch_resource, run_command
 from interlink.patterns.notification.records import counters_type, sync_type
-from interlink.ports.store import ChangeSet, Store
+from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
 __all__ = ["DeferredReads"]
 
@@ -150,20 +150,23 @@ class DeferredReads:
                 return
             self._dirty = False
             self._flushed_at = now
-            writes = []
-            for counters in self._counters.values():
-                if counters.since is None:
-                    continue
-                stored = await self._store.load(counters.aggregate_name(), counters.id)
-                counters.version = stored.version if stored else 0
-                uow = UnitOfWork(self.domain, self._store, self._clock)
-                uow.stage_save(counters.model_copy())
-                writes.extend(uow.writes)
             try:
-                await self._committer.commit(ChangeSet(writes=writes))
-            except Exception as exc:  # counters are advisory: a failed flush is retried by the next one
+                await self._committer.commit(ChangeSet(writes=await self._counter_writes()))
+            except Exception as exc:  # counters are advisory: a failed flush is repaired by the next one
                 self._dirty = True
                 log.warning("could not write read counters: %s", exc)
+
+    async def _counter_writes(self) -> list[AggregateWrite]:
+        writes: list[AggregateWrite] = []
+        for counters in self._counters.values():
+            if counters.since is None:
+                continue
+            stored = await self._store.load(counters.aggregate_name(), counters.id)
+            counters.version = stored.version if stored else 0
+            uow = UnitOfWork(self.domain, self._store, self._clock)
+            uow.stage_save(counters.model_copy())
+            writes.extend(uow.writes)
+        return writes
 
 
 def _gone_input(spec: NotificationSpec, id: str, version: int) -> dict[str, Any]:

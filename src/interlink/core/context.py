@@ -126,7 +126,8 @@ class Context:
         its own unit of work (so this works in a query too); concurrent calls for one resource make one
         fetch. When the source is down, the ``deferred(..., when_source_down=...)`` policy either serves
         the local copy and records it in :attr:`stale`, or raises SourceUnavailable. Raises NotFoundError
-        when there is no copy.
+        when there is no copy (SourceUnavailable when there is none because the source is down). For an
+        aggregate no deferred subscription keeps, or inside a consumer's batch, it is :meth:`get`.
         """
         stale = await self._session.refresh(cls, id, self)
         found = await self._session.load(cls, id)

@@ -6,9 +6,19 @@ from interlink.core import (
     Context,
     Domain,
     Event,
+    NotificationEvent,
     PrivateEvent,
     PublicEvent,
 )
 
-__all__ = ["Aggregate", "Command", "Context", "Domain", "Event", "PrivateEvent", "PublicEvent"]
+__all__ = [
+    "Aggregate",
+    "Command",
+    "Context",
+    "Domain",
+    "Event",
+    "NotificationEvent",
+    "PrivateEvent",
+    "PublicEvent",
+]
 __version__ = "0.1.0"

@@ -20,6 +20,7 @@ def test_top_level_all_is_pinned() -> None:
         "Context",
         "Domain",
         "Event",
+        "NotificationEvent",
         "PrivateEvent",
         "PublicEvent",
     ]

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from interlink.cli import dead_letters, ingest, landscape, outbox, spec
+from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import console, err_console, errors, importable_from_cwd, load_domains, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
@@ -30,6 +31,7 @@ app.add_typer(outbox.app, name="outbox")
 app.add_typer(spec.app, name="spec")
 app.command()(ingest.ingest)
 app.command()(landscape.landscape)
+app.command("advise")(advise_command)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from interlink.core.clock import Clock, SystemClock
 from interlink.core.context import Context, Role, Session
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
-from interlink.core.messages import Command, Event, Message, PrivateEvent, PublicEvent
+from interlink.core.messages import Command, Event, Message, NotificationEvent, PrivateEvent, PublicEvent
 
 __all__ = [
     "Aggregate",
@@ -17,6 +17,7 @@ __all__ = [
     "ExternalService",
     "ExternalServices",
     "Message",
+    "NotificationEvent",
     "PrivateEvent",
     "PublicEvent",
     "Role",

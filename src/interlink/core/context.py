@@ -24,6 +24,7 @@ from interlink.core.clock import Clock
 from interlink.core.declarations import CommandSpec, ServiceSpec
 from interlink.core.external import ExternalService
 from interlink.core.messages import Command, Event
+from interlink.core.notification import SourceUnavailable
 from interlink.core.pagination import Page, decode_cursor, encode_cursor
 from interlink.exceptions import InvalidInput, NotFoundError, RuleViolation
 
@@ -67,6 +68,10 @@ class Session(Protocol):
     async def list_aggregates(
         self, cls: type[A], where: Mapping[str, FieldValue], after: str | None, limit: int
     ) -> list[A]: ...
+    async def refresh(self, cls: type[Aggregate], id: str, ctx: Context) -> bool:
+        """Apply a deferred update pending for this aggregate, committed on its own (see ctx.fresh);
+        True when the copy is stale because its source is down."""
+        ...
 
 
 class Context:
@@ -94,6 +99,7 @@ class Context:
         self.causation_id = causation_id
         self._session = session
         self._clock = clock
+        self._stale: list[tuple[str, str]] = []
 
     def __repr__(self) -> str:
         return f"<Context {self.role.value} {self.domain.name}.{self.name}>"
@@ -112,6 +118,36 @@ class Context:
         if found is None:
             raise NotFoundError(cls.aggregate_name(), id)
         return found
+
+    async def fresh(self, cls: type[A], id: str) -> A:
+        """The aggregate, first brought up to date if a deferred notification left it pending.
+
+        A pending update is retrieved from its source and applied by the declared command, committed as
+        its own unit of work (so this works in a query too); concurrent calls for one resource make one
+        fetch. When the source is down, the ``deferred(..., when_source_down=...)`` policy either serves
+        the local copy and records it in :attr:`stale`, or raises SourceUnavailable. Raises NotFoundError
+        when there is no copy (SourceUnavailable when there is none because the source is down). For an
+        aggregate no deferred subscription keeps, or inside a consumer's batch, it is :meth:`get`.
+        """
+        stale = await self._session.refresh(cls, id, self)
+        found = await self._session.load(cls, id)
+        if found is None:
+            if stale:
+                raise SourceUnavailable(f"{cls.aggregate_name()} {id!r}: no local copy yet and its source is down")
+            raise NotFoundError(cls.aggregate_name(), id)
+        if stale:
+            self._stale.append((cls.aggregate_name(), id))
+        return found
+
+    @property
+    def stale(self) -> bool:
+        """True when a :meth:`fresh` call of this run served a stale copy (its source was down)."""
+        return bool(self._stale)
+
+    @property
+    def stale_reads(self) -> list[tuple[str, str]]:
+        """(aggregate name, id) of every stale copy :meth:`fresh` served in this run."""
+        return list(self._stale)
 
     async def list(
         self,

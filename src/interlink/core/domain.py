@@ -28,7 +28,8 @@ from interlink.core.inbound import (
     file_ingested_event,
     inbound_file_spec,
 )
-from interlink.core.messages import Command, Event, Message
+from interlink.core.messages import Command, Event, Message, NotificationEvent
+from interlink.core.notification import NotificationSpec, SourceDown, notification_spec
 from interlink.exceptions import ConfigurationError
 
 __all__ = ["Domain"]
@@ -68,6 +69,7 @@ class Domain:
         self.handlers: list[HandlerSpec] = []
         self.external_services: dict[str, ExternalService[Any]] = {}
         self.inbound_files: dict[str, InboundFileSpec] = {}
+        self.notifications: dict[str, NotificationSpec] = {}
         self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
 
     def __repr__(self) -> str:
@@ -260,6 +262,81 @@ class Domain:
             return f
 
         return register
+
+    def on_notification(
+        self,
+        event_type: type[NotificationEvent],
+        *,
+        fetch: ExternalService[Any],
+        command: Callable[..., Any],
+        gone: Callable[..., Any] | None = None,
+        aggregate: type[Aggregate] | None = None,
+        version: Callable[[Any], int] | None = None,
+        name: str | None = None,
+    ) -> NotificationSpec:
+        """State Change Notification: on each ``event_type``, fetch the resource through ``fetch`` and run
+        ``command`` with the translated data; a 404/410 runs ``gone`` with the notification's fields.
+
+        The fetched data's ``version`` (or ``version(data)``) must reach the notified one, else the
+        notification is retried later (read lag). See :mod:`interlink.core.notification`.
+        """
+        return self._notification(event_type, fetch, command, gone, aggregate, version, name, False, "fail")
+
+    def deferred(
+        self,
+        event_type: type[NotificationEvent],
+        *,
+        fetch: ExternalService[Any],
+        command: Callable[..., Any],
+        gone: Callable[..., Any] | None = None,
+        aggregate: type[Aggregate] | None = None,
+        when_source_down: SourceDown = "stale",
+        version: Callable[[Any], int] | None = None,
+        name: str | None = None,
+    ) -> NotificationSpec:
+        """State Change Notification with deferred update: a notification only flags the resource as
+        pending; ``ctx.fresh(aggregate, id)`` fetches and runs ``command`` when the resource is read.
+
+        ``when_source_down``: ``"stale"`` serves the local copy marked stale (``ctx.stale``), ``"fail"``
+        raises SourceUnavailable.
+        """
+        return self._notification(event_type, fetch, command, gone, aggregate, version, name, True, when_source_down)
+
+    def _notification(
+        self,
+        event_type: type[NotificationEvent],
+        fetch: ExternalService[Any],
+        command: Callable[..., Any],
+        gone: Callable[..., Any] | None,
+        aggregate: type[Aggregate] | None,
+        version: Callable[[Any], int] | None,
+        name: str | None,
+        deferred: bool,
+        when_source_down: SourceDown,
+    ) -> NotificationSpec:
+        what = "deferred" if deferred else "on_notification"
+        if isinstance(event_type, type) and issubclass(event_type, Event) and not event_type.public:
+            raise ConfigurationError(f"{what}: {event_type.__name__} is private to domain {event_type.owner()!r}")
+        command_spec = self.spec_of(command)
+        if not isinstance(command_spec, CommandSpec):
+            raise ConfigurationError(f"{what}: command={command!r} is not a command of {self}")
+        gone_spec = self.spec_of(gone) if gone is not None else None
+        if gone is not None and not isinstance(gone_spec, CommandSpec):
+            raise ConfigurationError(f"{what}: gone={gone!r} is not a command of {self}")
+        if fetch not in self.external_services.values():
+            raise ConfigurationError(f"{what}: fetch= must be an external service declared on {self}")
+        subscription = name or event_type.message_type()
+        taken = {s.event_type for s in self.notifications.values()} | {h.event_type for h in self.handlers}
+        if subscription in self.notifications or event_type in taken:
+            raise ConfigurationError(
+                f"domain {self.name!r} already subscribes to {event_type.__name__} ({subscription!r})"
+            )
+        self.notifications[subscription] = notification_spec(
+            subscription, event_type, fetch=fetch, command=command_spec,
+            gone=gone_spec if isinstance(gone_spec, CommandSpec) else None, aggregate=aggregate, deferred=deferred,
+            when_source_down=when_source_down, version=version,
+        )  # fmt: skip
+        return self.notifications[subscription]
 
     def _add(self, table: dict[str, Any], spec: CommandSpec | QuerySpec | ServiceSpec) -> None:
         if spec.name in table:

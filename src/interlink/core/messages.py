@@ -7,13 +7,14 @@ that declared it (``@domain.event`` or ``@domain.command_message``). Its CloudEv
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from interlink.core.aggregate import Aggregate
 from interlink.exceptions import ConfigurationError
 
-__all__ = ["Command", "Event", "Message", "PrivateEvent", "PublicEvent"]
+__all__ = ["Command", "Event", "Message", "NotificationEvent", "PrivateEvent", "PublicEvent"]
 
 
 class Message(BaseModel):
@@ -62,6 +63,28 @@ class PrivateEvent(Event):
     """An event handled only inside its own domain; other domains may not subscribe to it."""
 
     public: ClassVar[bool] = False
+
+
+class NotificationEvent(PublicEvent):
+    """A thin event saying that a resource changed, for the State Change Notification pattern.
+
+    It carries no state: the resource type, its id, its version after the change and the path of the
+    resource on the producer's API. A consumer retrieves the changed data through its External Service.
+    Declare a subclass per resource (``class CustomerChanged(NotificationEvent): ...``) and emit it from
+    the command that changed the aggregate, through the outbox like any event::
+
+        ctx.emit(CustomerChanged.of(customer, path=f"/customers/{customer.id}"), about=customer)
+    """
+
+    resource: str
+    id: str
+    version: int
+    path: str
+
+    @classmethod
+    def of(cls, aggregate: Aggregate, *, path: str) -> Self:
+        """The notification for ``aggregate`` as saved (its version is the one after the change)."""
+        return cls(resource=aggregate.aggregate_name(), id=aggregate.id, version=aggregate.version, path=path)
 
 
 class Command(Message):

@@ -17,6 +17,7 @@ from interlink.core.context import Context, FieldValue
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event
+from interlink.core.notification import Refresher
 from interlink.delivery.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
 from interlink.delivery.tracing import child_traceparent
 from interlink.exceptions import ConcurrencyError, ConfigurationError, PreconditionFailed, RuleViolation
@@ -68,6 +69,7 @@ class UnitOfWork:
         overlay: Overlay | None = None,
         traceparent: str | None = None,
         external: ExternalServices | None = None,
+        refresher: Refresher | None = None,
     ) -> None:
         self.domain = domain
         self._store = store
@@ -75,6 +77,7 @@ class UnitOfWork:
         self._overlay = overlay
         self._traceparent = traceparent
         self._external = external
+        self._refresher = refresher
         self._identity: dict[Key, Aggregate | None] = {}
         self._writes: dict[Key, AggregateWrite] = {}
         self._messages: list[_StagedMessage] = []
@@ -171,6 +174,16 @@ class UnitOfWork:
             "traceparent": child_traceparent(self._traceparent),
         }
         return await self._external.get(service, path, headers)
+
+    async def refresh(self, cls: type[Aggregate], id: str, ctx: Context) -> bool:
+        if self._refresher is None:
+            return False  # no deferred subscriptions here (or inside a consumer batch): a plain read
+        if (cls.aggregate_name(), id) in self._writes:
+            raise RuleViolation(f"ctx.fresh({cls.__name__}, {id!r}) after this command changed it: call it first")
+        stale = await self._refresher.refresh(cls, id, ctx.correlation_id)
+        # The update committed in its own unit of work: read it again rather than what was read before.
+        self._identity.pop((cls.aggregate_name(), id), None)
+        return stale
 
     def _common(self, ctx: Context) -> dict[str, object]:
         return {

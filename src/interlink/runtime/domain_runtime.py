@@ -22,6 +22,7 @@ from interlink.delivery.relay import Relay
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.inbound_file import FileIntake
+from interlink.patterns.notification import DeferredReads, NotificationDispatcher
 from interlink.ports.broker import Broker, Subscription
 from interlink.ports.store import ChangeSet, IdempotencyRecord, InboxMark, Store
 from interlink.runtime.settings import Settings
@@ -65,6 +66,12 @@ class DomainRuntime:
             batch_size=self.settings.relay_batch,
             poll_interval=self.settings.relay_poll_interval,
             committer=self.committer,
+        )
+        if domain.notifications:
+            dispatchers = [*dispatchers, NotificationDispatcher(domain, self.clock)]
+        #: Serves ctx.fresh for the domain's notification subscriptions (None when it has none).
+        self.deferred_reads = (
+            DeferredReads(domain, store, self.committer, self.clock, external) if domain.notifications else None
         )
         self.dispatcher = CompositeDispatcher([EventHandlerDispatcher(domain, self.clock), *dispatchers])
         types = self.dispatcher.types()
@@ -128,6 +135,8 @@ class DomainRuntime:
             if task.done() and not task.cancelled() and task.exception():
                 log.error("%s ended with %r", task.get_name(), task.exception())
         self._tasks = []
+        if self.deferred_reads is not None:
+            await self.deferred_reads.flush()
         if self._owned_external is not None:
             await self._owned_external.close()
         await self.store.close()
@@ -182,7 +191,14 @@ class DomainRuntime:
         return await query(self._context(uow, Role.QUERY, spec.name, correlation_id), **params)
 
     def _unit_of_work(self, traceparent: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.domain, self.store, self.clock, traceparent=traceparent, external=self.external)
+        return UnitOfWork(
+            self.domain,
+            self.store,
+            self.clock,
+            traceparent=traceparent,
+            external=self.external,
+            refresher=self.deferred_reads,
+        )
 
     async def replay_dead_letter(self, letter_id: int) -> None:
         """Handle a parked message again, once: effects, inbox mark and removal commit together."""

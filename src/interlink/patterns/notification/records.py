@@ -1,0 +1,116 @@
+"""The framework's own records for a notification subscription, kept in the aggregates table.
+
+``~pending:<subscription>`` (one per resource): the highest version notified, the version applied to the
+local copy, and the pending flag of a deferred update with the time it was raised. Its version gives
+optimistic concurrency across consumers and processes.
+
+``~counters:<subscription>``: ``delivery-<token>`` is written by a process's consumers in each
+notification's transaction; ``reads-<token>`` by each process that serves ``ctx.fresh`` (absolute totals).
+Each process has its own tokens, so processes never collide on a counter.
+:func:`subscription_figures` adds them up for ``interlink advise``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import TypeVar
+
+from interlink.core.aggregate import Aggregate
+from interlink.core.notification import NotificationSpec
+from interlink.ports.store import Store
+
+R = TypeVar("R", bound=Aggregate)
+
+__all__ = ["Counters", "Figures", "ResourceSync", "counters_type", "subscription_figures", "sync_type"]
+
+
+class ResourceSync(Aggregate):
+    """Where one resource of a subscription stands: notified, applied, and whether an update is pending."""
+
+    notified: int = 0
+    applied: int = 0
+    pending: bool = False
+    pending_since: datetime | None = None
+    gone: bool = False
+
+
+class Counters(Aggregate):
+    """Running totals of one writer (the consumer, or one process's reads) for one subscription."""
+
+    received: int = 0
+    fetches: int = 0
+    served: int = 0
+    stale: int = 0
+    fetch_seconds: float = 0.0
+    payload_bytes: int = 0
+    since: datetime | None = None
+
+
+@cache
+def sync_type(subscription: str) -> type[ResourceSync]:
+    """The record type filed under ``~pending:<subscription>``."""
+    return type("ResourceSync", (ResourceSync,), {"__aggregate_name__": f"~pending:{subscription}"})
+
+
+@cache
+def counters_type(subscription: str) -> type[Counters]:
+    """The record type filed under ``~counters:<subscription>``."""
+    return type("Counters", (Counters,), {"__aggregate_name__": f"~counters:{subscription}"})
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A subscription's traffic as observed, summed over its writers; what ``interlink advise`` reads."""
+
+    subscription: str
+    pattern: str
+    received: int
+    fetches: int
+    served: int
+    stale: int
+    fetch_seconds: float
+    payload_bytes: int
+    pending: int
+    oldest_pending: datetime | None
+    since: datetime | None
+
+    @property
+    def mean_fetch_ms(self) -> float | None:
+        """Mean duration of a fetch, in milliseconds (None before the first)."""
+        return 1000 * self.fetch_seconds / self.fetches if self.fetches else None
+
+    @property
+    def mean_payload_bytes(self) -> float | None:
+        """Mean size of a fetched payload, in bytes (None before the first fetch)."""
+        return self.payload_bytes / self.fetches if self.fetches else None
+
+
+async def subscription_figures(store: Store, spec: NotificationSpec, page: int = 500) -> Figures:
+    """Read a subscription's counters and pending flags from the store (a connected one)."""
+    totals = Counters(id="total")
+    starts: list[datetime] = []
+    async for counters in _all(store, counters_type(spec.name), page):
+        for field in ("received", "fetches", "served", "stale", "fetch_seconds", "payload_bytes"):
+            setattr(totals, field, getattr(totals, field) + getattr(counters, field))
+        if counters.since is not None:
+            starts.append(counters.since)
+    pending = [s.pending_since async for s in _all(store, sync_type(spec.name), page) if s.pending]
+    since = [p for p in pending if p is not None]
+    return Figures(
+        spec.name, spec.pattern, totals.received, totals.fetches, totals.served, totals.stale,
+        totals.fetch_seconds, totals.payload_bytes, len(pending), min(since, default=None), min(starts, default=None),
+    )  # fmt: skip
+
+
+async def _all(store: Store, cls: type[R], page: int) -> AsyncIterator[R]:
+    after: str | None = None
+    while True:
+        rows = await store.list_aggregates(cls.aggregate_name(), where={}, after=after, limit=page)
+        for id, stored in rows:
+            yield cls.model_validate_json(stored.data).model_copy(update={"version": stored.version, "id": id})
+        if len(rows) < page:
+            return
+        after = rows[-1][0]

@@ -24,6 +24,7 @@ SPEC_MODULES = [
     "examples.bank",
     "tests.specs.landscape_app",
     "tests.specs.field_types_app",
+    "tests.specs.notification_app",
     "tests.faults.apps.fault_app",
     "tests.faults.apps.inbound_app",
     "tests.support.api_app",

@@ -116,3 +116,11 @@ def test_the_cli_prints_yaml_by_default_and_json_on_request() -> None:
     as_json = runner.invoke(app, ["spec", "asyncapi", target, "--format", "json"])
     assert as_yaml.exit_code == as_json.exit_code == 0, as_yaml.output + as_json.output
     assert yaml.safe_load(as_yaml.output) == json.loads(as_json.output) == document(load_domains(target)[0])
+
+
+def test_notification_subscriptions_name_notification_or_deferred_update() -> None:
+    """on_notification and deferred subscriptions receive the thin event, each named by its own pattern."""
+    loans, pricing = (document(load_domains(f"tests.specs.notification_app:{n}")[0]) for n in ("loans", "pricing"))
+    assert loans["operations"]["on_CustomerChanged"]["x-interlink-pattern"] == "state-change-notification"
+    assert pricing["operations"]["on_CustomerChanged"]["x-interlink-pattern"] == "deferred-update"
+    assert "customer.events" in {c["address"] for c in pricing["channels"].values()}

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from interlink.core.declarations import CommandSpec, QuerySpec
 from interlink.core.domain import Domain
 from interlink.core.inbound import FileIngested
-from interlink.core.messages import Event
+from interlink.core.messages import Event, NotificationEvent
 from interlink.specs.model import (
     API_EXPOSURE,
     COMMAND_EVENT,
+    DEFERRED_UPDATE,
     INBOUND_FILE,
     STATE_CHANGE_NOTIFICATION,
     STATE_TRANSFER,
@@ -54,6 +55,8 @@ def _summary(cls: type) -> str:
 def _emitted_pattern(event: type[Event]) -> str | None:
     if issubclass(event, FileIngested):
         return INBOUND_FILE
+    if issubclass(event, NotificationEvent):
+        return STATE_CHANGE_NOTIFICATION
     # A public event tells the others something changed; what they do with it is theirs to declare.
     return STATE_CHANGE_NOTIFICATION if event.public else None
 
@@ -91,6 +94,23 @@ def event_handlers(domain: Domain, spec: DomainSpec) -> None:
         peer = owner if owner != domain.name else None
         spec.operations.append(
             Operation(f"on_{handler.name}", "receive", address, (message,), pattern, summary, peer=peer)
+        )
+
+
+def notifications(domain: Domain, spec: DomainSpec) -> None:
+    """Every ``on_notification`` / ``deferred`` subscription: a thin event in, then a fetch of the resource
+    from the publisher's API (at once, or at the next read that needs it)."""
+    for notification in domain.notifications.values():
+        event = notification.event_type
+        owner = event.owner()
+        address = events_channel(owner)
+        spec.channel(address, f"The domain events of {owner}.")
+        pattern = DEFERRED_UPDATE if notification.deferred else STATE_CHANGE_NOTIFICATION
+        message = MessageSpec(event.message_type(), event, pattern, _summary(event))
+        fetch = f"then GET {notification.fetch.resource} through {notification.fetch.name!r}"
+        what = "flags the resource as pending" if notification.deferred else "fetches the resource at once"
+        spec.operations.append(
+            Operation(f"on_{event.__name__}", "receive", address, (message,), pattern, f"{what}, {fetch}", peer=owner)
         )
 
 
@@ -150,6 +170,7 @@ def inbound_files(domain: Domain, spec: DomainSpec) -> None:
 COLLECTORS: list[Collector] = [
     emitted_events,
     event_handlers,
+    notifications,
     command_messages,
     http_api,
     external_services,

@@ -8,17 +8,41 @@ and the one for plain event handlers.
 from __future__ import annotations
 
 import abc
+from typing import TypeVar
 
 from pydantic import ValidationError
 
 from interlink.core.clock import Clock
 from interlink.core.context import Context, Role
+from interlink.core.declarations import HandlerSpec
 from interlink.core.domain import Domain
+from interlink.core.messages import Event, split_version
 from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload, UnknownMessageType
 
-__all__ = ["CompositeDispatcher", "Dispatcher", "EventHandlerDispatcher"]
+__all__ = ["CompositeDispatcher", "Dispatcher", "EventHandlerDispatcher", "read_event"]
+
+E = TypeVar("E", bound=Event)
+
+
+def read_event(domain: Domain, envelope: Envelope, event_type: type[E]) -> E:
+    """The typed event an envelope carries, as ``domain`` reads it: the one place envelopes become events.
+
+    The version in the envelope's type is upcast to the event class's current version through the
+    domain's upcasters, and fields the class does not know are dropped (a tolerant reader: a producer may
+    add optional fields). Raises InvalidPayload naming the message and what does not fit.
+    """
+    _, version = split_version(envelope.type)
+    where = f"{envelope.type} {envelope.id}"
+    data = domain.upcasters.upcast(event_type, version, envelope.data, where)
+    known = {k: v for k, v in data.items() if k in event_type.model_fields}
+    try:
+        return event_type.model_validate(known)
+    except ValidationError as exc:
+        raise InvalidPayload(
+            f"{where}: data does not match {event_type.__name__}: {describe_validation_error(exc)}"
+        ) from exc
 
 
 class Dispatcher(abc.ABC):
@@ -39,22 +63,20 @@ class EventHandlerDispatcher(Dispatcher):
     def __init__(self, domain: Domain, clock: Clock) -> None:
         self.domain = domain
         self._clock = clock
+        # Every version a handler's event can be upcast from routes to that handler.
+        self._routes: dict[str, list[HandlerSpec]] = {}
+        for handler in domain.handlers:
+            for type_ in domain.upcasters.types(handler.event_type):
+                self._routes.setdefault(type_, []).append(handler)
 
     def types(self) -> dict[str, str]:
-        return {h.event_type.message_type(): f"{h.event_type.owner()}.events" for h in self.domain.handlers}
+        return {t: f"{hs[0].event_type.owner()}.events" for t, hs in self._routes.items()}
 
     async def dispatch(self, envelope: Envelope, uow: UnitOfWork) -> None:
-        handlers = self.domain.handlers_for(envelope.type)
+        handlers = self._routes.get(envelope.type)
         if not handlers:
             raise UnknownMessageType(f"domain {self.domain.name!r} has no handler for {envelope.type!r}")
-        event_type = handlers[0].event_type
-        try:
-            event = event_type.model_validate(envelope.data)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                f"{envelope.type} {envelope.id}: data does not match {event_type.__name__}: "
-                f"{describe_validation_error(exc)}"
-            ) from exc
+        event = read_event(self.domain, envelope, handlers[0].event_type)
         for handler in handlers:
             ctx = Context(
                 self.domain,

@@ -22,6 +22,7 @@ from interlink.delivery.relay import Relay
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.inbound_file import FileIntake
+from interlink.patterns.state_transfer import ReplicaDispatcher
 from interlink.ports.broker import Broker, Subscription
 from interlink.ports.store import ChangeSet, IdempotencyRecord, InboxMark, Store
 from interlink.runtime.settings import Settings
@@ -66,7 +67,8 @@ class DomainRuntime:
             poll_interval=self.settings.relay_poll_interval,
             committer=self.committer,
         )
-        self.dispatcher = CompositeDispatcher([EventHandlerDispatcher(domain, self.clock), *dispatchers])
+        patterns: list[Dispatcher] = [ReplicaDispatcher(domain)] if domain.replicas else []
+        self.dispatcher = CompositeDispatcher([EventHandlerDispatcher(domain, self.clock), *patterns, *dispatchers])
         types = self.dispatcher.types()
         self.subscription = Subscription(
             name=domain.name, channels=tuple(sorted(set(types.values()))), types=frozenset(types)

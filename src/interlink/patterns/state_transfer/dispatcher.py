@@ -1,0 +1,42 @@
+"""The dispatcher that keeps a domain's replicas from the producers' fat events."""
+
+from __future__ import annotations
+
+from interlink.core.domain import Domain
+from interlink.core.state_transfer import ReplicaSpec
+from interlink.delivery.dispatch import Dispatcher, read_event
+from interlink.delivery.envelope import Envelope
+from interlink.delivery.unit_of_work import UnitOfWork
+from interlink.exceptions import ConfigurationError, UnknownMessageType
+from interlink.patterns.state_transfer.apply import apply_state
+
+__all__ = ["ReplicaDispatcher"]
+
+
+class ReplicaDispatcher(Dispatcher):
+    """Applies each fat event (any version this domain can upcast) to the replica declared for it.
+
+    One event type feeds one replica of a domain; the copy is written in the same transaction as the
+    inbox mark, so a redelivery finds it applied already (and the version check would ignore it anyway).
+    """
+
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+        self._routes: dict[str, ReplicaSpec] = {}
+        for spec in domain.replicas.values():
+            for type_ in domain.upcasters.types(spec.event):
+                if type_ in self._routes:
+                    raise ConfigurationError(
+                        f"domain {domain.name!r}: replicas {self._routes[type_].name!r} and {spec.name!r} "
+                        f"both follow {type_}; declare one replica per event"
+                    )
+                self._routes[type_] = spec
+
+    def types(self) -> dict[str, str]:
+        return {t: f"{spec.event.owner()}.events" for t, spec in self._routes.items()}
+
+    async def dispatch(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        spec = self._routes.get(envelope.type)
+        if spec is None:
+            raise UnknownMessageType(f"domain {self.domain.name!r} keeps no replica from {envelope.type!r}")
+        await apply_state(uow, spec, read_event(self.domain, envelope, spec.event))

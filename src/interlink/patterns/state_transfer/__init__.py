@@ -8,5 +8,6 @@ from the producer's API while live events keep flowing (:mod:`.rebuild`).
 
 from interlink.patterns.state_transfer.apply import apply_state
 from interlink.patterns.state_transfer.dispatcher import ReplicaDispatcher
+from interlink.patterns.state_transfer.rebuild import RebuildReport, ReplicaRebuild
 
-__all__ = ["ReplicaDispatcher", "apply_state"]
+__all__ = ["RebuildReport", "ReplicaDispatcher", "ReplicaRebuild", "apply_state"]

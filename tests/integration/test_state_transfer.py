@@ -1,0 +1,205 @@
+"""Event-Carried State Transfer on every store x broker pair: a replica follows the producer, and a rebuild
+from the producer's API while events keep flowing ends equal to the source.
+
+``loan-request`` changes and deletes loan requests and emits ``LoanRequestChanged`` (a fat event with the
+loan's state, a tombstone on delete); ``credit`` keeps a ``LoanCopy`` replica of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel
+
+from interlink import Aggregate, Context, Domain
+from interlink.core.external import ExternalService
+from interlink.core.pagination import Page
+from interlink.core.state_transfer import Replica, StateTransferEvent
+from interlink.patterns.state_transfer import ReplicaRebuild
+from interlink.runtime import Runtime, Settings
+from interlink.testing.waiting import wait_until
+from tests.integration.conftest import Backends
+
+loans = Domain("loan-request")
+credit = Domain("credit")
+
+
+@loans.aggregate
+class LoanRequest(Aggregate):
+    """A loan request; ``customer`` is not part of the fat event."""
+
+    amount: Decimal
+    status: str
+    customer: str = "c-1"
+
+
+@loans.event
+class LoanRequestChanged(StateTransferEvent):
+    """The state of a loan request after a change."""
+
+    amount: Decimal
+    status: str
+
+
+class ChangeLoan(BaseModel):
+    """Input of change_loan."""
+
+    id: str
+    amount: Decimal
+    status: str
+
+
+class LoanId(BaseModel):
+    """Input of delete_loan."""
+
+    id: str
+
+
+@loans.command
+async def change_loan(ctx: Context, data: ChangeLoan) -> None:
+    """Create or change a loan request and emit its new state."""
+    loan = await ctx.find(LoanRequest, data.id) or LoanRequest(id=data.id, amount=data.amount, status=data.status)
+    loan.amount, loan.status = data.amount, data.status
+    await ctx.save(loan)
+    ctx.emit(LoanRequestChanged.of(loan), about=loan)
+
+
+@loans.command
+async def delete_loan(ctx: Context, data: LoanId) -> None:
+    """Delete a loan request and emit its tombstone."""
+    loan = await ctx.get(LoanRequest, data.id)
+    await ctx.delete(loan)
+    ctx.emit(LoanRequestChanged.tombstone(loan), about=loan)
+
+
+@loans.query
+async def list_loans(ctx: Context, cursor: str | None = None, limit: int = 50) -> Page[LoanRequest]:
+    """The producer's list query a rebuild pages through."""
+    return await ctx.list(LoanRequest, cursor=cursor, limit=limit)
+
+
+class LoanCopy(Replica):
+    """What credit needs of a loan request."""
+
+    status: str
+    amount: Decimal
+
+
+@credit.query
+async def copies(ctx: Context) -> dict[str, tuple[int, str, Decimal]]:
+    """Every live copy: id -> (version, status, amount)."""
+    found: dict[str, tuple[int, str, Decimal]] = {}
+    cursor: str | None = None
+    while True:
+        page = await ctx.replicas(LoanCopy, cursor=cursor, limit=200)
+        found |= {c.id: (c.version, c.status, c.amount) for c in page.items}
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+loan_api = credit.external_service("loan-api", resource="/loan-requests", translate=lambda raw: raw)
+credit.replica(LoanRequestChanged, model=LoanCopy, name="loans", source=loan_api)
+
+
+class InProcessLoanApi:
+    """The producer's list query answered in process (the HTTP path is the External Service adapter's)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self.pages = 0
+
+    async def get(self, service: ExternalService[Any], path: str, headers: Mapping[str, str]) -> Any:
+        params = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+        page = await self._rt["loan-request"].query(
+            list_loans, cursor=params.get("cursor"), limit=int(params.get("limit", "50"))
+        )
+        self.pages += 1
+        await asyncio.sleep(0)  # let live events interleave with the pages
+        return page.model_dump(mode="json")
+
+
+def settings(backends: Backends) -> Settings:
+    # The rebuild is given the in-process API; the HTTP client the runtime builds is never called.
+    return Settings(
+        store_url=backends.store,
+        broker_url=backends.broker,
+        relay_poll_interval=0.05,
+        fetch_wait=0.05,
+        service_urls={"loan-api": "http://127.0.0.1:9"},
+    )
+
+
+async def source_state(rt: Runtime) -> dict[str, tuple[int, str, Decimal]]:
+    """The producer's loans as the replica should show them."""
+    found: dict[str, tuple[int, str, Decimal]] = {}
+    cursor: str | None = None
+    while True:
+        page = await rt["loan-request"].query(list_loans, cursor=cursor, limit=200)
+        found |= {loan.id: (loan.version, loan.status, loan.amount) for loan in page.items}
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+async def churn(rt: Runtime, ids: list[str], steps: int, seed: int) -> None:
+    """Random updates and deletes (a deleted id is never used again, as ids are not reused)."""
+    rng = random.Random(seed)
+    live = list(ids)
+    for step in range(steps):
+        if not live:
+            return
+        id = rng.choice(live)
+        if rng.random() < 0.1:
+            live.remove(id)
+            await rt["loan-request"].execute(delete_loan, {"id": id})
+        else:
+            status = rng.choice(["open", "approved", "rejected"])
+            await rt["loan-request"].execute(change_loan, {"id": id, "amount": str(step), "status": status})
+
+
+async def test_replica_follows_updates_and_deletes(backends: Backends) -> None:
+    """After N updates and deletes the consumer's replica equals the producer's state."""
+    async with Runtime([loans, credit], settings(backends)) as rt:
+        ids = [f"L{i:03d}" for i in range(20)]
+        for id in ids:
+            await rt["loan-request"].execute(change_loan, {"id": id, "amount": "1", "status": "open"})
+        await churn(rt, ids, 150, seed=1)
+        expected = await source_state(rt)
+        assert len(expected) < len(ids)  # some were deleted
+
+        async def converged() -> bool:
+            return await rt["credit"].query(copies) == expected
+
+        equal: bool = await wait_until(converged, timeout=60, what="the replica to equal the producer's state")
+        assert equal
+
+
+async def test_rebuild_while_events_keep_flowing_ends_equal_to_the_source(backends: Backends) -> None:
+    """Loans changed before credit existed come from the API; changes during the rebuild from events."""
+    ids = [f"L{i:03d}" for i in range(60)]
+    async with Runtime([loans], settings(backends)) as rt:
+        for id in ids:
+            await rt["loan-request"].execute(change_loan, {"id": id, "amount": "1", "status": "open"})
+        await churn(rt, ids, 60, seed=2)
+    async with Runtime([loans, credit], settings(backends)) as rt:
+        consumer = rt["credit"]
+        api = InProcessLoanApi(rt)
+        rebuild = ReplicaRebuild(credit, "loans", consumer.store, consumer.committer, api, consumer.clock, page_size=7)
+        writer = asyncio.create_task(churn(rt, ids, 120, seed=3))
+        report = await rebuild.run()
+        await writer
+        expected = await source_state(rt)
+
+        async def converged() -> bool:
+            return await consumer.query(copies) == expected
+
+        equal: bool = await wait_until(converged, timeout=60, what="the rebuilt replica to equal the source")
+        assert equal
+    assert report.pages == api.pages >= 2
+    assert report.items >= report.applied > 0

@@ -1,8 +1,8 @@
 """Event-Carried State Transfer on every store x broker pair: a replica follows the producer, and a rebuild
 from the producer's API while events keep flowing ends equal to the source.
 
-``loan-request`` changes and deletes loan requests and emits ``LoanRequestChanged`` (a fat event with the
-loan's state, a tombstone on delete); ``credit`` keeps a ``LoanCopy`` replica of it.
+The domains are in :mod:`tests.support.ecst_app`: ``loan-request`` emits ``LoanRequestChanged`` (a fat
+event with the loan's state, a tombstone on delete); ``credit`` keeps a ``LoanCopy`` replica of it.
 """
 
 from __future__ import annotations
@@ -14,97 +14,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel
-
-from interlink import Aggregate, Context, Domain
 from interlink.core.external import ExternalService
-from interlink.core.pagination import Page
-from interlink.core.state_transfer import Replica, StateTransferEvent
 from interlink.patterns.state_transfer import ReplicaRebuild
 from interlink.runtime import Runtime, Settings
 from interlink.testing.waiting import wait_until
 from tests.integration.conftest import Backends
-
-loans = Domain("loan-request")
-credit = Domain("credit")
-
-
-@loans.aggregate
-class LoanRequest(Aggregate):
-    """A loan request; ``customer`` is not part of the fat event."""
-
-    amount: Decimal
-    status: str
-    customer: str = "c-1"
-
-
-@loans.event
-class LoanRequestChanged(StateTransferEvent):
-    """The state of a loan request after a change."""
-
-    amount: Decimal
-    status: str
-
-
-class ChangeLoan(BaseModel):
-    """Input of change_loan."""
-
-    id: str
-    amount: Decimal
-    status: str
-
-
-class LoanId(BaseModel):
-    """Input of delete_loan."""
-
-    id: str
-
-
-@loans.command
-async def change_loan(ctx: Context, data: ChangeLoan) -> None:
-    """Create or change a loan request and emit its new state."""
-    loan = await ctx.find(LoanRequest, data.id) or LoanRequest(id=data.id, amount=data.amount, status=data.status)
-    loan.amount, loan.status = data.amount, data.status
-    await ctx.save(loan)
-    ctx.emit(LoanRequestChanged.of(loan), about=loan)
-
-
-@loans.command
-async def delete_loan(ctx: Context, data: LoanId) -> None:
-    """Delete a loan request and emit its tombstone."""
-    loan = await ctx.get(LoanRequest, data.id)
-    await ctx.delete(loan)
-    ctx.emit(LoanRequestChanged.tombstone(loan), about=loan)
-
-
-@loans.query
-async def list_loans(ctx: Context, cursor: str | None = None, limit: int = 50) -> Page[LoanRequest]:
-    """The producer's list query a rebuild pages through."""
-    return await ctx.list(LoanRequest, cursor=cursor, limit=limit)
-
-
-class LoanCopy(Replica):
-    """What credit needs of a loan request."""
-
-    status: str
-    amount: Decimal
-
-
-@credit.query
-async def copies(ctx: Context) -> dict[str, tuple[int, str, Decimal]]:
-    """Every live copy: id -> (version, status, amount)."""
-    found: dict[str, tuple[int, str, Decimal]] = {}
-    cursor: str | None = None
-    while True:
-        page = await ctx.replicas(LoanCopy, cursor=cursor, limit=200)
-        found |= {c.id: (c.version, c.status, c.amount) for c in page.items}
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor
-
-
-loan_api = credit.external_service("loan-api", resource="/loan-requests", translate=lambda raw: raw)
-credit.replica(LoanRequestChanged, model=LoanCopy, name="loans", source=loan_api)
+from tests.support.ecst_app import change_loan, copies, credit, delete_loan, list_loans, loans
 
 
 class InProcessLoanApi:

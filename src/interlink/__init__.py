@@ -8,7 +8,19 @@ from interlink.core import (
     Event,
     PrivateEvent,
     PublicEvent,
+    Replica,
+    StateTransferEvent,
 )
 
-__all__ = ["Aggregate", "Command", "Context", "Domain", "Event", "PrivateEvent", "PublicEvent"]
+__all__ = [
+    "Aggregate",
+    "Command",
+    "Context",
+    "Domain",
+    "Event",
+    "PrivateEvent",
+    "PublicEvent",
+    "Replica",
+    "StateTransferEvent",
+]
 __version__ = "0.1.0"

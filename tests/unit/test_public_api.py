@@ -22,6 +22,8 @@ def test_top_level_all_is_pinned() -> None:
         "Event",
         "PrivateEvent",
         "PublicEvent",
+        "Replica",
+        "StateTransferEvent",
     ]
 
 

@@ -91,7 +91,7 @@ def deleted(id: str, version: int) -> LoanRequestChanged:
 
 async def test_newer_version_replaces_older_and_duplicates_are_ignored(store: Store) -> None:
     """Version 2 replaces version 1; a second copy of 2 and a late 1 change nothing."""
-    dispatcher = ReplicaDispatcher(credit)
+    dispatcher = ReplicaDispatcher(credit, SystemClock())
     await deliver(store, dispatcher, changed("L1", 1), changed("L1", 2, "approved"), changed("L1", 2, "x"))
     await deliver(store, dispatcher, changed("L1", 1, "late"))
     copy = await query_context(store).replica(LoanCopy, "L1")
@@ -101,7 +101,7 @@ async def test_newer_version_replaces_older_and_duplicates_are_ignored(store: St
 
 async def test_tombstone_hides_the_copy_and_blocks_late_updates(store: Store) -> None:
     """A delete keeps its version: an older update arriving after it does not resurrect the copy."""
-    dispatcher = ReplicaDispatcher(credit)
+    dispatcher = ReplicaDispatcher(credit, SystemClock())
     await deliver(store, dispatcher, changed("L1", 1), deleted("L1", 3), changed("L1", 2, "late"))
     ctx = query_context(store)
     assert await ctx.replica(LoanCopy, "L1") is None
@@ -112,7 +112,7 @@ async def test_tombstone_hides_the_copy_and_blocks_late_updates(store: Store) ->
 
 async def test_replicas_lists_live_copies_only(store: Store) -> None:
     """ctx.replicas pages through copies, filters on fields, and leaves tombstones out."""
-    dispatcher = ReplicaDispatcher(credit)
+    dispatcher = ReplicaDispatcher(credit, SystemClock())
     await deliver(store, dispatcher, changed("L1", 1), changed("L2", 4, "approved"), deleted("L3", 2))
     ctx = query_context(store)
     assert [c.id for c in (await ctx.replicas(LoanCopy)).items] == ["L1", "L2"]
@@ -135,6 +135,30 @@ async def test_replica_of_an_undeclared_model_is_refused(store: Store) -> None:
 
     with pytest.raises(ConfigurationError, match="Stray backs no replica of domain 'credit'"):
         await query_context(store).replica(Stray, "L1")
+
+
+async def test_handlers_of_the_fed_event_run_after_the_copy_is_updated(store: Store) -> None:
+    """A handler of the event a replica follows runs in the same unit of work and reads the new copy."""
+    risk = Domain("risk")
+
+    class RiskCopy(Replica):
+        status: str
+
+    risk.replica(LoanRequestChanged, model=RiskCopy)
+    seen: list[tuple[int, str | None]] = []
+
+    @risk.on(LoanRequestChanged)
+    async def on_changed(ctx: Context, event: LoanRequestChanged) -> None:
+        copy = await ctx.replica(RiskCopy, event.id)
+        seen.append((event.version, copy.status if copy else None))
+
+    dispatcher = ReplicaDispatcher(risk, SystemClock())
+    assert set(dispatcher.types()) == {"loan-request.LoanRequestChanged"}
+    for event in (changed("L1", 1), changed("L1", 2, "approved"), deleted("L1", 3)):
+        uow = UnitOfWork(risk, store, SystemClock())
+        await dispatcher.dispatch(envelope_of(event), uow)
+        await store.commit([uow.changes()])
+    assert seen == [(1, "open"), (2, "approved"), (3, None)]
 
 
 def test_fat_event_is_built_from_the_aggregate() -> None:
@@ -305,7 +329,7 @@ async def test_any_permutation_and_duplication_converges_on_the_producer_state(
     extra = data.draw(st.lists(st.sampled_from(events), max_size=len(events)), label="duplicates")
     arrival = data.draw(st.permutations(events + extra), label="arrival order")
     async with MemoryStore(domain="credit") as store:
-        await deliver(store, ReplicaDispatcher(credit), *arrival)
+        await deliver(store, ReplicaDispatcher(credit, SystemClock()), *arrival)
         page = await query_context(store).replicas(LoanCopy, limit=100)
     assert {c.id: (c.version, c.status, c.amount) for c in page.items} == {
         id: (e.version, e.status, e.amount) for id, e in final.items()

@@ -21,7 +21,7 @@ from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload, UnknownMessageType
 
-__all__ = ["CompositeDispatcher", "Dispatcher", "EventHandlerDispatcher", "read_event"]
+__all__ = ["CompositeDispatcher", "Dispatcher", "EventHandlerDispatcher", "read_event", "run_handlers"]
 
 E = TypeVar("E", bound=Event)
 
@@ -63,9 +63,11 @@ class EventHandlerDispatcher(Dispatcher):
     def __init__(self, domain: Domain, clock: Clock) -> None:
         self.domain = domain
         self._clock = clock
-        # Every version a handler's event can be upcast from routes to that handler.
+        # Every version a handler's event can be upcast from routes to that handler. Handlers of an event
+        # that feeds a replica run in the replica's dispatcher, after the copy is updated.
         self._routes: dict[str, list[HandlerSpec]] = {}
-        for handler in domain.handlers:
+        fed = {spec.event for spec in domain.replicas.values()}
+        for handler in (h for h in domain.handlers if h.event_type not in fed):
             for type_ in domain.upcasters.types(handler.event_type):
                 self._routes.setdefault(type_, []).append(handler)
 
@@ -77,17 +79,24 @@ class EventHandlerDispatcher(Dispatcher):
         if not handlers:
             raise UnknownMessageType(f"domain {self.domain.name!r} has no handler for {envelope.type!r}")
         event = read_event(self.domain, envelope, handlers[0].event_type)
-        for handler in handlers:
-            ctx = Context(
-                self.domain,
-                uow,
-                Role.HANDLER,
-                name=handler.name,
-                clock=self._clock,
-                correlation_id=envelope.correlationid or envelope.id,
-                causation_id=envelope.id,
-            )
-            await handler.func(ctx, event)
+        await run_handlers(self.domain, self._clock, handlers, event, envelope, uow)
+
+
+async def run_handlers(
+    domain: Domain, clock: Clock, handlers: list[HandlerSpec], event: Event, envelope: Envelope, uow: UnitOfWork
+) -> None:
+    """Run each handler on ``event`` with a handler-role context caused by ``envelope``."""
+    for handler in handlers:
+        ctx = Context(
+            domain,
+            uow,
+            Role.HANDLER,
+            name=handler.name,
+            clock=clock,
+            correlation_id=envelope.correlationid or envelope.id,
+            causation_id=envelope.id,
+        )
+        await handler.func(ctx, event)
 
 
 class CompositeDispatcher(Dispatcher):

@@ -67,7 +67,7 @@ class DomainRuntime:
             poll_interval=self.settings.relay_poll_interval,
             committer=self.committer,
         )
-        patterns: list[Dispatcher] = [ReplicaDispatcher(domain)] if domain.replicas else []
+        patterns: list[Dispatcher] = [ReplicaDispatcher(domain, self.clock)] if domain.replicas else []
         self.dispatcher = CompositeDispatcher([EventHandlerDispatcher(domain, self.clock), *patterns, *dispatchers])
         types = self.dispatcher.types()
         self.subscription = Subscription(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.core.state_transfer import ReplicaSpec
-from interlink.delivery.dispatch import Dispatcher, read_event
+from interlink.delivery.dispatch import Dispatcher, read_event, run_handlers
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, UnknownMessageType
@@ -18,10 +19,13 @@ class ReplicaDispatcher(Dispatcher):
 
     One event type feeds one replica of a domain; the copy is written in the same transaction as the
     inbox mark, so a redelivery finds it applied already (and the version check would ignore it anyway).
+    The domain's ``@domain.on`` handlers of the same event run next, in the same unit of work, so they
+    read the updated copy; they run for every delivery, stale ones included (``event.version`` tells).
     """
 
-    def __init__(self, domain: Domain) -> None:
+    def __init__(self, domain: Domain, clock: Clock) -> None:
         self.domain = domain
+        self._clock = clock
         self._routes: dict[str, ReplicaSpec] = {}
         for spec in domain.replicas.values():
             for type_ in domain.upcasters.types(spec.event):
@@ -39,4 +43,8 @@ class ReplicaDispatcher(Dispatcher):
         spec = self._routes.get(envelope.type)
         if spec is None:
             raise UnknownMessageType(f"domain {self.domain.name!r} keeps no replica from {envelope.type!r}")
-        await apply_state(uow, spec, read_event(self.domain, envelope, spec.event))
+        event = read_event(self.domain, envelope, spec.event)
+        await apply_state(uow, spec, event)
+        handlers = [h for h in self.domain.handlers if h.event_type is spec.event]
+        if handlers:
+            await run_handlers(self.domain, self._clock, handlers, event, envelope, uow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,11 +16,12 @@ from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.core import Aggregate, Context, Domain, PublicEvent, Role, SystemClock
 from interlink.core.state_transfer import Replica, StateTransferEvent
+from interlink.delivery.committer import Committer
 from interlink.delivery.dispatch import read_event
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload, RuleViolation
-from interlink.patterns.state_transfer import ReplicaDispatcher
+from interlink.patterns.state_transfer import ReplicaDispatcher, ReplicaRebuild
 from interlink.ports.store import ChangeSet, DeadLetter, Store
 from interlink.runtime.domain_runtime import DomainRuntime
 
@@ -193,6 +194,45 @@ def test_fields_declaration_builds_a_model() -> None:
     assert spec.kind == "~replica:loans"
     assert list(spec.model.model_fields) == ["id", "version", "deleted", "amount"]
     assert spec.model.model_fields["amount"].annotation is Decimal
+
+
+class HistoryBroker:
+    """A broker that retains its channels: replays the envelopes it was given, oldest first."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.asked: list[tuple[str, list[str] | None]] = []
+
+    async def history(self, channel: str, types: Collection[str] | None = None) -> AsyncGenerator[bytes, None]:
+        self.asked.append((channel, sorted(types) if types is not None else None))
+        for body in self.bodies:
+            yield body
+
+
+async def test_rebuild_from_history_applies_every_retained_event_by_version(store: Store) -> None:
+    """The broker's history, replayed in chunks, leaves the newest state and the tombstones in the replica."""
+    events = [changed("L1", 1), changed("L2", 1), changed("L1", 2, "approved"), deleted("L2", 2), changed("L3", 1)]
+    broker = HistoryBroker([envelope_of(e).encode() for e in events])
+    rebuild = ReplicaRebuild(credit, "loan-request.LoanRequestChanged", store, Committer(store), None, SystemClock(),
+                             page_size=2)  # fmt: skip
+    report = await rebuild.run_history(broker)
+    assert broker.asked == [("loan-request.events", ["loan-request.LoanRequestChanged"])]
+    assert (report.pages, report.items, report.applied) == (3, 5, 5)
+    page = await query_context(store).replicas(LoanCopy)
+    assert [(c.id, c.version, c.status) for c in page.items] == [("L1", 2, "approved"), ("L3", 1, "open")]
+    again = await rebuild.run_history(broker)
+    assert again.applied == 0
+
+
+async def test_rebuild_needs_a_source(store: Store) -> None:
+    """Without a declared API the API rebuild says what to declare; a broker without history is refused."""
+    rebuild = ReplicaRebuild(credit, "loan-request.LoanRequestChanged", store, Committer(store), None, SystemClock())
+    with pytest.raises(ConfigurationError, match="has no API to rebuild from"):
+        await rebuild.run()
+    with pytest.raises(ConfigurationError, match="keeps no history"):
+        await rebuild.run_history(MemoryBroker())
+    with pytest.raises(ConfigurationError, match="declares no replica 'nope'"):
+        ReplicaRebuild(credit, "nope", store, Committer(store), None, SystemClock())
 
 
 # -- schema evolution -----------------------------------------------------------------------------

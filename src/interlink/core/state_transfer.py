@@ -55,6 +55,9 @@ class StateTransferEvent(PublicEvent):
     ``id`` and ``version`` are the aggregate's; a consumer applies the event only when ``version`` is newer
     than its copy's, so duplicates, reordering and replays leave the copy on the latest state. A tombstone
     (``deleted=True``) carries no state fields: read them only when ``deleted`` is false.
+
+    Ids must not be reused after a delete: a re-created aggregate starts again at version 1, below its
+    tombstone, and its replicas would ignore it.
     """
 
     id: str = Field(min_length=1, max_length=200)

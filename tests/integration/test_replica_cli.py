@@ -87,7 +87,7 @@ def test_rebuild_pages_through_the_producer_api(tmp_path: Path) -> None:
         ]  # fmt: skip
         result = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 aggregates read in 3 pages, 7 applied" in " ".join(result.stdout.split())
+    assert "7 states read in 3 pages, 7 applied" in " ".join(result.stdout.split())
     replica = asyncio.run(_replica(tmp_path / "credit.db"))
     expected = {f"L{n}": (1, False, "open") for n in range(8) if n != 5} | {"L1": (2, False, "approved")}
     assert replica == expected

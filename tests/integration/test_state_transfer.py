@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,10 +18,11 @@ import pytest
 
 from interlink.core.external import ExternalService
 from interlink.patterns.state_transfer import ReplicaRebuild
+from interlink.ports.store import ChangeSet, Store
 from interlink.runtime import Runtime, Settings
 from interlink.testing.waiting import wait_until
 from tests.integration.conftest import Backends
-from tests.support.ecst_app import change_loan, copies, credit, delete_loan, list_loans, loans
+from tests.support.ecst_app import LoanCopy, change_loan, copies, credit, delete_loan, list_loans, loans
 
 
 class InProcessLoanApi:
@@ -80,6 +81,31 @@ async def churn(rt: Runtime, live: list[str], steps: int, seed: int) -> None:
             await rt["loan-request"].execute(change_loan, {"id": id, "amount": str(step), "status": status})
 
 
+def record_replica_writes(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every (id, version) the store committed into the replica, in commit order (failed commits left out)."""
+    committed: list[tuple[str, int]] = []
+    commit = store.commit
+
+    async def recording(changes: Sequence[ChangeSet]) -> None:
+        await commit(changes)
+        committed.extend(
+            (w.id, w.new_version) for c in changes for w in c.writes if w.kind == LoanCopy.aggregate_name()
+        )
+
+    monkeypatch.setattr(store, "commit", recording)
+    return committed
+
+
+def assert_each_version_applied_once(committed: list[tuple[str, int]]) -> None:
+    """No (id, version) was written twice, and each id's versions only went up."""
+    assert committed, "no replica write was recorded"
+    assert len(committed) == len(set(committed)), "a version was applied twice"
+    last: dict[str, int] = {}
+    for id, version in committed:
+        assert version > last.get(id, 0), f"{id} went from version {last[id]} to {version}"
+        last[id] = version
+
+
 async def test_replica_follows_updates_and_deletes(backends: Backends) -> None:
     """After N updates and deletes the consumer's replica equals the producer's state."""
     async with Runtime([loans, credit], settings(backends)) as rt:
@@ -98,7 +124,9 @@ async def test_replica_follows_updates_and_deletes(backends: Backends) -> None:
         assert equal
 
 
-async def test_rebuild_while_events_keep_flowing_ends_equal_to_the_source(backends: Backends) -> None:
+async def test_rebuild_while_events_keep_flowing_ends_equal_to_the_source(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Loans changed before credit existed come from the API; changes during the rebuild from events."""
     ids = [f"L{i:03d}" for i in range(60)]
     live = list(ids)
@@ -108,6 +136,7 @@ async def test_rebuild_while_events_keep_flowing_ends_equal_to_the_source(backen
         await churn(rt, live, 60, seed=2)
     async with Runtime([loans, credit], settings(backends)) as rt:
         consumer = rt["credit"]
+        committed = record_replica_writes(consumer.store, monkeypatch)
         api = InProcessLoanApi(rt)
         rebuild = ReplicaRebuild(credit, "loans", consumer.store, consumer.committer, api, consumer.clock, page_size=7)
         writer = asyncio.create_task(churn(rt, live, 120, seed=3))
@@ -120,12 +149,15 @@ async def test_rebuild_while_events_keep_flowing_ends_equal_to_the_source(backen
 
         equal: bool = await wait_until(converged, timeout=60, what="the rebuilt replica to equal the source")
         assert equal
+    assert_each_version_applied_once(committed)
     assert report.pages == api.pages >= 2
     assert report.items >= report.applied > 0
 
 
 @pytest.mark.parametrize("broker_url", ["nats"], indirect=True)
-async def test_rebuild_from_the_brokers_history_while_events_keep_flowing(backends: Backends) -> None:
+async def test_rebuild_from_the_brokers_history_while_events_keep_flowing(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On NATS JetStream, which keeps the producer's stream, the history alone rebuilds the replica, deletes
     included, while changes keep flowing; the new subscription itself starts with new messages only."""
     ids = [f"L{i:03d}" for i in range(40)]
@@ -136,6 +168,7 @@ async def test_rebuild_from_the_brokers_history_while_events_keep_flowing(backen
         await churn(rt, live, 80, seed=4)
     async with Runtime([loans, credit], settings(backends)) as rt:
         consumer = rt["credit"]
+        committed = record_replica_writes(consumer.store, monkeypatch)
         rebuild = ReplicaRebuild(
             credit, "loans", consumer.store, consumer.committer, None, consumer.clock, page_size=25
         )
@@ -151,5 +184,6 @@ async def test_rebuild_from_the_brokers_history_while_events_keep_flowing(backen
             converged, timeout=60, what="the replica rebuilt from history to equal the source"
         )
         assert equal
+    assert_each_version_applied_once(committed)
     assert report.items >= len(ids) + 80
     assert report.applied > 0

@@ -194,6 +194,7 @@ def test_fields_declaration_builds_a_model() -> None:
     assert spec.kind == "~replica:loans"
     assert list(spec.model.model_fields) == ["id", "version", "deleted", "amount"]
     assert spec.model.model_fields["amount"].annotation is Decimal
+    assert (spec.fields_read, spec.fields_sent) == (["amount"], ["amount", "status"])
 
 
 class HistoryBroker:

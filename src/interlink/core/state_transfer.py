@@ -137,6 +137,16 @@ class ReplicaSpec:
         """The kind its records are filed under in the generic aggregates table."""
         return f"~replica:{self.name}"
 
+    @property
+    def fields_sent(self) -> list[str]:
+        """The state fields the producer's event carries."""
+        return self.event.state_fields()
+
+    @property
+    def fields_read(self) -> list[str]:
+        """The state fields this replica keeps (a subset of :attr:`fields_sent`): how much of the payload is used."""
+        return self.model.state_fields()
+
     def copy_of(self, event: StateTransferEvent) -> Replica:
         """The replica record an event leads to (a tombstone when the event is one)."""
         if event.deleted:

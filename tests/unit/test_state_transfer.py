@@ -19,7 +19,7 @@ from interlink.core.state_transfer import Replica, StateTransferEvent
 from interlink.delivery.committer import Committer
 from interlink.delivery.dispatch import read_event
 from interlink.delivery.envelope import Envelope
-from interlink.delivery.unit_of_work import UnitOfWork
+from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload, RuleViolation
 from interlink.patterns.state_transfer import ReplicaDispatcher, ReplicaRebuild
 from interlink.ports.store import ChangeSet, DeadLetter, Store
@@ -371,6 +371,36 @@ async def test_any_permutation_and_duplication_converges_on_the_producer_state(
     arrival = data.draw(st.permutations(events + extra), label="arrival order")
     async with MemoryStore(domain="credit") as store:
         await deliver(store, ReplicaDispatcher(credit, SystemClock()), *arrival)
+        page = await query_context(store).replicas(LoanCopy, limit=100)
+    assert {c.id: (c.version, c.status, c.amount) for c in page.items} == {
+        id: (e.version, e.status, e.amount) for id, e in final.items()
+    }
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), history=histories())
+async def test_batches_read_through_the_overlay_converge_too(
+    data: st.DataObject, history: tuple[list[LoanRequestChanged], dict[str, LoanRequestChanged]]
+) -> None:
+    """Handled in consumer-style batches (each message sees the batch's earlier writes), any arrival order of
+    the events with duplicates still ends on the producer's final state."""
+    events, final = history
+    extra = data.draw(st.lists(st.sampled_from(events), max_size=len(events)), label="duplicates")
+    arrival = data.draw(st.permutations(events + extra), label="arrival order")
+    size = data.draw(st.integers(1, 6), label="batch size")
+    async with MemoryStore(domain="credit") as store:
+        committer = Committer(store)
+        dispatcher = ReplicaDispatcher(credit, SystemClock())
+        for start in range(0, len(arrival), size):
+            overlay = Overlay()
+            changes = []
+            for event in arrival[start : start + size]:
+                uow = UnitOfWork(credit, store, SystemClock(), overlay=overlay)
+                await dispatcher.dispatch(envelope_of(event), uow)
+                change = uow.changes()
+                overlay.absorb(change)
+                changes.append(change)
+            assert await committer.commit_many(changes) == [None] * len(changes)
         page = await query_context(store).replicas(LoanCopy, limit=100)
     assert {c.id: (c.version, c.status, c.amount) for c in page.items} == {
         id: (e.version, e.status, e.amount) for id, e in final.items()

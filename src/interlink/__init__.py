@@ -9,6 +9,8 @@ from interlink.core import (
     NotificationEvent,
     PrivateEvent,
     PublicEvent,
+    Replica,
+    StateTransferEvent,
 )
 
 __all__ = [
@@ -20,5 +22,7 @@ __all__ = [
     "NotificationEvent",
     "PrivateEvent",
     "PublicEvent",
+    "Replica",
+    "StateTransferEvent",
 ]
 __version__ = "0.1.0"

@@ -23,6 +23,8 @@ def test_top_level_all_is_pinned() -> None:
         "NotificationEvent",
         "PrivateEvent",
         "PublicEvent",
+        "Replica",
+        "StateTransferEvent",
     ]
 
 

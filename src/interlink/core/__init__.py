@@ -6,6 +6,7 @@ from interlink.core.context import Context, Role, Session
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event, Message, NotificationEvent, PrivateEvent, PublicEvent
+from interlink.core.state_transfer import Replica, ReplicaSpec, StateTransferEvent
 
 __all__ = [
     "Aggregate",
@@ -20,7 +21,10 @@ __all__ = [
     "NotificationEvent",
     "PrivateEvent",
     "PublicEvent",
+    "Replica",
+    "ReplicaSpec",
     "Role",
     "Session",
+    "StateTransferEvent",
     "SystemClock",
 ]

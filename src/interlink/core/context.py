@@ -26,6 +26,7 @@ from interlink.core.external import ExternalService
 from interlink.core.messages import Command, Event
 from interlink.core.notification import SourceUnavailable
 from interlink.core.pagination import Page, decode_cursor, encode_cursor
+from interlink.core.state_transfer import Replica
 from interlink.exceptions import InvalidInput, NotFoundError, RuleViolation
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = ["Context", "FieldValue", "Role", "Session"]
 FieldValue = str | int | bool
 
 A = TypeVar("A", bound=Aggregate)
+C = TypeVar("C", bound=Replica)
 R = TypeVar("R")
 T = TypeVar("T")
 
@@ -171,14 +173,35 @@ class Context:
         items = found[:limit]
         return Page[cls](items=items, next_cursor=encode_cursor(items[-1].id) if more else None)  # type: ignore[valid-type]
 
+    async def replica(self, model: type[C], id: str) -> C | None:
+        """This domain's copy of another domain's aggregate (a replica declared with ``model``), or None
+        when it was never received or was deleted at the source."""
+        self.domain.replica_for(model)
+        found = await self._session.load(model, id)
+        return None if found is None or found.deleted else found
+
+    async def replicas(
+        self,
+        model: type[C],
+        *,
+        where: Mapping[str, FieldValue | None] | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[C]:
+        """A page of a replica's live copies (no tombstones) whose fields equal ``where``, in id order."""
+        self.domain.replica_for(model)
+        return await self.list(model, where={**(where or {}), "deleted": False}, cursor=cursor, limit=limit)
+
     async def save(self, aggregate: Aggregate) -> None:
         """Stage the aggregate for writing when the command commits; its ``version`` goes up by one."""
         self._require_command("ctx.save()")
+        self._no_replica(aggregate, "ctx.save()")
         self._session.stage_save(aggregate)
 
     async def delete(self, aggregate: Aggregate) -> None:
         """Stage the aggregate's removal (checked against its version) for when the command commits."""
         self._require_command("ctx.delete()")
+        self._no_replica(aggregate, "ctx.delete()")
         self._session.stage_delete(aggregate)
 
     def emit(self, event: Event, *, about: Aggregate | None = None) -> None:
@@ -235,6 +258,14 @@ class Context:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
+
+    def _no_replica(self, aggregate: Aggregate, what: str) -> None:
+        # Only the producer's events change a replica; a local write would be overwritten or lost.
+        if isinstance(aggregate, Replica):
+            raise RuleViolation(
+                f"{self.role.value} {self.name!r} called {what} on replica {type(aggregate).__name__}: "
+                f"a replica changes only through its producer's events"
+            )
 
     def _require_command(self, what: str) -> None:
         if self.role is not Role.COMMAND:

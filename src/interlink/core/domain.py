@@ -30,6 +30,8 @@ from interlink.core.inbound import (
 )
 from interlink.core.messages import Command, Event, Message, NotificationEvent
 from interlink.core.notification import NotificationSpec, SourceDown, notification_spec
+from interlink.core.state_transfer import Replica, ReplicaSpec, StateTransferEvent, replica_spec
+from interlink.core.versions import Upcaster, Upcasters
 from interlink.exceptions import ConfigurationError
 
 __all__ = ["Domain"]
@@ -38,6 +40,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 F = TypeVar("F", bound=AsyncFn)
 A = TypeVar("A", bound=type[Aggregate])
 M = TypeVar("M", bound=type[Message])
+U = TypeVar("U", bound=Upcaster)
 T = TypeVar("T")
 
 
@@ -70,6 +73,8 @@ class Domain:
         self.external_services: dict[str, ExternalService[Any]] = {}
         self.inbound_files: dict[str, InboundFileSpec] = {}
         self.notifications: dict[str, NotificationSpec] = {}
+        self.replicas: dict[str, ReplicaSpec] = {}
+        self.upcasters = Upcasters(name)
         self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
 
     def __repr__(self) -> str:
@@ -171,6 +176,44 @@ class Domain:
             done_marker=done_marker, limits=limits or FileLimits(), rejects=rejects or RejectLimit(),
         )  # fmt: skip
         return self.inbound_files[name]
+
+    def replica(
+        self,
+        event: type[StateTransferEvent],
+        *,
+        model: type[Replica] | None = None,
+        fields: Sequence[str] | None = None,
+        name: str | None = None,
+        source: ExternalService[Any] | None = None,
+    ) -> ReplicaSpec:
+        """Keep a local copy of another domain's aggregates from its fat ``event`` (see
+        :mod:`interlink.core.state_transfer`): a ``model`` with the fields this domain needs, or their
+        names as ``fields``; ``source`` is the producer's list query a rebuild pages through."""
+        spec = replica_spec(
+            self.name, event, model=model, fields=list(fields) if fields is not None else None, name=name, source=source
+        )
+        if spec.name in self.replicas:
+            raise ConfigurationError(f"domain {self.name!r} already declares replica {spec.name!r}")
+        self.replicas[spec.name] = spec
+        return spec
+
+    def replica_for(self, model: type[Replica]) -> ReplicaSpec:
+        """The replica a model backs; ConfigurationError when this domain declares none for it."""
+        for spec in self.replicas.values():
+            if spec.model is model:
+                return spec
+        raise ConfigurationError(f"{model.__name__} backs no replica of domain {self.name!r}; declare it with "
+                                 f"{self.name}.replica(Event, model={model.__name__})")  # fmt: skip
+
+    def upcaster(self, event: type[Event], *, from_version: int) -> Callable[[U], U]:
+        """Declare the function that turns ``event``'s data at ``from_version`` into ``from_version + 1``
+        before this domain's handlers (or replicas) see it (see :mod:`interlink.core.versions`)."""
+
+        def register(func: U) -> U:
+            self.upcasters.add(event, from_version, func)
+            return func
+
+        return register
 
     # -- behaviour ---------------------------------------------------------------------------------
 

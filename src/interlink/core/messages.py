@@ -3,10 +3,15 @@
 A message class gets its wire name from its class name (or ``__message_name__``) and belongs to the domain
 that declared it (``@domain.event`` or ``@domain.command_message``). Its CloudEvents ``type`` is
 ``"<owner>.<name>"``, so two domains can each have a ``Changed`` event without clashing.
+
+A message's schema has a version (``__message_version__``, 1 unless declared). Version 1 keeps the plain
+type; a later version appends it: ``"loan-request.LoanRequestChanged.v2"``. A consumer turns older
+versions into the current one with upcasters (:mod:`interlink.core.versions`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
@@ -14,7 +19,29 @@ from pydantic import BaseModel, ConfigDict
 from interlink.core.aggregate import Aggregate
 from interlink.exceptions import ConfigurationError
 
-__all__ = ["Command", "Event", "Message", "NotificationEvent", "PrivateEvent", "PublicEvent"]
+__all__ = [
+    "Command",
+    "Event",
+    "Message",
+    "NotificationEvent",
+    "PrivateEvent",
+    "PublicEvent",
+    "split_version",
+    "versioned_type",
+]
+
+_VERSIONED = re.compile(r"^(.+\..+)\.v([1-9][0-9]{0,5})$")
+
+
+def versioned_type(base: str, version: int) -> str:
+    """The CloudEvents ``type`` of ``base`` (``"<owner>.<name>"``) at a schema version (1: no suffix)."""
+    return base if version == 1 else f"{base}.v{version}"
+
+
+def split_version(message_type: str) -> tuple[str, int]:
+    """``"<owner>.<name>[.v<n>]"`` -> (``"<owner>.<name>"``, n); a type without a suffix is version 1."""
+    found = _VERSIONED.match(message_type)
+    return (found.group(1), int(found.group(2))) if found else (message_type, 1)
 
 
 class Message(BaseModel):
@@ -24,6 +51,7 @@ class Message(BaseModel):
 
     __message_name__: ClassVar[str | None] = None
     __owner__: ClassVar[str | None] = None
+    __message_version__: ClassVar[int] = 1
 
     @classmethod
     def message_name(cls) -> str:
@@ -42,9 +70,22 @@ class Message(BaseModel):
         return str(owner)
 
     @classmethod
-    def message_type(cls) -> str:
-        """The CloudEvents ``type``: ``"<owner>.<name>"``."""
+    def message_version(cls) -> int:
+        """The version of this message's schema (declared by the class itself, 1 unless declared)."""
+        version = cls.__dict__.get("__message_version__", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ConfigurationError(f"{cls.__name__}.__message_version__ must be an integer >= 1, got {version!r}")
+        return version
+
+    @classmethod
+    def base_type(cls) -> str:
+        """The CloudEvents ``type`` without its version: ``"<owner>.<name>"``."""
         return f"{cls.owner()}.{cls.message_name()}"
+
+    @classmethod
+    def message_type(cls) -> str:
+        """The CloudEvents ``type``: ``"<owner>.<name>"``, with ``".v<n>"`` from version 2 on."""
+        return versioned_type(cls.base_type(), cls.message_version())
 
 
 class Event(Message):

@@ -8,17 +8,41 @@ and the one for plain event handlers.
 from __future__ import annotations
 
 import abc
+from typing import TypeVar
 
 from pydantic import ValidationError
 
 from interlink.core.clock import Clock
 from interlink.core.context import Context, Role
+from interlink.core.declarations import HandlerSpec
 from interlink.core.domain import Domain
+from interlink.core.messages import Event, split_version
 from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload, UnknownMessageType
 
-__all__ = ["CompositeDispatcher", "Dispatcher", "EventHandlerDispatcher"]
+__all__ = ["CompositeDispatcher", "Dispatcher", "EventHandlerDispatcher", "read_event", "run_handlers"]
+
+E = TypeVar("E", bound=Event)
+
+
+def read_event(domain: Domain, envelope: Envelope, event_type: type[E]) -> E:
+    """The typed event an envelope carries, as ``domain`` reads it: the one place envelopes become events.
+
+    The version in the envelope's type is upcast to the event class's current version through the
+    domain's upcasters, and fields the class does not know are dropped (a tolerant reader: a producer may
+    add optional fields). Raises InvalidPayload naming the message and what does not fit.
+    """
+    _, version = split_version(envelope.type)
+    where = f"{envelope.type} {envelope.id}"
+    data = domain.upcasters.upcast(event_type, version, envelope.data, where)
+    known = {k: v for k, v in data.items() if k in event_type.model_fields}
+    try:
+        return event_type.model_validate(known)
+    except ValidationError as exc:
+        raise InvalidPayload(
+            f"{where}: data does not match {event_type.__name__}: {describe_validation_error(exc)}"
+        ) from exc
 
 
 class Dispatcher(abc.ABC):
@@ -39,33 +63,40 @@ class EventHandlerDispatcher(Dispatcher):
     def __init__(self, domain: Domain, clock: Clock) -> None:
         self.domain = domain
         self._clock = clock
+        # Every version a handler's event can be upcast from routes to that handler. Handlers of an event
+        # that feeds a replica run in the replica's dispatcher, after the copy is updated.
+        self._routes: dict[str, list[HandlerSpec]] = {}
+        fed = {spec.event for spec in domain.replicas.values()}
+        for handler in (h for h in domain.handlers if h.event_type not in fed):
+            for type_ in domain.upcasters.types(handler.event_type):
+                self._routes.setdefault(type_, []).append(handler)
 
     def types(self) -> dict[str, str]:
-        return {h.event_type.message_type(): f"{h.event_type.owner()}.events" for h in self.domain.handlers}
+        return {t: f"{hs[0].event_type.owner()}.events" for t, hs in self._routes.items()}
 
     async def dispatch(self, envelope: Envelope, uow: UnitOfWork) -> None:
-        handlers = self.domain.handlers_for(envelope.type)
+        handlers = self._routes.get(envelope.type)
         if not handlers:
             raise UnknownMessageType(f"domain {self.domain.name!r} has no handler for {envelope.type!r}")
-        event_type = handlers[0].event_type
-        try:
-            event = event_type.model_validate(envelope.data)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                f"{envelope.type} {envelope.id}: data does not match {event_type.__name__}: "
-                f"{describe_validation_error(exc)}"
-            ) from exc
-        for handler in handlers:
-            ctx = Context(
-                self.domain,
-                uow,
-                Role.HANDLER,
-                name=handler.name,
-                clock=self._clock,
-                correlation_id=envelope.correlationid or envelope.id,
-                causation_id=envelope.id,
-            )
-            await handler.func(ctx, event)
+        event = read_event(self.domain, envelope, handlers[0].event_type)
+        await run_handlers(self.domain, self._clock, handlers, event, envelope, uow)
+
+
+async def run_handlers(
+    domain: Domain, clock: Clock, handlers: list[HandlerSpec], event: Event, envelope: Envelope, uow: UnitOfWork
+) -> None:
+    """Run each handler on ``event`` with a handler-role context caused by ``envelope``."""
+    for handler in handlers:
+        ctx = Context(
+            domain,
+            uow,
+            Role.HANDLER,
+            name=handler.name,
+            clock=clock,
+            correlation_id=envelope.correlationid or envelope.id,
+            causation_id=envelope.id,
+        )
+        await handler.func(ctx, event)
 
 
 class CompositeDispatcher(Dispatcher):

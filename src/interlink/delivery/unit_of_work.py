@@ -126,6 +126,15 @@ class UnitOfWork:
         )
         self._identity[key] = aggregate
 
+    def stage_replica(self, copy: Aggregate, expected_version: int) -> None:
+        """Stage a replica record at the producer's version (``copy.version``), replacing the one stored at
+        ``expected_version`` (0: none). Replicas skip versions, so this bypasses ``stage_save``'s +1."""
+        key = (copy.aggregate_name(), copy.id)
+        prior = self._writes.get(key)
+        first_expected = prior.expected_version if prior else expected_version
+        self._writes[key] = AggregateWrite(key[0], copy.id, first_expected, copy.version, copy.model_dump_json())
+        self._identity[key] = copy
+
     def stage_delete(self, aggregate: Aggregate) -> None:
         key = (aggregate.aggregate_name(), aggregate.id)
         prior = self._writes.get(key)

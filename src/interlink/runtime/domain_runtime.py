@@ -23,6 +23,7 @@ from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.inbound_file import FileIntake
 from interlink.patterns.notification import DeferredReads, NotificationDispatcher
+from interlink.patterns.state_transfer import ReplicaDispatcher
 from interlink.ports.broker import Broker, Subscription
 from interlink.ports.store import ChangeSet, IdempotencyRecord, InboxMark, Store
 from interlink.runtime.settings import Settings
@@ -73,6 +74,8 @@ class DomainRuntime:
         self.deferred_reads = (
             DeferredReads(domain, store, self.committer, self.clock, external) if domain.notifications else None
         )
+        if domain.replicas:
+            dispatchers = [*dispatchers, ReplicaDispatcher(domain, self.clock)]
         self.dispatcher = CompositeDispatcher([EventHandlerDispatcher(domain, self.clock), *dispatchers])
         types = self.dispatcher.types()
         self.subscription = Subscription(

@@ -17,19 +17,17 @@ import json
 import time
 from typing import Any
 
-from pydantic import ValidationError
-
 from interlink.core.clock import Clock
 from interlink.core.context import Context, Role
 from interlink.core.declarations import CommandSpec
 from interlink.core.domain import Domain
 from interlink.core.messages import NotificationEvent
 from interlink.core.notification import NotificationSpec, ReadLag, SourceUnavailable
-from interlink.delivery.dispatch import Dispatcher
-from interlink.delivery.envelope import Envelope, describe_validation_error
+from interlink.delivery.dispatch import Dispatcher, read_event
+from interlink.delivery.envelope import Envelope
 from interlink.delivery.ids import random_hex
 from interlink.delivery.unit_of_work import UnitOfWork
-from interlink.exceptions import ExternalServiceError, InvalidPayload
+from interlink.exceptions import ExternalServiceError
 from interlink.patterns.notification.records import Counters, ResourceSync, counters_type, sync_type
 
 __all__ = ["Fetched", "NotificationDispatcher", "fetch_resource", "run_command"]
@@ -82,7 +80,8 @@ class NotificationDispatcher(Dispatcher):
     def __init__(self, domain: Domain, clock: Clock) -> None:
         self.domain = domain
         self._clock = clock
-        self._specs = {s.event_type.message_type(): s for s in domain.notifications.values()}
+        # Every version the event can be upcast from routes here; read_event brings it to the current one.
+        self._specs = {t: s for s in domain.notifications.values() for t in domain.upcasters.types(s.event_type)}
         # Each process keeps its own delivery counters, so processes consuming one subscription never
         # conflict on them (consumers of one process still share theirs).
         self._counters_id = f"delivery-{random_hex(8)}"
@@ -92,13 +91,7 @@ class NotificationDispatcher(Dispatcher):
 
     async def dispatch(self, envelope: Envelope, uow: UnitOfWork) -> None:
         spec = self._specs[envelope.type]
-        try:
-            event = spec.event_type.model_validate(envelope.data)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                f"{envelope.type} {envelope.id}: data does not match {spec.event_type.__name__}: "
-                f"{describe_validation_error(exc)}"
-            ) from exc
+        event = read_event(self.domain, envelope, spec.event_type)
         ctx = Context(
             self.domain, uow, Role.HANDLER, name=spec.name, clock=self._clock,
             correlation_id=envelope.correlationid or envelope.id, causation_id=envelope.id,

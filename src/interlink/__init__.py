@@ -3,12 +3,26 @@
 from interlink.core import (
     Aggregate,
     Command,
+    CommandRejected,
     Context,
     Domain,
     Event,
     PrivateEvent,
     PublicEvent,
+    Reply,
+    Step,
 )
 
-__all__ = ["Aggregate", "Command", "Context", "Domain", "Event", "PrivateEvent", "PublicEvent"]
+__all__ = [
+    "Aggregate",
+    "Command",
+    "CommandRejected",
+    "Context",
+    "Domain",
+    "Event",
+    "PrivateEvent",
+    "PublicEvent",
+    "Reply",
+    "Step",
+]
 __version__ = "0.1.0"

@@ -17,11 +17,14 @@ def test_top_level_all_is_pinned() -> None:
     assert sorted(interlink.__all__) == [
         "Aggregate",
         "Command",
+        "CommandRejected",
         "Context",
         "Domain",
         "Event",
         "PrivateEvent",
         "PublicEvent",
+        "Reply",
+        "Step",
     ]
 
 

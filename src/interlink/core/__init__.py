@@ -2,24 +2,33 @@
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock, SystemClock
+from interlink.core.command_events import CommandRejected, Outcome, Reply
 from interlink.core.context import Context, Role, Session
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event, Message, PrivateEvent, PublicEvent
+from interlink.core.sagas import Saga, SagaState, SagaStatus, Step
 
 __all__ = [
     "Aggregate",
     "Clock",
     "Command",
+    "CommandRejected",
     "Context",
     "Domain",
     "Event",
     "ExternalService",
     "ExternalServices",
     "Message",
+    "Outcome",
     "PrivateEvent",
     "PublicEvent",
+    "Reply",
     "Role",
+    "Saga",
+    "SagaState",
+    "SagaStatus",
     "Session",
+    "Step",
     "SystemClock",
 ]

@@ -271,3 +271,20 @@ async def originate(ctx: Context, data: StartOrigination) -> str:
     """Start a loan-origination saga; returns its id."""
     saga = origination_to_silence if data.silent else origination
     return await ctx.start_saga(saga, Origination(ref=data.ref, mode=data.mode))
+
+
+class StartMany(BaseModel):
+    """Input of originate_many: ``n`` sagas ``R00000``..; every ``fail_every``-th one fails at step 3."""
+
+    n: int
+    fail_every: int = 3
+
+
+@lending.command
+async def originate_many(ctx: Context, data: StartMany) -> list[str]:
+    """Start ``n`` loan-origination sagas in one transaction (all of them, or none after a crash)."""
+    ids = []
+    for i in range(data.n):
+        mode: Literal["ok", "fail"] = "fail" if i % data.fail_every == 0 else "ok"
+        ids.append(await ctx.start_saga(origination, Origination(ref=f"R{i:05d}", mode=mode)))
+    return ids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from pydantic import BaseModel
 
@@ -13,12 +14,28 @@ from interlink.adapters.stores.memory import MemoryStore
 from interlink.core.command_events import Outcome, ReplyData
 from interlink.core.sagas import SagaStatus, advance, begin
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.api_exposure import build_api
 from interlink.patterns.command_events import list_sagas, load_saga
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.waiting import wait_until
 from tests.support.command_events_app import Journal, StartOrigination, lending, originate, partner
 
 SETTINGS = Settings(fetch_wait=0.05, relay_poll_interval=0.05)
+
+
+async def test_the_saga_state_query_serves_a_saga_over_the_api() -> None:
+    """A domain with sagas answers GET /sagas/{id} with the saga's state and history, 404 for an unknown id."""
+    _, _, store = await _run_saga(StartOrigination(ref="api-1", mode="fail"))
+    (state,) = await list_sagas(store)
+    host = DomainRuntime(lending, store, MemoryBroker())
+    transport = httpx.ASGITransport(app=build_api(lending, lambda: host))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        found = await client.get(f"/sagas/{state.id}")
+        missing = await client.get("/sagas/nope")
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert (body["status"], body["data"]["ref"], body["history"][-1]["what"]) == ("compensated", "api-1", "compensated")
+    assert missing.status_code == 404
 
 
 async def _run_saga(start: StartOrigination) -> tuple[str, list[str], MemoryStore]:

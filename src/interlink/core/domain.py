@@ -31,6 +31,7 @@ from interlink.core.inbound import (
     inbound_file_spec,
 )
 from interlink.core.messages import Command, Event, Message
+from interlink.core.saga_query import saga_state
 from interlink.core.sagas import Saga, Step
 from interlink.exceptions import ConfigurationError
 
@@ -314,10 +315,13 @@ class Domain:
         compensation_timeout: timedelta = timedelta(minutes=1),
     ) -> Saga:
         """Declare an orchestrated saga (see :mod:`interlink.core.sagas`); start it with
-        ``await ctx.start_saga(saga, data)`` from a command."""
+        ``await ctx.start_saga(saga, data)`` from a command. The first saga also declares the query
+        ``saga_state`` (``GET /sagas/{saga_id}``), which shows a saga's state and history."""
         if name in self.sagas:
             raise ConfigurationError(f"domain {self.name!r} already declares saga {name!r}")
         saga = Saga(name, self.name, data, tuple(steps), deadline, compensation_timeout)
+        if not self.sagas and "saga_state" not in self.queries:
+            self.query(http="GET /sagas/{saga_id}")(saga_state)
         self.sagas[name] = saga
         return saga
 

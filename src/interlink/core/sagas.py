@@ -36,6 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from interlink.core.aggregate import Aggregate
 from interlink.core.command_events import Outcome, ReplyData
 from interlink.core.messages import Command
 from interlink.exceptions import ConfigurationError
@@ -122,10 +123,15 @@ class SagaEntry(BaseModel):
     detail: str | None = None
 
 
-class SagaState(BaseModel):
-    """A saga instance as stored (``~saga`` record): where it is, its data, what it waits for, its history."""
+class SagaState(Aggregate):
+    """A saga instance as stored (``~saga`` record): where it is, its data, what it waits for, its history.
 
-    id: str
+    An aggregate of the reserved kind ``~saga``, so the built-in ``saga_state`` query can read it; only the
+    saga's own transitions change it.
+    """
+
+    __aggregate_name__ = SAGA_KIND
+
     name: str
     status: SagaStatus
     step: int

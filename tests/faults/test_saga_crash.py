@@ -89,13 +89,19 @@ async def test_an_issuer_killed_mid_saga_resumes_and_ends_every_saga_once(workdi
             f"R{i:05d}": "compensated" if i % 3 == 0 else "completed" for i in range(N)
         }
         assert _rows(workdir, "lending.db", "~request") == {}
+        # The saga's on_end command ran once per saga, in the transaction that ended it.
+        notices = {id: json.loads(d) for id, d in _rows(workdir, "lending.db", "Notice").items()}
+        assert sorted(notices) == [f"saga-R{i:05d}" for i in range(N)]
+        assert {n["replies"] for n in notices.values()} == {1}
 
         before = _rows(workdir, "lending.db", "~saga")
+        notices_before = _rows(workdir, "lending.db", "Notice")
         again = await _run(workdir, "lending", str(workdir.path), str(N), "--duplicate-replies")
         assert again.returncode == 0, again.describe()
         assert again.report["injected"] == len(_rows(workdir, "partner.db", "~reply")) > 0
         assert again.report["dead_lettered"] == 0
         assert _rows(workdir, "lending.db", "~saga") == before
+        assert _rows(workdir, "lending.db", "Notice") == notices_before
         assert _journals(workdir) == expected
     finally:
         (workdir.path / "stop").write_text("stop\n")

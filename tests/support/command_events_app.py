@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from interlink import Aggregate, Command, CommandRejected, Context, Domain, Reply, Step
+from interlink.core.sagas import SagaState
 
 lending = Domain("lending")
 partner = Domain("partner")
@@ -233,6 +234,15 @@ class Origination(BaseModel):
     mode: Literal["ok", "fail", "release-fails"] = "ok"
 
 
+@lending.command
+async def origination_ended(ctx: Context, data: SagaState) -> None:
+    """Record how a loan-origination saga ended on a notice named after its reference."""
+    notice = await ctx.find(Notice, f"saga-{data.data['ref']}") or Notice(id=f"saga-{data.data['ref']}")
+    notice.outcome, notice.reason = data.status.value, data.reason
+    notice.replies += 1
+    await ctx.save(notice)
+
+
 origination = lending.saga(
     "loan-origination",
     Origination,
@@ -243,6 +253,7 @@ origination = lending.saga(
     ],
     deadline=timedelta(seconds=60),
     compensation_timeout=timedelta(seconds=30),
+    on_end=origination_ended,
 )
 
 origination_to_silence = lending.saga(

@@ -18,7 +18,7 @@ from interlink.patterns.api_exposure import build_api
 from interlink.patterns.command_events import list_sagas, load_saga
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.waiting import wait_until
-from tests.support.command_events_app import Journal, StartOrigination, lending, originate, partner
+from tests.support.command_events_app import Journal, Notice, StartOrigination, lending, originate, partner
 
 SETTINGS = Settings(fetch_wait=0.05, relay_poll_interval=0.05)
 
@@ -75,6 +75,12 @@ async def test_a_failed_third_step_compensates_two_then_one_once_each() -> None:
     status, journal, store = await _run_saga(StartOrigination(ref="fail-1", mode="fail"))
     assert status == "compensated"
     assert journal == ["reserve", "open", "close", "release"]
+    ended = await store.load("Notice", "saga-fail-1")  # written by the saga's on_end command
+    assert ended is not None
+    assert Notice.model_validate_json(ended.data).model_dump(include={"outcome", "replies"}) == {
+        "outcome": "compensated",
+        "replies": 1,
+    }
     (state,) = await list_sagas(store)
     assert state.reason == "step 3 failed: disbursement refused"
     assert [e.what for e in state.history] == [

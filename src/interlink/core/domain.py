@@ -32,7 +32,7 @@ from interlink.core.inbound import (
 )
 from interlink.core.messages import Command, Event, Message
 from interlink.core.saga_query import saga_state
-from interlink.core.sagas import Saga, Step
+from interlink.core.sagas import Saga, SagaState, Step
 from interlink.exceptions import ConfigurationError
 
 __all__ = ["Domain"]
@@ -313,13 +313,21 @@ class Domain:
         steps: Sequence[Step],
         deadline: timedelta,
         compensation_timeout: timedelta = timedelta(minutes=1),
+        on_end: Callable[..., Any] | None = None,
     ) -> Saga:
         """Declare an orchestrated saga (see :mod:`interlink.core.sagas`); start it with
         ``await ctx.start_saga(saga, data)`` from a command. The first saga also declares the query
-        ``saga_state`` (``GET /sagas/{saga_id}``), which shows a saga's state and history."""
+        ``saga_state`` (``GET /sagas/{saga_id}``), which shows a saga's state and history. ``on_end``, a
+        command of this domain taking a :class:`~interlink.core.sagas.SagaState`, runs when a saga ends."""
         if name in self.sagas:
             raise ConfigurationError(f"domain {self.name!r} already declares saga {name!r}")
-        saga = Saga(name, self.name, data, tuple(steps), deadline, compensation_timeout)
+        if on_end is not None:
+            spec = self.spec_of(on_end)
+            if not isinstance(spec, CommandSpec) or spec.input_type is not SagaState:
+                raise ConfigurationError(
+                    f"saga {name!r}: on_end must be a command of {self} taking a SagaState, got {on_end!r}"
+                )
+        saga = Saga(name, self.name, data, tuple(steps), deadline, compensation_timeout, on_end)
         if not self.sagas and "saga_state" not in self.queries:
             self.query(http="GET /sagas/{saga_id}")(saga_state)
         self.sagas[name] = saga

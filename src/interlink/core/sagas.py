@@ -23,13 +23,14 @@ transitions below are pure: they change the state and say which command to send 
 
 A failure or timeout of step n sends the compensations of steps n-1 .. 1 in reverse order, one at a time.
 Every saga ends ``completed``, ``compensated``, or ``failed`` (a compensation failed or timed out: it
-needs a person). Forward steps end by the saga's deadline; each compensation has its own timeout.
+needs a person). Forward steps end by the saga's deadline; each compensation has its own timeout. The
+optional ``on_end`` command (taking the final :class:`SagaState`) runs in the transaction that ends it.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,6 +92,7 @@ class Saga:
     steps: tuple[Step, ...]
     deadline: timedelta
     compensation_timeout: timedelta
+    on_end: Callable[..., Awaitable[Any]] | None = None
 
     def __post_init__(self) -> None:
         if not self.steps:

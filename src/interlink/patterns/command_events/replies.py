@@ -124,6 +124,11 @@ async def _advance_saga(
             domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
         )
         uow.send_command(send.command, send.to, ctx, deadline=send.deadline, command_id=send.command_id, saga=state.id)
+    uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), found[1])
     if state.status.ended:
         log.info("saga %s (%s) ended %s", state.id, state.name, state.status.value)
-    uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), found[1])
+        if saga.on_end is not None:
+            ctx = Context(
+                domain, uow, Role.HANDLER, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
+            )
+            await ctx.execute(saga.on_end, state)

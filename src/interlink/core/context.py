@@ -165,8 +165,9 @@ class Context:
     def send(self, command: Command, *, to: str, deadline: timedelta | datetime | None = None) -> None:
         """Send a command event to domain ``to`` through the outbox, in the command's transaction.
 
-        With a ``deadline`` (a duration from now, or a time), a reply handler (``@domain.on_reply``) gets a
-        timed-out reply once, if no reply came by then.
+        With a ``deadline`` (a duration from now, or a time), this domain's reply handler for the command
+        (``@domain.on_reply``) gets a timed-out reply once, if no reply came by then; without a reply
+        handler, nobody waits for the reply and the deadline has no effect.
         """
         self._require_command("ctx.send()")
         if deadline is None:

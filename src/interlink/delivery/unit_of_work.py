@@ -161,8 +161,9 @@ class UnitOfWork:
         command_id: str | None = None,
         saga: str | None = None,
     ) -> str:
-        """Stage a command event and return its command id. When a reply is awaited (a reply handler, a
-        deadline or a saga), the outstanding request is staged with it as a ``~request`` record."""
+        """Stage a command event and return its command id. When a reply is awaited (a reply handler or a
+        saga), the outstanding request is staged with it as a ``~request`` record; its ``deadline`` is when
+        the deadline watch settles it with a timeout."""
         owner = command.__dict__.get("__owner__") or type(command).__dict__.get("__owner__")
         if owner and owner != to:
             raise RuleViolation(f"{type(command).__name__} is a command of domain {owner!r}, not {to!r}")
@@ -174,7 +175,7 @@ class UnitOfWork:
             "commandid": command_id,
         }
         self._messages.append(_StagedMessage(command, self._common(ctx) | fields, None))
-        if deadline is not None or saga is not None or self.domain.awaits_reply(type(command)):
+        if saga is not None or self.domain.awaits_reply(type(command)):
             request = OutstandingRequest(
                 command_type=str(fields["type"]),
                 command=command.model_dump(mode="json"),

@@ -22,6 +22,7 @@ from interlink.testing.waiting import wait_until
 from tests.support.command_events_app import (
     Notice,
     Notify,
+    Ping,
     SendPing,
     SendSms,
     Sms,
@@ -195,3 +196,29 @@ def test_a_reply_handler_receives_a_typed_reply() -> None:
     assert reply.timed_out
     assert not reply.confirmed
     assert not reply.failed
+
+
+async def test_a_failing_timeout_handler_does_not_stop_the_deadline_watch(caplog: pytest.LogCaptureFixture) -> None:
+    """A reply handler that raises on a timeout leaves the request outstanding; the next tick tries again."""
+    domain = Domain("flaky-issuer")
+    attempts: list[str] = []
+
+    @domain.on_reply(Ping)
+    async def ping_replied(ctx: Context, reply: Reply[Ping, BaseModel]) -> None:
+        attempts.append(reply.command.ping_id)
+        if len(attempts) == 1:
+            raise RuntimeError("handler broke on the first try")
+
+    @domain.command
+    async def send_ping(ctx: Context, data: SendPing) -> None:
+        ctx.send(Ping(ping_id=data.ping_id), to="silent", deadline=datetime.now(UTC))
+
+    async with MemoryBroker() as broker, MemoryStore(domain=domain.name) as store:
+        runtime = DomainRuntime(domain, store, broker, SETTINGS)
+        await runtime.execute(send_ping, SendPing(ping_id="p9"))
+        assert runtime.deadlines is not None
+        assert await runtime.deadlines.tick() == 0
+        assert "handler broke on the first try" in caplog.text
+        assert await runtime.deadlines.tick() == 1
+        assert attempts == ["p9", "p9"]
+        assert await store.list_aggregates(REQUEST_KIND, where={}, after=None, limit=10) == []

@@ -69,7 +69,14 @@ class DeadlineWatch:
             after = page[-1][0]
         done = 0
         for command_id in expired:
-            done += await self._time_out(command_id)
+            try:
+                done += await self._time_out(command_id)
+            except AdapterError:
+                raise
+            except Exception:
+                # A reply handler (or on_end command) that fails on the timeout must not stop the watch:
+                # the request stays outstanding and is tried again at the next tick.
+                log.exception("timing out request %s of %s failed; tried again later", command_id, self.domain.name)
         return done
 
     async def _time_out(self, command_id: str) -> int:

@@ -222,3 +222,22 @@ async def test_a_failing_timeout_handler_does_not_stop_the_deadline_watch(caplog
         assert await runtime.deadlines.tick() == 1
         assert attempts == ["p9", "p9"]
         assert await store.list_aggregates(REQUEST_KIND, where={}, after=None, limit=10) == []
+
+
+async def test_a_deadline_that_passed_while_the_issuer_was_down_times_out_after_its_restart() -> None:
+    """Outstanding requests live in the store: a new runtime on it delivers the timeout the old one missed."""
+    async with MemoryBroker() as broker:
+        store = MemoryStore(domain="lending")
+        before = DomainRuntime(lending, store, broker, SETTINGS)
+        await before.prepare()  # connected and subscribed, but no deadline watch running
+        await before.execute(ping, SendPing(ping_id="p5", deadline_seconds=0.01))
+        assert len(await store.list_aggregates(REQUEST_KIND, where={}, after=None, limit=10)) == 1
+        await store.close()
+
+        after = DomainRuntime(lending, store, broker, SETTINGS)
+        await after.start()
+        try:
+            stored = await wait_until(lambda: store.load("Notice", "p5"), 5, what="the timeout after the restart")
+            assert Notice.model_validate_json(stored.data).outcome == "timed_out"
+        finally:
+            await after.stop()

@@ -3,6 +3,7 @@
 from interlink.core import (
     Aggregate,
     Command,
+    CommandRejected,
     Context,
     Domain,
     Event,
@@ -10,12 +11,15 @@ from interlink.core import (
     PrivateEvent,
     PublicEvent,
     Replica,
+    Reply,
     StateTransferEvent,
+    Step,
 )
 
 __all__ = [
     "Aggregate",
     "Command",
+    "CommandRejected",
     "Context",
     "Domain",
     "Event",
@@ -23,6 +27,8 @@ __all__ = [
     "PrivateEvent",
     "PublicEvent",
     "Replica",
+    "Reply",
     "StateTransferEvent",
+    "Step",
 ]
 __version__ = "0.1.0"

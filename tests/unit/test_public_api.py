@@ -17,6 +17,7 @@ def test_top_level_all_is_pinned() -> None:
     assert sorted(interlink.__all__) == [
         "Aggregate",
         "Command",
+        "CommandRejected",
         "Context",
         "Domain",
         "Event",
@@ -24,7 +25,9 @@ def test_top_level_all_is_pinned() -> None:
         "PrivateEvent",
         "PublicEvent",
         "Replica",
+        "Reply",
         "StateTransferEvent",
+        "Step",
     ]
 
 

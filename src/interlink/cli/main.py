@@ -12,7 +12,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from interlink.cli import dead_letters, ingest, landscape, outbox, replica, spec
+from interlink.cli import dead_letters, ingest, landscape, outbox, replica, sagas, spec
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import console, err_console, errors, importable_from_cwd, load_domains, run_async
@@ -29,6 +29,7 @@ app = typer.Typer(
 app.add_typer(dead_letters.app, name="dead-letters")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(replica.app, name="replica")
+app.add_typer(sagas.app, name="sagas")
 app.add_typer(spec.app, name="spec")
 app.command()(ingest.ingest)
 app.command()(landscape.landscape)

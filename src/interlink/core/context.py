@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from interlink.core.aggregate import Aggregate
@@ -26,6 +26,7 @@ from interlink.core.external import ExternalService
 from interlink.core.messages import Command, Event
 from interlink.core.notification import SourceUnavailable
 from interlink.core.pagination import Page, decode_cursor, encode_cursor
+from interlink.core.sagas import Saga
 from interlink.core.state_transfer import Replica
 from interlink.exceptions import InvalidInput, NotFoundError, RuleViolation
 
@@ -66,6 +67,8 @@ class Session(Protocol):
     def stage_delete(self, aggregate: Aggregate) -> None: ...
     def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None: ...
     def stage_command(self, command: Command, to: str, ctx: Context) -> None: ...
+    def stage_request(self, command: Command, to: str, ctx: Context, deadline: datetime) -> None: ...
+    def stage_saga(self, saga: Saga, data: Any, ctx: Context) -> str: ...
     async def fetch(self, service: ExternalService[Any], path: str, ctx: Context) -> Any: ...
     async def list_aggregates(
         self, cls: type[A], where: Mapping[str, FieldValue], after: str | None, limit: int
@@ -218,10 +221,27 @@ class Context:
             )
         self._session.stage_event(event, self, about)
 
-    def send(self, command: Command, *, to: str) -> None:
-        """Send a command event to domain ``to`` through the outbox, in the command's transaction."""
+    def send(self, command: Command, *, to: str, deadline: timedelta | datetime | None = None) -> None:
+        """Send a command event to domain ``to`` through the outbox, in the command's transaction.
+
+        With a ``deadline`` (a duration from now, or a time), this domain's reply handler for the command
+        (``@domain.on_reply``) gets a timed-out reply once, if no reply came by then; without a reply
+        handler, nobody waits for the reply and the deadline has no effect.
+        """
         self._require_command("ctx.send()")
-        self._session.stage_command(command, to, self)
+        if deadline is None:
+            self._session.stage_command(command, to, self)
+        else:
+            when = self.now() + deadline if isinstance(deadline, timedelta) else deadline
+            self._session.stage_request(command, to, self, when)
+
+    async def start_saga(self, saga: Saga, data: Any) -> str:
+        """Start a saga of this domain with ``data`` (its data model, or what validates as one); its first
+        command is sent in the command's transaction. Returns the saga's id."""
+        self._require_command("ctx.start_saga()")
+        if saga.domain != self.domain.name:
+            raise RuleViolation(f"saga {saga.name!r} belongs to domain {saga.domain!r}, not {self.domain.name!r}")
+        return self._session.stage_saga(saga, saga.data_type.model_validate(data), self)
 
     async def fetch(self, service: ExternalService[T], **params: object) -> T:
         """Retrieve another domain's resource through its API and return it translated into this domain's

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
+from interlink.core.command_events import REQUEST_KIND, OutstandingRequest, replies_channel
 from interlink.core.context import Context, FieldValue
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event
 from interlink.core.notification import Refresher
+from interlink.core.sagas import SAGA_KIND, Saga, begin
 from interlink.delivery.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
 from interlink.delivery.tracing import child_traceparent
 from interlink.exceptions import ConcurrencyError, ConfigurationError, PreconditionFailed, RuleViolation
@@ -52,9 +57,10 @@ class Overlay:
 
 @dataclass
 class _StagedMessage:
-    message: Event | Command
+    message: BaseModel
     envelope_fields: dict[str, object]
     about: Aggregate | None
+    channel: str | None = None  # set for replies; otherwise derived from source and target
 
 
 class UnitOfWork:
@@ -152,15 +158,88 @@ class UnitOfWork:
         self._messages.append(_StagedMessage(event, self._common(ctx) | fields, about))
 
     def stage_command(self, command: Command, to: str, ctx: Context) -> None:
+        self.send_command(command, to, ctx)
+
+    def stage_request(self, command: Command, to: str, ctx: Context, deadline: datetime) -> None:
+        self.send_command(command, to, ctx, deadline=deadline)
+
+    def send_command(
+        self,
+        command: Command,
+        to: str,
+        ctx: Context,
+        *,
+        deadline: datetime | None = None,
+        command_id: str | None = None,
+        saga: str | None = None,
+    ) -> str:
+        """Stage a command event and return its command id. When a reply is awaited (a reply handler or a
+        saga), the outstanding request is staged with it as a ``~request`` record; its ``deadline`` is when
+        the deadline watch settles it with a timeout."""
         owner = command.__dict__.get("__owner__") or type(command).__dict__.get("__owner__")
         if owner and owner != to:
             raise RuleViolation(f"{type(command).__name__} is a command of domain {owner!r}, not {to!r}")
+        command_id = command_id or new_message_id()
         fields: dict[str, object] = {
             "type": f"{to}.{command.message_name()}",
             "targetdomain": to,
-            "replyto": f"{self.domain.name}.replies",
+            "replyto": replies_channel(self.domain.name),
+            "commandid": command_id,
         }
         self._messages.append(_StagedMessage(command, self._common(ctx) | fields, None))
+        if saga is not None or self.domain.awaits_reply(type(command)):
+            request = OutstandingRequest(
+                command_type=str(fields["type"]),
+                command=command.model_dump(mode="json"),
+                to=to,
+                correlation_id=ctx.correlation_id,
+                sent_at=self._clock.now(),
+                deadline=deadline,
+                saga=saga,
+            )
+            self.stage_record(REQUEST_KIND, command_id, request.model_dump_json(), 0)
+        return command_id
+
+    def stage_saga(self, saga: Saga, data: Any, ctx: Context) -> str:
+        state, first = begin(saga, new_message_id(), data, ctx.correlation_id, self._clock.now())
+        self.stage_record(SAGA_KIND, state.id, state.model_dump_json(), 0)
+        self.send_command(
+            first.command, first.to, ctx, deadline=first.deadline, command_id=first.command_id, saga=state.id
+        )
+        return state.id
+
+    def stage_reply(self, data: BaseModel, fields: dict[str, object], channel: str) -> None:
+        """Stage a reply message for the channel the command named (not derived from the domains)."""
+        self._messages.append(_StagedMessage(data, {"source": self.domain.name, **fields}, None, channel))
+
+    async def load_record(self, kind: str, id: str) -> tuple[str, int] | None:
+        """A framework record (reserved kind, e.g. ``~saga``) as (data JSON, version), or None; sees what
+        this unit of work and the batch before it staged."""
+        key = (kind, id)
+        if key in self._writes:
+            write = self._writes[key]
+            return (write.data, write.new_version) if write.data is not None else None
+        staged = self._overlay.get(key) if self._overlay else None
+        if staged is not None:
+            doc, writer = staged
+            if all(writer is not known for known in self._depends_on):
+                self._depends_on.append(writer)
+            return doc
+        stored = await self._store.load(*key)
+        return (stored.data, stored.version) if stored else None
+
+    def stage_record(self, kind: str, id: str, data: str | None, version: int) -> None:
+        """Write (``data`` None: delete) a framework record that was at ``version`` (0: new) when read."""
+        key = (kind, id)
+        prior = self._writes.get(key)
+        expected = prior.expected_version if prior else version
+        self._writes[key] = AggregateWrite(kind, id, expected, version + 1, data)
+
+    def discard(self) -> None:
+        """Forget everything staged so far (a command handler failed for a business reason)."""
+        self._identity.clear()
+        self._writes.clear()
+        self._messages.clear()
 
     def expect(self, id: str, version: int | None) -> None:
         """If-Match: loading the aggregate with this id must find it at this version (None: find it at
@@ -228,7 +307,7 @@ class UnitOfWork:
             outbox.append(
                 OutgoingMessage(
                     str(attributes["id"]),
-                    channel_of(self.domain.name, str(target) if target else None),
+                    staged.channel or channel_of(self.domain.name, str(target) if target else None),
                     message_type,
                     body,
                     ordering_key_of(message_type, about.id if about else None),

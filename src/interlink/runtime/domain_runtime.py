@@ -21,6 +21,7 @@ from interlink.delivery.ids import random_hex
 from interlink.delivery.relay import Relay
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.command_events import CommandDispatcher, DeadlineWatch, ReplyDispatcher
 from interlink.patterns.inbound_file import FileIntake
 from interlink.patterns.notification import DeferredReads, NotificationDispatcher
 from interlink.patterns.state_transfer import ReplicaDispatcher
@@ -76,7 +77,15 @@ class DomainRuntime:
         )
         if domain.replicas:
             dispatchers = [*dispatchers, ReplicaDispatcher(domain, self.clock)]
-        self.dispatcher = CompositeDispatcher([EventHandlerDispatcher(domain, self.clock), *dispatchers])
+        command_events: list[Dispatcher] = [CommandDispatcher(domain, self.clock), ReplyDispatcher(domain, self.clock)]
+        self.dispatcher = CompositeDispatcher(
+            [EventHandlerDispatcher(domain, self.clock), *command_events, *dispatchers]
+        )
+        # Outstanding requests with a deadline (replies awaited, sagas) need a watch for their timeouts.
+        self.deadlines = (
+            DeadlineWatch(domain, store, self.committer, self.clock) if domain.reply_handlers or domain.sagas else None
+        )
+        self._deadline_task: asyncio.Task[None] | None = None
         types = self.dispatcher.types()
         self.subscription = Subscription(
             name=domain.name, channels=tuple(sorted(set(types.values()))), types=frozenset(types)
@@ -123,11 +132,17 @@ class DomainRuntime:
         ]
         if self.intake is not None:
             await self.intake.start()
+        if self.deadlines is not None:
+            self._deadline_task = asyncio.create_task(self.deadlines.run(), name=f"{self.domain.name}-deadlines")
 
     async def stop(self) -> None:
         """Stop taking messages, finish those in hand, flush the outbox, close the store."""
         if self.intake is not None:
             await self.intake.stop()
+        if self.deadlines is not None and self._deadline_task is not None:
+            self.deadlines.stop()
+            await asyncio.gather(self._deadline_task, return_exceptions=True)
+            self._deadline_task = None
         for consumer in self.consumers:
             consumer.stop()
         consumer_tasks, relay_task = self._tasks[1:], self._tasks[:1]

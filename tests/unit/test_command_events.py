@@ -1,0 +1,243 @@
+"""Command events on the memory store and broker: handles, on_reply, duplicates, unknown replies, timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import BaseModel
+
+from interlink import Command, Context, Domain, Reply
+from interlink.adapters.brokers.memory import MemoryBroker
+from interlink.adapters.stores.memory import MemoryStore
+from interlink.core.command_events import REPLY_KIND, REQUEST_KIND, Outcome, ReplyData, reply_type_of
+from interlink.delivery.envelope import Envelope, new_message_id
+from interlink.exceptions import ConfigurationError
+from interlink.ports.broker import OutgoingMessage
+from interlink.runtime import DomainRuntime, Settings
+from interlink.testing.waiting import wait_until
+from tests.support.command_events_app import (
+    Notice,
+    Notify,
+    Ping,
+    SendPing,
+    SendSms,
+    Sms,
+    lending,
+    notify,
+    partner,
+    ping,
+)
+
+SETTINGS = Settings(fetch_wait=0.05, relay_poll_interval=0.05)
+
+
+@dataclass
+class Landscape:
+    """The issuer and the target on one memory broker."""
+
+    lending: DomainRuntime
+    partner: DomainRuntime
+    broker: MemoryBroker
+
+    async def notice(self, id: str) -> Notice | None:
+        stored = await self.lending.store.load("Notice", id)
+        return Notice.model_validate_json(stored.data) if stored else None
+
+    async def sms_runs(self, id: str) -> int:
+        stored = await self.partner.store.load("Sms", id)
+        return Sms.model_validate_json(stored.data).runs if stored else 0
+
+
+@asynccontextmanager
+async def landscape() -> AsyncIterator[Landscape]:
+    async with MemoryBroker() as broker:
+        issuer = DomainRuntime(lending, MemoryStore(domain="lending"), broker, SETTINGS)
+        target = DomainRuntime(partner, MemoryStore(domain="partner"), broker, SETTINGS)
+        await issuer.start()
+        await target.start()
+        try:
+            yield Landscape(issuer, target, broker)
+        finally:
+            await issuer.stop()
+            await target.stop()
+
+
+async def test_a_command_event_runs_in_the_target_and_its_confirmation_reaches_the_issuer() -> None:
+    """The target runs SendSms once and the issuer's reply handler records the confirmation."""
+    async with landscape() as land:
+        await land.lending.execute(notify, Notify(sms_id="s1"))
+        notice = await wait_until(lambda: land.notice("s1"), 5, what="the reply")
+        assert (notice.outcome, notice.confirmed_runs, notice.replies) == ("confirmed", 1, 1)
+        assert await land.sms_runs("s1") == 1
+        assert await land.lending.store.list_aggregates(REQUEST_KIND, where={}, after=None, limit=10) == []
+
+
+async def test_a_business_failure_becomes_a_failure_reply_and_its_effects_are_dropped() -> None:
+    """CommandRejected in the target gives the issuer a failed reply with the reason; the target saves nothing."""
+    async with landscape() as land:
+        await land.lending.execute(notify, Notify(sms_id="s2", refuse=True))
+        notice = await wait_until(lambda: land.notice("s2"), 5, what="the reply")
+        assert notice.outcome == "failed"
+        assert notice.reason == "sms s2 refused: number barred"
+        assert await land.sms_runs("s2") == 0
+
+
+def _command(command: Command, command_id: str, *, reply_to: str | None = "lending.replies") -> OutgoingMessage:
+    envelope = Envelope(
+        id=new_message_id(),
+        source="lending",
+        type=command.message_type(),
+        time=datetime.now(UTC),
+        data=command.model_dump(mode="json"),
+        targetdomain="partner",
+        replyto=reply_to,
+        commandid=command_id,  # type: ignore[call-arg]
+    )
+    return OutgoingMessage.of(envelope)
+
+
+async def test_a_duplicate_command_is_answered_from_the_stored_reply_without_running_again() -> None:
+    """The same command id sent twice (two message ids) runs once; both replies carry the first outcome."""
+    async with landscape() as land:
+        command = SendSms(sms_id="s3", text="hi")
+        await land.broker.publish([_command(command, "cmd-3", reply_to=None)])
+        await wait_until(lambda: land.partner.store.load(REPLY_KIND, "cmd-3"), 5, what="the stored reply")
+        await land.broker.publish([_command(command, "cmd-3", reply_to=None)])
+        consumer = land.partner.consumers[0]
+        await wait_until(lambda: consumer.stats.processed == 2, 5, what="both commands handled")
+        assert await land.sms_runs("s3") == 1
+        stored = await land.partner.store.load(REPLY_KIND, "cmd-3")
+        assert stored is not None
+        reply = ReplyData.model_validate_json(stored.data)
+        assert reply.outcome is Outcome.CONFIRMED
+        assert reply.confirmation == {"sms_id": "s3", "runs": 1}
+
+
+async def test_a_reply_for_an_unknown_command_id_is_logged_and_acknowledged(caplog: pytest.LogCaptureFixture) -> None:
+    """A reply nobody waits for changes nothing, is not parked, and is acknowledged."""
+    async with landscape() as land:
+        data = ReplyData(outcome=Outcome.CONFIRMED, command_type=SendSms.message_type(), confirmation={})
+        envelope = Envelope(
+            id=new_message_id(),
+            source="partner",
+            type=reply_type_of(SendSms),
+            time=datetime.now(UTC),
+            data=data.model_dump(mode="json"),
+            inreplyto="nobody-asked",  # type: ignore[call-arg]
+        )
+        message = OutgoingMessage.of(envelope)
+        await land.broker.publish([OutgoingMessage(message.message_id, "lending.replies", message.type, message.body)])
+        consumer = land.lending.consumers[0]
+        await wait_until(lambda: consumer.stats.processed == 1, 5, what="the reply handled")
+        assert consumer.stats.dead_lettered == 0
+        assert await land.lending.store.list_aggregates("Notice", where={}, after=None, limit=10) == []
+        assert "answers no outstanding request 'nobody-asked'" in caplog.text
+
+
+async def test_a_deadline_without_a_reply_delivers_one_timeout_reply() -> None:
+    """A Ping to a domain that never answers times out once; later scans do not time it out again."""
+    async with landscape() as land:
+        await land.lending.execute(ping, SendPing(ping_id="p1", deadline_seconds=0.2))
+        notice = await wait_until(lambda: land.notice("p1"), 5, what="the timeout")
+        assert notice.outcome == "timed_out"
+        assert land.lending.deadlines is not None
+        await land.lending.deadlines.tick()
+        assert (await land.notice("p1")) == notice
+        assert land.lending.deadlines.timed_out == 1
+
+
+async def test_a_real_reply_after_the_timeout_is_logged_and_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """The target comes back after the deadline passed: its reply is acknowledged, the timeout stands."""
+    async with MemoryBroker() as broker:
+        issuer = DomainRuntime(lending, MemoryStore(domain="lending"), broker, SETTINGS)
+        target = DomainRuntime(partner, MemoryStore(domain="partner"), broker, SETTINGS)
+        await target.prepare()  # subscribed, but not running
+        await issuer.start()
+        try:
+            await issuer.execute(notify, Notify(sms_id="s4", deadline_seconds=0.2))
+            await wait_until(lambda: issuer.store.load("Notice", "s4"), 5, what="the timeout")
+            await target.start()
+            await wait_until(lambda: "answers no outstanding request" in caplog.text, 5, what="the late reply")
+            stored = await issuer.store.load("Notice", "s4")
+            assert stored is not None
+            notice = Notice.model_validate_json(stored.data)
+            assert (notice.outcome, notice.replies) == ("timed_out", 1)
+        finally:
+            await issuer.stop()
+            await target.stop()
+
+
+def test_on_reply_checks_the_handler_signature() -> None:
+    """A reply handler that does not take a Reply is refused when declared."""
+    domain = Domain("checker")
+
+    with pytest.raises(ConfigurationError, match="must take"):
+
+        @domain.on_reply(SendSms)
+        async def wrong(ctx: Context, reply: SendSms) -> None: ...
+
+
+def test_handles_refuses_another_domains_command() -> None:
+    """A domain cannot handle a command event another domain declared."""
+    domain = Domain("intruder")
+    with pytest.raises(ConfigurationError, match="is a command of domain 'partner'"):
+        domain.handles(SendSms)
+
+
+def test_a_reply_handler_receives_a_typed_reply() -> None:
+    """Reply exposes the outcome as properties."""
+    reply: Reply[SendSms, BaseModel] = Reply(
+        outcome=Outcome.TIMED_OUT, command=SendSms(sms_id="x", text="t"), command_id="c", correlation_id="k"
+    )
+    assert reply.timed_out
+    assert not reply.confirmed
+    assert not reply.failed
+
+
+async def test_a_failing_timeout_handler_does_not_stop_the_deadline_watch(caplog: pytest.LogCaptureFixture) -> None:
+    """A reply handler that raises on a timeout leaves the request outstanding; the next tick tries again."""
+    domain = Domain("flaky-issuer")
+    attempts: list[str] = []
+
+    @domain.on_reply(Ping)
+    async def ping_replied(ctx: Context, reply: Reply[Ping, BaseModel]) -> None:
+        attempts.append(reply.command.ping_id)
+        if len(attempts) == 1:
+            raise RuntimeError("handler broke on the first try")
+
+    @domain.command
+    async def send_ping(ctx: Context, data: SendPing) -> None:
+        ctx.send(Ping(ping_id=data.ping_id), to="silent", deadline=datetime.now(UTC))
+
+    async with MemoryBroker() as broker, MemoryStore(domain=domain.name) as store:
+        runtime = DomainRuntime(domain, store, broker, SETTINGS)
+        await runtime.execute(send_ping, SendPing(ping_id="p9"))
+        assert runtime.deadlines is not None
+        assert await runtime.deadlines.tick() == 0
+        assert "handler broke on the first try" in caplog.text
+        assert await runtime.deadlines.tick() == 1
+        assert attempts == ["p9", "p9"]
+        assert await store.list_aggregates(REQUEST_KIND, where={}, after=None, limit=10) == []
+
+
+async def test_a_deadline_that_passed_while_the_issuer_was_down_times_out_after_its_restart() -> None:
+    """Outstanding requests live in the store: a new runtime on it delivers the timeout the old one missed."""
+    async with MemoryBroker() as broker:
+        store = MemoryStore(domain="lending")
+        before = DomainRuntime(lending, store, broker, SETTINGS)
+        await before.prepare()  # connected and subscribed, but no deadline watch running
+        await before.execute(ping, SendPing(ping_id="p5", deadline_seconds=0.01))
+        assert len(await store.list_aggregates(REQUEST_KIND, where={}, after=None, limit=10)) == 1
+        await store.close()
+
+        after = DomainRuntime(lending, store, broker, SETTINGS)
+        await after.start()
+        try:
+            stored = await wait_until(lambda: store.load("Notice", "p5"), 5, what="the timeout after the restart")
+            assert Notice.model_validate_json(stored.data).outcome == "timed_out"
+        finally:
+            await after.stop()

@@ -37,12 +37,16 @@ from interlink.patterns.inbound_file import FileReport
 from interlink.runtime import DomainRuntime, Runtime, Settings
 from interlink.runtime.http import HttpEndpoint, make_server
 
-__all__ = ["DayPlan", "DayResult", "Narrator", "run_day"]
+__all__ = ["DayFailed", "DayPlan", "DayResult", "Narrator", "run_day"]
 
 T = TypeVar("T")
 
 #: (pattern, domain, what happened)
 Narrator = Callable[[str, str, str], None]
+
+
+class DayFailed(Exception):
+    """A step of the day did not happen: an API answered otherwise than planned, or a wait ran out."""
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,11 @@ def _prepared(workdir: Path) -> Path:
 
 
 async def _eventually(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:  # noqa: ASYNC109
-    """The first value ``check`` returns that is not None; TimeoutError naming ``what`` past ``timeout``."""
+    """The first value ``check`` returns that is not None; DayFailed naming ``what`` past ``timeout``."""
     deadline = time.monotonic() + timeout
     while (value := await check()) is None:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the bank's day waited {timeout}s for {what}")
+            raise DayFailed(f"the day waited {timeout:g}s for {what}")
         await asyncio.sleep(0.1)
     return value
 
@@ -288,7 +292,7 @@ class _Day:
 
     async def settle(self) -> list[Count]:
         """Wait until the stores hold what was put in (or the timeout passes), then count once more."""
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(DayFailed):
             return await _eventually(self._all_match, self.plan.timeout, "the stores to match the day")
         return await self.counts()
 
@@ -303,7 +307,7 @@ class _Day:
     ) -> Any:
         response = await self.http.request(method, path, json=body, params=params)
         if response.status_code != expect:
-            raise AssertionError(f"{method} {path} answered {response.status_code}, not {expect}: {response.text}")
+            raise DayFailed(f"{method} {path} answered {response.status_code}, not {expect}: {response.text}")
         return response.json()
 
     async def _ingest(self, domain: str, directory: str, file: DroppedFile, unit: str, bad: str) -> None:

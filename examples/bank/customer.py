@@ -21,7 +21,7 @@ from interlink.core.pagination import Page
 customer = Domain("customer", description="Registry of the bank's customers")
 
 #: Where the branch system drops its files, relative to the working directory of the process.
-INBOUND_DIRECTORY = "incoming/customer"
+INBOUND_DIRECTORY = ".interlink/incoming/customer"
 Segment = Literal["retail", "business"]
 Channel = Literal["api", "branch-file"]
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

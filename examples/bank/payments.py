@@ -22,7 +22,7 @@ from interlink.core.pagination import Page
 payments = Domain("payments", description="Repayments booked by the core banking system")
 
 #: Where the mainframe's extracts arrive, relative to the working directory of the process.
-INBOUND_DIRECTORY = "incoming/payments"
+INBOUND_DIRECTORY = ".interlink/incoming/payments"
 
 #: The extract's record layout (copybook REPAYMT, 60 columns):
 #: reference X(12), loan request X(12), customer X(10), amount S9(9)V99, value date 9(8) YYYYMMDD, filler.

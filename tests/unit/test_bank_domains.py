@@ -22,11 +22,13 @@ from examples.bank.customer_communication import customer_communication, send_sm
 from examples.bank.loan_request import loan_request, submit_loan_request
 from examples.bank.payments import payments, record_repayment
 from examples.bank.risk_assessment import keep_profile, risk_assessment, score
+from openapi_spec_validator import validate
 
 from interlink import Domain
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.exceptions import BusinessRuleError, NotFoundError
+from interlink.patterns.api_exposure import build_api
 from interlink.runtime.domain_runtime import DomainRuntime
 
 Hosted = Callable[[Domain], AbstractAsyncContextManager[DomainRuntime]]
@@ -170,3 +172,9 @@ async def test_an_sms_and_a_repayment_are_each_recorded_once(hosted: Hosted) -> 
         await rt.execute(record_repayment, line)
         booked = await rt.execute(record_repayment, {**line, "amount": "99.00"})
         assert (booked.amount, booked.version) == (Decimal("12.50"), 1)
+
+
+@pytest.mark.parametrize("domain", DOMAINS, ids=lambda d: d.name)
+def test_every_bank_api_is_a_valid_openapi_document(domain: Domain) -> None:
+    """The OpenAPI document generated from each domain's declarations passes openapi-spec-validator."""
+    validate(build_api(domain).openapi())

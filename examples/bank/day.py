@@ -5,6 +5,11 @@ the way ``interlink run --http`` serves them), credit is reserved and released, 
 the mainframe's repayments extract arrives. Each step is narrated naming the pattern at work; at the end the
 domains' stores are counted and compared with what the script put in.
 
+The day only reaches the bank the way outside systems do: HTTP to each domain's API, files dropped into the
+inbound directories, and (for the counts) each domain's store. So :func:`run_day` hosts the six domains in
+this process and drives them, and :func:`run_day_against` drives six domains already running elsewhere
+(``interlink run examples.bank.<module> --http ...``, one process each).
+
 Not in the day yet (their patterns are built elsewhere and wired in later): the deferred update of
 ``risk_assessment``, ``credit_offer``'s replica, the ``SendSms`` command event with its ``SmsSent`` reply and
 an SMS service outage, and the loan origination saga that compensates.
@@ -16,8 +21,8 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,11 +38,13 @@ from examples.bank.files import DroppedFile, customer_id, customers_csv, drop, r
 from examples.bank.payments import INBOUND_DIRECTORY as PAYMENT_FILES
 from examples.bank.tally import Count, count_aggregates
 from interlink.patterns.api_exposure import ApiSettings, build_api
-from interlink.patterns.inbound_file import FileReport
+from interlink.patterns.inbound_file.reports import REPORT
+from interlink.ports.store import Store
 from interlink.runtime import DomainRuntime, Runtime, Settings
+from interlink.runtime.backends import open_store
 from interlink.runtime.http import HttpEndpoint, make_server
 
-__all__ = ["DayFailed", "DayPlan", "DayResult", "Narrator", "run_day"]
+__all__ = ["DayFailed", "DayPlan", "DayResult", "Landscape", "Narrator", "run_day", "run_day_against"]
 
 T = TypeVar("T")
 
@@ -71,12 +78,21 @@ class DayResult:
 
     counts: list[Count]
     seconds: float
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Every store holds exactly what the script put in."""
         return all(c.ok for c in self.counts)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """Where the day reaches the bank: each domain's API base URL and store (by domain name), and the working
+    directory of the processes, under which the inbound directories are."""
+
+    urls: Mapping[str, str]
+    stores: Mapping[str, Store]
+    workdir: Path
 
 
 async def run_day(
@@ -105,11 +121,41 @@ async def run_day(
         async with Runtime(DOMAINS, settings) as rt:
             for domain in DOMAINS:
                 root.mount(f"/{domain.name}", build_api(domain, _getter(rt[domain.name]), ApiSettings()))
-            async with _serving(server, sock), httpx.AsyncClient(base_url=base, trust_env=False, timeout=30) as http:
+            land = Landscape(
+                {d.name: f"{base}/{d.name}" for d in DOMAINS}, {d.name: rt[d.name].store for d in DOMAINS}, workdir
+            )
+            async with _serving(server, sock):
                 narrate("API Exposure", "all six", f"the domains' APIs are served at {base}/<domain>")
-                day = _Day(rt, http, plan or DayPlan(), narrate)
-                counts = await day.run()
-    return DayResult(counts, time.perf_counter() - started, day.notes)
+                counts = await _drive(land, plan or DayPlan(), narrate)
+    return DayResult(counts, time.perf_counter() - started)
+
+
+async def run_day_against(
+    workdir: Path,
+    urls: Mapping[str, str],
+    store_url: str,
+    *,
+    plan: DayPlan | None = None,
+    narrate: Narrator = lambda pattern, domain, text: None,
+) -> DayResult:
+    """Drive the six domains running in other processes: ``urls`` maps each domain name to its API's base URL,
+    ``workdir`` is their working directory, ``store_url`` (with ``{domain}``) where their stores are."""
+    missing = sorted({d.name for d in DOMAINS} - set(urls))
+    if missing:
+        raise DayFailed(f"no API URL for domain(s) {missing}")
+    started = time.perf_counter()
+    stores = {d.name: open_store(store_url, d.name) for d in DOMAINS}
+    async with contextlib.AsyncExitStack() as stack:
+        for store in stores.values():
+            await stack.enter_async_context(store)
+        land = Landscape(urls, stores, await asyncio.to_thread(_prepared, workdir))
+        counts = await _drive(land, plan or DayPlan(), narrate)
+    return DayResult(counts, time.perf_counter() - started)
+
+
+async def _drive(land: Landscape, plan: DayPlan, narrate: Narrator) -> list[Count]:
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+        return await _Day(land, http, plan, narrate).run()
 
 
 def _getter(runtime: DomainRuntime) -> Callable[[], DomainRuntime]:
@@ -152,15 +198,15 @@ async def _true(condition: bool) -> bool | None:
 class _Day:
     """The day's steps, in order; ``run`` returns the counts read from the stores afterwards."""
 
-    def __init__(self, rt: Runtime, http: httpx.AsyncClient, plan: DayPlan, narrate: Narrator) -> None:
-        self.rt, self.http, self.plan, self.narrate = rt, http, plan, narrate
-        self.notes: list[str] = []
+    def __init__(self, land: Landscape, http: httpx.AsyncClient, plan: DayPlan, narrate: Narrator) -> None:
+        self.land, self.http, self.plan, self.narrate = land, http, plan, narrate
         self.loans = [(f"L{i:04d}", customer_id(i), 3_000 + 1_000 * i) for i in range(plan.loans)]
         # A second loan for the first customer, beyond what is left of the limit: refused.
         self.over_limit = (f"L{plan.loans:04d}", customer_id(0), DEFAULT_LIMIT - 1_000)
         self.withdrawn = self.loans[1][0]
         self.mover = customer_id(2)
-        self.files: dict[str, FileReport] = {}
+        #: The file id of each domain's file, from its report.
+        self.files: dict[str, str] = {}
 
     async def run(self) -> list[Count]:
         await self.customers_by_file()
@@ -191,7 +237,7 @@ class _Day:
     async def loan_requests_by_api(self) -> None:
         async def submit(loan_id: str, cid: str, amount: int) -> None:
             body = {"id": loan_id, "customer_id": cid, "amount": amount, "term_months": 60, "purpose": "car"}
-            await self._call("POST", "/loan-request/loan-requests", body)
+            await self._call("POST", "loan-request", "/loan-requests", body)
 
         await asyncio.gather(*(submit(*loan) for loan in [*self.loans, self.over_limit]))
         self.narrate(
@@ -204,20 +250,22 @@ class _Day:
 
     async def credit_reservations(self) -> None:
         for loan_id, _, _ in self.loans:
-            await self._call("POST", "/credit-offer/credit-offers", {"loan_request_id": loan_id})
+            await self._call("POST", "credit-offer", "/credit-offers", {"loan_request_id": loan_id})
         self.narrate("API Exposure", "credit-offer", f"credit reserved for {len(self.loans)} loan requests")
-        refused = await self._call("POST", "/credit-offer/credit-offers", {"loan_request_id": self.over_limit[0]}, 422)
+        refused = await self._call(
+            "POST", "credit-offer", "/credit-offers", {"loan_request_id": self.over_limit[0]}, 422
+        )
         self.narrate("API Exposure", "credit-offer", f"refused with 422: {refused['detail']}")
-        await self._call("POST", f"/credit-offer/credit-offers/{self.withdrawn}/release", {})
+        await self._call("POST", "credit-offer", f"/credit-offers/{self.withdrawn}/release", {})
         self.narrate("API Exposure", "credit-offer", f"{self.withdrawn} withdrawn: its reservation released")
 
     async def offer_sms(self) -> None:
         offered = [loan for loan in self.loans if loan[0] != self.withdrawn]
         for loan_id, cid, amount in offered:
-            person = await self._call("GET", f"/customer/customers/{cid}")
+            person = await self._call("GET", "customer", f"/customers/{cid}")
             text = f"Dear {person['name']}, your credit of EUR {amount} for loan request {loan_id} is reserved."
             sms = {"id": f"offer-{loan_id}", "customer_id": cid, "phone": person["phone"], "text": text}
-            await self._call("POST", "/customer-communication/sms", sms)
+            await self._call("POST", "customer-communication", "/sms", sms)
         self.narrate(
             "API Exposure",
             "customer-communication",
@@ -226,11 +274,11 @@ class _Day:
 
     async def address_change(self) -> None:
         address = {"street": "Grote Markt 1", "postcode": "9711 LV", "city": "Groningen"}
-        await self._call("PUT", f"/customer/customers/{self.mover}/address", address)
+        await self._call("PUT", "customer", f"/customers/{self.mover}/address", address)
         self.narrate(
             "API Exposure", "customer", f"{self.mover} moves to Groningen: PUT /customers/{self.mover}/address"
         )
-        store = self.rt["risk-assessment"].store
+        store = self.land.stores["risk-assessment"]
 
         async def moved() -> bool | None:
             found = await store.load("CustomerProfile", self.mover)
@@ -240,7 +288,7 @@ class _Day:
         self.narrate(
             "State Change Notification", "risk-assessment", "CustomerChanged -> fetched back: now in Groningen"
         )
-        score = await self._call("GET", f"/risk-assessment/scores/{self.mover}", params={"amount": 15_000})
+        score = await self._call("GET", "risk-assessment", f"/scores/{self.mover}", params={"amount": 15_000})
         self.narrate("API Exposure", "risk-assessment", f"score {score['score']} ({'; '.join(score['reasons'])})")
 
     async def repayments_extract(self) -> None:
@@ -255,14 +303,14 @@ class _Day:
         plan, loans = self.plan, len(self.loans)
 
         async def count(domain: str, kind: str, **where: str | int) -> int:
-            return await count_aggregates(self.rt[domain].store, kind, **where)
+            return await count_aggregates(self.land.stores[domain], kind, **where)
 
         async def rejected(domain: str, name: str) -> int:
-            record = await self.rt[domain].store.inbound_file(self.files[name].file_id or "")
+            record = await self.land.stores[domain].inbound_file(self.files[name])
             return record.rejected if record is not None else -1
 
         copies, offers = await count("credit-offer", "LoanRequestCopy"), await count("credit-offer", "CreditOffer")
-        dead = sum([len(await self.rt[d.name].store.dead_letters()) for d in DOMAINS])
+        dead = sum([len(await self.land.stores[d.name].dead_letters()) for d in DOMAINS])
         return [
             Count("Inbound File", "customer", "customers registered from the branch file", plan.customers,
                   await count("customer", "Customer", channel="branch-file")),
@@ -303,9 +351,15 @@ class _Day:
     # -- helpers -----------------------------------------------------------------------------------
 
     async def _call(
-        self, method: str, path: str, body: Any = None, expect: int = 200, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        domain: str,
+        path: str,
+        body: Any = None,
+        expect: int = 200,
+        params: dict[str, Any] | None = None,
     ) -> Any:
-        response = await self.http.request(method, path, json=body, params=params)
+        response = await self.http.request(method, self.land.urls[domain] + path, json=body, params=params)
         if response.status_code != expect:
             raise DayFailed(f"{method} {path} answered {response.status_code}, not {expect}: {response.text}")
         return response.json()
@@ -315,19 +369,22 @@ class _Day:
             "Inbound File", domain,
             f"{file.name} arrives: {file.good + 1} {unit}, the one on line {file.bad_line} with {bad}",
         )  # fmt: skip
-        drop(Path(directory), file)
-        host = self.rt[domain]
-        report = await _eventually(lambda: _final_report(host, file.name), self.plan.timeout, f"{file.name} ingested")
-        self.files[domain] = report
-        self.narrate("Inbound File", domain, f"{file.name} {report.outcome}: {report.accepted} accepted, "
-                     f"{report.rejected} rejected")  # fmt: skip
-        if report.rejects_path is not None:
-            for line in report.rejects_path.read_text(encoding="utf-8").splitlines():
+        folder = self.land.workdir / directory
+        await asyncio.to_thread(drop, folder, file)
+        where, report = await _eventually(
+            lambda: asyncio.to_thread(_final_report, folder, file.name), self.plan.timeout, f"{file.name} ingested"
+        )
+        self.files[domain] = report["file_id"]
+        self.narrate("Inbound File", domain, f"{file.name} {report['outcome']}: {report['accepted']} accepted, "
+                     f"{report['rejected']} rejected")  # fmt: skip
+        if report.get("rejects_file"):
+            rejects = await asyncio.to_thread((where / report["rejects_file"]).read_text, encoding="utf-8")
+            for line in rejects.splitlines():
                 reject = json.loads(line)
                 self.narrate("Inbound File", domain, f"rejected line {reject['line']}: {reject['reason']}")
 
     async def _wait_count(self, domain: str, kind: str, expected: int, pattern: str, what: str) -> None:
-        store = self.rt[domain].store
+        store = self.land.stores[domain]
 
         async def reached() -> bool | None:
             return True if await count_aggregates(store, kind) >= expected else None
@@ -336,7 +393,9 @@ class _Day:
         self.narrate(pattern, domain, f"{expected} {what}")
 
 
-async def _final_report(host: DomainRuntime, name: str) -> FileReport | None:
-    intake = host.intake
-    reports = list(intake.reports) if intake is not None else []
-    return next((r for r in reports if r.name == name and r.outcome in ("archived", "failed")), None)
+def _final_report(folder: Path, name: str) -> tuple[Path, dict[str, Any]] | None:
+    """The report the intake wrote beside a finished file (in archive/ or failed/), and where it is."""
+    for final in ("archive", "failed"):
+        for path in (folder / final).glob(f"*--{name}{REPORT}"):
+            return path.parent, json.loads(path.read_text(encoding="utf-8"))
+    return None

@@ -117,7 +117,7 @@ async def run_day(
         fetch_wait=0.2,
     )
     started = time.perf_counter()
-    with contextlib.chdir(workdir):
+    with contextlib.closing(sock), contextlib.chdir(workdir):
         async with Runtime(DOMAINS, settings) as rt:
             for domain in DOMAINS:
                 root.mount(f"/{domain.name}", build_api(domain, _getter(rt[domain.name]), ApiSettings()))

@@ -63,8 +63,12 @@ def demo(
         console.print(f"[bold red]demo failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     table = Table(title=f"the day, counted in the domains' stores ({result.seconds:.1f}s)")
-    for column in ("pattern", "domain", "what", "put in", "in the store", ""):
-        table.add_column(column, justify="right" if column in ("put in", "in the store") else "left")
+    table.add_column("pattern", no_wrap=True)
+    table.add_column("domain", no_wrap=True)
+    table.add_column("what")
+    table.add_column("put in", justify="right")
+    table.add_column("in the store", justify="right")
+    table.add_column("", no_wrap=True)
     for count in result.counts:
         mark = "[green]ok[/]" if count.ok else "[bold red]MISMATCH[/]"
         table.add_row(count.pattern, count.domain, count.what, str(count.expected), str(count.found), mark)

@@ -1,23 +1,52 @@
-"""The customer domain: the bank's registry of customers. It publishes a public event per registration."""
+"""The customer domain (registry): the bank's customers and their addresses.
+
+Patterns at work:
+
+- API Exposure: register, get, list and change the address of customers over HTTP.
+- Inbound File: the branch system drops a nightly ``customers-*.csv``; each record runs ``register_customer``.
+- Thin notifications: every change emits ``CustomerChanged`` (what changed and where to read it, no data);
+  ``CustomerRegistered`` stays for the domains that open something per new customer.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from interlink import Aggregate, Context, Domain, PublicEvent
+from interlink.core.inbound import CsvFormat
+from interlink.core.pagination import Page
 
 customer = Domain("customer", description="Registry of the bank's customers")
+
+#: Where the branch system drops its files, relative to the working directory of the process.
+INBOUND_DIRECTORY = ".interlink/incoming/customer"
+Segment = Literal["retail", "business"]
+Channel = Literal["api", "branch-file"]
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PHONE = r"^\+[1-9][0-9]{7,14}$"
+POSTCODE = r"^[0-9]{4,5}( ?[A-Z]{2})?$"
+
+
+class Address(BaseModel):
+    """A postal address."""
+
+    street: str = Field(min_length=1, max_length=200)
+    postcode: str = Field(pattern=POSTCODE)
+    city: str = Field(min_length=1, max_length=100)
 
 
 @customer.aggregate
 class Customer(Aggregate):
-    """A customer of the bank."""
+    """A customer of the bank; ``channel`` says how the registration came in."""
 
     name: str
     email: str
-    segment: Literal["retail", "business"] = "retail"
+    segment: Segment = "retail"
+    phone: str | None = None
+    address: Address | None = None
+    channel: Channel = "api"
 
 
 @customer.event
@@ -26,7 +55,17 @@ class CustomerRegistered(PublicEvent):
 
     customer_id: str
     name: str
-    segment: Literal["retail", "business"]
+    segment: Segment
+
+
+@customer.event
+class CustomerChanged(PublicEvent):
+    """A thin notification: a customer was registered or changed; read it at ``path`` (its ``version`` or later)."""
+
+    resource_type: Literal["customer"] = "customer"
+    customer_id: str
+    version: int
+    path: str
 
 
 class RegisterCustomer(BaseModel):
@@ -34,20 +73,104 @@ class RegisterCustomer(BaseModel):
 
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    segment: Literal["retail", "business"] = "retail"
+    email: str = Field(pattern=EMAIL)
+    segment: Segment = "retail"
+    phone: str | None = Field(None, pattern=PHONE)
+    address: Address | None = None
+    channel: Channel = "api"
+
+
+class ChangeAddress(Address):
+    """Input of the change-address command."""
+
+    id: str = Field(min_length=1, max_length=64)
+
+
+def _changed(ctx: Context, current: Customer) -> None:
+    ctx.emit(
+        CustomerChanged(customer_id=current.id, version=current.version, path=f"/customers/{current.id}"),
+        about=current,
+    )
 
 
 @customer.command(http="POST /customers")
 async def register_customer(ctx: Context, data: RegisterCustomer) -> Customer:
     """Register a customer and tell the other domains."""
-    new = Customer(id=data.id, name=data.name, email=data.email, segment=data.segment)
+    new = Customer(**data.model_dump())
     await ctx.save(new)
     ctx.emit(CustomerRegistered(customer_id=new.id, name=new.name, segment=new.segment), about=new)
+    _changed(ctx, new)
     return new
+
+
+@customer.command(http="PUT /customers/{id}/address")
+async def change_address(ctx: Context, data: ChangeAddress) -> Customer:
+    """Move a customer to a new address."""
+    current = await ctx.get(Customer, data.id)
+    current.address = Address(street=data.street, postcode=data.postcode, city=data.city)
+    await ctx.save(current)
+    _changed(ctx, current)
+    return current
 
 
 @customer.query(http="GET /customers/{id}")
 async def get_customer(ctx: Context, id: str) -> Customer:
     """One customer by id."""
     return await ctx.get(Customer, id)
+
+
+@customer.query(http="GET /customers")
+async def list_customers(
+    ctx: Context,
+    segment: Segment | None = None,
+    channel: Channel | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+) -> Page[Customer]:
+    """A page of customers in id order, optionally of one segment or registration channel."""
+    return await ctx.list(Customer, where={"segment": segment, "channel": channel}, cursor=cursor, limit=limit)
+
+
+class BranchCustomerRow(BaseModel):
+    """One record of the branch system's customer file."""
+
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(pattern=EMAIL)
+    segment: Segment = "retail"
+    phone: str | None = Field(None, pattern=PHONE)
+    street: str = Field(min_length=1)
+    postcode: str = Field(pattern=POSTCODE)
+    city: str = Field(min_length=1)
+
+
+def _from_branch(row: BranchCustomerRow) -> RegisterCustomer:
+    address = Address(street=row.street, postcode=row.postcode, city=row.city)
+    return RegisterCustomer(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        segment=row.segment,
+        phone=row.phone,
+        address=address,
+        channel="branch-file",
+    )
+
+
+#: The branch system's header row, as it writes it.
+BRANCH_COLUMNS = ("Customer No", "Name", "E-mail", "Segment", "Mobile", "Street", "Postcode", "City")
+
+branch_customers = customer.inbound_file(
+    "branch-customers",
+    directory=INBOUND_DIRECTORY,
+    pattern="customers-*.csv",
+    format=CsvFormat(
+        delimiter=";",
+        columns=dict(zip(BRANCH_COLUMNS, BranchCustomerRow.model_fields, strict=True)),
+        strip=True,
+    ),
+    record=BranchCustomerRow,
+    to_input=_from_branch,
+    command=register_customer,
+    settle_seconds=1.0,
+)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from interlink.cli import dead_letters, ingest, landscape, outbox, replica, sagas, spec
+from interlink.cli import dead_letters, demo, ingest, landscape, outbox, replica, sagas, spec
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
-from interlink.cli.loading import console, err_console, errors, importable_from_cwd, load_domains, run_async
+from interlink.cli.loading import console, err_console, errors, load_domains, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.patterns.api_exposure import ApiSettings
@@ -34,6 +31,7 @@ app.add_typer(spec.app, name="spec")
 app.command()(ingest.ingest)
 app.command()(landscape.landscape)
 app.command("advise")(advise_command)
+app.command()(demo.demo)
 
 
 @app.command()
@@ -72,46 +70,6 @@ def run(
         highlight=False,
     )
     run_async(lambda: runtime.serve(endpoint, api))
-
-
-@app.command()
-def demo(
-    customers: Annotated[int, typer.Option(min=1, max=100_000, help="How many customers to register.")] = 500,
-    workdir: Annotated[Path, typer.Option(help="Where the demo's SQLite files go (emptied first).")] = Path(
-        ".interlink/demo"
-    ),
-) -> None:
-    """Run the reference bank landscape on the embedded SQLite default and check every event got through."""
-    importable_from_cwd()
-    from examples.bank.demo import run_demo  # the example is not part of the library
-
-    with errors():
-        if workdir.exists():
-            shutil.rmtree(workdir)
-        workdir.mkdir(parents=True)
-    with Progress(
-        TextColumn("{task.description:<34}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        tasks = {
-            "registered": bar.add_task("customer: RegisterCustomer commands", total=customers),
-            "handled": bar.add_task("loan-request: CustomerRegistered handled", total=customers),
-        }
-        report = run_async(lambda: run_demo(workdir, customers, lambda step, n: bar.advance(tasks[step], n)))
-    table = Table(title="bank landscape: customer -> loan-request (embedded SQLite store and broker)")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for name, value in vars(report).items():
-        table.add_row(name.replace("_", " "), f"{value:.2f}" if isinstance(value, float) else str(value))
-    console.print(table)
-    ok = report.credit_files_found == customers and report.events_handled == customers and not report.dead_letters
-    if not ok:
-        console.print("[bold red]demo failed:[/] not every customer got exactly one credit file")
-        raise typer.Exit(1)
-    console.print(f"[bold green]ok[/]: {customers} commands -> {customers} events -> {customers} credit files")
 
 
 def main() -> None:

@@ -1,0 +1,44 @@
+"""What the day left in the domains' stores, counted there (never from counters the script kept)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from interlink.core.context import FieldValue
+from interlink.ports.store import Store
+
+__all__ = ["Count", "count_aggregates", "matches"]
+
+
+@dataclass(frozen=True)
+class Count:
+    """One line of the day's summary: what the script put in (``expected``) and what a store holds (``found``)."""
+
+    pattern: str
+    domain: str
+    what: str
+    expected: int
+    found: int
+
+    @property
+    def ok(self) -> bool:
+        """The store holds exactly what the script put in."""
+        return self.expected == self.found
+
+
+async def count_aggregates(store: Store, kind: str, **where: FieldValue) -> int:
+    """How many aggregates of ``kind`` (with these field values) the store holds, read page by page."""
+    total, after = 0, None
+    filters: Mapping[str, FieldValue] = where
+    while True:
+        page = await store.list_aggregates(kind, where=filters, after=after, limit=1000)
+        total += len(page)
+        if len(page) < 1000:
+            return total
+        after = page[-1][0]
+
+
+def matches(counts: list[Count]) -> bool:
+    """Every count matches."""
+    return all(c.ok for c in counts)

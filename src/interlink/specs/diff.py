@@ -3,6 +3,8 @@
 Compares bundle folders file by file (``spec bundle``'s JSON documents) or two single documents (AsyncAPI,
 OpenAPI, inbound file layouts; JSON or YAML). Removed channels, messages, operations, paths and documents
 are breaking; so are the schema changes :mod:`interlink.specs.compat` finds. Additions are compatible.
+Between bundles, each consumer's declared needs (replica fields, notification events) are also checked
+against its producer's new document (:mod:`interlink.specs.needs`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import yaml
 
 from interlink.exceptions import ConfigurationError
 from interlink.specs.compat import Change, Resolver, compare_schemas, document_resolver
+from interlink.specs.needs import check_needs
 
 __all__ = ["Change", "diff_documents", "diff_paths", "load_document"]
 
@@ -44,10 +47,18 @@ def diff_paths(old: Path, new: Path) -> list[Change]:
         for rel, path in old_docs.items():
             if rel in new_docs:
                 changes += diff_documents(load_document(path), load_document(new_docs[rel]), rel)
-        return changes
+        return changes + _needs(old_docs, new_docs)
     if old.is_file() and new.is_file():
         return diff_documents(load_document(old), load_document(new), new.name)
     raise ConfigurationError(f"compare two folders or two files: {old} and {new} are not both of one kind")
+
+
+def _needs(old_docs: dict[str, Path], new_docs: dict[str, Path]) -> list[Change]:
+    """The consumers' needs against the producers' new documents; a consumer missing from the new bundle
+    keeps the needs it declared in the old one."""
+    asyncapi = {rel: path for rel, path in {**old_docs, **new_docs}.items() if rel.endswith("/asyncapi.json")}
+    documents = {rel.partition("/")[0]: load_document(path) for rel, path in asyncapi.items()}
+    return check_needs(documents, {rel.partition("/")[0]: rel for rel in asyncapi})
 
 
 def _kind(document: Document) -> str:

@@ -187,8 +187,13 @@ def test_the_cli_prints_yaml_by_default_and_json_on_request() -> None:
 
 
 def test_notification_subscriptions_name_notification_or_deferred_update() -> None:
-    """on_notification and deferred subscriptions receive the thin event, each named by its own pattern."""
+    """on_notification and deferred subscriptions receive the thin event, each named by its own pattern, and
+    say which resource they fetch back."""
     loans, pricing = (document(load_domains(f"tests.specs.notification_app:{n}")[0]) for n in ("loans", "pricing"))
     assert loans["operations"]["on_CustomerChanged"]["x-interlink-pattern"] == "state-change-notification"
     assert pricing["operations"]["on_CustomerChanged"]["x-interlink-pattern"] == "deferred-update"
+    assert loans["operations"]["on_CustomerChanged"]["x-interlink-fetch"] == {
+        "service": "customer",
+        "resource": "/customers/{id}",
+    }
     assert "customer.events" in {c["address"] for c in pricing["channels"].values()}

@@ -19,12 +19,19 @@ runner = CliRunner()
 LOAN_CHANGED: dict[str, Any] = {"amount": (int, ...), "status": (str, ...), "customer_id": (str, ...)}
 
 
-def producer(carried: dict[str, Any] = LOAN_CHANGED, *, notifies: bool = True) -> Domain:
-    """One version of ``loans``: a fat LoanChanged event and, unless told otherwise, a thin LoanNoted."""
+def producer(carried: dict[str, Any] = LOAN_CHANGED, *, notifies: bool = True, path: str = "/loans/{id}") -> Domain:
+    """One version of ``loans``: a fat LoanChanged event, a thin LoanNoted unless told otherwise, and the API
+    a notified consumer reads a loan back from."""
     domain = Domain("loans")
     domain.event(create_model("LoanChanged", __base__=StateTransferEvent, **carried))
     if notifies:
         domain.event(create_model("LoanNoted", __base__=NotificationEvent))
+
+    async def get_loan(ctx: Context, id: str) -> dict[str, str]:
+        """One loan."""
+        return {"id": id}
+
+    domain.query(http=f"GET {path}")(get_loan)
     return domain
 
 
@@ -90,6 +97,23 @@ def test_a_notification_the_producer_no_longer_emits_breaks_its_subscriber(tmp_p
     code, lines = diff(tmp_path / "producer-only", [before, consumer(before)], [after])
     assert code == 1
     assert expected in lines
+
+
+def test_a_resource_the_producer_no_longer_serves_breaks_the_notified_consumer(tmp_path: Path) -> None:
+    """The producer moves the resource a notification fetches: named; a renamed path parameter changes nothing."""
+    before = producer()
+    code, lines = diff(
+        tmp_path / "moved", [before, consumer(before)], [producer(path="/v2/loans/{id}"), consumer(before)]
+    )
+    assert code == 1
+    assert (
+        "breaking: credit/asyncapi.json operation on_LoanNoted: consumer credit fetches GET /loans/{id} from producer "
+        "loans (on_LoanNoted), which the API of loans no longer serves"
+    ) in lines
+    code, lines = diff(
+        tmp_path / "renamed", [before, consumer(before)], [producer(path="/loans/{loan_id}"), consumer(before)]
+    )
+    assert not [line for line in lines if "fetches" in line]
 
 
 def test_needs_that_are_met_add_nothing(tmp_path: Path) -> None:

@@ -29,10 +29,21 @@ from interlink.specs.model import (
     Operation,
 )
 
-__all__ = ["COLLECTORS", "FIELDS_READ", "Collector", "collect", "commands_channel", "events_channel", "replies_channel"]
+__all__ = [
+    "COLLECTORS",
+    "FETCH",
+    "FIELDS_READ",
+    "Collector",
+    "collect",
+    "commands_channel",
+    "events_channel",
+    "replies_channel",
+]
 
 #: The extension of a replica's operation listing the fields of the producer's event it keeps.
 FIELDS_READ = "x-interlink-fields-read"
+#: The extension of a notification's operation naming the resource it fetches from the producer's API.
+FETCH = "x-interlink-fetch"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 Collector = Callable[[Domain, DomainSpec], None]
@@ -116,9 +127,13 @@ def notifications(domain: Domain, spec: DomainSpec) -> None:
         message = MessageSpec(event.message_type(), event, pattern, _summary(event))
         fetch = f"then GET {notification.fetch.resource} through {notification.fetch.name!r}"
         what = "flags the resource as pending" if notification.deferred else "fetches the resource at once"
+        reads = {FETCH: {"service": notification.fetch.name, "resource": notification.fetch.resource}}
         spec.operations.append(
-            Operation(f"on_{event.__name__}", "receive", address, (message,), pattern, f"{what}, {fetch}", peer=owner)
-        )
+            Operation(
+                f"on_{event.__name__}", "receive", address, (message,), pattern, f"{what}, {fetch}", peer=owner,
+                extensions=reads,
+            )
+        )  # fmt: skip
 
 
 def replicas(domain: Domain, spec: DomainSpec) -> None:

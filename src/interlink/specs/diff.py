@@ -56,9 +56,12 @@ def diff_paths(old: Path, new: Path) -> list[Change]:
 def _needs(old_docs: dict[str, Path], new_docs: dict[str, Path]) -> list[Change]:
     """The consumers' needs against the producers' new documents; a consumer missing from the new bundle
     keeps the needs it declared in the old one."""
-    asyncapi = {rel: path for rel, path in {**old_docs, **new_docs}.items() if rel.endswith("/asyncapi.json")}
+    both = {**old_docs, **new_docs}
+    asyncapi = {rel: path for rel, path in both.items() if rel.endswith("/asyncapi.json")}
     documents = {rel.partition("/")[0]: load_document(path) for rel, path in asyncapi.items()}
-    return check_needs(documents, {rel.partition("/")[0]: rel for rel in asyncapi})
+    # A producer's API is what the new bundle says it serves: one missing from it is not checked.
+    openapi = {rel.partition("/")[0]: load_document(p) for rel, p in new_docs.items() if rel.endswith("/openapi.json")}
+    return check_needs(documents, {rel.partition("/")[0]: rel for rel in asyncapi}, openapi)
 
 
 def _kind(document: Document) -> str:

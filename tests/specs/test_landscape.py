@@ -181,9 +181,11 @@ def test_the_html_page_shows_every_domain_and_integration_in_chromium(
     page = tmp_path / "landscape.html"
     result = runner.invoke(app, ["landscape", APP, "--format", "html", "--out", str(page)])
     assert result.exit_code == 0, result.output
-    domains, arrows = on_page(chromium(page))
+    dom = chromium(page)
+    domains, arrows = on_page(dom)
     assert domains == {"registry", "lending", "ledger", "messaging"}
     assert arrows == APP_EDGES
+    assert "a plain subscription" in dom  # the legend says what an arrow named `event` is
     commanding = tmp_path / "commanding.html"
     commanding.write_text(html_page(commanding_landscape()))
     assert on_page(chromium(commanding)) == ({"loans", "texts"}, edges(commanding_landscape()))

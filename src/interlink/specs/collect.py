@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from interlink.core.command_events import replies_channel
 from interlink.core.declarations import CommandSpec, QuerySpec
 from interlink.core.domain import Domain
 from interlink.core.inbound import FileIngested
@@ -52,11 +53,6 @@ Collector = Callable[[Domain, DomainSpec], None]
 def events_channel(owner: str) -> str:
     """Where a domain's events travel."""
     return f"{owner}.events"
-
-
-def replies_channel(issuer: str) -> str:
-    """Where the confirmations of a domain's command events come back."""
-    return f"{issuer}.replies"
 
 
 def _summary(cls: type) -> str:

@@ -118,11 +118,14 @@ def _messages(document: Document) -> dict[str, Any]:
 
 
 def _sent(document: Document, resolve: Resolver) -> set[str]:
-    """The names of the messages the domain sends: others read them."""
+    """The names of the messages the domain sends, the replies it gives to command events included: others
+    read them."""
     names = set()
     for op in document.get("operations", {}).values():
         if op.get("action") == "send":
             names |= {str(resolve(ref).get("name")) for ref in op.get("messages", [])}
+        elif isinstance(op.get("reply"), dict):
+            names |= {str(resolve(ref).get("name")) for ref in op["reply"].get("messages", [])}
     return names
 
 

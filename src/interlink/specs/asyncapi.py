@@ -2,8 +2,11 @@
 
 One document per domain: its channels, what it sends and receives on them, each message with the JSON
 Schema of its data and the CloudEvents attributes of its envelope (a message trait), the pattern each
-message and operation belongs to (``x-interlink-pattern``), command events with their reply, and the
-domain's dead-letter channel (``x-interlink-dead-letter``).
+message and operation belongs to (``x-interlink-pattern``), the other domain of an operation
+(``x-interlink-peer``), command events with their reply (the target's ``reply`` names the issuer's channel
+from the ``replyto`` header; the issuer's names its own ``<issuer>.replies``), what a replica reads
+(``x-interlink-fields-read``) and what a notification fetches (``x-interlink-fetch``), the sagas the domain
+runs (``x-interlink-sagas``), and the domain's dead-letter channel (``x-interlink-dead-letter``).
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ SPEC_MODULES = [
     "tests.faults.apps.fault_app",
     "tests.faults.apps.inbound_app",
     "tests.support.api_app",
+    "tests.support.command_events_app",
+    "tests.support.ecst_app",
 ]
 
 Validate = Callable[[list[Path]], list[dict[str, Any]]]

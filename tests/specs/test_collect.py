@@ -14,14 +14,29 @@ from interlink.specs.model import DEFERRED_UPDATE, DomainSpec, Link
 
 
 def test_the_model_of_a_domain_holds_its_channels_operations_routes_and_links() -> None:
-    """lending: subscribes to registry's events, emits its own, calls registry's API, parks dead letters."""
+    """lending: notified by registry, emits its events, sends command events and awaits their replies, calls
+    registry's API, parks dead letters."""
     spec = collect(load_domains("tests.specs.landscape_app:lending")[0])
-    assert set(spec.channels) == {"registry.events", "lending.events", "lending.dead-letters"}
-    assert [(op.id, op.action, op.channel) for op in spec.operations] == [
-        ("emitLoanChanged", "send", "lending.events"),
-        ("emitBorrowerRefreshed", "send", "lending.events"),
-        ("on_customer_changed", "receive", "registry.events"),
+    assert set(spec.channels) == {
+        "registry.events",
+        "lending.events",
+        "messaging.commands",
+        "ledger.commands",
+        "lending.replies",
+        "lending.dead-letters",
+    }
+    assert [(op.id, op.action, op.channel, op.peer) for op in spec.operations] == [
+        ("emitLoanChanged", "send", "lending.events", None),
+        ("emitLoanApproved", "send", "lending.events", None),
+        ("emitBorrowerRefreshed", "send", "lending.events", None),
+        ("on_CustomerChanged", "receive", "registry.events", "registry"),
+        ("sendSendSms", "send", "messaging.commands", "messaging"),
+        ("saga_loan_booking_step1_BookLoan", "send", "ledger.commands", "ledger"),
+        ("saga_loan_booking_compensate1_CancelBooking", "send", "ledger.commands", "ledger"),
+        ("saga_loan_booking_step2_SendSms", "send", "messaging.commands", "messaging"),
     ]
+    assert {op.reply.channel for op in spec.operations if op.reply is not None} == {"lending.replies"}
+    assert [s.name for s in spec.sagas] == ["loan-booking"]
     assert spec.links == [Link("lending", "registry", "api-exposure", "GET /customers/{id}")]
     assert collect(load_domains("tests.specs.landscape_app:registry")[0]).routes == [
         "PUT /customers/{id}",

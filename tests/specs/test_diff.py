@@ -141,3 +141,28 @@ def test_diff_of_missing_paths_is_an_error_not_a_traceback(tmp_path: Path) -> No
     result = runner.invoke(app, ["spec", "diff", str(tmp_path), str(tmp_path / "a.json")])
     assert result.exit_code == 2
     assert "not both of one kind" in result.output
+
+
+def test_a_confirmation_field_no_longer_required_breaks_the_issuers_reading_the_reply(tmp_path: Path) -> None:
+    """The target writes the replies to its command events and the issuers read them: a confirmation field that
+    is no longer required is breaking for them."""
+
+    def messaging(sent: dict[str, Any]) -> Domain:
+        domain = Domain("messaging")
+        command = domain.command_message(create_model("SendSms", __base__=Command, text=(str, ...)))
+        confirmation = create_model("SmsSent", __base__=BaseModel, **sent)
+
+        async def send_sms(ctx: Context, command: BaseModel) -> BaseModel:
+            """Send it."""
+            return confirmation(message_id="m-1")
+
+        send_sms.__annotations__ = {"ctx": Context, "command": command, "return": confirmation}
+        domain.handles(command)(send_sms)
+        return domain
+
+    code, output = diff(tmp_path, messaging({"message_id": (str, ...)}), messaging({"message_id": (str | None, None)}))
+    assert code == 1, output
+    assert (
+        "breaking: messaging/asyncapi.json message messaging.SendSms.Reply: "
+        "field 'confirmation.message_id' is no longer required"
+    ) in output.splitlines()

@@ -26,6 +26,11 @@ APP_EDGES = {
     ("lending", "registry", "api-exposure", False),
     ("lending", "ledger", "event-carried-state-transfer", False),
     ("files:ledger:repayments", "ledger", "inbound-file", False),
+    ("lending", "messaging", "command-event", False),
+    ("messaging", "lending", "command-event", True),
+    ("lending", "ledger", "command-event", False),
+    ("ledger", "lending", "command-event", True),
+    ("lending", "messaging", "event", False),
 }
 
 
@@ -103,6 +108,10 @@ def test_mermaid_has_a_box_per_domain_and_a_labelled_arrow_per_integration() -> 
     assert '  n_registry -.->|"notification: CustomerChanged"| n_lending' in lines
     assert '  n_lending -->|"API call: GET /customers/{id}"| n_registry' in lines
     assert '  n_files_ledger_repayments -->|"inbound file: REPAY.*.DAT (fixed)"| n_ledger' in lines
+    assert '  n_lending -.->|"state transfer: LoanChanged"| n_ledger' in lines
+    assert '  n_lending -.->|"command event: BookLoan, CancelBooking"| n_ledger' in lines
+    assert '  n_ledger -.->|"command event reply: BookLoan.Reply, CancelBooking.Reply"| n_lending' in lines
+    assert '  n_lending -.->|"event: LoanApproved"| n_messaging' in lines
     assert len([line for line in lines if "->|" in line]) == len(APP_EDGES)
     assert '  n_texts -.->|"command event reply: SmsSent"| n_loans' in mermaid(commanding_landscape())
 
@@ -172,9 +181,11 @@ def test_the_html_page_shows_every_domain_and_integration_in_chromium(
     page = tmp_path / "landscape.html"
     result = runner.invoke(app, ["landscape", APP, "--format", "html", "--out", str(page)])
     assert result.exit_code == 0, result.output
-    domains, arrows = on_page(chromium(page))
+    dom = chromium(page)
+    domains, arrows = on_page(dom)
     assert domains == {"registry", "lending", "ledger", "messaging"}
     assert arrows == APP_EDGES
+    assert "a plain subscription" in dom  # the legend says what an arrow named `event` is
     commanding = tmp_path / "commanding.html"
     commanding.write_text(html_page(commanding_landscape()))
     assert on_page(chromium(commanding)) == ({"loans", "texts"}, edges(commanding_landscape()))
@@ -189,3 +200,32 @@ def test_the_bank_landscape_shows_its_domains_in_chromium(tmp_path: Path, chromi
     assert domains == {n.id for n in drawn.nodes if n.kind == "domain"} >= {"customer", "loan-request"}
     assert arrows == edges(drawn)
     assert svg(drawn).count('class="integration"') == len(drawn.edges)
+
+
+def test_command_events_and_state_transfer_are_drawn_in_chromium(
+    tmp_path: Path, chromium: Callable[[Path], str]
+) -> None:
+    """The command-event and state-transfer test apps: arrows to each target with the dashed reply back, and the
+    fat event's arrow to the replica, whose rebuild source is the producer's API."""
+    drawn = build_landscape(
+        [
+            collect(d)
+            for module in ("tests.support.command_events_app", "tests.support.ecst_app")
+            for d in load_domains(module)
+        ]
+    )
+    expected = {
+        ("lending", "partner", "command-event", False),
+        ("partner", "lending", "command-event", True),
+        ("lending", "silent", "command-event", False),
+        ("silent", "lending", "command-event", True),
+        ("loan-request", "credit", "event-carried-state-transfer", False),
+        ("credit", "loan-request", "api-exposure", False),
+    }
+    assert edges(drawn) == expected
+    sent = next(e for e in drawn.edges if (e.source, e.target, e.reply) == ("lending", "partner", False))
+    assert sent.details[:2] == ["SendSms", "ReserveCredit"]
+    assert all(e.dashed for e in drawn.edges if e.pattern != "api-exposure")
+    page = tmp_path / "patterns.html"
+    page.write_text(html_page(drawn, "command events and state transfer"))
+    assert on_page(chromium(page)) == ({"lending", "partner", "silent", "loan-request", "credit"}, expected)

@@ -81,7 +81,9 @@ def diff(
     old: Annotated[Path, typer.Argument(help="The previous bundle folder (or document).")],
     new: Annotated[Path, typer.Argument(help="The new bundle folder (or document).")],
 ) -> None:
-    """Breaking changes between two versions of the specifications; exit code 1 when there is one."""
+    """Breaking changes between two versions of the specifications; exit code 1 when there is one. Between
+    bundles, each consumer's declared needs (replica fields, notification events and fetches) are checked
+    against its producer's new documents too."""
     with errors():
         changes = diff_paths(old, new)
     breaking = [c for c in changes if c.breaking]

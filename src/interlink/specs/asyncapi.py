@@ -2,8 +2,11 @@
 
 One document per domain: its channels, what it sends and receives on them, each message with the JSON
 Schema of its data and the CloudEvents attributes of its envelope (a message trait), the pattern each
-message and operation belongs to (``x-interlink-pattern``), command events with their reply, and the
-domain's dead-letter channel (``x-interlink-dead-letter``).
+message and operation belongs to (``x-interlink-pattern``), the other domain of an operation
+(``x-interlink-peer``), command events with their reply (the target's ``reply`` names the issuer's channel
+from the ``replyto`` header; the issuer's names its own ``<issuer>.replies``), what a replica reads
+(``x-interlink-fields-read``) and what a notification fetches (``x-interlink-fetch``), the sagas the domain
+runs (``x-interlink-sagas``), and the domain's dead-letter channel (``x-interlink-dead-letter``).
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from interlink.specs.cloudevents import COMMAND_ATTRIBUTES, EVENT_ATTRIBUTES, STRUCTURED_CONTENT_TYPE
-from interlink.specs.model import Channel, DomainSpec, MessageSpec, Operation
+from interlink.specs.cloudevents import (
+    COMMAND_ATTRIBUTES,
+    EVENT_ATTRIBUTES,
+    REPLY_ATTRIBUTES,
+    STRUCTURED_CONTENT_TYPE,
+)
+from interlink.specs.model import Channel, DomainSpec, MessageSpec, Operation, SagaSpec
 from interlink.specs.schemas import model_schemas
 
 __all__ = ["ASYNCAPI_VERSION", "asyncapi_document"]
@@ -30,7 +38,8 @@ def _key(text: str) -> str:
 def asyncapi_document(spec: DomainSpec, version: str = "1.0.0") -> dict[str, Any]:
     """The AsyncAPI 3.0 document of one domain."""
     messages = _all_messages(spec)
-    payloads, schemas = model_schemas((m.model for m in messages), "#/components/schemas/{model}")
+    models = [*(m.model for m in messages), *(s.data for s in spec.sagas)]
+    payloads, schemas = model_schemas(models, "#/components/schemas/{model}")
     document: dict[str, Any] = {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -53,6 +62,10 @@ def asyncapi_document(spec: DomainSpec, version: str = "1.0.0") -> dict[str, Any
                     "summary": "A CloudEvents 1.0 envelope of a command event, directed to one domain.",
                     "headers": COMMAND_ATTRIBUTES,
                 },
+                "commandReply": {
+                    "summary": "A CloudEvents 1.0 envelope of the reply to a command event.",
+                    "headers": REPLY_ATTRIBUTES,
+                },
             },
             "correlationIds": {
                 "correlation": {
@@ -64,7 +77,39 @@ def asyncapi_document(spec: DomainSpec, version: str = "1.0.0") -> dict[str, Any
     }
     if not schemas:
         del document["components"]["schemas"]
+    if spec.sagas:
+        document["x-interlink-sagas"] = {s.name: _saga(s, payloads[s.data]) for s in spec.sagas}
     return document
+
+
+def _saga(saga: SagaSpec, data: dict[str, Any]) -> dict[str, Any]:
+    """A saga as an extension: its data, its steps in order (each an operation of the document, with the
+    operation that compensates it), and its time limits."""
+    steps = []
+    for number, step in enumerate(saga.steps, start=1):
+        rendered: dict[str, Any] = {
+            "step": number,
+            "command": step.command,
+            "target": step.target,
+            "operation": {"$ref": f"#/operations/{step.operation}"},
+            "compensation": step.compensation,
+        }
+        if step.compensation_operation is not None:
+            rendered["compensationOperation"] = {"$ref": f"#/operations/{step.compensation_operation}"}
+        if step.timeout_seconds is not None:
+            rendered["timeoutSeconds"] = step.timeout_seconds
+        steps.append(rendered)
+    return {
+        "data": data,
+        "steps": steps,
+        "deadlineSeconds": saga.deadline_seconds,
+        "compensationTimeoutSeconds": saga.compensation_timeout_seconds,
+        "onEnd": saga.on_end,
+        "description": (
+            "The steps run in order, each waiting for its reply; a failure or timeout of a step sends the "
+            "compensations of the steps before it, in reverse order."
+        ),
+    }
 
 
 def _all_messages(spec: DomainSpec) -> list[MessageSpec]:
@@ -77,7 +122,7 @@ def _all_messages(spec: DomainSpec) -> list[MessageSpec]:
 
 
 def _message(message: MessageSpec, payload: dict[str, Any]) -> dict[str, Any]:
-    trait = "commandEvent" if message.command else "cloudEvent"
+    trait = "commandEvent" if message.command else "commandReply" if message.reply else "cloudEvent"
     rendered: dict[str, Any] = {
         "name": message.message_type,
         "title": message.model.__name__,
@@ -120,15 +165,16 @@ def _operation(op: Operation) -> dict[str, Any]:
         rendered[PATTERN] = op.pattern
     if op.peer:
         rendered["x-interlink-peer"] = op.peer
+    rendered.update(op.extensions)
     if op.reply is not None:
         reply_channel = _key(op.reply.channel)
-        rendered["reply"] = {
-            "address": {
+        rendered["reply"] = {"channel": {"$ref": f"#/channels/{reply_channel}"}}
+        if Channel(op.reply.channel).dynamic:
+            # Known only from the command being answered: its replyto attribute names the channel.
+            rendered["reply"]["address"] = {
                 "description": f"The issuer's replies channel, {op.reply.channel}.",
                 "location": f"$message.header#/{op.reply.address_header}",
-            },
-            "channel": {"$ref": f"#/channels/{reply_channel}"},
-        }
+            }
         if op.reply.messages:
             rendered["reply"]["messages"] = [
                 {"$ref": f"#/channels/{reply_channel}/messages/{_key(m.message_type)}"} for m in op.reply.messages

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COMMAND_ATTRIBUTES", "EVENT_ATTRIBUTES", "STRUCTURED_CONTENT_TYPE"]
+__all__ = ["COMMAND_ATTRIBUTES", "EVENT_ATTRIBUTES", "REPLY_ATTRIBUTES", "STRUCTURED_CONTENT_TYPE"]
 
 #: Messages travel in CloudEvents structured mode: attributes and ``data`` in one JSON document.
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
@@ -49,5 +49,18 @@ COMMAND_ATTRIBUTES: dict[str, Any] = {
         **EVENT_ATTRIBUTES["properties"],
         "targetdomain": {**_TEXT, "description": "The domain the command event is directed to."},
         "replyto": {**_TEXT, "description": "The channel the confirmation goes to: `<issuer>.replies`."},
+        "commandid": {
+            **_TEXT,
+            "description": "The command's id, kept when it is sent again: the target runs it once and answers again.",
+        },
+    },
+}
+
+REPLY_ATTRIBUTES: dict[str, Any] = {
+    **EVENT_ATTRIBUTES,
+    "required": [*EVENT_ATTRIBUTES["required"], "inreplyto"],
+    "properties": {
+        **EVENT_ATTRIBUTES["properties"],
+        "inreplyto": {**_TEXT, "description": "The id of the command event this reply answers (its `commandid`)."},
     },
 }

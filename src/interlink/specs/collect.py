@@ -8,15 +8,18 @@ Each kind of declaration has one collector: a function that reads the registry o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
+from interlink.core.command_events import replies_channel
 from interlink.core.declarations import CommandSpec, QuerySpec
 from interlink.core.domain import Domain
 from interlink.core.inbound import FileIngested
 from interlink.core.messages import Event, NotificationEvent
+from interlink.core.state_transfer import StateTransferEvent
+from interlink.specs.command_events import command_messages, commands_channel, reply_handlers, sagas
 from interlink.specs.model import (
     API_EXPOSURE,
-    COMMAND_EVENT,
     DEFERRED_UPDATE,
     INBOUND_FILE,
     STATE_CHANGE_NOTIFICATION,
@@ -25,10 +28,24 @@ from interlink.specs.model import (
     Link,
     MessageSpec,
     Operation,
-    Reply,
 )
 
-__all__ = ["COLLECTORS", "Collector", "collect", "events_channel", "replies_channel"]
+__all__ = [
+    "COLLECTORS",
+    "FETCH",
+    "FIELDS_READ",
+    "Collector",
+    "collect",
+    "commands_channel",
+    "events_channel",
+    "replies_channel",
+]
+
+#: The extension of a replica's operation listing the fields of the producer's event it keeps.
+FIELDS_READ = "x-interlink-fields-read"
+#: The extension of a notification's operation naming the resource it fetches from the producer's API.
+FETCH = "x-interlink-fetch"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 Collector = Callable[[Domain, DomainSpec], None]
 
@@ -38,16 +55,6 @@ def events_channel(owner: str) -> str:
     return f"{owner}.events"
 
 
-def commands_channel(target: str) -> str:
-    """Where the command events directed to a domain travel."""
-    return f"{target}.commands"
-
-
-def replies_channel(issuer: str) -> str:
-    """Where the confirmations of a domain's command events come back."""
-    return f"{issuer}.replies"
-
-
 def _summary(cls: type) -> str:
     return (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
 
@@ -55,6 +62,8 @@ def _summary(cls: type) -> str:
 def _emitted_pattern(event: type[Event]) -> str | None:
     if issubclass(event, FileIngested):
         return INBOUND_FILE
+    if issubclass(event, StateTransferEvent):
+        return STATE_TRANSFER
     if issubclass(event, NotificationEvent):
         return STATE_CHANGE_NOTIFICATION
     # A public event tells the others something changed; what they do with it is theirs to declare.
@@ -73,12 +82,17 @@ def emitted_events(domain: Domain, spec: DomainSpec) -> None:
         spec.operations.append(Operation(f"emit{name}", "send", address, (message,), pattern, _summary(event)))
 
 
-def _subscribed_pattern(domain: Domain, owner: str) -> str | None:
-    if owner == domain.name:
+def _subscribed_pattern(domain: Domain, event: type[Event]) -> str | None:
+    # A plain ``@domain.on`` handler is a subscription to an event: it runs some code of the subscriber with
+    # the event's data, and nothing in the declaration says what that code does with it (reads the publisher
+    # back, keeps the carried state, starts a process of its own...). So it is drawn as an event, under the
+    # pattern its publisher declared only when the event's class declares one (a state transfer or a
+    # notification event). The declared forms say the rest: ``on_notification`` / ``deferred`` (see
+    # :func:`notifications`) and ``replica`` (see :func:`replicas`). Guessing from the subscriber's external
+    # services mislabelled every handler of a domain that also reads someone's API.
+    if event.owner() == domain.name or not issubclass(event, (StateTransferEvent, NotificationEvent)):
         return None
-    # A subscriber that reads the publisher's API back is notified; one that does not takes the state
-    # from the event itself.
-    return STATE_CHANGE_NOTIFICATION if owner in domain.external_services else STATE_TRANSFER
+    return _emitted_pattern(event)
 
 
 def event_handlers(domain: Domain, spec: DomainSpec) -> None:
@@ -88,7 +102,7 @@ def event_handlers(domain: Domain, spec: DomainSpec) -> None:
         owner = event.owner()
         address = events_channel(owner)
         spec.channel(address, f"The domain events of {owner}.")
-        pattern = _subscribed_pattern(domain, owner)
+        pattern = _subscribed_pattern(domain, event)
         message = MessageSpec(event.message_type(), event, pattern, _summary(event))
         summary = (handler.func.__doc__ or "").strip().split("\n")[0]
         peer = owner if owner != domain.name else None
@@ -109,31 +123,33 @@ def notifications(domain: Domain, spec: DomainSpec) -> None:
         message = MessageSpec(event.message_type(), event, pattern, _summary(event))
         fetch = f"then GET {notification.fetch.resource} through {notification.fetch.name!r}"
         what = "flags the resource as pending" if notification.deferred else "fetches the resource at once"
-        spec.operations.append(
-            Operation(f"on_{event.__name__}", "receive", address, (message,), pattern, f"{what}, {fetch}", peer=owner)
-        )
-
-
-def command_messages(domain: Domain, spec: DomainSpec) -> None:
-    """Every command event the domain accepts arrives on its commands channel; the confirmation goes back to
-    the issuer's replies channel, named by the envelope's ``replyto``."""
-    if not domain.command_messages:
-        return
-    address = commands_channel(domain.name)
-    spec.channel(address, f"The command events directed to {domain.name}.")
-    reply_to = replies_channel("{issuer}")
-    spec.channel(
-        reply_to,
-        "The confirmations of command events go back to the issuing domain's replies channel, "
-        "`<issuer>.replies`, named by the command's `replyto` attribute.",
-    )
-    for name, command in domain.command_messages.items():
-        message = MessageSpec(f"{domain.name}.{name}", command, COMMAND_EVENT, _summary(command), command=True)
+        reads = {FETCH: {"service": notification.fetch.name, "resource": notification.fetch.resource}}
         spec.operations.append(
             Operation(
-                f"accept{name}", "receive", address, (message,), COMMAND_EVENT, _summary(command), reply=Reply(reply_to)
+                f"on_{event.__name__}", "receive", address, (message,), pattern, f"{what}, {fetch}", peer=owner,
+                extensions=reads,
             )
-        )
+        )  # fmt: skip
+
+
+def replicas(domain: Domain, spec: DomainSpec) -> None:
+    """Every replica: the producer's fat events come in, and the domain keeps the fields it reads of them
+    (``x-interlink-fields-read``), applying only versions newer than its copy's."""
+    for replica in domain.replicas.values():
+        event = replica.event
+        owner = event.owner()
+        address = events_channel(owner)
+        spec.channel(address, f"The domain events of {owner}.")
+        message = MessageSpec(event.message_type(), event, STATE_TRANSFER, _summary(event))
+        read = replica.fields_read
+        summary = f"keeps the replica {replica.name!r} ({replica.model.__name__}: {', '.join(read)}) from the event"
+        extensions = {"x-interlink-replica": replica.name, FIELDS_READ: read}
+        spec.operations.append(
+            Operation(
+                f"replica_{_UNSAFE.sub('_', replica.name)}", "receive", address, (message,), STATE_TRANSFER, summary,
+                peer=owner, extensions=extensions,
+            )
+        )  # fmt: skip
 
 
 def dead_letters(domain: Domain, spec: DomainSpec) -> None:
@@ -154,9 +170,13 @@ def http_api(domain: Domain, spec: DomainSpec) -> None:
 
 
 def external_services(domain: Domain, spec: DomainSpec) -> None:
-    """Every external service is a call to another domain's (or system's) API."""
+    """Every external service is a call to another domain's (or system's) API. One that a notification
+    fetches from, or a replica is rebuilt from, is the API of that event's producer, whatever its name."""
+    producers = {n.fetch.name: n.event_type.owner() for n in domain.notifications.values()}
+    producers |= {r.source.name: r.event.owner() for r in domain.replicas.values() if r.source is not None}
     for service in domain.external_services.values():
-        spec.links.append(Link(domain.name, service.name, API_EXPOSURE, f"GET {service.resource}"))
+        provider = producers.get(service.name, service.name)
+        spec.links.append(Link(domain.name, provider, API_EXPOSURE, f"GET {service.resource}"))
 
 
 def inbound_files(domain: Domain, spec: DomainSpec) -> None:
@@ -171,7 +191,10 @@ COLLECTORS: list[Collector] = [
     emitted_events,
     event_handlers,
     notifications,
+    replicas,
     command_messages,
+    reply_handlers,
+    sagas,
     http_api,
     external_services,
     inbound_files,

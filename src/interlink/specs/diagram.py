@@ -206,6 +206,11 @@ def html_page(landscape: Landscape, title: str = "Landscape") -> str:
         for e in landscape.edges
     )
     legend = "".join(f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in PATTERNS.items())
+    if any(e.pattern == "event" for e in landscape.edges):
+        legend += (
+            "<li><code>event</code>: a plain subscription (<code>@domain.on</code>): the subscriber's handler "
+            "decides what it does with the event, so no pattern is named</li>"
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>

@@ -3,6 +3,8 @@
 Compares bundle folders file by file (``spec bundle``'s JSON documents) or two single documents (AsyncAPI,
 OpenAPI, inbound file layouts; JSON or YAML). Removed channels, messages, operations, paths and documents
 are breaking; so are the schema changes :mod:`interlink.specs.compat` finds. Additions are compatible.
+Between bundles, each consumer's declared needs (replica fields, notification events) are also checked
+against its producer's new document (:mod:`interlink.specs.needs`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import yaml
 
 from interlink.exceptions import ConfigurationError
 from interlink.specs.compat import Change, Resolver, compare_schemas, document_resolver
+from interlink.specs.needs import check_needs
 
 __all__ = ["Change", "diff_documents", "diff_paths", "load_document"]
 
@@ -44,10 +47,21 @@ def diff_paths(old: Path, new: Path) -> list[Change]:
         for rel, path in old_docs.items():
             if rel in new_docs:
                 changes += diff_documents(load_document(path), load_document(new_docs[rel]), rel)
-        return changes
+        return changes + _needs(old_docs, new_docs)
     if old.is_file() and new.is_file():
         return diff_documents(load_document(old), load_document(new), new.name)
     raise ConfigurationError(f"compare two folders or two files: {old} and {new} are not both of one kind")
+
+
+def _needs(old_docs: dict[str, Path], new_docs: dict[str, Path]) -> list[Change]:
+    """The consumers' needs against the producers' new documents; a consumer missing from the new bundle
+    keeps the needs it declared in the old one."""
+    both = {**old_docs, **new_docs}
+    asyncapi = {rel: path for rel, path in both.items() if rel.endswith("/asyncapi.json")}
+    documents = {rel.partition("/")[0]: load_document(path) for rel, path in asyncapi.items()}
+    # A producer's API is what the new bundle says it serves: one missing from it is not checked.
+    openapi = {rel.partition("/")[0]: load_document(p) for rel, p in new_docs.items() if rel.endswith("/openapi.json")}
+    return check_needs(documents, {rel.partition("/")[0]: rel for rel in asyncapi}, openapi)
 
 
 def _kind(document: Document) -> str:
@@ -104,11 +118,14 @@ def _messages(document: Document) -> dict[str, Any]:
 
 
 def _sent(document: Document, resolve: Resolver) -> set[str]:
-    """The names of the messages the domain sends: others read them."""
+    """The names of the messages the domain sends, the replies it gives to command events included: others
+    read them."""
     names = set()
     for op in document.get("operations", {}).values():
         if op.get("action") == "send":
             names |= {str(resolve(ref).get("name")) for ref in op.get("messages", [])}
+        elif isinstance(op.get("reply"), dict):
+            names |= {str(resolve(ref).get("name")) for ref in op["reply"].get("messages", [])}
     return names
 
 

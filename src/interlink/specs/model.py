@@ -9,8 +9,9 @@ events on ``<owner>.events``, command events on ``<target>.commands`` with the C
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -28,6 +29,8 @@ __all__ = [
     "MessageSpec",
     "Operation",
     "Reply",
+    "SagaSpec",
+    "SagaStepSpec",
 ]
 
 API_EXPOSURE = "api-exposure"
@@ -58,11 +61,14 @@ class MessageSpec:
     summary: str = ""
     #: A command event, directed to one domain: its envelope names ``targetdomain`` and ``replyto``.
     command: bool = False
+    #: The answer to a command event: its envelope names the command it answers (``inreplyto``).
+    reply: bool = False
 
     @property
     def name(self) -> str:
-        """The message's name without the owning domain."""
-        return self.message_type.rpartition(".")[2]
+        """The message's name without the owning domain (``SendSms``, ``SendSms.Reply`` for its replies)."""
+        head, _, last = self.message_type.rpartition(".")
+        return f"{head.rpartition('.')[2]}.{last}" if self.reply and head else last
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class Operation:
     summary: str = ""
     peer: str | None = None
     reply: Reply | None = None
+    #: ``x-interlink-...`` fields of the operation (what a replica reads, the saga step it is...), JSON-ready.
+    extensions: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,30 @@ class Link:
     external: str | None = None  # the end that is not a domain of the landscape, if any
 
 
+@dataclass(frozen=True)
+class SagaStepSpec:
+    """One step of a saga: the command event sent to ``target``, and the one that undoes it, if any."""
+
+    command: str
+    target: str
+    operation: str
+    compensation: str | None = None
+    compensation_operation: str | None = None
+    timeout_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class SagaSpec:
+    """An orchestrated saga the domain runs: its data, its steps in order, and how long they may take."""
+
+    name: str
+    data: type[BaseModel]
+    steps: tuple[SagaStepSpec, ...]
+    deadline_seconds: float
+    compensation_timeout_seconds: float
+    on_end: str | None = None
+
+
 @dataclass
 class DomainSpec:
     """Everything one domain exchanges with the rest of the landscape."""
@@ -128,6 +160,7 @@ class DomainSpec:
     links: list[Link] = field(default_factory=list)
     #: ``"METHOD /path"`` of every command and query served over HTTP (API exposure).
     routes: list[str] = field(default_factory=list)
+    sagas: list[SagaSpec] = field(default_factory=list)
 
     def channel(
         self,
@@ -142,11 +175,14 @@ class DomainSpec:
         return self.channels[address]
 
     def received(self) -> list[MessageSpec]:
-        """Every message this domain receives, once each: what its dead-letter channel may hold."""
+        """Every message this domain receives, once each (the replies to what it sends too): what its
+        dead-letter channel may hold."""
         found: dict[str, MessageSpec] = {}
         for op in self.operations:
             if op.action == "receive":
                 found.update((m.message_type, m) for m in op.messages)
+            elif op.reply is not None:
+                found.update((m.message_type, m) for m in op.reply.messages)
         return list(found.values())
 
     def messages(self, channel: str) -> list[MessageSpec]:

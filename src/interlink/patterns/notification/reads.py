@@ -122,6 +122,7 @@ class DeferredReads:
                 fetched = None
             if fetched is not None:
                 count_fetch(self._counters[spec.name], fetched)
+                self._dirty = True  # a flush may have run since this read was counted: write the fetch too
                 if fetched.version > sync.applied:
                     await run_command(spec, spec.command, ctx, fetched.data)
                     sync.applied, sync.gone = fetched.version, False

@@ -181,16 +181,26 @@ class ReplicaRebuild:
             ) from exc
 
     async def _apply(self, events: list[StateTransferEvent], report: RebuildReport) -> int:
-        for attempt in range(1, self._attempts + 1):
-            uow = UnitOfWork(self._domain, self._store, self._clock)
-            applied = sum([await apply_state(uow, self.spec, event) for event in events])
+        for _ in range(self._attempts):
             try:
-                await self._committer.commit(uow.changes())
+                return await self._commit(events)
             except ConcurrencyError:
                 # A live event wrote one of these copies meanwhile: read again, the version check decides.
-                if attempt == self._attempts:
-                    raise
                 report.retried_pages += 1
-                continue
-            return applied
-        return 0  # pragma: no cover - the loop returns or raises
+        # Busy copies keep conflicting with a whole page: one transaction per event narrows the window.
+        applied = 0
+        for event in events:
+            for attempt in range(1, self._attempts + 1):
+                try:
+                    applied += await self._commit([event])
+                    break
+                except ConcurrencyError:
+                    if attempt == self._attempts:
+                        raise
+        return applied
+
+    async def _commit(self, events: list[StateTransferEvent]) -> int:
+        uow = UnitOfWork(self._domain, self._store, self._clock)
+        applied = sum([await apply_state(uow, self.spec, event) for event in events])
+        await self._committer.commit(uow.changes())
+        return applied

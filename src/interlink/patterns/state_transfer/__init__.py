@@ -6,8 +6,18 @@ applies each event by version (:mod:`.apply`); :class:`ReplicaRebuild` fills a n
 from the producer's API while live events keep flowing (:mod:`.rebuild`).
 """
 
+from interlink.patterns.state_transfer.advice import ReplicaAdvice, ReplicaFigures, advise_replica, replica_figures
 from interlink.patterns.state_transfer.apply import apply_state
 from interlink.patterns.state_transfer.dispatcher import ReplicaDispatcher
 from interlink.patterns.state_transfer.rebuild import RebuildReport, ReplicaRebuild
 
-__all__ = ["RebuildReport", "ReplicaDispatcher", "ReplicaRebuild", "apply_state"]
+__all__ = [
+    "RebuildReport",
+    "ReplicaAdvice",
+    "ReplicaDispatcher",
+    "ReplicaFigures",
+    "ReplicaRebuild",
+    "advise_replica",
+    "apply_state",
+    "replica_figures",
+]

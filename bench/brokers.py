@@ -46,6 +46,7 @@ for entry in (ROOT / "bench", ROOT / "src", ROOT):
 from landscape import LANDSCAPES  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
+CONSUMERS = 1  # --consumers
 BROKERS = {
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/?namespace={ns}",
     "nats": "nats://127.0.0.1:4222?namespace={ns}",
@@ -84,7 +85,11 @@ async def run_interlink(broker: str, events: int, concurrency: int, patience: fl
     land = LANDSCAPES["minimal"]()
     ns = _fresh()
     schemas = [f"{ns}_{d.name}".replace("-", "_").lower() for d in (land.producer, land.consumer)]
-    settings = Settings(store_url=f"{PG}?schema={ns}_{{domain}}", broker_url=BROKERS[broker].format(ns=ns))
+    settings = Settings(
+        store_url=f"{PG}?schema={ns}_{{domain}}",
+        broker_url=BROKERS[broker].format(ns=ns),
+        consumers_per_domain=CONSUMERS,
+    )
     names: dict[str, set[str]] = {"subscriptions": set(), "channels": set()}
     try:
         async with Runtime([land.producer, land.consumer], settings) as rt:
@@ -424,7 +429,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=500, help="raw side: messages per publish batch (default 500)")
     parser.add_argument("--warmup", type=int, default=1000, help="events of one untimed run per side (default 1000)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the last one (default 300)")
+    parser.add_argument(
+        "--consumers", type=int, default=1, help="interlink side: competing consumers per domain (default 1)"
+    )
     args = parser.parse_args(argv)
+    global CONSUMERS
+    CONSUMERS = args.consumers
     args.broker = list(dict.fromkeys(args.broker or ["rabbitmq", "nats", "redis"]))
     if min(args.events, args.repeat, args.concurrency, args.batch) < 1 or args.warmup < 0:
         parser.error("--events, --repeat, --concurrency, --batch must be >= 1, --warmup >= 0")

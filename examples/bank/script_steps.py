@@ -167,7 +167,7 @@ async def sms_outage(day: Script) -> None:
     day.narrate(
         "Command event",
         "loan-request",
-        f"their sagas ended; {waiting} SendSms wait on the broker, {confirmed} answered",
+        f"their sagas ended; {waiting} SendSms sent, {confirmed} answered: the commands wait on the broker",
     )
     await day.land.outage.start()
     day.narrate("Command event", "customer-communication", "the SMS service is back")

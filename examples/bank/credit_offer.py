@@ -2,44 +2,52 @@
 
 Patterns at work:
 
-- API Exposure: reserve and release credit, read offers and limits over HTTP.
-- Event-Carried State Transfer (consumer side): a local copy of every loan request, kept from the fat
-  ``LoanRequestChanged`` events alone, so a reservation never calls ``loan_request`` back.
-- Status events: every offer change publishes ``CreditOfferChanged``.
-
-SEAM(replica): ``loan_request_changed`` is a plain handler today; ``credit_offer.replica(LoanRequestChanged,
-...)`` replaces it (and ``LoanRequestCopy``) once ``domain.replica`` exists.
-SEAM(handles/saga): ``reserve_credit`` and ``release_credit`` become the handlers of the saga's reserve and
-release command events (``credit_offer.handles(ReserveCredit)``), replying with the offer's status.
+- Command events with confirmations: ``ReserveCredit``, ``OfferCredit`` and ``ReleaseCredit`` (the steps and
+  the compensation of ``loan_request``'s loan origination saga, declared in :mod:`examples.bank.credit_contract`)
+  are handled here; a business rule that says no raises ``CommandRejected``, which travels back as the failure.
+- Event-Carried State Transfer (consumer side): a replica of every loan request, kept from the fat
+  ``LoanRequestChanged`` events alone, so reading one never calls ``loan_request`` back.
+- Status events: every offer change publishes ``CreditOfferChanged``, which ``loan_request`` reacts to.
+- API Exposure: offers, limits and the loan requests as copied here, over HTTP.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from examples.bank.loan_request import LoanRequestChanged
-from interlink import Aggregate, Context, Domain, PublicEvent
-from interlink.exceptions import BusinessRuleError
+from examples.bank.credit_contract import (
+    CreditConfirmed,
+    CreditOfferChanged,
+    OfferCredit,
+    OfferStatus,
+    ReleaseCredit,
+    ReserveCredit,
+    credit_offer,
+)
+from examples.bank.loan_request_model import LoanRequestChanged
+from interlink import Aggregate, CommandRejected, Context, Replica
+from interlink.core.pagination import Page
 
-credit_offer = Domain("credit-offer", description="Credit limits and the offers reserved against them")
+__all__ = ["DEFAULT_LIMIT", "MAX_TERM_MONTHS", "CreditLimit", "CreditOffer", "LoanRequestCopy", "credit_offer"]
 
 #: The credit limit a customer starts with.
 DEFAULT_LIMIT = 25_000
-OfferStatus = Literal["reserved", "released"]
+#: The longest term the bank offers credit for.
+MAX_TERM_MONTHS = 120
 
 
-@credit_offer.aggregate
-class LoanRequestCopy(Aggregate):
-    """What this domain knows of a loan request, from ``LoanRequestChanged`` (its ``source_version``)."""
+class LoanRequestCopy(Replica):
+    """What this domain reads of a loan request; id and version are the loan request's own."""
 
     customer_id: str
     amount: int
     term_months: int
     status: str
-    source_version: int
+
+
+loan_requests = credit_offer.replica(LoanRequestChanged, model=LoanRequestCopy, name="loan-requests")
 
 
 @credit_offer.aggregate
@@ -65,62 +73,8 @@ class CreditOffer(Aggregate):
     changed_at: datetime
 
 
-@credit_offer.event
-class CreditOfferChanged(PublicEvent):
-    """An offer was reserved or released."""
-
-    offer_id: str
-    loan_request_id: str
-    customer_id: str
-    amount: int
-    status: OfferStatus
-    version: int
-
-
-class RecordLoanRequest(BaseModel):
-    """Input of record_loan_request: the state a ``LoanRequestChanged`` carries."""
-
-    loan_request_id: str
-    version: int
-    customer_id: str
-    amount: int
-    term_months: int
-    status: str
-
-
-class ReserveCredit(BaseModel):
-    """Input of reserve_credit."""
-
-    loan_request_id: str = Field(min_length=1, max_length=64)
-
-
-class ReleaseCredit(BaseModel):
-    """Input of release_credit."""
-
-    loan_request_id: str = Field(min_length=1, max_length=64)
-
-
-@credit_offer.command
-async def record_loan_request(ctx: Context, data: RecordLoanRequest) -> None:
-    """Keep the newest state of a loan request; an older or repeated version changes nothing."""
-    copy = await ctx.find(LoanRequestCopy, data.loan_request_id)
-    if copy is not None and copy.source_version >= data.version:
-        return
-    fields = data.model_dump(exclude={"loan_request_id", "version"})
-    if copy is None:
-        copy = LoanRequestCopy(id=data.loan_request_id, source_version=data.version, **fields)
-    else:
-        copy = copy.model_copy(update={**fields, "source_version": data.version})
-    await ctx.save(copy)
-
-
-@credit_offer.on(LoanRequestChanged)
-async def loan_request_changed(ctx: Context, event: LoanRequestChanged) -> None:
-    """Keep the local copy of the loan request (SEAM(replica): ``domain.replica`` takes this over)."""
-    await ctx.execute(record_loan_request, event.model_dump(exclude={"purpose", "submitted_at"}))
-
-
-def _changed(ctx: Context, offer: CreditOffer) -> None:
+async def _changed(ctx: Context, offer: CreditOffer, limit: CreditLimit) -> CreditConfirmed:
+    await ctx.save(offer)
     ctx.emit(
         CreditOfferChanged(
             offer_id=offer.id, loan_request_id=offer.id, customer_id=offer.customer_id, amount=offer.amount,
@@ -128,46 +82,51 @@ def _changed(ctx: Context, offer: CreditOffer) -> None:
         ),
         about=offer,
     )  # fmt: skip
+    return CreditConfirmed(loan_request_id=offer.id, status=offer.status, available=limit.available)
 
 
-@credit_offer.command(http="POST /credit-offers")
-async def reserve_credit(ctx: Context, data: ReserveCredit) -> CreditOffer:
-    """Reserve the loan request's amount against its customer's limit; refused beyond the limit."""
-    request = await ctx.get(LoanRequestCopy, data.loan_request_id)
-    offer = await ctx.find(CreditOffer, request.id)
-    if offer is not None and offer.status == "reserved":
-        return offer  # reserving twice is reserving once
-    limit = await ctx.find(CreditLimit, request.customer_id)
-    if limit is None:
-        limit = CreditLimit(id=request.customer_id, limit=DEFAULT_LIMIT)
-    if request.amount > limit.available:
-        raise BusinessRuleError(
-            f"loan request {request.id}: {request.amount} exceeds the {limit.available} still available "
-            f"on customer {request.customer_id}'s credit limit of {limit.limit}"
+async def _limit(ctx: Context, customer_id: str) -> CreditLimit:
+    return await ctx.find(CreditLimit, customer_id) or CreditLimit(id=customer_id, limit=DEFAULT_LIMIT)
+
+
+@credit_offer.handles(ReserveCredit)
+async def reserve_credit(ctx: Context, command: ReserveCredit) -> CreditConfirmed:
+    """Reserve the amount against the customer's limit; rejected beyond what is still available."""
+    limit = await _limit(ctx, command.customer_id)
+    if command.amount > limit.available:
+        raise CommandRejected(
+            f"loan request {command.loan_request_id}: {command.amount} exceeds the {limit.available} still "
+            f"available on customer {command.customer_id}'s credit limit of {limit.limit}"
         )
-    limit.reserved = {**limit.reserved, request.id: request.amount}
+    limit.reserved = {**limit.reserved, command.loan_request_id: command.amount}
     await ctx.save(limit)
-    offer = (offer or CreditOffer(id=request.id, customer_id=request.customer_id, amount=0, status="reserved",
-                                  changed_at=ctx.now()))  # fmt: skip
-    offer = offer.model_copy(update={"amount": request.amount, "status": "reserved", "changed_at": ctx.now()})
-    await ctx.save(offer)
-    _changed(ctx, offer)
-    return offer
+    offer = CreditOffer(id=command.loan_request_id, customer_id=command.customer_id, amount=command.amount,
+                        status="reserved", changed_at=ctx.now())  # fmt: skip
+    return await _changed(ctx, offer, limit)
 
 
-@credit_offer.command(http="POST /credit-offers/{loan_request_id}/release")
-async def release_credit(ctx: Context, data: ReleaseCredit) -> CreditOffer:
+@credit_offer.handles(OfferCredit)
+async def offer_credit(ctx: Context, command: OfferCredit) -> CreditConfirmed:
+    """Offer the reserved credit; rejected for a term beyond what the bank offers."""
+    offer = await ctx.get(CreditOffer, command.loan_request_id)
+    if command.term_months > MAX_TERM_MONTHS:
+        raise CommandRejected(
+            f"loan request {command.loan_request_id}: a term of {command.term_months} months is beyond the "
+            f"{MAX_TERM_MONTHS} months the bank offers credit for"
+        )
+    offer = offer.model_copy(update={"status": "offered", "changed_at": ctx.now()})
+    return await _changed(ctx, offer, await _limit(ctx, offer.customer_id))
+
+
+@credit_offer.handles(ReleaseCredit)
+async def release_credit(ctx: Context, command: ReleaseCredit) -> CreditConfirmed:
     """Give a reserved amount back to the customer's limit (the saga's compensation)."""
-    offer = await ctx.get(CreditOffer, data.loan_request_id)
-    if offer.status == "released":
-        return offer
-    limit = await ctx.get(CreditLimit, offer.customer_id)
+    offer = await ctx.get(CreditOffer, command.loan_request_id)
+    limit = await _limit(ctx, offer.customer_id)
     limit.reserved = {k: v for k, v in limit.reserved.items() if k != offer.id}
     await ctx.save(limit)
     offer = offer.model_copy(update={"status": "released", "changed_at": ctx.now()})
-    await ctx.save(offer)
-    _changed(ctx, offer)
-    return offer
+    return await _changed(ctx, offer, limit)
 
 
 @credit_offer.query(http="GET /credit-offers/{id}")
@@ -180,3 +139,11 @@ async def get_credit_offer(ctx: Context, id: str) -> CreditOffer:
 async def get_credit_limit(ctx: Context, id: str) -> CreditLimit:
     """One customer's credit limit and its reservations."""
     return await ctx.get(CreditLimit, id)
+
+
+@credit_offer.query(http="GET /loan-request-copies")
+async def list_loan_request_copies(
+    ctx: Context, customer_id: str | None = None, cursor: str | None = None, limit: int = 50
+) -> Page[LoanRequestCopy]:
+    """The loan requests as this domain's replica holds them, optionally of one customer."""
+    return await ctx.replicas(LoanRequestCopy, where={"customer_id": customer_id}, cursor=cursor, limit=limit)

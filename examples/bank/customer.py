@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from interlink import Aggregate, Context, Domain, PublicEvent
+from interlink import Aggregate, Context, Domain, NotificationEvent, PublicEvent
 from interlink.core.inbound import CsvFormat
 from interlink.core.pagination import Page
 
@@ -59,13 +59,8 @@ class CustomerRegistered(PublicEvent):
 
 
 @customer.event
-class CustomerChanged(PublicEvent):
-    """A thin notification: a customer was registered or changed; read it at ``path`` (its ``version`` or later)."""
-
-    resource_type: Literal["customer"] = "customer"
-    customer_id: str
-    version: int
-    path: str
+class CustomerChanged(NotificationEvent):
+    """A thin notification: customer ``id`` was registered or changed; read it at ``path`` (``version`` or later)."""
 
 
 class RegisterCustomer(BaseModel):
@@ -87,10 +82,7 @@ class ChangeAddress(Address):
 
 
 def _changed(ctx: Context, current: Customer) -> None:
-    ctx.emit(
-        CustomerChanged(customer_id=current.id, version=current.version, path=f"/customers/{current.id}"),
-        about=current,
-    )
+    ctx.emit(CustomerChanged.of(current, path=f"/customers/{current.id}"), about=current)
 
 
 @customer.command(http="POST /customers")

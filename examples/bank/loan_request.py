@@ -3,87 +3,38 @@
 Patterns at work:
 
 - API Exposure: submit, get and list loan requests over HTTP.
-- Event-Carried State Transfer: every change publishes the fat ``LoanRequestChanged``, carrying the loan
-  request's whole state, so ``credit_offer`` can keep its own copy without calling back.
+- State Change Notification: on the thin ``CustomerChanged`` it fetches the customer back through the
+  customer API at once and keeps what it needs (name, segment, phone) as a ``Borrower``.
 - Event capture: a credit file is opened for every new customer from ``CustomerRegistered``.
-
-Seams for the patterns built elsewhere, wired in once they exist:
-
-- SEAM(on_notification): ``@loan_request.on_notification(CustomerChanged, fetch=customers)`` goes at the
-  end of this module, fetching the customer back through the ``customers`` external service declared here.
-- SEAM(handles/on_reply): ``submit_loan_request`` is where the ``SendSms`` command event to
-  ``customer_communication`` is sent (``ctx.send``) and its ``SmsSent`` reply handled with ``on_reply``.
-- SEAM(saga): the loan origination saga (reserve a credit limit at ``credit_offer``, compensate by releasing
-  it) starts from ``submit_loan_request`` and reacts to ``CreditOfferChanged``.
+- Event-Carried State Transfer: every change publishes the fat ``LoanRequestChanged``, carrying the loan
+  request's whole state, so ``credit_offer`` keeps its own copy without calling back.
+- Command events and the loan origination saga: submitting starts the saga with ``credit_offer`` and sends
+  the customer an SMS (see :mod:`examples.bank.loan_origination`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from examples.bank.customer import CustomerRegistered
-from interlink import Aggregate, Context, Domain, PublicEvent
-from interlink.core.pagination import Page
-
-loan_request = Domain("loan-request", description="Loan requests and the credit files behind them")
-
-Status = Literal["submitted", "offered", "declined", "withdrawn"]
-
-
-class CustomerSummary(BaseModel):
-    """The customer as this domain needs it: translated from the customer API's payload."""
-
-    customer_id: str
-    name: str
-    segment: Literal["retail", "business"]
-
-
-def _to_customer_summary(payload: Any) -> CustomerSummary:
-    return CustomerSummary(customer_id=payload["id"], name=payload["name"], segment=payload["segment"])
-
-
-#: The customer API as this domain reads it (the fetch-back of a state change notification).
-customers = loan_request.external_service(
-    "customer", resource="/customers/{id}", translate=_to_customer_summary, base_url="http://127.0.0.1:8000/customer"
+from examples.bank.customer import CustomerChanged, CustomerRegistered
+from examples.bank.loan_origination import Origination, origination, save_and_publish, send_sms
+from examples.bank.loan_request_model import (
+    Borrower,
+    CreditFile,
+    CustomerSummary,
+    LoanRequest,
+    Segment,
+    Status,
+    customers,
+    loan_request,
 )
+from interlink import Context
+from interlink.core.pagination import Page
+from interlink.exceptions import BusinessRuleError
 
-
-@loan_request.aggregate
-class CreditFile(Aggregate):
-    """What the loan domain keeps about a customer, in its own language."""
-
-    customer_name: str
-    segment: Literal["retail", "business"]
-    opened_at: datetime
-
-
-@loan_request.aggregate
-class LoanRequest(Aggregate):
-    """A customer's request for a loan."""
-
-    customer_id: str
-    amount: int = Field(gt=0)
-    term_months: int = Field(ge=6, le=360)
-    purpose: str
-    status: Status = "submitted"
-    submitted_at: datetime
-
-
-@loan_request.event
-class LoanRequestChanged(PublicEvent):
-    """A loan request was submitted or changed: its whole state after the change (state transfer)."""
-
-    loan_request_id: str
-    version: int
-    customer_id: str
-    amount: int
-    term_months: int
-    purpose: str
-    status: Status
-    submitted_at: datetime
+__all__ = ["LoanRequest", "loan_request"]
 
 
 class OpenCreditFile(BaseModel):
@@ -91,7 +42,7 @@ class OpenCreditFile(BaseModel):
 
     customer_id: str
     customer_name: str
-    segment: Literal["retail", "business"]
+    segment: Segment
 
 
 class SubmitLoanRequest(BaseModel):
@@ -117,12 +68,31 @@ async def open_credit_file(ctx: Context, data: OpenCreditFile) -> CreditFile:
     return opened
 
 
+@loan_request.command
+async def keep_borrower(ctx: Context, data: CustomerSummary) -> Borrower:
+    """Keep the customer data fetched back on a notification (the newest version wins)."""
+    found = await ctx.find(Borrower, data.customer_id)
+    if found is not None and found.customer_version >= data.version:
+        return found
+    fields = {"name": data.name, "segment": data.segment, "phone": data.phone, "customer_version": data.version}
+    kept = found.model_copy(update=fields) if found else Borrower(id=data.customer_id, **fields)
+    await ctx.save(kept)
+    return kept
+
+
+loan_request.on_notification(CustomerChanged, fetch=customers, command=keep_borrower, name="customers")
+
+
 @loan_request.command(http="POST /loan-requests")
 async def submit_loan_request(ctx: Context, data: SubmitLoanRequest) -> LoanRequest:
-    """Take a customer's loan request and publish its state."""
-    new = LoanRequest(**data.model_dump(), submitted_at=ctx.now())
-    await ctx.save(new)
-    ctx.emit(LoanRequestChanged(loan_request_id=new.id, **new.model_dump(exclude={"id"})), about=new)
+    """Take a customer's loan request, publish its state, start its origination and tell the customer."""
+    if await ctx.find(Borrower, data.customer_id) is None:
+        raise BusinessRuleError(f"loan request {data.id}: customer {data.customer_id} is not known here (yet)")
+    saga_id = await ctx.start_saga(origination, Origination(loan_request_id=data.id, **data.model_dump(
+        include={"customer_id", "amount", "term_months"})))  # fmt: skip
+    new = LoanRequest(**data.model_dump(), saga_id=saga_id, submitted_at=ctx.now())
+    await save_and_publish(ctx, new)
+    await send_sms(ctx, new, "received", f"we received your loan request {new.id} for EUR {new.amount}.")
     return new
 
 
@@ -157,9 +127,3 @@ async def list_loan_requests(
 ) -> Page[LoanRequest]:
     """A page of loan requests in id order, optionally of one customer or status."""
     return await ctx.list(LoanRequest, where={"customer_id": customer_id, "status": status}, cursor=cursor, limit=limit)
-
-
-# SEAM(on_notification): the state change notification from ``customer`` (thin ``CustomerChanged``, fetched back
-# through ``customers``) is declared here once ``domain.on_notification`` exists.
-# SEAM(handles/on_reply, saga): ``SendSms`` to ``customer_communication`` and the loan origination saga with
-# ``credit_offer`` start from ``submit_loan_request``; their reply and status handlers go here.

@@ -6,29 +6,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from interlink.core.context import FieldValue
+from interlink.core.domain import Domain
+from interlink.patterns.notification.records import Figures, subscription_figures
 from interlink.ports.store import Store
 
-__all__ = ["Count", "count_aggregates", "matches"]
+__all__ = ["Count", "count_aggregates", "figures", "matches"]
 
 
 @dataclass(frozen=True)
 class Count:
-    """One line of the day's summary: what the script put in (``expected``) and what a store holds (``found``)."""
+    """One line of the day's summary: what the script put in (``expected``) and what a store holds (``found``);
+    with ``at_most``, anything up to ``expected`` matches (fetches that coalescing may save)."""
 
     pattern: str
     domain: str
     what: str
     expected: int
     found: int
+    at_most: bool = False
 
     @property
     def ok(self) -> bool:
-        """The store holds exactly what the script put in."""
-        return self.expected == self.found
+        """The store holds exactly what the script put in (or no more, for an ``at_most`` count)."""
+        return 0 <= self.found <= self.expected if self.at_most else self.expected == self.found
 
 
 async def count_aggregates(store: Store, kind: str, **where: FieldValue) -> int:
-    """How many aggregates of ``kind`` (with these field values) the store holds, read page by page."""
+    """How many aggregates (or framework records: ``~saga``, ``~replica:<name>``...) of ``kind`` with these
+    field values the store holds, read page by page."""
     total, after = 0, None
     filters: Mapping[str, FieldValue] = where
     while True:
@@ -37,6 +42,11 @@ async def count_aggregates(store: Store, kind: str, **where: FieldValue) -> int:
         if len(page) < 1000:
             return total
         after = page[-1][0]
+
+
+async def figures(store: Store, domain: Domain, subscription: str) -> Figures:
+    """A notification subscription's counters (notifications received, fetches) as its store holds them."""
+    return await subscription_figures(store, domain.notifications[subscription])
 
 
 def matches(counts: list[Count]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,14 +73,20 @@ async def _credit_files(workdir: Path, count: int) -> int:
 
 
 def _start(workdir: Path) -> subprocess.Popen[str]:
+    # The bank's domains read the customer API back on its notifications: serve it, and point them at it.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "INTERLINK_SERVICE_CUSTOMER_URL": f"http://127.0.0.1:{port}/customer"}
     return subprocess.Popen(
         [
             INTERLINK, "run", "examples.bank",
             "--store", f"sqlite:///{workdir}/{{domain}}.db",
             "--broker", f"sqlite:///{workdir}/broker.db?visibility_timeout=2",
+            "--http", f"127.0.0.1:{port}",
             "--log-level", "warning",
         ],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
 
@@ -107,7 +114,7 @@ async def test_run_stops_gracefully_and_loses_nothing(tmp_path: Path, sig: signa
         assert (await store.outbox_status()).pending == 0, "the relay did not flush the outbox on shutdown"
     second = _start(tmp_path)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # each registration is also fetched back over HTTP by loan-request
         while (done := await _credit_files(tmp_path, count)) < count:
             assert time.monotonic() < deadline, f"only {done} of {count} credit files after restart"
             await asyncio.sleep(0.2)

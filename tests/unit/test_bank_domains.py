@@ -10,18 +10,13 @@ from typing import Any
 
 import pytest
 from examples.bank import DOMAINS
-from examples.bank.credit_offer import (
-    DEFAULT_LIMIT,
-    credit_offer,
-    record_loan_request,
-    release_credit,
-    reserve_credit,
-)
+from examples.bank.credit_offer import DEFAULT_LIMIT, MAX_TERM_MONTHS, credit_offer
 from examples.bank.customer import change_address, customer, register_customer
-from examples.bank.customer_communication import customer_communication, send_sms
-from examples.bank.loan_request import loan_request, submit_loan_request
+from examples.bank.customer_communication import customer_communication
+from examples.bank.loan_request import keep_borrower, loan_request, submit_loan_request
 from examples.bank.payments import payments, record_repayment
 from examples.bank.risk_assessment import keep_profile, risk_assessment, score
+from examples.bank.tally import count_aggregates
 from openapi_spec_validator import validate
 
 from interlink import Domain
@@ -29,8 +24,11 @@ from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.exceptions import BusinessRuleError, NotFoundError
 from interlink.patterns.api_exposure import build_api
-from interlink.runtime.domain_runtime import DomainRuntime
+from interlink.patterns.command_events import load_saga
+from interlink.runtime import DomainRuntime, Settings
+from interlink.testing.waiting import wait_until
 
+SETTINGS = Settings(fetch_wait=0.05, relay_poll_interval=0.05)
 Hosted = Callable[[Domain], AbstractAsyncContextManager[DomainRuntime]]
 
 
@@ -72,72 +70,129 @@ async def test_an_address_change_emits_a_thin_notification_with_the_new_version(
             "customer.CustomerChanged",
             "customer.CustomerChanged",
         ]
-        assert events[-1][1] == {
-            "resource_type": "customer",
-            "customer_id": "C1",
-            "version": 2,
-            "path": "/customers/C1",
-        }
+        assert events[-1][1] == {"resource": "Customer", "id": "C1", "version": 2, "path": "/customers/C1"}
         with pytest.raises(NotFoundError):
             await rt.execute(change_address, {"id": "C9", "street": "X 1", "postcode": "1000", "city": "Y"})
 
 
-async def test_a_submitted_loan_request_publishes_its_whole_state(hosted: Hosted) -> None:
-    """submit_loan_request emits the fat LoanRequestChanged carrying every field of the loan request."""
-    async with hosted(loan_request) as rt:
-        body = {"id": "L1", "customer_id": "C1", "amount": 9_000, "term_months": 48, "purpose": "car"}
-        await rt.execute(submit_loan_request, body)
-        ((kind, data),) = await _emitted(rt)
-        assert kind == "loan-request.LoanRequestChanged"
-        assert {k: data[k] for k in body if k != "id"} == {k: v for k, v in body.items() if k != "id"}
-        assert (data["loan_request_id"], data["version"], data["status"]) == ("L1", 1, "submitted")
-
-
-async def _copy(rt: DomainRuntime, loan: str, customer_id: str, amount: int, version: int = 1) -> None:
+async def _borrower(rt: DomainRuntime, customer_id: str) -> None:
     await rt.execute(
-        record_loan_request,
-        {"loan_request_id": loan, "version": version, "customer_id": customer_id, "amount": amount,
-         "term_months": 60, "status": "submitted"},
-    )  # fmt: skip
+        keep_borrower,
+        {"customer_id": customer_id, "version": 1, "name": "Ann", "segment": "retail", "phone": "+31600000001"},
+    )
 
 
-async def test_credit_beyond_the_limit_is_refused_and_a_release_gives_it_back(hosted: Hosted) -> None:
-    """Reservations add up to the limit; one more is a business error until a release frees room."""
-    async with hosted(credit_offer) as rt:
-        await _copy(rt, "L1", "C1", DEFAULT_LIMIT - 5_000)
-        await _copy(rt, "L2", "C1", 6_000)
-        await rt.execute(reserve_credit, {"loan_request_id": "L1"})
-        with pytest.raises(BusinessRuleError, match="L2: 6000 exceeds the 5000 still available"):
-            await rt.execute(reserve_credit, {"loan_request_id": "L2"})
-        assert await rt.store.load("CreditOffer", "L2") is None
-        released = await rt.execute(release_credit, {"loan_request_id": "L1"})
-        assert released.status == "released"
-        offer = await rt.execute(reserve_credit, {"loan_request_id": "L2"})
-        assert (offer.status, offer.amount) == ("reserved", 6_000)
-        statuses = [d["status"] for t, d in await _emitted(rt) if t == "credit-offer.CreditOfferChanged"]
-        assert statuses == ["reserved", "released", "reserved"]
+async def test_a_submitted_loan_request_publishes_its_state_starts_its_saga_and_sends_an_sms(hosted: Hosted) -> None:
+    """submit_loan_request emits the fat LoanRequestChanged, the saga's ReserveCredit and a SendSms, together."""
+    async with hosted(loan_request) as rt:
+        await _borrower(rt, "C1")
+        body = {"id": "L1", "customer_id": "C1", "amount": 9_000, "term_months": 48, "purpose": "car"}
+        made = await rt.execute(submit_loan_request, body)
+        emitted = dict(await _emitted(rt))
+        assert set(emitted) == {
+            "loan-request.LoanRequestChanged", "credit-offer.ReserveCredit", "customer-communication.SendSms",
+        }  # fmt: skip
+        state = emitted["loan-request.LoanRequestChanged"]
+        assert {k: state[k] for k in body if k != "id"} == {k: v for k, v in body.items() if k != "id"}
+        assert (state["id"], state["version"], state["status"], state["credit"]) == ("L1", 1, "submitted", "none")
+        assert emitted["credit-offer.ReserveCredit"] == {"loan_request_id": "L1", "customer_id": "C1", "amount": 9_000}
+        assert emitted["customer-communication.SendSms"]["sms_id"] == "received-L1"
+        assert await rt.store.load("~saga", made.saga_id) is not None
 
 
-async def test_reserving_twice_reserves_once(hosted: Hosted) -> None:
-    """A second reservation of the same loan request changes nothing and emits nothing."""
-    async with hosted(credit_offer) as rt:
-        await _copy(rt, "L1", "C1", 10_000)
-        await rt.execute(reserve_credit, {"loan_request_id": "L1"})
-        await rt.execute(reserve_credit, {"loan_request_id": "L1"})
-        limit = await rt.store.load("CreditLimit", "C1")
+async def test_a_loan_request_for_a_customer_not_known_yet_is_refused(hosted: Hosted) -> None:
+    """Without the customer's data (no notification fetched yet) a loan request is a business error."""
+    async with hosted(loan_request) as rt:
+        body = {"id": "L1", "customer_id": "C9", "amount": 9_000, "term_months": 48, "purpose": "car"}
+        with pytest.raises(BusinessRuleError, match="customer C9 is not known here"):
+            await rt.execute(submit_loan_request, body)
+
+
+async def test_a_newer_customer_version_wins_over_an_older_one(hosted: Hosted) -> None:
+    """keep_borrower keeps the highest customer version it fetched, whatever order the fetches land in."""
+    async with hosted(loan_request) as rt:
+        data = {"customer_id": "C1", "name": "Ann", "segment": "retail", "phone": None}
+        await rt.execute(keep_borrower, {**data, "version": 3, "name": "Anna"})
+        kept = await rt.execute(keep_borrower, {**data, "version": 2})
+        assert (kept.name, kept.customer_version) == ("Anna", 3)
+
+
+@asynccontextmanager
+async def _lending() -> AsyncIterator[tuple[DomainRuntime, DomainRuntime, DomainRuntime]]:
+    """loan-request, credit-offer and customer-communication running on one memory broker."""
+    async with MemoryBroker() as broker:
+        hosts = [DomainRuntime(d, MemoryStore(domain=d.name), broker, SETTINGS)
+                 for d in (loan_request, credit_offer, customer_communication)]  # fmt: skip
+        for host in hosts:
+            await host.prepare()
+        for host in hosts:
+            await host.start()
+        try:
+            yield hosts[0], hosts[1], hosts[2]
+        finally:
+            for host in hosts:
+                await host.stop()
+
+
+async def _saga_end(loans: DomainRuntime, saga_id: str) -> tuple[str, str | None]:
+    async def ended() -> str | None:
+        state = await load_saga(loans.store, saga_id)
+        return state.status.value if state is not None and state.status.ended else None
+
+    status = await wait_until(ended, 10, what=f"saga {saga_id} to end")
+    state = await load_saga(loans.store, saga_id)
+    assert state is not None
+    return status, state.reason
+
+
+async def test_the_loan_origination_offers_credit_or_compensates() -> None:
+    """Within the limit and term the saga completes; over the limit step 1 is refused; too long a term is
+    refused at step 2 and the reservation is released; every SMS is sent once and confirmed."""
+    async with _lending() as (loans, credit, comms):
+        await _borrower(loans, "C1")
+        submit = {"customer_id": "C1", "term_months": 60, "purpose": "car"}
+        ok = await loans.execute(submit_loan_request, {**submit, "id": "L1", "amount": DEFAULT_LIMIT - 5_000})
+        assert await _saga_end(loans, ok.saga_id) == ("completed", None)
+        over = await loans.execute(submit_loan_request, {**submit, "id": "L2", "amount": 6_000})
+        status, reason = await _saga_end(loans, over.saga_id)
+        assert status == "compensated"
+        assert reason is not None
+        assert "L2: 6000 exceeds the 5000 still available" in reason
+        long = await loans.execute(
+            submit_loan_request, {**submit, "id": "L3", "amount": 1_000, "term_months": MAX_TERM_MONTHS + 1}
+        )
+        status, reason = await _saga_end(loans, long.saga_id)
+        assert status == "compensated"
+        assert reason is not None
+        assert f"beyond the {MAX_TERM_MONTHS} months" in reason
+        limit = await credit.store.load("CreditLimit", "C1")
         assert limit is not None
-        assert json.loads(limit.data)["reserved"] == {"L1": 10_000}
-        assert len(await _emitted(rt)) == 1
+        assert json.loads(limit.data)["reserved"] == {"L1": DEFAULT_LIMIT - 5_000}
+        released = await credit.store.load("CreditOffer", "L3")
+        assert released is not None
+        assert json.loads(released.data)["status"] == "released"
 
+        async def decisions() -> dict[str, str]:
+            found = [(i, await loans.store.load("LoanRequest", i)) for i in ("L1", "L2", "L3")]
+            return {i: f"{d['status']}/{d['credit']}" for i, r in found if r for d in [json.loads(r.data)]}
 
-async def test_an_older_loan_request_state_does_not_overwrite_a_newer_copy(hosted: Hosted) -> None:
-    """The copy keeps the highest version it was told about, whatever order the states arrive in."""
-    async with hosted(credit_offer) as rt:
-        await _copy(rt, "L1", "C1", 7_000, version=2)
-        await _copy(rt, "L1", "C1", 1_000, version=1)
-        stored = await rt.store.load("LoanRequestCopy", "L1")
-        assert stored is not None
-        assert (json.loads(stored.data)["amount"], json.loads(stored.data)["source_version"]) == (7_000, 2)
+        async def decided() -> str | None:
+            return "decided" if all("submitted" not in state for state in (await decisions()).values()) else None
+
+        done = await wait_until(decided, 10, what="the loan requests' decisions")
+        assert done == "decided"
+        assert await decisions() == {
+            "L1": "offered/offered", "L2": "declined/none", "L3": "declined/released",
+        }  # fmt: skip
+
+        async def confirmed() -> bool | None:
+            return await count_aggregates(loans.store, "SmsNotice", outcome="confirmed") == 6
+
+        confirmations = await wait_until(confirmed, 10, what="six SMS confirmations")
+        assert confirmations
+        assert await count_aggregates(comms.store, "Sms", requests=1) == 6
+        copies = await count_aggregates(credit.store, "~replica:loan-requests")
+        assert copies == 3
 
 
 async def test_the_score_rises_with_the_amount_and_a_risky_postcode_area(hosted: Hosted) -> None:
@@ -154,13 +209,8 @@ async def test_the_score_rises_with_the_amount_and_a_risky_postcode_area(hosted:
         assert high.reasons == ["amount 30000 above 20000", "postcode area 9"]
 
 
-async def test_an_sms_and_a_repayment_are_each_recorded_once(hosted: Hosted) -> None:
-    """Sending an SMS or booking a repayment again with the same id leaves the first one as it was."""
-    async with hosted(customer_communication) as rt:
-        sms = {"id": "S1", "customer_id": "C1", "phone": "+31600000001", "text": "hello"}
-        first = await rt.execute(send_sms, sms)
-        again = await rt.execute(send_sms, {**sms, "text": "other"})
-        assert (again.text, again.version, again.sent_at) == ("hello", 1, first.sent_at)
+async def test_a_repayment_is_recorded_once(hosted: Hosted) -> None:
+    """Booking a repayment again with the same reference leaves the first one as it was."""
     async with hosted(payments) as rt:
         line = {
             "reference": "R1",

@@ -79,7 +79,7 @@ async def test_every_registration_from_the_file_emits_both_events(customers: tup
     assert types.count("customer.CustomerRegistered") == 10
     assert types.count("customer.CustomerChanged") == 10
     changed = next(json.loads(r.message.body)["data"] for r in rows if r.message.type == "customer.CustomerChanged")
-    assert changed == {"resource_type": "customer", "customer_id": "C0000", "version": 1, "path": "/customers/C0000"}
+    assert changed == {"resource": "Customer", "id": "C0000", "version": 1, "path": "/customers/C0000"}
 
 
 async def test_a_bad_fixed_width_line_is_rejected_naming_its_line_and_columns() -> None:

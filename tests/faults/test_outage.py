@@ -7,6 +7,7 @@ the relay's outbox watch (PostgreSQL's LISTEN connection) as it starts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
-from interlink.exceptions import AdapterError, StoreUnavailable
+from interlink.exceptions import AdapterError, ConcurrencyError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import ChangeSet, StoredAggregate
 from interlink.runtime import DomainRuntime, Settings
@@ -128,3 +129,41 @@ async def test_relay_publishes_by_polling_when_its_outbox_watch_fails(caplog: py
             await runtime.stop()
         assert [r.getMessage() for r in caplog.records if "ended with" in r.getMessage()] == []
         assert (runtime.relay.published, pending) == (1, 0)
+
+
+class FakeConflictingStore(MemoryStore):
+    """A memory store whose next commit fails with ConcurrencyError (another writer got there first)."""
+
+    conflicts = 0
+
+    async def _commit(self, changes: Sequence[ChangeSet]) -> None:
+        if self.conflicts:
+            self.conflicts -= 1
+            raise ConcurrencyError("Receipt 'X2' changed meanwhile (injected)")
+        await super()._commit(changes)
+
+
+@pytest.mark.usefixtures("fixed_app")
+async def test_a_second_delivery_in_one_batch_is_not_acked_before_the_first_commits() -> None:
+    """Two deliveries of one message in a batch, the commit conflicts: neither copy is acked (an ack of the
+    copy would settle the message on brokers that ack by message); both come back and it is applied once."""
+    store = FakeConflictingStore(domain=receipt.name)
+    async with MemoryBroker(visibility_timeout=5) as broker, store:
+        runtime = DomainRuntime(receipt, store, broker, Settings(retry=RetryPolicy(base_delay=0.01, max_delay=0.01)))
+        consumer = runtime.consumers[0]
+        await broker.subscribe(runtime.subscription)
+        await broker.publish([poison_payment("X2")])
+        (first,) = await broker.fetch(runtime.subscription.name, 10, wait=1)
+        copy = dataclasses.replace(first, attempt=first.attempt + 1)
+        store.conflicts = 1
+        acks, retries = await consumer._handle([first, copy])
+        assert (acks, sorted(d.attempt for d, _ in retries)) == ([], [1, 2])
+        await consumer._acknowledge(acks, retries)
+        (again,) = await wait_until(
+            lambda: broker.fetch(runtime.subscription.name, 10, wait=0.1), timeout=5, what="the message again"
+        )
+        await consumer.process([again, dataclasses.replace(again, attempt=again.attempt + 1)])
+        stored = await store.load("Receipt", "X2")
+        assert stored is not None
+        assert json.loads(stored.data)["applied"] == 1
+        assert (consumer.stats.processed, consumer.stats.duplicates) == (1, 1)

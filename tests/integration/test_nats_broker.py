@@ -175,6 +175,31 @@ async def test_other_types_of_a_channel_are_acked_away(fresh_url: str) -> None:
     assert (info.num_pending, info.num_ack_pending) == (0, 0)
 
 
+async def test_a_late_answer_on_a_reused_inbox_goes_to_its_own_subscription(fresh_url: str) -> None:
+    """A message answering an abandoned pull of subscription A, arriving on the inbox now lent to B's pull,
+    is kept for A: B never sees it (B's ack would settle A's message, which A would then never get)."""
+    async with NatsBroker(fresh_url) as broker:
+        for name in ("alpha", "beta"):
+            await broker.subscribe(Subscription(name, ("customer.events",), frozenset({"Changed"})))
+        message = _message("customer.events", "Changed")
+        await broker.publish([message])
+        assert await _drain(broker, "beta", 1) == [message.message_id]
+        nc, _ = broker._client()
+        puller, route = broker._puller, await broker._route("alpha")
+        (alpha_target,) = route.consumers
+        # A pull of alpha's whose requester gave up at once: its inbox goes back to the pool, unanswered.
+        inbox = await puller._borrow(nc)
+        stream, consumer = alpha_target
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        await nc.publish(subject, json.dumps({"batch": 1, "expires": 2_000_000_000}).encode(), reply=inbox.subject)
+        puller._give_back(inbox)
+        # beta's next pull borrows that same inbox; alpha's message arrives on it meanwhile.
+        beta = await broker._route("beta")
+        answers = await puller.pull(beta.consumers, {"batch": 1, "expires": 1_000_000_000}, 5)
+        assert [m.metadata.consumer for m in answers] == [], "beta took a message pulled for alpha"
+        assert await _drain(broker, "alpha", 1) == [message.message_id]
+
+
 async def test_close_wakes_a_waiting_fetch(fresh_url: str) -> None:
     """close() during a long fetch makes it return at once instead of at the end of its wait."""
     broker = NatsBroker(fresh_url)

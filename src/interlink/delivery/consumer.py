@@ -30,7 +30,7 @@ from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
-from interlink.exceptions import AdapterError, DuplicateMessage, MessageError, StoreUnavailable
+from interlink.exceptions import AdapterError, ConcurrencyError, DuplicateMessage, MessageError, StoreUnavailable
 from interlink.ports.broker import Broker, Delivery, Subscription
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
 
@@ -56,6 +56,7 @@ class _Work:
     delivery: Delivery
     change: ChangeSet
     error: Exception | None = None  # set when the change is a dead letter
+    committed: bool = False  # its change set committed (or was found committed already)
 
 
 class Consumer:
@@ -147,11 +148,18 @@ class Consumer:
                 retries.append((d, exc))
             return acks, retries
         overlay = Overlay()
-        in_batch: set[str] = set()
+        in_batch: dict[str, _Work] = {}
+        copies: list[tuple[Delivery, _Work]] = []
         for d, envelope in decoded:
-            if envelope.id in seen or envelope.id in in_batch:
+            if envelope.id in seen:
                 acks.append(d)
                 self.stats.duplicates += 1
+                continue
+            if envelope.id in in_batch:
+                # A second delivery of a message in hand. Its fate is the first one's, known only after the
+                # commit: on brokers that ack by message (JetStream, Redis Streams) acking this copy now
+                # would also settle the first, and lose the message if the first copy's commit failed.
+                copies.append((d, in_batch[envelope.id]))
                 continue
             uow = UnitOfWork(
                 self.domain,
@@ -181,9 +189,15 @@ class Consumer:
             change = uow.changes()
             change.inbox.append(InboxMark(self.subscription.name, envelope.id))
             overlay.absorb(change)
-            in_batch.add(envelope.id)
-            work.append(_Work(d, change))
+            in_batch[envelope.id] = item = _Work(d, change)
+            work.append(item)
         await self._commit(work, acks, retries)
+        for copy, first in copies:
+            if first.committed:
+                acks.append(copy)
+                self.stats.duplicates += 1
+            else:
+                retries.append((copy, ConcurrencyError("another delivery of this message failed to commit")))
         return acks, retries
 
     async def _commit(self, work: list[_Work], acks: list[Delivery], retries: list[tuple[Delivery, Exception]]) -> None:
@@ -192,6 +206,7 @@ class Consumer:
         crash_point("consumer.after_commit")
         for item, error in zip(work, results, strict=True):
             if error is None or isinstance(error, DuplicateMessage):
+                item.committed = True
                 acks.append(item.delivery)
                 if isinstance(error, DuplicateMessage):
                     self.stats.duplicates += 1

@@ -130,6 +130,7 @@ class Puller:
         enough = int(request["batch"]) if len(targets) == 1 else 1
         msgs: list[Msg] = []
         open_requests = len(targets)
+        wanted = set(targets)
         body = json.dumps(request).encode()
         try:
             with translating(f"fetch from {self._settings.server}"):
@@ -142,7 +143,12 @@ class Puller:
                     if msg is None:
                         raise BrokerUnavailable(f"NATS connection to {self._settings.server} lost during a fetch")
                     if msg.reply:
-                        msgs.append(msg)
+                        if (msg.metadata.stream, msg.metadata.consumer) in wanted:
+                            msgs.append(msg)
+                        else:
+                            # A late answer to an earlier request on this reused inbox, for another consumer:
+                            # taking it here would hand it to the wrong subscription, whose ack would settle it.
+                            self._keep_late(msg)
                     elif (msg.headers or {}).get("Status") != "100":
                         open_requests -= 1  # 404 nothing there, 408 expired, 409 over a limit: request over
         except TimeoutError:

@@ -187,6 +187,19 @@ class Run:
         )
 
 
+def finish_runner(proc: subprocess.Popen[bytes], out: Path, err: Path, timeout: float, label: str = "") -> Run:
+    """Wait for a process whose output goes to ``out`` and ``err`` (SIGKILLed after ``timeout``) and read
+    what it did: the last JSON line of its stdout is its report."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    stdout, stderr = out.read_text(), err.read_text()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    return Run(proc.returncode, json.loads(lines[-1]) if lines else {}, stdout, stderr, label)
+
+
 class Runner:
     """``apps/runner.py`` started as a real process on a landscape; its output goes to files in the folder."""
 
@@ -226,13 +239,7 @@ class Runner:
 
     async def finish(self, backstop: float = 90) -> Run:
         """Wait for the process (SIGKILLed after ``backstop`` seconds, above its own timeout); read its output."""
-        try:
-            await asyncio.to_thread(self.proc.wait, backstop)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        stdout, stderr = self.out.read_text(), self.err.read_text()
-        lines = [line for line in stdout.splitlines() if line.startswith("{")]
-        return Run(self.proc.returncode, json.loads(lines[-1]) if lines else {}, stdout, stderr, self.label)
+        return await asyncio.to_thread(finish_runner, self.proc, self.out, self.err, backstop, self.label)
 
 
 async def run_runner(

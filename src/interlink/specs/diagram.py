@@ -4,7 +4,9 @@ Domains are orange rounded boxes with the domain glyph, file sources yellow docu
 systems outside the landscape grey; arrows are grey, dashed for messages through the broker and solid for
 API calls and files, each labelled with its pattern. Boxes are laid out in columns by the flow of data:
 who provides comes left of who uses (an API's provider left of its caller, a publisher left of its
-subscribers). Nothing is fetched at view time: no script or font from elsewhere.
+subscribers). The labels between two columns are stacked in one column of their own, never overlapping
+each other or a box (the picture grows taller when they need room); each arrow runs through its label and
+meets its boxes in a lane of its own. Nothing is fetched at view time: no script or font from elsewhere.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from interlink.specs.model import API_EXPOSURE, PATTERNS
 __all__ = ["html_page", "svg"]
 
 MARGIN, TOP = 40, 70
-GAP_X, GAP_Y = 250, 60
+GAP_X, GAP_Y = 300, 60
+LABEL_GAP = 4
 SIZES = {"domain": (190, 84), "files": (170, 66), "system": (170, 56)}
 FILL = {"domain": ("#f8c06b", "#c08a35"), "files": ("#fbea8a", "#8c8c8c"), "system": ("#e6e6e6", "#8c8c8c")}
 ARROW = "#7a7a7a"
@@ -132,35 +135,136 @@ def _node(node: Node, box: Box) -> str:
     )
 
 
-def _edge(edge: Edge, boxes: dict[str, Box], offset: float) -> str:
-    s, t = boxes[edge.source], boxes[edge.target]
-    y1, y2 = s.cy + offset, t.cy + offset
-    if s.column == t.column:  # same column: bulge out to the right
-        x1, x2 = s.x + s.w, t.x + t.w
-        c1, c2 = (x1 + 90, y1), (x2 + 90, y2)
-    else:
-        x1 = s.x + s.w if s.column < t.column else s.x
-        x2 = t.x if s.column < t.column else t.x + t.w
-        dx = (x2 - x1) / 2
-        c1, c2 = (x1 + dx, y1), (x2 - dx, y2)
-    mx = (x1 + 3 * c1[0] + 3 * c2[0] + x2) / 8
-    my = (y1 + 3 * c1[1] + 3 * c2[1] + y2) / 8
-    dash = ' stroke-dasharray="7 5"' if edge.dashed else ""
+@dataclass(frozen=True)
+class Label:
+    """Where an arrow's label is drawn: a rectangle centred on (x, y)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    def hits(self, x: float, y: float, w: float, h: float) -> bool:
+        """Whether this label's rectangle, padded by LABEL_GAP, meets the rectangle at (x, y) of size w by h."""
+        return (
+            self.x - self.w / 2 - LABEL_GAP < x + w
+            and x < self.x + self.w / 2 + LABEL_GAP
+            and self.y - self.h / 2 - LABEL_GAP < y + h
+            and y < self.y + self.h / 2 + LABEL_GAP
+        )
+
+
+def _texts(edge: Edge) -> tuple[str, str, float, float]:
+    """An arrow's label: its title, its (shortened) details, and the size of the box holding them."""
     detail = ", ".join(edge.details)
-    short = detail if len(detail) <= 38 else detail[:36] + "..."
-    width = max(len(edge.title) * 7.0, len(short) * 6.0) + 14
+    short = detail if len(detail) <= 32 else detail[:30] + "..."
+    return short, detail, max(len(edge.title) * 7.0, len(short) * 6.0) + 14, 32 if short else 20
+
+
+def _ends(edge: Edge, boxes: dict[str, Box]) -> tuple[float, float, int]:
+    """Where an arrow leaves its source and enters its target (x), and which way it runs (1 right, -1 left,
+    0 a loop out to the right of one column)."""
+    s, t = boxes[edge.source], boxes[edge.target]
+    if s.column == t.column:
+        return s.x + s.w, t.x + t.w, 0
+    if s.column < t.column:
+        return s.x + s.w, t.x, 1
+    return s.x, t.x + t.w, -1
+
+
+def _place_labels(landscape: Landscape, boxes: dict[str, Box]) -> list[Label]:
+    """A label per arrow, halfway along it, the labels of arrows between the same two boxes stacked in lanes;
+    then greedily moved down until no label meets another label or a box."""
+    pairs: dict[frozenset[str], list[int]] = {}
+    for i, edge in enumerate(landscape.edges):
+        pairs.setdefault(frozenset((edge.source, edge.target)), []).append(i)
+    wanted: list[tuple[float, int, Label]] = []
+    gaps: dict[tuple[int, int, bool], list[tuple[int, Label]]] = {}  # the labels between the same two columns
+    for members in pairs.values():
+        for lane, i in enumerate(members):
+            edge = landscape.edges[i]
+            _, _, w, h = _texts(edge)
+            x1, x2, way = _ends(edge, boxes)
+            s, t = boxes[edge.source], boxes[edge.target]
+            y = (s.cy + t.cy) / 2 + (lane - (len(members) - 1) / 2) * (h + LABEL_GAP * 2)
+            label = Label(max(x1, x2) + 30 + w / 2 if way == 0 else (x1 + x2) / 2, max(y, TOP - 20 + h / 2), w, h)
+            wanted.append((y, i, label))
+            gaps.setdefault((min(s.column, t.column), max(s.column, t.column), way == 0), []).append((i, label))
+    # the labels stacked in one gap share its middle and its widest width, so no arrow runs under another label
+    column: dict[int, tuple[float, float]] = {}
+    for labels in gaps.values():
+        shared = (sum(label.x for _, label in labels) / len(labels), max(label.w for _, label in labels))
+        column.update(dict.fromkeys((i for i, _ in labels), shared))
+    placed: dict[int, Label] = {}
+    solid = [(b.x, b.y, b.w, b.h) for b in boxes.values()]
+    for _, i, wish in sorted(wanted, key=lambda item: (item[0], item[2].x, item[1])):
+        x, w = column[i]
+        label = Label(x, wish.y, w, wish.h)
+        moved = True
+        while moved:
+            moved = False
+            for left, top, width, height in solid:
+                if label.hits(left, top, width, height):
+                    label = Label(label.x, top + height + LABEL_GAP + label.h / 2, label.w, label.h)
+                    moved = True
+        placed[i] = label
+        solid.append((label.x - label.w / 2, label.y - label.h / 2, label.w, label.h))
+    return [placed[i] for i in range(len(landscape.edges))]
+
+
+def _lanes(landscape: Landscape, boxes: dict[str, Box], labels: list[Label]) -> list[tuple[float, float]]:
+    """Where each arrow meets its two boxes (y): the arrows on one side of a box spread evenly down that side,
+    in the order of their labels, so they do not cross each other there."""
+    sides: dict[tuple[str, float], list[tuple[float, int, int]]] = {}
+    for i, edge in enumerate(landscape.edges):
+        x1, x2, _ = _ends(edge, boxes)
+        sides.setdefault((edge.source, x1), []).append((labels[i].y, i, 0))
+        sides.setdefault((edge.target, x2), []).append((labels[i].y, i, 1))
+    ends = [[0.0, 0.0] for _ in landscape.edges]
+    for (node, _), members in sides.items():
+        box = boxes[node]
+        step = (box.h - 16) / len(members)
+        for k, (_, i, end) in enumerate(sorted(members)):
+            ends[i][end] = box.y + 8 + step * (k + 0.5)
+    return [(a, b) for a, b in ends]
+
+
+def _edge(edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, float]) -> str:
+    """An arrow and its label: the path runs from its source's side to the label's near edge, through the label
+    (which hides it) and on from the far edge to its target's side."""
+    x1, x2, way = _ends(edge, boxes)
+    y1, y2 = ys
+    short, detail, _, _ = _texts(edge)
+    left, right = label.x - label.w / 2, label.x + label.w / 2
+    if way == 0:  # out to the label's left side and back
+        route = (
+            f"M{x1},{y1} C{x1 + 30},{y1} {left - 30},{label.y} {left},{label.y} "
+            f"C{left - 30},{label.y} {x2 + 30},{y2} {x2},{y2}"
+        )
+    else:
+        near, far = (left, right) if way == 1 else (right, left)
+        bend1, bend2 = (near - x1) / 2, (x2 - far) / 2
+        route = (
+            f"M{x1},{y1} C{x1 + bend1},{y1} {near - bend1},{label.y} {near},{label.y} L{far},{label.y} "
+            f"C{far + bend2},{label.y} {x2 - bend2},{y2} {x2},{y2}"
+        )
+    dash = ' stroke-dasharray="7 5"' if edge.dashed else ""
+    top = label.y - label.h / 2
     return (
         f'<g class="integration" data-check="integration" data-source="{escape(edge.source)}" '
         f'data-target="{escape(edge.target)}" data-pattern="{escape(edge.pattern)}" '
         f'data-reply="{str(edge.reply).lower()}">'
         f"<title>{escape(edge.source)} to {escape(edge.target)}: {escape(edge.title)} ({escape(detail)})</title>"
-        f'<path d="M{x1},{y1} C{c1[0]},{c1[1]} {c2[0]},{c2[1]} {x2},{y2}" fill="none" stroke="{ARROW}" '
-        f'stroke-width="1.4"{dash} marker-end="url(#arrow)"/>'
-        f'<rect x="{mx - width / 2}" y="{my - 16}" width="{width}" height="{32 if short else 20}" rx="4" '
-        f'fill="#ffffff" fill-opacity="0.92" stroke="#bdbdbd"/>'
-        f'<text x="{mx}" y="{my - 2}" text-anchor="middle" font-size="12" font-weight="bold">'
+        f'<path d="{route}" fill="none" stroke="{ARROW}" stroke-width="1.4"{dash} marker-end="url(#arrow)"/>'
+        f'<rect x="{left}" y="{top}" width="{label.w}" height="{label.h}" rx="4" '
+        f'fill="#ffffff" stroke="#bdbdbd"/>'
+        f'<text x="{label.x}" y="{top + 14}" text-anchor="middle" font-size="12" font-weight="bold">'
         f"{escape(edge.title)}</text>"
-        + (f'<text x="{mx}" y="{my + 12}" text-anchor="middle" font-size="10">{escape(short)}</text>' if short else "")
+        + (
+            f'<text x="{label.x}" y="{top + 28}" text-anchor="middle" font-size="10">{escape(short)}</text>'
+            if short
+            else ""
+        )
         + "</g>"
     )
 
@@ -168,14 +272,11 @@ def _edge(edge: Edge, boxes: dict[str, Box], offset: float) -> str:
 def svg(landscape: Landscape, title: str = "Landscape") -> str:
     """The landscape as one SVG document."""
     boxes, width, height = _layout(landscape)
-    pairs: dict[frozenset[str], list[Edge]] = {}
-    for edge in landscape.edges:
-        pairs.setdefault(frozenset((edge.source, edge.target)), []).append(edge)
-    drawn = []
-    for edges in pairs.values():
-        step = min(44.0, 80 / len(edges))
-        for i, edge in enumerate(edges):
-            drawn.append(_edge(edge, boxes, (i - (len(edges) - 1) / 2) * step))
+    labels = _place_labels(landscape, boxes)
+    lanes = _lanes(landscape, boxes, labels)
+    drawn = [_edge(edge, boxes, labels[i], lanes[i]) for i, edge in enumerate(landscape.edges)]
+    width = max([width] + [label.x + label.w / 2 + MARGIN for label in labels])
+    height = max([height] + [label.y + label.h / 2 + MARGIN for label in labels])
     nodes = [_node(n, boxes[n.id]) for n in landscape.nodes]
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '

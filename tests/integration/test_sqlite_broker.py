@@ -27,9 +27,7 @@ class TestSqliteBroker(BrokerContract):
     async def broker(self, tmp_path: Path) -> AsyncIterator[Broker]:
         """A SQLite broker in a fresh file with the contract's short visibility timeout."""
         url = f"sqlite:///{tmp_path}/broker.db"
-        async with SqliteBroker(
-            url, visibility_timeout=self.visibility_timeout, poll_interval=0.02
-        ) as broker:
+        async with SqliteBroker(url, visibility_timeout=self.visibility_timeout, poll_interval=0.02) as broker:
             yield broker
 
 

@@ -168,9 +168,7 @@ async def test_two_stores_on_one_file_see_each_others_commits(tmp_path: Path) ->
     url = _url(tmp_path / "shared.db")
     async with SqliteStore(url, domain=DOMAIN) as a, SqliteStore(url, domain=DOMAIN) as b:
         message = OutgoingMessage("m-1", "test-domain.events", "test-domain.Opened", b"{}")
-        await a.commit(
-            [ChangeSet(writes=[AggregateWrite("Account", "a-1", 0, 1, '{"n": 1}')], outbox=[message])]
-        )
+        await a.commit([ChangeSet(writes=[AggregateWrite("Account", "a-1", 0, 1, '{"n": 1}')], outbox=[message])])
         assert await b.load("Account", "a-1") == StoredAggregate('{"n": 1}', 1)
         assert [row.message for row in await b.outbox_batch(10)] == [message]
         await b.commit([ChangeSet(writes=[AggregateWrite("Account", "a-1", 1, 2, '{"n": 2}')])])

@@ -155,9 +155,7 @@ def test_non_async_command_is_refused() -> None:
 
     def close_account(ctx: Context, data: OpenAccount) -> None: ...
 
-    with pytest.raises(
-        ConfigurationError, match=r"command .*close_account must be declared with 'async def'"
-    ):
+    with pytest.raises(ConfigurationError, match=r"command .*close_account must be declared with 'async def'"):
         domain.command(close_account)  # type: ignore[type-var]
 
 
@@ -178,9 +176,7 @@ def test_non_async_event_handler_is_refused() -> None:
 
     def on_opened(ctx: Context, event: AccountOpened) -> None: ...
 
-    with pytest.raises(
-        ConfigurationError, match=r"event handler .*on_opened must be declared with 'async def'"
-    ):
+    with pytest.raises(ConfigurationError, match=r"event handler .*on_opened must be declared with 'async def'"):
         domain.on(AccountOpened)(on_opened)  # type: ignore[type-var]
 
 
@@ -397,9 +393,7 @@ def test_undeclared_event_cannot_be_subscribed() -> None:
     class Stray(PublicEvent):
         x: int
 
-    with pytest.raises(
-        ConfigurationError, match=r"Stray belongs to no domain: declare it with @<domain>\.event"
-    ):
+    with pytest.raises(ConfigurationError, match=r"Stray belongs to no domain: declare it with @<domain>\.event"):
         accounts.on(Stray)
 
 
@@ -422,9 +416,7 @@ NOT_COMMANDS = [Role.QUERY, Role.SERVICE, Role.HANDLER]
 async def test_only_commands_save(role: Role) -> None:
     """ctx.save() outside a command raises RuleViolation naming the role and the rule, and stages nothing."""
     session = FakeSession()
-    with pytest.raises(
-        RuleViolation, match=rf"{role.value} 'under_test' called ctx.save\(\): .* do not persist"
-    ):
+    with pytest.raises(RuleViolation, match=rf"{role.value} 'under_test' called ctx.save\(\): .* do not persist"):
         await context(role, session).save(Account(id="a-1", owner="ann"))
     assert session.staged == 0
 
@@ -466,9 +458,7 @@ def test_query_rule_says_to_use_a_command() -> None:
 
 def test_handler_rule_says_to_run_a_command() -> None:
     """The event handler rule's message says to run a command that does it."""
-    with pytest.raises(
-        RuleViolation, match=r"event handlers do not persist or emit; run a command \(ctx.execute\)"
-    ):
+    with pytest.raises(RuleViolation, match=r"event handlers do not persist or emit; run a command \(ctx.execute\)"):
         context(Role.HANDLER).send(BookEntry(account_id="a-1", amount=5), to="ledger")
 
 
@@ -507,9 +497,7 @@ async def test_command_saves_deletes_emits_and_sends() -> None:
 def test_command_emits_only_its_own_domains_events() -> None:
     """A command emitting another domain's event raises RuleViolation naming both domains."""
     session = FakeSession()
-    with pytest.raises(
-        RuleViolation, match="EntryBooked is declared by domain 'ledger'; domain 'accounts' emits only"
-    ):
+    with pytest.raises(RuleViolation, match="EntryBooked is declared by domain 'ledger'; domain 'accounts' emits only"):
         context(Role.COMMAND, session).emit(EntryBooked(account_id="a-1", amount=5))
     assert session.events == []
 

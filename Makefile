@@ -20,7 +20,12 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+# The long runs (10,000-event fault runs, broker restarts, three consumer processes, a million-row file):
+# every guarantee they prove is also CI's, which runs `make test soak`.
+soak: $(STAMP)
+	$(BIN)/pytest -q -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

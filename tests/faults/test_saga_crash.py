@@ -29,7 +29,7 @@ store_url = integration.store_url
 broker_url = integration.broker_url
 backends = integration.backends
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 N = 30
 SAGA_APP = APPS / "saga_app.py"

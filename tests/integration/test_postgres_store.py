@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from interlink.adapters.stores.postgres import PostgresStore
 from interlink.exceptions import ConfigurationError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
-from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet
+from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet, InboxMark
 from interlink.testing.contracts.store import StoreContract
 from interlink.testing.waiting import wait_until
 from tests.support.services import fresh_name, require
@@ -196,3 +197,28 @@ async def test_unreachable_server_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable) as caught:
         await store.connect()
     assert "hunter2" not in str(caught.value)
+
+
+def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(node for child in plan.get("Plans", []) for node in _plan_nodes(child))]
+
+
+@pytest.mark.parametrize("plan_cache_mode", ["force_custom_plan", "force_generic_plan"])
+async def test_inbox_lookup_stays_an_index_probe_as_the_inbox_grows(schema: str, plan_cache_mode: str) -> None:
+    """With 20,000 marks and no statistics yet, the inbox lookup probes the primary key per id, never scans marks."""
+    async with PostgresStore(_url(schema), domain="d") as store:
+        for start in range(0, 20_000, 5_000):
+            marks = [InboxMark("sub", f"m{n}") for n in range(start, start + 5_000)]
+            await store.commit([ChangeSet(inbox=marks)])
+        ids = [f"m{n}" for n in range(0, 400, 2)]
+        for _ in range(10):  # past the five runs after which a prepared statement may go generic
+            assert await store.seen("sub", ids) == set(ids)
+        probe = store.inbox_probe()
+        explain = text(f"EXPLAIN (FORMAT JSON) {probe.text}").bindparams(*probe._bindparams.values())
+        async with store._read() as conn:
+            await conn.execute(text(f"SET plan_cache_mode = {plan_cache_mode}"))
+            plan = (await conn.execute(explain, {"ids": ids, "subscription": "sub"})).scalar_one()[0]["Plan"]
+            await conn.execute(text("RESET plan_cache_mode"))
+    on_inbox = [n for n in _plan_nodes(plan) if n.get("Relation Name") == "interlink_inbox"]
+    assert [n["Node Type"] for n in on_inbox] == ["Index Only Scan"], plan
+    assert "message_id = m.id" in on_inbox[0]["Index Cond"], on_inbox[0]

@@ -23,7 +23,7 @@ import logging
 import re
 import ssl
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import bindparam
+from sqlalchemy.sql.elements import TextClause
 
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.sql import SqlStore
@@ -189,6 +190,26 @@ class PostgresStore(SqlStore):
             "ev": [w.expected_version for w in writes],
         }
         return int((await conn.execute(statement, params)).rowcount)
+
+    async def seen(self, subscription: str, message_ids: Sequence[str]) -> set[str]:
+        if not message_ids:
+            return set()
+        # One primary-key probe per id, whatever the statistics or plan cache say. `message_id IN (...)`
+        # was planned (on a young inbox with no statistics, and then for good as a cached generic plan) as
+        # a scan of every mark of the subscription filtered by the ids: its cost grew with the inbox, 240 ms
+        # per batch at 20,000 marks. A LATERAL subquery with LIMIT is never flattened into a join, so each
+        # id stays an index lookup on (subscription, message_id).
+        async with self._errors(), self._read() as conn:
+            rows = await conn.execute(self.inbox_probe(), {"ids": list(message_ids), "subscription": subscription})
+            return {r[0] for r in rows}
+
+    def inbox_probe(self) -> TextClause:
+        """The inbox lookup of :meth:`seen` (parameters ``ids`` and ``subscription``), for EXPLAIN in tests."""
+        return text(
+            "SELECT i.message_id FROM unnest(:ids) AS m(id) CROSS JOIN LATERAL ("
+            f'SELECT message_id FROM "{self.schema}".interlink_inbox '
+            "WHERE subscription = :subscription AND message_id = m.id LIMIT 1) AS i"
+        ).bindparams(bindparam("ids", type_=ARRAY(Text)))
 
     # -- queries -----------------------------------------------------------------------------------
 

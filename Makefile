@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile --durations=15
 
 # The long runs (10,000-event fault runs, broker restarts, three consumer processes, a million-row file):
 # every guarantee they prove is also CI's, which runs `make test soak`.

@@ -41,6 +41,11 @@ DryRunOption = Annotated[bool, typer.Option(help="Show what the selection takes,
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before handling a selection.")]
 
 
+def _say(text: str) -> None:
+    """One line of output, never wrapped (scripts read these)."""
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 def _table(title: str, letters: Sequence[DeadLetter]) -> Table:
     table = Table(title=title)
     for column in ("id", "subscription", "type", "message id", "attempts", "failed at", "error"):
@@ -114,11 +119,11 @@ async def _select(
 
 def _confirmed(verb: str, letters: list[DeadLetter], domain: Domain, dry_run: bool, yes: bool) -> bool:
     """Print what a bulk selection takes; True when it is to be handled (confirmed, or ``--yes``)."""
-    console.print(f"{len(letters)} dead letters of {domain.name} match", highlight=False)
+    _say(f"{len(letters)} dead letters of {domain.name} match")
     if dry_run:
         if letters:
             console.print(_table(f"would {verb}", letters))
-        console.print(f"dry run: nothing was {verb}ed", highlight=False)
+        _say(f"dry run: nothing was {verb}ed")
         return False
     if not letters or yes:
         return bool(letters)
@@ -177,10 +182,10 @@ def replay(
                     counts["failed"] = counts.get("failed", 0) + 1
                     continue
                 counts[outcome] = counts.get(outcome, 0) + 1
-                console.print(_SAID[outcome].format(id=letter_id), highlight=False)
+                _say(_SAID[outcome].format(id=letter_id))
             await _publish(replayer.runtime)
             if bulk:
-                console.print(f"{len(ids)} dead letters: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+                _say(f"{len(ids)} dead letters: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
             if failures:
                 raise ReplayFailed(failures[0] if len(ids) == 1 else f"{len(failures)} of {len(ids)} failed again")
 
@@ -199,7 +204,7 @@ async def _publish(runtime: DomainRuntime) -> None:
         )
         return
     if published:
-        console.print(f"published {published} outbox messages", highlight=False)
+        _say(f"published {published} outbox messages")
 
 
 @app.command()
@@ -228,11 +233,7 @@ def discard(
                 return
             await discard_letters(s, [d.id for d in letters if d.id is not None])
         for d in letters:
-            console.print(
-                f"discarded dead letter {d.id} ({d.message_type} {d.message_id}, {d.subscription}): {reason}",
-                highlight=False,
-                markup=False,
-            )
-        console.print(f"{len(letters)} dead letters discarded", highlight=False)
+            _say(f"discarded dead letter {d.id} ({d.message_type} {d.message_id}, {d.subscription}): {reason}")
+        _say(f"{len(letters)} dead letters discarded")
 
     run_async(main)

@@ -134,6 +134,17 @@ async def test_run_gives_up_after_the_startup_timeout_with_one_clear_line(tmp_pa
     assert "Traceback" not in output
 
 
+async def test_sigterm_while_start_up_waits_ends_run_at_once(tmp_path: Path) -> None:
+    """SIGTERM during a start-up wait ends the wait: run stops cleanly (exit 0) without waiting out the timeout."""
+    never = PrivateRedis(tmp_path / "redis")  # a free port; never started
+    landscape = Landscape(f"sqlite:///{tmp_path}/{{domain}}.db", never.url, tmp_path)
+    with running(tmp_path, *landscape.urls(), "--startup-timeout", "600") as run:
+        await wait_until(lambda: run.said("start-up: waiting for the broker"), timeout=30, what="a wait logged")
+        code = await asyncio.to_thread(run.stop)
+    assert code == 0, run.output()
+    assert "stopped during start-up" in run.output()
+
+
 async def test_run_fails_at_once_on_a_configuration_error_even_with_a_startup_timeout(tmp_path: Path) -> None:
     """A broker URL whose scheme no adapter knows ends run at once (exit 2), however long the timeout."""
     env = subprocess_env(INTERLINK_STARTUP_TIMEOUT="600")

@@ -44,6 +44,7 @@ __all__ = [
     "find_letters",
     "register_replayer",
     "replaying",
+    "unregister_replayer",
 ]
 
 log = logging.getLogger("interlink.dead_letters")
@@ -65,6 +66,11 @@ def register_replayer(subscription: str, handler: ReplayHandler) -> None:
     must remove the letter in the same transaction as what it does, so a replay is never applied twice.
     """
     _HANDLERS[subscription] = handler
+
+
+def unregister_replayer(subscription: str) -> None:
+    """Undo :func:`register_replayer` (its letters are then dispatched like a consumer's)."""
+    _HANDLERS.pop(subscription, None)
 
 
 @dataclass(frozen=True)

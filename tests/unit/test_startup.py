@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,8 @@ from interlink import Domain
 from interlink.exceptions import BrokerUnavailable, ConfigurationError, MissingDriverError
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.startup import Backoff, StartupTimeout, until_ready
+from interlink.testing.waiting import wait_until
+from tests.faults.apps.inbound_app import applied, ledger_domain, write_entries
 
 
 class Flaky:
@@ -76,3 +80,36 @@ def test_a_negative_startup_timeout_is_a_configuration_error() -> None:
     """Runtime refuses a negative start-up timeout before anything starts."""
     with pytest.raises(ConfigurationError, match="must not be negative"):
         Runtime([Domain("d")], Settings(store_url="memory://", broker_url="memory://"), startup_timeout=-1)
+
+
+async def test_runtime_waits_for_its_inbound_folder_then_takes_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An inbound directory that cannot be made yet (a mount not there) is waited for; then files flow."""
+    mount = tmp_path / "mnt"
+    mount.write_text("not a directory yet")  # as a mount point not mounted: creating the folders fails
+    ledger = ledger_domain(mount / "inbound", settle_seconds=0.05)
+    settings = Settings(store_url=f"sqlite:///{tmp_path}/{{domain}}.db", broker_url="memory://")
+    runtime = Runtime([ledger], settings, startup_timeout=60)
+    with caplog.at_level(logging.INFO, logger="interlink.runtime"):
+        starting = asyncio.create_task(runtime.start())
+        await wait_until(
+            lambda: any("waiting for the inbound folders of ledger" in r.getMessage() for r in caplog.records),
+            timeout=30,
+            what="a wait for the folders logged",
+        )
+        assert not starting.done()
+        mount.unlink()
+        mount.mkdir()  # the mount arrives
+        await asyncio.wait_for(starting, timeout=30)
+    try:
+        write_entries(mount / "inbound" / "entries-1.csv", 5)
+        store = runtime["ledger"].store
+
+        async def posted() -> bool:
+            return len(await applied(store)) == 5
+
+        await wait_until(posted, timeout=30, what="5 entries posted")
+        assert set((await applied(store)).values()) == {1}
+    finally:
+        await runtime.stop()

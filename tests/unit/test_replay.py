@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from interlink import Aggregate, Context, Domain, PublicEvent
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.delivery.envelope import Envelope, new_message_id
+from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark
 from interlink.runtime import DomainRuntime
@@ -51,10 +52,17 @@ async def count(ctx: Context, data: CountInput) -> None:
     await ctx.save(found)
 
 
+#: Set by a test: while the handler runs, another process's consumer commits the same message first.
+RIVAL: list[Callable[[str], Awaitable[None]]] = []
+
+
 @sink.on(Happened)
 async def happened(ctx: Context, event: Happened) -> None:
     """Count the event."""
     await ctx.execute(count, {"id": event.key})
+    for rival in RIVAL:
+        assert ctx.causation_id is not None
+        await rival(ctx.causation_id)
 
 
 @pytest.fixture
@@ -105,6 +113,31 @@ async def test_replay_of_a_message_the_inbox_holds_only_removes_the_letter(runti
     await runtime.store.commit([ChangeSet(inbox=[InboxMark("sink", letter.message_id)])])
     assert await Replayer(runtime).replay(letter.id) == "processed"
     assert await applied(runtime, "b") == 0
+    assert await runtime.store.dead_letters() == []
+
+
+async def test_replay_that_loses_the_race_to_a_consumer_removes_the_letter_and_applies_nothing(
+    runtime: DomainRuntime,
+) -> None:
+    """A consumer commits the message (effect and inbox mark) while the replay handles it: the replay's commit
+    conflicts, nothing of it lands, and looking again it finds the message processed and removes the letter."""
+    letter = await park(runtime, "r")
+    assert letter.id is not None
+
+    async def consumer_wins(message_id: str) -> None:
+        # What a running consumer commits for a redelivery of the same message: its effect and its mark.
+        uow = UnitOfWork(sink, runtime.store, runtime.clock)
+        uow.stage_save(Count(id="r", applied=1))
+        change = uow.changes()
+        change.inbox.append(InboxMark("sink", message_id))
+        await runtime.store.commit([change])
+
+    RIVAL.append(consumer_wins)
+    try:
+        assert await Replayer(runtime).replay(letter.id) == "processed"
+    finally:
+        RIVAL.clear()
+    assert await applied(runtime, "r") == 1
     assert await runtime.store.dead_letters() == []
 
 

@@ -20,6 +20,7 @@ from interlink.ports.store import Store
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store
 from interlink.testing.waiting import wait_until
+from tests.support.private_redis import PrivateRedis
 
 from .apps import replay_app
 from .apps.replay_app import LimitCopy, change_limit, hub, pay, peer
@@ -211,3 +212,18 @@ async def test_two_bulk_replays_racing_while_hub_runs_apply_each_letter_once(
         assert await hub_store.dead_letters() == []
         assert await tallies(hub_store) == {f"plain:{k}": 1 for k in keys}
     print(f"\nracing replays: {replayed} replayed, {others} found done by the other")
+
+
+async def test_replay_needs_only_the_store_when_the_broker_is_down(tmp_path: Path) -> None:
+    """The broker cannot be reached: the replay still applies the letter once (its output would wait)."""
+    store, broker = f"sqlite:///{tmp_path}/{{domain}}.db", f"sqlite:///{tmp_path}/broker.db"
+    async with parked(store, broker, ["p1"], []):
+        pass
+    down = PrivateRedis(tmp_path / "redis").url  # a free port, never started
+    result = await cli("dead-letters", "replay", "replay_app:hub", "--all", "--yes", "--store", store, "--broker",
+                       down, cwd=tmp_path, fixed=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "replayed dead letter 1" in result.stdout
+    async with open_store(store, "hub") as hub_store:
+        assert await hub_store.dead_letters() == []
+        assert await tallies(hub_store) == {"plain:p1": 1}

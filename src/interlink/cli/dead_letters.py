@@ -36,7 +36,7 @@ app = typer.Typer(help="List, show, replay and discard messages parked in a doma
 LetterIds = Annotated[list[int] | None, typer.Argument(help="Dead-letter ids; or select with the options.")]
 AllOption = Annotated[bool, typer.Option("--all", help="Every parked letter of the domain.")]
 SubscriptionOption = Annotated[str | None, typer.Option(help="Only the letters of this subscription.")]
-ErrorOption = Annotated[str | None, typer.Option(help="Only the letters whose error contains this text.")]
+ErrorOption = Annotated[str | None, typer.Option(help="Only the letters whose error contains this text (any case).")]
 DryRunOption = Annotated[bool, typer.Option(help="Show what the selection takes, and change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before handling a selection.")]
 

@@ -50,12 +50,20 @@ def run(
     max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 1_000_000,
     request_timeout: Annotated[float, typer.Option(help="Seconds a command or query may take.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    startup_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="INTERLINK_STARTUP_TIMEOUT",
+            help="Seconds to wait (and retry, logging each wait) for a store, broker or inbound folder that is "
+            "not ready at start; 0 fails at the first error.",
+        ),
+    ] = 120.0,
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM."""
     logging.basicConfig(level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s")
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
-        runtime = Runtime(domains, Settings(store_url=store, broker_url=broker))
+        runtime = Runtime(domains, Settings(store_url=store, broker_url=broker), startup_timeout=startup_timeout)
         endpoint = HttpEndpoint.parse(http) if http else None
         auth = authenticator(jwt_secret, jwks_file, jwt_audience, jwt_issuer, jwt_algorithm, api_keys)
         if endpoint is not None and auth is None and not insecure and not endpoint.loopback:

@@ -16,7 +16,6 @@ from interlink.core.external import ExternalServices
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
 from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.ids import random_hex
 from interlink.delivery.relay import Relay
 from interlink.delivery.unit_of_work import UnitOfWork
@@ -26,7 +25,7 @@ from interlink.patterns.inbound_file import FileIntake
 from interlink.patterns.notification import DeferredReads, NotificationDispatcher
 from interlink.patterns.state_transfer import ReplicaDispatcher
 from interlink.ports.broker import Broker, Subscription
-from interlink.ports.store import ChangeSet, IdempotencyRecord, InboxMark, Store
+from interlink.ports.store import ChangeSet, IdempotencyRecord, Store
 from interlink.runtime.settings import Settings
 
 __all__ = ["DomainRuntime"]
@@ -219,21 +218,11 @@ class DomainRuntime:
         )
 
     async def replay_dead_letter(self, letter_id: int) -> None:
-        """Handle a parked message again, once: effects, inbox mark and removal commit together."""
-        letter = await self.store.dead_letter(letter_id)
-        if letter is None:
+        """Handle a parked message again, once (see :mod:`interlink.runtime.replay`)."""
+        from interlink.runtime.replay import Replayer  # it builds on this module
+
+        if await Replayer(self).replay(letter_id) == "gone":
             raise ConfigurationError(f"no dead letter {letter_id} in domain {self.domain.name!r}")
-        envelope = Envelope.decode(letter.body)
-        if await self.store.seen(letter.subscription, [envelope.id]):
-            # Processed meanwhile (a redelivery got through): only the parked copy has to go.
-            await self.committer.commit(ChangeSet(resolved_dead_letters=[letter_id]))
-            return
-        uow = self._unit_of_work(envelope.traceparent)
-        await self.dispatcher.dispatch(envelope, uow)
-        change = uow.changes()
-        change.inbox.append(InboxMark(letter.subscription, envelope.id))
-        change.resolved_dead_letters.append(letter_id)
-        await self.committer.commit(change)
 
     def _context(self, uow: UnitOfWork, role: Role, name: str, correlation_id: str | None) -> Context:
         return Context(

@@ -7,17 +7,19 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure import ApiSettings
+from interlink.patterns.inbound_file import FileIntake
 from interlink.ports.broker import Broker
 from interlink.runtime.backends import open_broker, open_store, redact
 from interlink.runtime.domain_runtime import DomainRuntime
 from interlink.runtime.http import HttpEndpoint, api_for, make_server
 from interlink.runtime.settings import Settings
+from interlink.runtime.startup import Backoff, until_ready
 
 __all__ = ["Runtime"]
 
@@ -33,13 +35,25 @@ class Runtime:
             await rt["loan-request"].execute(submit, {...})
     """
 
-    def __init__(self, domains: Sequence[Domain], settings: Settings | None = None, *, clock: Clock | None = None):
+    def __init__(
+        self,
+        domains: Sequence[Domain],
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        startup_timeout: float = 0.0,
+    ):
         if not domains:
             raise ConfigurationError("a runtime needs at least one domain")
         names = [d.name for d in domains]
         if len(set(names)) != len(names):
             raise ConfigurationError(f"domain names must be unique, got {names}")
         self.settings = settings or Settings()
+        #: Seconds :meth:`start` waits for a broker, store or inbound folder that is not ready yet, retrying
+        #: with backoff and logging each wait (0: the first failure is raised; see ``runtime.startup``).
+        self.startup_timeout = startup_timeout
+        if startup_timeout < 0:
+            raise ConfigurationError(f"the start-up timeout must not be negative, got {startup_timeout:g}")
         # Building adapters does no I/O; it checks the URLs before anything starts.
         self._stores = {d.name: open_store(self.settings.store_url, d.name) for d in domains}
         self._broker_candidate = open_broker(self.settings.broker_url)
@@ -75,15 +89,23 @@ class Runtime:
         await self.stop()
 
     async def start(self) -> None:
-        """Connect everything and start each domain; on failure, undo what was started."""
+        """Connect everything and start each domain; on failure, undo what was started.
+
+        A dependency that is not ready is waited for up to ``startup_timeout`` seconds (see
+        :mod:`interlink.runtime.startup`); a configuration error fails at once.
+        """
         broker, stores = self._broker_candidate, self._stores
-        await broker.connect()
+        backoff = Backoff(self.startup_timeout)
+        await until_ready(f"the broker at {redact(self.settings.broker_url)}", broker.connect, backoff)
         self._broker = broker
         try:
             for domain in self.domains:
                 runtime = DomainRuntime(domain, stores[domain.name], broker, self.settings, clock=self._clock)
                 self._runtimes[domain.name] = runtime
-                await runtime.prepare()
+                what = f"the store of {domain.name} at {redact(stores[domain.name].url)} (and its subscription)"
+                await until_ready(what, runtime.prepare, backoff)
+                if runtime.intake is not None:
+                    await until_ready(f"the inbound folders of {domain.name}", _folders(runtime.intake), backoff)
             # Every subscription exists before any relay publishes: a broker that fans out at publish
             # time would otherwise never deliver the first events to a domain hosted here.
             for runtime in self._runtimes.values():
@@ -104,13 +126,27 @@ class Runtime:
             self._broker = None
 
     async def serve(self, http: HttpEndpoint | None = None, api: ApiSettings | None = None) -> None:
-        """Run (and serve the APIs on ``http``) until SIGINT or SIGTERM, then stop gracefully."""
+        """Run (and serve the APIs on ``http``) until SIGINT or SIGTERM, then stop gracefully.
+
+        A signal that comes while start-up still waits for a dependency ends the wait and the process.
+        """
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        async with self:
+        starting = asyncio.create_task(self.start(), name="start-up")
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()  # start() undoes what it started
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            log.info("stopped during start-up")
+            return
+        stopping.cancel()
+        starting.result()
+        try:
             log.info("running %s", ", ".join(d.name for d in self.domains))
             if http is None:
                 await stop.wait()
@@ -123,3 +159,15 @@ class Runtime:
                 waiting.cancel()
                 await serving
             log.info("stopping: finishing messages in hand and flushing outboxes")
+        finally:
+            await self.stop()
+
+
+def _folders(intake: FileIntake) -> Callable[[], Awaitable[None]]:
+    """Creating (or checking) the folders of every inbound file source, as one start-up attempt."""
+
+    async def ensure() -> None:
+        for worker in intake.workers:
+            worker.folders.ensure()
+
+    return ensure

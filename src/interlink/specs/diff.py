@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from interlink.exceptions import ConfigurationError
+from interlink.specs.cloudevents import data_schema
 from interlink.specs.compat import Change, Resolver, compare_schemas, document_resolver
 from interlink.specs.needs import check_needs
 
@@ -108,7 +109,14 @@ def _layouts(old: Document, new: Document, where: str) -> list[Change]:
 
 
 def _channels(document: Document) -> dict[str, Any]:
-    return {str(c.get("address") or key): c for key, c in document.get("channels", {}).items()}
+    """Channels by their name, whatever the broker's address for them: a channel holds one message type per
+    document channel since payloads are whole envelopes, so several document channels share a name. The
+    dead-letter channels of older documents never existed on a broker and are left out."""
+    return {
+        str(c.get("x-interlink-channel") or c.get("address") or key): c
+        for key, c in document.get("channels", {}).items()
+        if not c.get("x-interlink-dead-letter")
+    }
 
 
 def _messages(document: Document) -> dict[str, Any]:
@@ -138,10 +146,12 @@ def _asyncapi(old: Document, new: Document, where: str) -> list[Change]:
     sent = _sent(old, old_resolve)
     for name, message in old_messages.items():
         if name in new_messages:
+            # The message's own data: the envelope around it is the same for every message.
+            before = data_schema(old_resolve(message.get("payload", {})))
+            after = data_schema(new_resolve(new_messages[name].get("payload", {})))
             changes += compare_schemas(
-                message.get("payload", {}), new_messages[name].get("payload", {}), f"{where} message {name}",
-                old_resolve, new_resolve, read=name in sent,
-            )  # fmt: skip
+                before, after, f"{where} message {name}", old_resolve, new_resolve, read=name in sent
+            )
     return changes
 
 

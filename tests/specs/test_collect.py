@@ -83,7 +83,9 @@ def test_two_messages_with_one_class_name_keep_their_own_schemas() -> None:
         handle.__name__ = f"on_{event.owner()}"
         both.on(event)(handle)
     document = asyncapi_document(collect(both))
-    payloads = {m["name"]: m["payload"]["properties"]["data"]["$ref"] for m in document["components"]["messages"].values()}
+    payloads = {
+        m["name"]: m["payload"]["properties"]["data"]["$ref"] for m in document["components"]["messages"].values()
+    }
     assert len(set(payloads.values())) == 2
     schemas = document["components"]["schemas"]
     assert schemas[payloads["one.Changed"].rpartition("/")[2]]["required"] == ["size"]

@@ -269,12 +269,17 @@ class NatsWire(Wire):
     def coordinates(self, channel: str, type: str) -> dict[str, str]:
         return {"subject": self._subject(channel, type), "stream": self.stream(channel)}
 
+    def channel_bindings(self, channel: str, type: str) -> dict[str, Any]:
+        # NATS bindings 0.1.0 define no channel fields; the stream holding the subject is an extension.
+        return {"nats": {"bindingVersion": "0.1.0", "x-stream": self.stream(channel)}}
+
     def operation_bindings(self, action: str, domain: str, channel: str) -> dict[str, Any]:
-        binding: dict[str, Any] = {"bindingVersion": "0.1.0", "x-stream": self.stream(channel)}
-        if action == "receive":
-            # A JetStream durable pull consumer, not a core NATS queue group: hence no `queue`.
-            binding["x-durable-consumer"] = f"{nats_token(domain)}__{nats_token(channel)}"
-        return {"nats": binding}
+        if action == "send":
+            return {}
+        # A JetStream durable pull consumer, not a core NATS queue group: hence no `queue`.
+        return {
+            "nats": {"bindingVersion": "0.1.0", "x-durable-consumer": f"{nats_token(domain)}__{nats_token(channel)}"}
+        }
 
     def headers(self) -> dict[str, Any] | None:
         return {

@@ -85,9 +85,16 @@ class Wire:
             "row of its `broker_messages` table: `channel` and `type` route it, `body` is the CloudEvent."
         )
 
+    def server_protocol(self) -> tuple[str, str | None]:
+        """The server's protocol and its version."""
+        return self.protocol, None
+
     def server(self) -> dict[str, Any]:
         """The AsyncAPI server object: where the broker is, never with credentials."""
-        rendered: dict[str, Any] = {"host": self.host, "protocol": self.protocol}
+        protocol, version = self.server_protocol()
+        rendered: dict[str, Any] = {"host": self.host, "protocol": protocol}
+        if version is not None:
+            rendered["protocolVersion"] = version
         if self.pathname:
             rendered["pathname"] = self.pathname
         rendered["description"] = self.describe()
@@ -161,11 +168,8 @@ class AmqpWire(Wire):
     protocol: ClassVar[str] = "amqp"
     vhost: str = "/"
 
-    def server(self) -> dict[str, Any]:
-        rendered = super().server()
-        rendered["protocol"] = "amqps" if self.tls else "amqp"
-        rendered["protocolVersion"] = "0.9.1"
-        return rendered
+    def server_protocol(self) -> tuple[str, str | None]:
+        return ("amqps" if self.tls else "amqp"), "0.9.1"
 
     def describe(self) -> str:
         return (
@@ -298,10 +302,8 @@ class RedisWire(Wire):
     name: ClassVar[str] = "redis"
     protocol: ClassVar[str] = "redis"
 
-    def server(self) -> dict[str, Any]:
-        rendered = super().server()
-        rendered["protocol"] = "rediss" if self.tls else "redis"
-        return rendered
+    def server_protocol(self) -> tuple[str, str | None]:
+        return ("rediss" if self.tls else "redis"), None
 
     def describe(self) -> str:
         return (

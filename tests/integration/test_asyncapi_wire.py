@@ -66,7 +66,7 @@ def _validator(doc: Document, name: str, pointer: str) -> jsonschema.Draft202012
     )
 
 
-def _observed(wire: Wire, message: Captured, documented: dict[str, str]) -> dict[str, str]:
+def _observed(message: Captured, documented: dict[str, str]) -> dict[str, str]:
     """The captured coordinates that the documented ones name."""
     return {key: message.coordinates[key] for key in documented if key in message.coordinates}
 
@@ -113,7 +113,7 @@ def _check(wire: Wire, documents: dict[str, Document], captured: list[Captured])
             )
             _validator(doc, name, f"/components/messages/{message_key}/headers").validate(message.headers)
             expected = _expected_coordinates(wire, channel, message, replyto)
-            assert _observed(wire, message, expected) == expected, f"{kind} in {name}'s channel {key}"
+            assert _observed(message, expected) == expected, f"{kind} in {name}'s channel {key}"
             if wire.name == "rabbitmq":
                 properties = component["bindings"]["amqp"]["x-properties"]
                 assert message.properties == {**properties, "message_id": message.body["id"]}
@@ -153,7 +153,8 @@ async def test_what_each_broker_carries_is_what_the_asyncapi_documents_say(
             async def all_on_the_wire() -> list[Captured] | None:
                 found = await tap.captured()
                 counts = {t: len({m.body["id"] for m in found if m.body["type"] == t}) for t in EXPECTED}
-                return found if counts == EXPECTED and len(found) == sum(EXPECTED.values()) else None
+                # A batch the relay published again after a lost confirm is the same messages twice.
+                return found if counts == EXPECTED else None
 
             captured = await wait_until(all_on_the_wire, 60, interval=0.1, what="every message on the wire")
         finally:

@@ -54,13 +54,12 @@ def _parse_all(tmp_path: Path, asyncapi_parser: Validate, pairs: list[tuple[str,
 
 def test_every_asyncapi_document_passes_the_official_parser(tmp_path: Path, asyncapi_parser: Validate) -> None:
     """@asyncapi/parser accepts, without errors or warnings, the document of every domain of the bank and of
-    the test apps on RabbitMQ (bindings on channels, operations and messages), and those of one landscape on
-    every other kind of broker (the structure is the same; servers, addresses, bindings and headers differ)."""
-    pairs = [(module, domain, "rabbitmq") for module, domain in DOMAINS]
-    pairs += [
-        (m, d, kind) for m, d in DOMAINS if m == "tests.specs.landscape_app" for kind in BROKERS if kind != "rabbitmq"
-    ]
-    assert len(pairs) >= 25
+    the test apps, each on one kind of broker in turn so that every kind is checked (the structure is the
+    same on all; servers, addresses, bindings and headers differ). `make soak` checks every pair."""
+    kinds = list(BROKERS)
+    pairs = [(module, domain, kinds[i % len(kinds)]) for i, (module, domain) in enumerate(DOMAINS)]
+    assert {kind for _, _, kind in pairs} == set(kinds)
+    assert len(pairs) >= 10
     _parse_all(tmp_path, asyncapi_parser, pairs)
 
 

@@ -33,7 +33,17 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from interlink.exceptions import ConfigurationError
 
-__all__ = ["ISSUER", "Wire", "nats_token", "wire_for"]
+__all__ = [
+    "ISSUER",
+    "AmqpWire",
+    "EmbeddedWire",
+    "MemoryWire",
+    "NatsWire",
+    "RedisWire",
+    "Wire",
+    "nats_token",
+    "wire_for",
+]
 
 #: The placeholder of a run-time channel name: the issuing domain of a command event.
 ISSUER = "{issuer}"
@@ -65,11 +75,13 @@ def _redacted(url: str) -> str:
 
 @dataclass(frozen=True)
 class Wire:
-    """How one broker lays out channels (the embedded SQLite broker, by default)."""
+    """How one broker lays out channels: the base addresses a message by its channel and carries nothing
+    beside the body; each broker's subclass says what it does instead."""
 
     url: str
-    name: ClassVar[str] = "embedded"
-    protocol: ClassVar[str] = "sqlite"
+    #: The server's key in the document, and its protocol.
+    name: ClassVar[str] = "broker"
+    protocol: ClassVar[str] = ""
     namespace: str | None = None
     host: str = "localhost"
     pathname: str | None = None
@@ -80,10 +92,7 @@ class Wire:
 
     def describe(self) -> str:
         """What this server is, for its ``description``."""
-        return (
-            "The embedded broker: one SQLite file shared by the processes of one machine. Each message is a "
-            "row of its `broker_messages` table: `channel` and `type` route it, `body` is the CloudEvent."
-        )
+        raise NotImplementedError
 
     def server_protocol(self) -> tuple[str, str | None]:
         """The server's protocol and its version."""
@@ -129,6 +138,23 @@ class Wire:
 
     def headers(self) -> dict[str, Any] | None:
         """The JSON Schema of what the broker carries beside the body, or None when nothing."""
+        return None
+
+
+@dataclass(frozen=True)
+class EmbeddedWire(Wire):
+    """The embedded broker: a row per message in one SQLite file."""
+
+    name: ClassVar[str] = "embedded"
+    protocol: ClassVar[str] = "sqlite"
+
+    def describe(self) -> str:
+        return (
+            "The embedded broker: one SQLite file shared by the processes of one machine. Each message is a "
+            "row of its `broker_messages` table: `channel` and `type` route it, `body` is the CloudEvent."
+        )
+
+    def headers(self) -> dict[str, Any] | None:
         return {
             "type": "object",
             "description": "The other columns of the message's `broker_messages` row.",
@@ -155,9 +181,6 @@ class MemoryWire(Wire):
 
     def describe(self) -> str:
         return "The in-process broker (tests): the channel and the type route a message; nothing else travels."
-
-    def headers(self) -> dict[str, Any] | None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -358,7 +381,7 @@ def wire_for(url: str) -> Wire:
     namespace = options.get("namespace", _DEFAULT_NAMESPACE)
     scheme = parts.scheme
     if scheme == "sqlite":
-        return Wire(url, pathname=parts.path or None, options=options)
+        return EmbeddedWire(url, pathname=parts.path or None, options=options)
     if scheme == "memory":
         return MemoryWire(url, options=options)
     if scheme in ("amqp", "amqps"):

@@ -20,6 +20,20 @@ from interlink.specs.files import file_schemas
 
 app = typer.Typer(help="Print the specifications generated from a domain's declarations.")
 
+DocumentedBroker = Annotated[
+    str | None,
+    typer.Option(
+        "--broker",
+        envvar="INTERLINK_BROKER",
+        help=(
+            "The broker URL the domains run with (as `interlink run --broker`): the AsyncAPI servers, addresses "
+            "and bindings are that broker's, with its namespace; its credentials are never written. Without "
+            "it, the embedded broker `interlink run` uses by default."
+        ),
+        show_default=False,
+    ),
+]
+
 
 class Format(StrEnum):
     """How a document is printed."""
@@ -48,10 +62,12 @@ def openapi(target: TargetArgument) -> None:
 def asyncapi(
     target: TargetArgument,
     format: Annotated[Format, typer.Option("--format", help="yaml or json.")] = Format.yaml,
+    broker: DocumentedBroker = None,
 ) -> None:
-    """The domain's AsyncAPI 3.0 document: channels, messages, CloudEvents attributes, patterns, replies."""
+    """The domain's AsyncAPI 3.0 document as on the wire: the broker, each message's address and bindings,
+    its body (the whole CloudEvent, the message as its data), patterns and replies."""
     with errors():
-        document = asyncapi_document(collect(load_domain(target)))
+        document = asyncapi_document(collect(load_domain(target)), broker=broker)
     typer.echo(dump(document, format), nl=False)
 
 
@@ -67,10 +83,11 @@ def files(target: TargetArgument) -> None:
 def bundle(
     module: Annotated[str, typer.Argument(help="MODULE (every Domain in it) or MODULE:NAME.")],
     out: Annotated[Path, typer.Option("--out", help="The folder to write to.")] = Path("specs"),
+    broker: DocumentedBroker = None,
 ) -> None:
     """Every document of every domain of a module in one folder, with an index.html linking them."""
     with errors():
-        written = write_bundle(load_domains(module), out, f"Landscape: {module}")
+        written = write_bundle(load_domains(module), out, f"Landscape: {module}", broker=broker)
     typer.echo(
         f"wrote the specifications of {', '.join(d.name for d in written)} to {out}/ (open {out / 'index.html'})"
     )

@@ -1,7 +1,8 @@
 """Specifications generated from the same declarations as the code, so they never drift from it.
 
 :func:`collect` reads a domain into the neutral model of :mod:`interlink.specs.model`; renderers turn that
-model into AsyncAPI 3.0 (:func:`asyncapi_document`) and the landscape diagram (:func:`build_landscape`,
+model into AsyncAPI 3.0 as on the wire of a given broker (:func:`asyncapi_document`, the broker's layout in
+:mod:`interlink.specs.wire`) and the landscape diagram (:func:`build_landscape`,
 then :mod:`interlink.specs.diagram` or :func:`~interlink.specs.landscape.mermaid`);
 :func:`file_schemas` gives inbound file layouts as JSON Schema; :func:`write_bundle` writes them all, with
 the OpenAPI documents, to one folder; :func:`diff_paths` finds breaking changes between two versions.

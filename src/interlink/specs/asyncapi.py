@@ -1,12 +1,22 @@
-"""AsyncAPI 3.0 documents rendered from the specification model.
+"""AsyncAPI 3.0 documents rendered from the specification model, for the broker a landscape runs on.
 
-One document per domain: its channels, what it sends and receives on them, each message with the JSON
-Schema of its data and the CloudEvents attributes of its envelope (a message trait), the pattern each
-message and operation belongs to (``x-interlink-pattern``), the other domain of an operation
-(``x-interlink-peer``), command events with their reply (the target's ``reply`` names the issuer's channel
-from the ``replyto`` header; the issuer's names its own ``<issuer>.replies``), what a replica reads
-(``x-interlink-fields-read``) and what a notification fetches (``x-interlink-fetch``), the sagas the domain
-runs (``x-interlink-sagas``), and the domain's dead-letter channel (``x-interlink-dead-letter``).
+One document per domain, describing what travels on the wire:
+
+- ``servers``: the broker, from its URL (never its credentials), with the namespace every name carries;
+- one channel per channel and message type, at the broker's real address (RabbitMQ routing key with its
+  exchange in the channel's binding, NATS subject, Redis stream key, the embedded broker's channel), with
+  the channel's name in ``x-interlink-channel``; see :mod:`interlink.specs.wire`;
+- each message's ``payload`` is the whole body a consumer receives: the structured CloudEvent, its ``data``
+  the message's schema; ``headers`` what the broker carries beside it; bindings per broker;
+- command events with their reply: the target answers where the command's ``replyto`` says
+  (``$message.payload#/replyto``, ``<issuer>.replies``; ``x-interlink-address`` gives the broker's names with
+  ``{issuer}`` in them), the issuer takes the reply on its own replies channel;
+- the pattern of each message and operation (``x-interlink-pattern``), the other domain of an operation
+  (``x-interlink-peer``), what a replica reads (``x-interlink-fields-read``), what a notification fetches
+  (``x-interlink-fetch``) and the sagas the domain runs (``x-interlink-sagas``).
+
+Messages a domain cannot handle are kept in its own store as dead letters, not on the broker, so they
+have no channel.
 """
 
 from __future__ import annotations
@@ -14,20 +24,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from interlink.specs.cloudevents import (
-    COMMAND_ATTRIBUTES,
-    EVENT_ATTRIBUTES,
-    REPLY_ATTRIBUTES,
-    STRUCTURED_CONTENT_TYPE,
-)
+from interlink.specs.cloudevents import STRUCTURED_CONTENT_TYPE, envelope_schema
 from interlink.specs.model import Channel, DomainSpec, MessageSpec, Operation, SagaSpec
 from interlink.specs.schemas import model_schemas
+from interlink.specs.wire import ISSUER, Wire, wire_for
 
-__all__ = ["ASYNCAPI_VERSION", "asyncapi_document"]
+__all__ = ["ASYNCAPI_VERSION", "DEFAULT_BROKER_URL", "asyncapi_document", "channel_key"]
 
 ASYNCAPI_VERSION = "3.0.0"
+#: The broker documented when none is given: the embedded one ``interlink run`` uses by default.
+DEFAULT_BROKER_URL = "sqlite:///.interlink/broker.db"
 PATTERN = "x-interlink-pattern"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_REPLY_LOCATION = "$message.payload#/replyto"
 
 
 def _key(text: str) -> str:
@@ -35,42 +44,38 @@ def _key(text: str) -> str:
     return _UNSAFE.sub("_", text.replace("{", "").replace("}", ""))
 
 
-def asyncapi_document(spec: DomainSpec, version: str = "1.0.0") -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of one domain."""
+def channel_key(channel: str, message_type: str) -> str:
+    """The key of the document's channel for messages of ``message_type`` on ``channel``."""
+    return f"{_key(channel)}__{_key(message_type)}"
+
+
+def asyncapi_document(spec: DomainSpec, version: str = "1.0.0", broker: str | None = None) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of one domain on the broker at ``broker`` (a broker URL, as ``interlink run
+    --broker`` takes; the embedded default broker when None)."""
+    wire = wire_for(broker or DEFAULT_BROKER_URL)
     messages = _all_messages(spec)
     models = [*(m.model for m in messages), *(s.data for s in spec.sagas)]
-    payloads, schemas = model_schemas(models, "#/components/schemas/{model}")
+    data, schemas = model_schemas(models, "#/components/schemas/{model}")
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for op in spec.operations:
+        for message in op.messages:
+            op_id = op.id if len(op.messages) == 1 else f"{op.id}_{_key(message.message_type)}"
+            operations[op_id] = _operation(spec, wire, op, message, channels)
     document: dict[str, Any] = {
         "asyncapi": ASYNCAPI_VERSION,
-        "info": {
-            "title": f"{spec.name} domain",
-            "version": version,
-            "description": spec.description or f"The messages of the {spec.name} domain.",
-        },
+        "info": {"title": f"{spec.name} domain", "version": version, "description": _description(spec)},
+        "servers": {wire.name: _server(wire, given=broker is not None)},
         "defaultContentType": STRUCTURED_CONTENT_TYPE,
-        "channels": {_key(c.address): _channel(spec, c) for c in spec.channels.values()},
-        "operations": {op.id: _operation(op) for op in spec.operations},
+        "channels": channels,
+        "operations": operations,
         "components": {
             "schemas": schemas,
-            "messages": {_key(m.message_type): _message(m, payloads[m.model]) for m in messages},
-            "messageTraits": {
-                "cloudEvent": {
-                    "summary": "A CloudEvents 1.0 envelope, structured mode.",
-                    "headers": EVENT_ATTRIBUTES,
-                },
-                "commandEvent": {
-                    "summary": "A CloudEvents 1.0 envelope of a command event, directed to one domain.",
-                    "headers": COMMAND_ATTRIBUTES,
-                },
-                "commandReply": {
-                    "summary": "A CloudEvents 1.0 envelope of the reply to a command event.",
-                    "headers": REPLY_ATTRIBUTES,
-                },
-            },
+            "messages": {_key(m.message_type): _message(wire, m, data[m.model]) for m in messages},
             "correlationIds": {
                 "correlation": {
                     "description": "The business flow a message belongs to, carried from message to message.",
-                    "location": "$message.header#/correlationid",
+                    "location": "$message.payload#/correlationid",
                 }
             },
         },
@@ -78,8 +83,32 @@ def asyncapi_document(spec: DomainSpec, version: str = "1.0.0") -> dict[str, Any
     if not schemas:
         del document["components"]["schemas"]
     if spec.sagas:
-        document["x-interlink-sagas"] = {s.name: _saga(s, payloads[s.data]) for s in spec.sagas}
+        document["x-interlink-sagas"] = {s.name: _saga(s, data[s.data]) for s in spec.sagas}
     return document
+
+
+def _server(wire: Wire, *, given: bool) -> dict[str, Any]:
+    server = wire.server()
+    if not given:
+        server["description"] += (
+            " No broker URL was given (`--broker` or `INTERLINK_BROKER`): this is the embedded broker "
+            "`interlink run` uses by default."
+        )
+    return server
+
+
+def _description(spec: DomainSpec) -> str:
+    text = spec.description or f"The messages of the {spec.name} domain."
+    text += (
+        "\n\nEvery message body is a CloudEvents 1.0 envelope in structured mode "
+        f"(`{STRUCTURED_CONTENT_TYPE}`): each message's payload is that whole envelope, its `data` the message."
+    )
+    if spec.received():
+        text += (
+            f" Messages {spec.name} cannot handle after its retries are kept in its own store as dead letters "
+            "(`interlink dead-letters`), not on the broker."
+        )
+    return text
 
 
 def _saga(saga: SagaSpec, data: dict[str, Any]) -> dict[str, Any]:
@@ -121,16 +150,30 @@ def _all_messages(spec: DomainSpec) -> list[MessageSpec]:
     return list(found.values())
 
 
-def _message(message: MessageSpec, payload: dict[str, Any]) -> dict[str, Any]:
-    trait = "commandEvent" if message.command else "commandReply" if message.reply else "cloudEvent"
+def _owner(message_type: str) -> str:
+    return message_type.split(".", 1)[0]
+
+
+def _message(wire: Wire, message: MessageSpec, data: dict[str, Any]) -> dict[str, Any]:
+    if message.command:
+        payload = envelope_schema("command", message.message_type, data, target=_owner(message.message_type))
+    elif message.reply:
+        # The target answers: the reply's type is ``<target>.<Name>.Reply``.
+        payload = envelope_schema("reply", message.message_type, data, source=_owner(message.message_type))
+    else:
+        payload = envelope_schema("event", message.message_type, data, source=_owner(message.message_type))
     rendered: dict[str, Any] = {
         "name": message.message_type,
         "title": message.model.__name__,
         "contentType": STRUCTURED_CONTENT_TYPE,
         "payload": payload,
-        "correlationId": {"$ref": "#/components/correlationIds/correlation"},
-        "traits": [{"$ref": f"#/components/messageTraits/{trait}"}],
     }
+    headers = wire.headers()
+    if headers is not None:
+        rendered["headers"] = headers
+    rendered["correlationId"] = {"$ref": "#/components/correlationIds/correlation"}
+    if bindings := wire.message_bindings(message.message_type):
+        rendered["bindings"] = bindings
     if message.summary:
         rendered["summary"] = message.summary
     if message.pattern:
@@ -138,45 +181,64 @@ def _message(message: MessageSpec, payload: dict[str, Any]) -> dict[str, Any]:
     return rendered
 
 
-def _channel(spec: DomainSpec, channel: Channel) -> dict[str, Any]:
-    on_it = spec.received() if channel.dead_letter else spec.messages(channel.address)
+def _channel(spec: DomainSpec, wire: Wire, address: str, message: MessageSpec, channels: dict[str, Any]) -> str:
+    """The document's channel for ``message`` on ``address`` (declared on first use); its key."""
+    key = channel_key(address, message.message_type)
+    if key in channels:
+        return key
+    declared = spec.channels.get(address) or Channel(address)
+    message_key = _key(message.message_type)
     rendered: dict[str, Any] = {
-        # A run-time address has no fixed value: the reply object says where to find it.
-        "address": None if channel.dynamic else channel.address,
-        "messages": {_key(m.message_type): {"$ref": f"#/components/messages/{_key(m.message_type)}"} for m in on_it},
+        "address": None if declared.dynamic else wire.address(address, message.message_type),
+        "title": f"{message.message_type} on {address}",
+        "messages": {message_key: {"$ref": f"#/components/messages/{message_key}"}},
     }
-    if channel.description:
-        rendered["description"] = channel.description
-    if channel.dead_letter:
-        rendered["x-interlink-dead-letter"] = True
-    return rendered
+    if declared.description:
+        rendered["description"] = declared.description
+    if bindings := wire.channel_bindings(address, message.message_type):
+        rendered["bindings"] = bindings
+    rendered["x-interlink-channel"] = address
+    if declared.dynamic:
+        # Known only from the command being answered: its replyto names the channel, `{issuer}.replies`.
+        rendered["x-interlink-address"] = wire.coordinates(address, message.message_type)
+    channels[key] = rendered
+    return key
 
 
-def _operation(op: Operation) -> dict[str, Any]:
-    channel = _key(op.channel)
+def _operation(
+    spec: DomainSpec, wire: Wire, op: Operation, message: MessageSpec, channels: dict[str, Any]
+) -> dict[str, Any]:
+    channel = _channel(spec, wire, op.channel, message, channels)
     rendered: dict[str, Any] = {
         "action": op.action,
         "channel": {"$ref": f"#/channels/{channel}"},
-        "messages": [{"$ref": f"#/channels/{channel}/messages/{_key(m.message_type)}"} for m in op.messages],
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{_key(message.message_type)}"}],
     }
     if op.summary:
         rendered["summary"] = op.summary
+    if bindings := wire.operation_bindings(op.action, spec.name, op.channel):
+        rendered["bindings"] = bindings
     if op.pattern:
         rendered[PATTERN] = op.pattern
     if op.peer:
         rendered["x-interlink-peer"] = op.peer
     rendered.update(op.extensions)
-    if op.reply is not None:
-        reply_channel = _key(op.reply.channel)
-        rendered["reply"] = {"channel": {"$ref": f"#/channels/{reply_channel}"}}
-        if Channel(op.reply.channel).dynamic:
-            # Known only from the command being answered: its replyto attribute names the channel.
-            rendered["reply"]["address"] = {
-                "description": f"The issuer's replies channel, {op.reply.channel}.",
-                "location": f"$message.header#/{op.reply.address_header}",
-            }
-        if op.reply.messages:
-            rendered["reply"]["messages"] = [
-                {"$ref": f"#/channels/{reply_channel}/messages/{_key(m.message_type)}"} for m in op.reply.messages
-            ]
+    if op.reply is None or not op.reply.messages:
+        return rendered
+    # Each kind of reply has a channel of its own; a command has one reply type.
+    [reply] = op.reply.messages[:1]
+    reply_channel = _channel(spec, wire, op.reply.channel, reply, channels)
+    rendered["reply"] = {
+        "channel": {"$ref": f"#/channels/{reply_channel}"},
+        "messages": [{"$ref": f"#/channels/{reply_channel}/messages/{_key(reply.message_type)}"}],
+    }
+    if Channel(op.reply.channel).dynamic:
+        where = ", ".join(f"{k} `{v}`" for k, v in wire.coordinates(op.reply.channel, reply.message_type).items())
+        rendered["reply"]["address"] = {
+            "description": (
+                f"The issuer's replies channel, named by the command's `replyto` (`{ISSUER}.replies`); on this "
+                f"broker: {where}, with `{ISSUER}` the issuing domain."
+            ),
+            "location": _REPLY_LOCATION,
+        }
     return rendered

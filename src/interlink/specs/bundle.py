@@ -45,8 +45,11 @@ def _yaml(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
 
 
-def write_bundle(domains: Sequence[Domain], out: Path, title: str = "Landscape") -> list[BundledDomain]:
-    """Write every document of ``domains`` under ``out``, the landscape diagram, and an ``index.html``."""
+def write_bundle(
+    domains: Sequence[Domain], out: Path, title: str = "Landscape", broker: str | None = None
+) -> list[BundledDomain]:
+    """Write every document of ``domains`` under ``out``, the landscape diagram, and an ``index.html``; the
+    AsyncAPI documents describe the broker at the URL ``broker`` (the embedded default one when None)."""
     out.mkdir(parents=True, exist_ok=True)
     bundled = []
     specs = []
@@ -56,9 +59,10 @@ def write_bundle(domains: Sequence[Domain], out: Path, title: str = "Landscape")
         entry = BundledDomain(domain.name, domain.description)
         spec = collect(domain)
         specs.append(spec)
+        asyncapi = asyncapi_document(spec, broker=broker)
         documents: dict[str, tuple[str, str]] = {
-            "AsyncAPI 3.0 (JSON)": ("asyncapi.json", _json(asyncapi_document(spec))),
-            "AsyncAPI 3.0 (YAML)": ("asyncapi.yaml", _yaml(asyncapi_document(spec))),
+            "AsyncAPI 3.0 (JSON)": ("asyncapi.json", _json(asyncapi)),
+            "AsyncAPI 3.0 (YAML)": ("asyncapi.yaml", _yaml(asyncapi)),
             "OpenAPI 3.1": ("openapi.json", _json(build_api(domain).openapi())),
         }
         layouts = file_schemas(domain)

@@ -152,17 +152,6 @@ def replicas(domain: Domain, spec: DomainSpec) -> None:
         )  # fmt: skip
 
 
-def dead_letters(domain: Domain, spec: DomainSpec) -> None:
-    """A domain that receives messages parks those it cannot handle, after its retries, as dead letters."""
-    if spec.received():
-        spec.channel(
-            f"{domain.name}.dead-letters",
-            f"Messages {domain.name} could not handle after its retries, kept with the error in the domain's "
-            "store until they are replayed (`interlink dead-letters`).",
-            dead_letter=True,
-        )
-
-
 def http_api(domain: Domain, spec: DomainSpec) -> None:
     """Commands and queries served over HTTP (API exposure); the OpenAPI document describes them."""
     declared: list[CommandSpec | QuerySpec] = [*domain.commands.values(), *domain.queries.values()]
@@ -186,7 +175,7 @@ def inbound_files(domain: Domain, spec: DomainSpec) -> None:
         spec.links.append(Link(f"files:{domain.name}:{source.name}", domain.name, INBOUND_FILE, label, source.name))
 
 
-#: Run in order; ``dead_letters`` comes after everything that receives.
+#: Run in order.
 COLLECTORS: list[Collector] = [
     emitted_events,
     event_handlers,
@@ -198,7 +187,6 @@ COLLECTORS: list[Collector] = [
     http_api,
     external_services,
     inbound_files,
-    dead_letters,
 ]
 
 

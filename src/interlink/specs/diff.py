@@ -10,18 +10,21 @@ against its producer's new document (:mod:`interlink.specs.needs`).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from interlink.exceptions import ConfigurationError
+from interlink.specs.cloudevents import data_schema
 from interlink.specs.compat import Change, Resolver, compare_schemas, document_resolver
 from interlink.specs.needs import check_needs
 
 __all__ = ["Change", "diff_documents", "diff_paths", "load_document"]
 
 Document = dict[str, Any]
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
@@ -107,8 +110,18 @@ def _layouts(old: Document, new: Document, where: str) -> list[Change]:
 # -- AsyncAPI ----------------------------------------------------------------------------------------
 
 
-def _channels(document: Document) -> dict[str, Any]:
-    return {str(c.get("address") or key): c for key, c in document.get("channels", {}).items()}
+def _channels(document: Document) -> dict[str, str]:
+    """Channel names by a key older documents share: channels by their name, whatever the broker's address
+    for them (one document channel per message type since payloads are whole envelopes, so several share a
+    name); a run-time channel of an older document is known only by its key (``issuer_replies``). The
+    dead-letter channels of older documents never existed on a broker and are left out."""
+    found: dict[str, str] = {}
+    for key, channel in document.get("channels", {}).items():
+        if channel.get("x-interlink-dead-letter"):
+            continue
+        name = str(channel.get("x-interlink-channel") or channel.get("address") or key)
+        found.setdefault(_UNSAFE.sub("_", name.replace("{", "").replace("}", "")), name)
+    return found
 
 
 def _messages(document: Document) -> dict[str, Any]:
@@ -131,17 +144,25 @@ def _sent(document: Document, resolve: Resolver) -> set[str]:
 
 def _asyncapi(old: Document, new: Document, where: str) -> list[Change]:
     old_resolve, new_resolve = document_resolver(old), document_resolver(new)
-    changes = _added_removed(_channels(old), _channels(new), where, "channel")
+    old_channels, new_channels = _channels(old), _channels(new)
+    changes = [
+        Change(where, f"channel {name} removed", True) for k, name in old_channels.items() if k not in new_channels
+    ]
+    changes += [
+        Change(where, f"channel {name} added", False) for k, name in new_channels.items() if k not in old_channels
+    ]
     changes += _added_removed(old.get("operations", {}), new.get("operations", {}), where, "operation")
     old_messages, new_messages = _messages(old), _messages(new)
     changes += _added_removed(old_messages, new_messages, where, "message")
     sent = _sent(old, old_resolve)
     for name, message in old_messages.items():
         if name in new_messages:
+            # The message's own data: the envelope around it is the same for every message.
+            before = data_schema(old_resolve(message.get("payload", {})))
+            after = data_schema(new_resolve(new_messages[name].get("payload", {})))
             changes += compare_schemas(
-                message.get("payload", {}), new_messages[name].get("payload", {}), f"{where} message {name}",
-                old_resolve, new_resolve, read=name in sent,
-            )  # fmt: skip
+                before, after, f"{where} message {name}", old_resolve, new_resolve, read=name in sent
+            )
     return changes
 
 

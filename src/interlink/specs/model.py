@@ -104,7 +104,6 @@ class Channel:
 
     address: str
     description: str = ""
-    dead_letter: bool = False
 
     @property
     def dynamic(self) -> bool:
@@ -162,21 +161,15 @@ class DomainSpec:
     routes: list[str] = field(default_factory=list)
     sagas: list[SagaSpec] = field(default_factory=list)
 
-    def channel(
-        self,
-        address: str,
-        description: str = "",
-        *,
-        dead_letter: bool = False,
-    ) -> Channel:
+    def channel(self, address: str, description: str = "") -> Channel:
         """The channel at ``address``, declared on first use."""
         if address not in self.channels:
-            self.channels[address] = Channel(address, description, dead_letter)
+            self.channels[address] = Channel(address, description)
         return self.channels[address]
 
     def received(self) -> list[MessageSpec]:
-        """Every message this domain receives, once each (the replies to what it sends too): what its
-        dead-letter channel may hold."""
+        """Every message this domain receives, once each (the replies to what it sends too): what may end
+        as a dead letter in its store."""
         found: dict[str, MessageSpec] = {}
         for op in self.operations:
             if op.action == "receive":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from interlink.specs.cloudevents import data_schema
 from interlink.specs.collect import FETCH, FIELDS_READ
 from interlink.specs.compat import Change, document_resolver
 from interlink.specs.model import DEFERRED_UPDATE, STATE_CHANGE_NOTIFICATION
@@ -43,7 +44,7 @@ def _fetch(consumer: str, producer: str, op_id: str, where: str, fetch: Any, ope
 
 
 def _sent(document: Document) -> dict[str, dict[str, Any]]:
-    """The messages a domain sends, by CloudEvents type, each with its payload schema resolved."""
+    """The messages a domain sends, by CloudEvents type, each with the schema of its data resolved."""
     resolve = document_resolver(document)
     found: dict[str, dict[str, Any]] = {}
     for op in document.get("operations", {}).values():
@@ -52,7 +53,7 @@ def _sent(document: Document) -> dict[str, dict[str, Any]]:
         for ref in op.get("messages", []):
             message = resolve(ref)
             if message.get("name"):
-                found[str(message["name"])] = resolve(message.get("payload", {}))
+                found[str(message["name"])] = resolve(data_schema(resolve(message.get("payload", {}))))
     return found
 
 

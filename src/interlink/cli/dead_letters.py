@@ -10,6 +10,7 @@ from rich.table import Table
 
 from interlink.cli.loading import console, load_domain, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption, TargetArgument
+from interlink.delivery.relay import is_parked_outbox
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.runtime.backends import open_broker, open_store
 from interlink.runtime.domain_runtime import DomainRuntime
@@ -77,6 +78,11 @@ def replay(
         async with open_broker(broker) as b, open_store(store, domain.name) as s:
             runtime = DomainRuntime(domain, s, b, Settings(store_url=store, broker_url=broker))
             for letter_id in letter_ids:
+                # An outbox message the broker refused (parked by the relay): back into the outbox, published.
+                if (letter := await s.dead_letter(letter_id)) is not None and is_parked_outbox(letter):
+                    await runtime.relay.replay_parked(letter_id)
+                    console.print(f"replayed dead letter {letter_id}")
+                    continue
                 try:
                     await runtime.replay_dead_letter(letter_id)
                 except InterlinkError:

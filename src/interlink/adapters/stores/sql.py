@@ -288,6 +288,16 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
         async with self._errors(), self._write_lock, self._writer.begin() as conn:
             await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(list(seqs))))
 
+    async def _park_outbox(self, letter: DeadLetter) -> bool:
+        assert self._writer is not None
+        t = schema.outbox
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            # No index on message_id: the outbox holds only what is pending, and parking is rare.
+            moved = (await conn.execute(delete(t).where(t.c.message_id == letter.message_id))).rowcount
+            if moved:
+                await self._park(conn, [letter])
+        return bool(moved)
+
     async def outbox_status(self) -> OutboxStatus:
         t = schema.outbox
         async with self._errors(), self._read() as conn:

@@ -163,7 +163,8 @@ async def test_unreadable_entries_are_delivered_marked_defective(redis_url: str,
         assert not await raw.exists(f"{namespace}:sub:{sub}:dead")
     bad, fine = got
     assert bad.message_id == f"{stream}:{bad_id.decode()}"
-    assert bad.defect is not None and "lacks message_id, type or body" in bad.defect
+    assert bad.defect is not None
+    assert "lacks message_id, type or body" in bad.defect
     assert json.loads(bad.body) == {"hello": "world"}
     assert (fine.message_id, fine.defect) == (good.message_id, None)
 

@@ -6,9 +6,9 @@ seen within the dedupe window. Subscribing creates the subscription's group on e
 for, (1) retried entries whose delay is over, (2) entries pending past the visibility timeout, taken over
 with ``XAUTOCLAIM``, and (3) new entries, with ``XREADGROUP``; entries of types the subscription does not
 take are acked inside the script and never seen here; an entry lacking a field is handed out marked as
-defective (``Delivery.defect``), for the consumer to park in the store's dead letters. With nothing to hand out, the fetch blocks in
-``XREAD`` on the subscription's streams (one call) until something is added, a delay ends or the wait is
-over. The group's delivery count of an entry is its attempt. See :mod:`.scripts` for the key layout.
+defective (``Delivery.defect``), for the consumer to park in the store's dead letters. With nothing to
+hand out, the fetch blocks in ``XREAD`` on the subscription's streams (one call) until something is
+added, a delay ends or the wait is over. The group's delivery count of an entry is its attempt. See :mod:`.scripts` for the key layout.
 
 Redis keeps what it acknowledged only as well as its persistence is configured: run it with
 ``appendonly yes`` and ``appendfsync always`` for the port's "durable once confirmed".

@@ -8,7 +8,8 @@ with ``XAUTOCLAIM``, and (3) new entries, with ``XREADGROUP``; entries of types 
 take are acked inside the script and never seen here; an entry lacking a field is handed out marked as
 defective (``Delivery.defect``), for the consumer to park in the store's dead letters. With nothing to
 hand out, the fetch blocks in ``XREAD`` on the subscription's streams (one call) until something is
-added, a delay ends or the wait is over. The group's delivery count of an entry is its attempt. See :mod:`.scripts` for the key layout.
+added, a delay ends or the wait is over. The group's delivery count of an entry is its attempt. See
+:mod:`.scripts` for the key layout.
 
 Redis keeps what it acknowledged only as well as its persistence is configured: run it with
 ``appendonly yes`` and ``appendfsync always`` for the port's "durable once confirmed".

@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from interlink.adapters.brokers.memory import MemoryBroker
+from interlink.delivery.relay import Relay
 from interlink.exceptions import MessageTooLarge
+from interlink.ports.broker import Subscription
 from interlink.ports.store import ChangeSet
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store
@@ -225,3 +228,19 @@ async def test_parked_message_is_listed_and_replayed_by_the_cli(tmp_path: Path) 
         await wait_until(lambda: _applied(rt, range(1)), timeout=60, what="the replayed event applied")
         assert await _applied(rt, range(1)) == {"0": 1}
         assert await rt["emitter"].store.dead_letters() == []
+
+
+async def test_relay_parks_a_refused_message_on_every_store(store_url: str) -> None:
+    """On SQLite and PostgreSQL (whose relay publishes inside its claiming transaction) the refusal reaches
+    the relay as MessageRefused, not as a store error: the message is parked and the one behind it sent."""
+    async with open_store(store_url, "emitter") as store, MemoryBroker(max_message_size=SMALL_LIMIT) as broker:
+        await broker.subscribe(Subscription("reader", ("emitter.events",), frozenset({"emitter.Noted"})))
+        big, small = noted_message(0, padding=BIG), noted_message(1)
+        await store.commit([ChangeSet(outbox=[big, small])])
+        relay = Relay(store, broker)
+        assert await relay.publish_pending() == 1
+        (letter,) = await store.dead_letters()
+        got = await broker.fetch("reader", 10, wait=1)
+        assert (await store.outbox_status()).pending == 0
+    assert (letter.message_id, relay.parked) == (big.message_id, 1)
+    assert [d.message_id for d in got] == [small.message_id]

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import MIGRATIONS
 from interlink.adapters.stores.sql_files import SqlFileClaims
-from interlink.exceptions import ConcurrencyError, DuplicateMessage, StoreError
+from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
     SCHEMA_VERSION,
@@ -66,7 +66,8 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
     async def _errors(self) -> AsyncIterator[None]:
         try:
             yield
-        except (ConcurrencyError, DuplicateMessage, StoreError):
+        except InterlinkError:
+            # Raised on purpose, ours or a callback's (a broker's MessageRefused during relay_batch): as is.
             raise
         except Exception as exc:
             raise self._translate(exc) from exc

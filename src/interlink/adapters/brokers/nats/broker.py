@@ -42,6 +42,7 @@ from interlink.adapters.brokers.nats.config import (
     token,
 )
 from interlink.adapters.brokers.nats.errors import translate, translating
+from interlink.adapters.brokers.nats.jetstream import JetStream
 from interlink.adapters.brokers.nats.pull import Puller, Route
 from interlink.exceptions import BrokerError, BrokerUnavailable, MessageRefused
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
@@ -156,7 +157,7 @@ class NatsBroker(Broker):
             nc.options["max_reconnect_attempts"] = -1
             if settings.tls and not nc._server_info.get("tls_required"):
                 raise nats_errors.SecureConnWantedError
-            js = _JetStream(nc, timeout=settings.request_timeout)
+            js = JetStream(nc, timeout=settings.request_timeout)
             await js.account_info()
         except (nats_errors.Error, OSError) as exc:
             await _discard(nc)
@@ -407,21 +408,6 @@ class NatsBroker(Broker):
             with contextlib.suppress(nats_errors.Error, OSError):
                 if self._js is not None:
                     await self._js.delete_consumer(stream, reader)
-
-
-class _JetStream(JetStreamContext):
-    """nats-py's JetStream context with one fix: a publish the stream refuses (over its maximum message
-    size, say) fails its own future. nats-py 2.16 raises that error inside its reply callback instead, so
-    the future never completes and the refusal would pass for an unanswered publish, an outage."""
-
-    async def _handle_async_reply(self, msg: Msg) -> None:
-        try:
-            await super()._handle_async_reply(msg)
-        except js_errors.APIError as exc:
-            token = msg.subject[len(self._nc._inbox_prefix) + 22 + 2 :]  # as nats-py reads it
-            future = self._publish_async_futures.get(token)
-            if future is not None and not future.done():
-                future.set_exception(exc)
 
 
 async def _discard(nc: Client) -> None:

@@ -11,6 +11,7 @@
     │   ├── RuleViolation           a rule of the method was broken (a query tried to persist, ...)
     │   ├── BusinessRuleError       a command refused its input for a business reason
     │   ├── InvalidInput            input that is well-formed but unusable (a foreign cursor, ...)
+    │   │   └── MessageTooLarge     a command would emit a message larger than the broker accepts
     │   ├── PreconditionFailed      If-Match named a version that is not the current one
     │   └── AccessDenied            not authenticated (401) or not allowed (403)
     ├── MessageError                a message that can never be processed (goes to dead letters at once)
@@ -19,7 +20,8 @@
     │   └── InvalidPayload          the data does not validate against the declared model
     └── AdapterError                infrastructure; translated from the driver's errors at the edge
         ├── BrokerError
-        │   └── BrokerUnavailable
+        │   ├── BrokerUnavailable
+        │   └── MessageRefused      the broker refuses this one message for good (too large, bad address)
         ├── ExternalServiceError    another domain's API failed: status, URL and a short reason
         └── StoreError
             ├── StoreUnavailable
@@ -44,6 +46,8 @@ __all__ = [
     "InvalidPayload",
     "MalformedMessage",
     "MessageError",
+    "MessageRefused",
+    "MessageTooLarge",
     "MissingDriverError",
     "NotFoundError",
     "PreconditionFailed",
@@ -104,6 +108,22 @@ class InvalidInput(DomainError):
     """Input that is well-formed but cannot be used (a cursor from elsewhere, an unknown filter)."""
 
 
+class MessageTooLarge(InvalidInput):
+    """A command would emit a message larger than the broker accepts: nothing is committed.
+
+    ``message_type`` names the message, ``size`` its encoded size and ``limit`` the broker's, in bytes.
+    """
+
+    def __init__(self, message_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"the {message_type} message would be {size} bytes, over the broker's limit of {limit} bytes: "
+            "nothing was committed"
+        )
+        self.message_type = message_type
+        self.size = size
+        self.limit = limit
+
+
 class PreconditionFailed(DomainError):
     """The request's If-Match names a version that is not the resource's current one."""
 
@@ -143,6 +163,18 @@ class BrokerError(AdapterError):
 
 class BrokerUnavailable(BrokerError):
     """The broker cannot be reached; retrying later may succeed."""
+
+
+class MessageRefused(BrokerError):
+    """The broker refused one message for good (too large, an address it cannot take): trying it again as
+    it is will never succeed, unlike an outage. ``message_id`` names the message, ``reason`` says why, and
+    ``limit`` is the broker's size limit in bytes when size was the reason."""
+
+    def __init__(self, message_id: str, reason: str, *, limit: int | None = None) -> None:
+        super().__init__(f"message {message_id} refused: {reason}")
+        self.message_id = message_id
+        self.reason = reason
+        self.limit = limit
 
 
 class ExternalServiceError(AdapterError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import subprocess
@@ -148,22 +149,24 @@ async def test_foreign_types_are_acked_inside_the_fetch(redis_url: str, namespac
         assert pending["pending"] == 1  # only the delivery in hand
 
 
-async def test_unreadable_entries_go_to_the_dead_letter_stream(redis_url: str, namespace: str, raw: Redis) -> None:
-    """A stream entry without the broker's fields is parked with a reason and blocks nothing after it."""
+async def test_unreadable_entries_are_delivered_marked_defective(redis_url: str, namespace: str, raw: Redis) -> None:
+    """A stream entry without the broker's fields is handed out with its raw fields and the reason, for the
+    consumer to park; it blocks nothing after it, and nothing goes to a Redis-only dead stream."""
     async with RedisBroker(_url(redis_url, namespace)) as broker:
         sub = await _declare(broker)
         stream = f"{namespace}:stream:c"
         bad_id = await raw.xadd(stream, {"hello": "world"})
         good = _message("c")
         await broker.publish([good])
-        got = await broker.fetch(sub, 10, wait=5)
-        assert [d.message_id for d in got] == [good.message_id]
-        ((_, fields),) = await raw.xrange(f"{namespace}:sub:{sub}:dead")
-    assert fields is not None
-    assert fields[b"entry"] == bad_id
-    assert fields[b"stream"] == stream.encode()
-    assert fields[b"hello"] == b"world"
-    assert b"message_id" in fields[b"reason"]
+        got = await _fetch_all(broker, sub, 2)
+        await broker.ack(got)
+        assert not await raw.exists(f"{namespace}:sub:{sub}:dead")
+    bad, fine = got
+    assert bad.message_id == f"{stream}:{bad_id.decode()}"
+    assert bad.defect is not None
+    assert "lacks message_id, type or body" in bad.defect
+    assert json.loads(bad.body) == {"hello": "world"}
+    assert (fine.message_id, fine.defect) == (good.message_id, None)
 
 
 async def test_fetch_spanning_streams_respects_the_count(redis_url: str, namespace: str) -> None:

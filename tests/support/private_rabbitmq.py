@@ -11,6 +11,7 @@ test running against it. This node lives in a temporary directory::
 Durable exchanges and queues (quorum queues included) survive both kinds of restart because the data
 directory is kept. ``PrivateRabbitMq(path, tls=True)`` also listens for TLS on ``tls_port`` with a
 certificate of a throwaway CA (made with the ``openssl`` command), and requires a client certificate.
+``config`` adds lines to the node's ``rabbitmq.conf`` (a ``max_message_size``, say).
 
 The node gets a freshly generated Erlang cookie in a private ``HOME`` instead of the system one:
 ``rabbitmqctl`` run with that ``HOME`` can talk to it, nothing has to read the system node's secret, and
@@ -98,8 +99,9 @@ def answers_amqp(port: int, timeout: float = 1.0) -> bool:
 class PrivateRabbitMq:
     """One RabbitMQ node of our own, started and stopped by the test that owns it."""
 
-    def __init__(self, base: Path, *, port: int | None = None, tls: bool = False) -> None:
+    def __init__(self, base: Path, *, port: int | None = None, tls: bool = False, config: str = "") -> None:
         self.base = base
+        self.extra_config = config  # more rabbitmq.conf lines, e.g. "max_message_size = 1048576\n"
         self.port = port or free_port()
         self.dist_port = free_port()
         self.tls = TlsFiles.make(base / "tls") if tls else None
@@ -128,7 +130,7 @@ class PrivateRabbitMq:
                 f"ssl_options.keyfile = {self.tls.server_key}\nssl_options.verify = verify_peer\n"
                 "ssl_options.fail_if_no_peer_cert = true\n"
             )
-        (self.base / "rabbitmq.conf").write_text(config)
+        (self.base / "rabbitmq.conf").write_text(config + self.extra_config)
         (self.base / "rabbitmq-env.conf").write_text("")
 
     def _env(self) -> dict[str, str]:

@@ -18,6 +18,7 @@ from rich.table import Table
 from interlink.cli.loading import console, err_console, load_domain, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption, TargetArgument
 from interlink.core.domain import Domain
+from interlink.delivery.relay import is_parked_outbox
 from interlink.exceptions import AdapterError, ConfigurationError, InterlinkError
 from interlink.ports.store import DeadLetter, Store
 from interlink.runtime.backends import open_store
@@ -172,6 +173,19 @@ def replay(
             counts: dict[str, int] = {}
             failures: list[str] = []
             for letter_id in ids:
+                # An outbox message the broker refused (parked by the relay): back into the outbox, published.
+                letter = await s.dead_letter(letter_id)
+                if letter is not None and is_parked_outbox(letter):
+                    try:
+                        await replayer.runtime.relay.replay_parked(letter_id)
+                    except InterlinkError as exc:
+                        failures.append(f"dead letter {letter_id} was refused again: {exc}")
+                        err_console.print(failures[-1], highlight=False, markup=False)
+                        counts["failed"] = counts.get("failed", 0) + 1
+                        continue
+                    counts["replayed"] = counts.get("replayed", 0) + 1
+                    _say(_SAID["replayed"].format(id=letter_id))
+                    continue
                 try:
                     outcome = await replayer.replay(letter_id)
                 except Exception as exc:  # the handling failed again: the letter stays parked

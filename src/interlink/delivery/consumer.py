@@ -30,7 +30,14 @@ from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
-from interlink.exceptions import AdapterError, ConcurrencyError, DuplicateMessage, MessageError, StoreUnavailable
+from interlink.exceptions import (
+    AdapterError,
+    ConcurrencyError,
+    DuplicateMessage,
+    MalformedMessage,
+    MessageError,
+    StoreUnavailable,
+)
 from interlink.ports.broker import Broker, Delivery, Subscription
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
 
@@ -134,6 +141,8 @@ class Consumer:
         work: list[_Work] = []
         for d in deliveries:
             try:
+                if d.defect is not None:  # the broker could not read it as a message of its own
+                    raise MalformedMessage(d.defect)
                 decoded.append((d, Envelope.decode(d.body)))
             except MessageError as exc:
                 work.append(self._dead_letter(d, "?", exc))

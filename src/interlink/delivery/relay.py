@@ -4,6 +4,14 @@ It wakes when a commit in this process adds outbox rows; a poll interval is only
 committed by another process. Batches go out in commit order, one batch at a time, so the events of one
 aggregate reach the broker in the order they were committed. A crash between publish and mark-sent
 means the batch is published again: the broker's dedupe window and the consumers' inbox absorb that.
+
+A message the broker refuses for good (:class:`~interlink.exceptions.MessageRefused`: over its size limit,
+an address it cannot take) never stops the outbox: it is moved, in one transaction, to the domain's dead
+letters with the broker's reason (subscription ``outbox:<channel>``, listed by ``interlink dead-letters
+list``), and the batch goes out again without it. Messages committed after it, those of the same aggregate
+included, are published meanwhile: their order among themselves is kept, but the parked one, put back into
+the outbox by :meth:`Relay.replay_parked` once the broker's limit is raised, arrives after them. Consumers
+never depend on the broker's order for correctness (aggregate versions and the inbox do that job).
 """
 
 from __future__ import annotations
@@ -11,16 +19,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
-from interlink.exceptions import AdapterError
+from interlink.delivery.envelope import Envelope, ordering_key_of
+from interlink.exceptions import AdapterError, BrokerError, ConfigurationError, MessageError, MessageRefused
 from interlink.ports.broker import Broker, OutgoingMessage
-from interlink.ports.store import ChangeSet, Store
+from interlink.ports.store import ChangeSet, DeadLetter, Store
 
-__all__ = ["Relay"]
+__all__ = ["PARKED_PREFIX", "Relay", "is_parked_outbox", "requeue_parked"]
 
 log = logging.getLogger("interlink.relay")
+
+#: The dead letters of refused outbox messages carry ``outbox:<channel>`` as their subscription.
+PARKED_PREFIX = "outbox:"
+
+
+def is_parked_outbox(letter: DeadLetter) -> bool:
+    """True for a message of this domain's outbox that the broker refused (not one a consumer parked)."""
+    return letter.subscription.startswith(PARKED_PREFIX)
+
+
+async def requeue_parked(store: Store, letter_id: int, committer: Committer | None = None) -> OutgoingMessage:
+    """Put a parked outbox message back into the outbox, same id, and drop its dead letter: one transaction.
+
+    Raises ConfigurationError when ``letter_id`` is no parked outbox message. The relay publishes it next,
+    after the rows committed before this call.
+    """
+    letter = await store.dead_letter(letter_id)
+    if letter is None or not is_parked_outbox(letter):
+        raise ConfigurationError(f"dead letter {letter_id} of domain {store.domain!r} is no parked outbox message")
+    try:
+        envelope = Envelope.decode(letter.body)
+        ordering_key = ordering_key_of(envelope.type, envelope.subject)
+    except MessageError:
+        ordering_key = None  # not ours to judge: the broker refused it for its size or address only
+    channel = letter.subscription.removeprefix(PARKED_PREFIX)
+    message = OutgoingMessage(letter.message_id, channel, letter.message_type, letter.body, ordering_key)
+    change = ChangeSet(outbox=[message], resolved_dead_letters=[letter_id])
+    await (committer.commit(change) if committer is not None else store.commit([change]))
+    return message
 
 
 class Relay:
@@ -46,7 +85,9 @@ class Relay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._stop_event = asyncio.Event()
+        self._refused: tuple[OutgoingMessage, MessageRefused] | None = None
         self.published = 0
+        self.parked = 0
 
     def wake(self) -> None:
         """New outbox rows were committed: publish them now rather than at the next poll."""
@@ -56,7 +97,11 @@ class Relay:
         """Publish every row pending now; returns how many. Raises the adapter error that stopped it."""
         total = 0
         while True:
-            count = await self._store.relay_batch(self._batch_size, self._publish, self._confirm)
+            try:
+                count = await self._store.relay_batch(self._batch_size, self._publish, self._confirm)
+            except MessageRefused:
+                await self._park()
+                continue  # the same batch again, without the refused message
             total += count
             self.published += count
             if count < self._batch_size:
@@ -70,8 +115,46 @@ class Relay:
 
     async def _publish(self, messages: list[OutgoingMessage]) -> None:
         crash_point("relay.before_publish")
-        await self._broker.publish(messages)
+        try:
+            await self._broker.publish(messages)
+        except MessageRefused as exc:
+            message = next((m for m in messages if m.message_id == exc.message_id), None)
+            if message is None:
+                # Not one of ours: parking nothing would retry the batch at once, forever. Back off instead.
+                raise BrokerError(f"the broker refused {exc.message_id}, which is not in the batch: {exc}") from exc
+            self._refused = (message, exc)
+            raise
         crash_point("relay.after_publish")
+
+    async def _park(self) -> None:
+        """Move the message the broker refused from the outbox to the dead letters, with its reason."""
+        assert self._refused is not None
+        (message, exc), self._refused = self._refused, None
+        letter = DeadLetter(
+            subscription=f"{PARKED_PREFIX}{message.channel}",
+            message_id=message.message_id,
+            message_type=message.type,
+            body=message.body,
+            error=f"{type(exc).__name__}: {exc.reason}",
+            attempts=1,
+            failed_at=datetime.now(UTC),
+        )
+        if await self._store.park_outbox(letter):
+            self.parked += 1
+            log.error("relay: parked outbox message %s (%s) in dead letters: %s", message.message_id,
+                      message.type, exc.reason)  # fmt: skip
+
+    async def replay_parked(self, letter_id: int) -> None:
+        """Put a parked outbox message back into the outbox and publish what is pending.
+
+        Raises MessageRefused when the broker refuses it again (it is parked again, with a new id).
+        """
+        message = await requeue_parked(self._store, letter_id, self._committer)
+        await self.publish_pending()
+        parked = await self._store.dead_letters(f"{PARKED_PREFIX}{message.channel}", limit=10_000)
+        again = next((letter for letter in parked if letter.message_id == message.message_id), None)
+        if again is not None:
+            raise MessageRefused(message.message_id, f"refused again, parked as dead letter {again.id}: {again.error}")
 
     def stop(self) -> None:
         """Finish the current batch, publish what is pending, and return from :meth:`run`."""

@@ -25,7 +25,13 @@ from interlink.core.notification import Refresher
 from interlink.core.sagas import SAGA_KIND, Saga, begin
 from interlink.delivery.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
 from interlink.delivery.tracing import child_traceparent
-from interlink.exceptions import ConcurrencyError, ConfigurationError, PreconditionFailed, RuleViolation
+from interlink.exceptions import (
+    ConcurrencyError,
+    ConfigurationError,
+    MessageTooLarge,
+    PreconditionFailed,
+    RuleViolation,
+)
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
@@ -76,8 +82,11 @@ class UnitOfWork:
         traceparent: str | None = None,
         external: ExternalServices | None = None,
         refresher: Refresher | None = None,
+        max_message_size: int | None = None,
     ) -> None:
         self.domain = domain
+        # The broker's limit: a message over it could never be published, so it is never committed.
+        self._max_message_size = max_message_size
         self._store = store
         self._clock = clock
         self._overlay = overlay
@@ -287,7 +296,10 @@ class UnitOfWork:
         return list(self._writes.values())
 
     def changes(self) -> ChangeSet:
-        """Everything staged, with envelopes built now so they carry the aggregates' final versions."""
+        """Everything staged, with envelopes built now so they carry the aggregates' final versions.
+
+        Raises MessageTooLarge when a message is over the broker's ``max_message_size``.
+        """
         outbox = []
         now = self._clock.now()
         for staged in self._messages:
@@ -304,6 +316,8 @@ class UnitOfWork:
             message_type = str(attributes["type"])
             target = attributes.get("targetdomain")
             body = encode_trusted(attributes, staged.message.__pydantic_serializer__.to_json(staged.message))
+            if self._max_message_size is not None and len(body) > self._max_message_size:
+                raise MessageTooLarge(message_type, len(body), self._max_message_size)
             outbox.append(
                 OutgoingMessage(
                     str(attributes["id"]),

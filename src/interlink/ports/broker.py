@@ -13,6 +13,12 @@ Every adapter (memory, embedded SQLite, RabbitMQ, NATS, Redis) gives the same gu
   ack or retry (for a delivery since handed to someone else) is harmless.
 - Declaring a subscription again only widens its channels and types; it never drops a filter.
 - An adapter is built from its URL alone (``cls(url)``), doing no I/O until ``connect``.
+- A message the broker refuses for good (larger than ``max_message_size``, an address it cannot take)
+  raises :class:`~interlink.exceptions.MessageRefused` naming it, never BrokerUnavailable: the relay parks
+  it and the messages behind it go on. ``max_message_size`` is known once connected.
+- A message at a subscription's address that the adapter cannot read as one of its own (a stream entry
+  lacking fields) is still delivered, with ``defect`` saying what is wrong, so the consumer parks it in
+  the store's dead letters like any other bad message: nothing is dropped without a trace.
 """
 
 from __future__ import annotations
@@ -23,9 +29,18 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from interlink.delivery.envelope import Envelope
-from interlink.exceptions import BrokerError
+from interlink.exceptions import BrokerError, MessageRefused
 
-__all__ = ["Broker", "Delivery", "OutgoingMessage", "Subscription"]
+__all__ = ["Broker", "Delivery", "OutgoingMessage", "Subscription", "too_large"]
+
+
+def too_large(message: OutgoingMessage, limit: int) -> MessageRefused:
+    """The refusal of ``message`` for its size: the same words on every broker."""
+    return MessageRefused(
+        message.message_id,
+        f"{message.type} on {message.channel} is {len(message.body)} bytes, over the broker's limit of {limit} bytes",
+        limit=limit,
+    )
 
 
 @dataclass(frozen=True)
@@ -62,13 +77,18 @@ class Subscription:
 
 @dataclass
 class Delivery:
-    """A message handed to a consumer. ``attempt`` is 1 on first delivery; ``handle`` is the adapter's."""
+    """A message handed to a consumer. ``attempt`` is 1 on first delivery; ``handle`` is the adapter's.
+
+    ``defect`` is set when the broker-level message itself is unusable (a stream entry lacking its fields):
+    the consumer parks it at once with that reason, ``body`` holding what raw content there was.
+    """
 
     subscription: str
     message_id: str
     body: bytes
     attempt: int
     handle: Any = field(default=None, repr=False)
+    defect: str | None = None
 
 
 class Broker(abc.ABC):
@@ -82,6 +102,9 @@ class Broker(abc.ABC):
     def __init__(self, url: str) -> None:
         self.url = url
         self._connected = False
+        #: The largest body (bytes) the broker takes, or None when it sets no limit; adapters that learn it
+        #: from the server set it in ``_connect``.
+        self.max_message_size: int | None = None
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -108,8 +131,17 @@ class Broker(abc.ABC):
         await self._ping()
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
-        """Publish in order; return once the broker confirmed every one of them as durable."""
+        """Publish in order; return once the broker confirmed every one of them as durable.
+
+        Raises MessageRefused, before anything of the batch is sent, for the first message larger than
+        ``max_message_size``; and for a message the broker itself refuses for good.
+        """
         self._check()
+        limit = self.max_message_size
+        if limit is not None:
+            for message in messages:
+                if len(message.body) > limit:
+                    raise too_large(message, limit)
         if messages:
             await self._publish(messages)
 

@@ -145,6 +145,18 @@ class Store(abc.ABC):
             await (confirm or self.mark_sent)([row.seq for row in rows])
         return len(rows)
 
+    async def park_outbox(self, letter: DeadLetter) -> bool:
+        """Move the outbox row of ``letter.message_id`` to the dead letters as ``letter``, in one transaction.
+
+        For a message the broker refuses for good: the rows behind it can go on. Returns False (and parks
+        nothing) when no such row is pending any more (another relay parked or sent it meanwhile).
+        """
+        self._check()
+        return await self._park_outbox(letter)
+
+    @abc.abstractmethod
+    async def _park_outbox(self, letter: DeadLetter) -> bool: ...
+
     async def watch_outbox(self, wake: Callable[[], None]) -> None:  # noqa: B027 - optional, not abstract
         """Arrange for ``wake()`` to be called when another process commits outbox rows.
 

@@ -215,6 +215,7 @@ class DomainRuntime:
             traceparent=traceparent,
             external=self.external,
             refresher=self.deferred_reads,
+            max_message_size=self.broker.max_message_size,
         )
 
     async def replay_dead_letter(self, letter_id: int) -> None:

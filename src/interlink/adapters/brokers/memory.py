@@ -77,14 +77,22 @@ class _State:
 _SHARED: dict[str, _State] = {}
 
 
+def _bytes(text: str, url: str) -> int:
+    if not text.isdigit():
+        raise ConfigurationError(f"max_message_size in {url!r} must be a whole number of bytes")
+    return int(text)
+
+
 class MemoryBroker(Broker):
     """An in-process broker with the guarantees of the broker port, for tests and demos.
 
     Args:
         url: ``memory://`` (private) or ``memory://name`` (shared by name); the query may carry
-            ``visibility_timeout`` in seconds.
+            ``visibility_timeout`` in seconds and ``max_message_size`` in bytes.
         visibility_timeout: seconds a fetched message stays invisible before it is delivered again;
             overrides the URL's value; 30 by default.
+        max_message_size: the largest body it takes, in bytes (a publish of a larger one raises
+            MessageRefused); overrides the URL's value; no limit by default.
         duplicate_every: test knob; every N-th ack through this instance leaves the message to be
             delivered once more (attempt raised), simulating the duplicates of at-least-once delivery.
     """
@@ -97,13 +105,14 @@ class MemoryBroker(Broker):
         *,
         visibility_timeout: float | None = None,
         duplicate_every: int | None = None,
+        max_message_size: int | None = None,
     ) -> None:
         super().__init__(url)
         parts = urlsplit(url)
         if parts.scheme != self.scheme or parts.path not in ("", "/"):
             raise ConfigurationError(f"not a memory broker URL: {url!r} (use memory:// or memory://name)")
         options = dict(parse_qsl(parts.query))
-        unknown = set(options) - {"visibility_timeout"}
+        unknown = set(options) - {"visibility_timeout", "max_message_size"}
         if unknown:
             raise ConfigurationError(f"unknown option(s) {sorted(unknown)} in broker URL {url!r}")
         if visibility_timeout is None:
@@ -115,8 +124,13 @@ class MemoryBroker(Broker):
             raise ConfigurationError(f"visibility_timeout must be positive, got {visibility_timeout}")
         if duplicate_every is not None and duplicate_every < 1:
             raise ConfigurationError(f"duplicate_every must be at least 1, got {duplicate_every}")
+        if max_message_size is None and "max_message_size" in options:
+            max_message_size = _bytes(options["max_message_size"], url)
+        if max_message_size is not None and max_message_size < 1:
+            raise ConfigurationError(f"max_message_size must be at least 1 byte, got {max_message_size}")
         self.visibility_timeout = visibility_timeout
         self.duplicate_every = duplicate_every
+        self.max_message_size = max_message_size
         self._acks = 0
         # Resolved here, not in connect(), so a private broker keeps its messages across reconnects.
         self._state = _SHARED.setdefault(parts.netloc, _State()) if parts.netloc else _State()

@@ -63,6 +63,8 @@ _PURGE = """
     AND seq NOT IN (SELECT seq FROM broker_deliveries)"""
 
 DEFAULTS = {"visibility_timeout": 30.0, "poll_interval": 0.05, "dedupe_window": 120.0}
+#: SQLite's own limit on a value's length (SQLITE_MAX_LENGTH): the default largest message.
+SQLITE_MAX_LENGTH = 1_000_000_000
 # Writers of other processes wait up to 10 s for the lock. synchronous FULL fsyncs every commit, so a
 # confirmed publish survives a power cut too (the port's promise); NORMAL was only ~30% faster here.
 _PRAGMAS = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL"
@@ -81,6 +83,19 @@ def _seconds(name: str, argument: float | None, options: dict[str, str], url: st
         raise ConfigurationError(f"{name} in {url!r} must be a number of seconds") from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _size(argument: int | None, options: dict[str, str], url: str) -> int:
+    """The largest message in bytes: the constructor's argument, else the URL's, else SQLite's own limit."""
+    text = options.get("max_message_size")
+    if argument is None and text is not None:
+        if not text.isdigit():
+            raise ConfigurationError(f"max_message_size in {url!r} must be a whole number of bytes")
+        argument = int(text)
+    value = SQLITE_MAX_LENGTH if argument is None else argument
+    if not 0 < value <= SQLITE_MAX_LENGTH:
+        raise ConfigurationError(f"max_message_size must be from 1 to {SQLITE_MAX_LENGTH} bytes, got {value}")
     return value
 
 
@@ -136,8 +151,10 @@ class SqliteBroker(Broker):
     Args:
         url: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; the query may set
             ``visibility_timeout`` (s, default 30), ``poll_interval`` (s, default 0.05: how often a waiting
-            fetch looks for other processes' messages) and ``dedupe_window`` (s, default 120).
-        visibility_timeout, poll_interval, dedupe_window: override the URL's values.
+            fetch looks for other processes' messages), ``dedupe_window`` (s, default 120) and
+            ``max_message_size`` (bytes, default SQLite's own limit of 1,000,000,000: a larger message is
+            refused with MessageRefused).
+        visibility_timeout, poll_interval, dedupe_window, max_message_size: override the URL's values.
     """
 
     scheme = "sqlite"
@@ -149,6 +166,7 @@ class SqliteBroker(Broker):
         visibility_timeout: float | None = None,
         poll_interval: float | None = None,
         dedupe_window: float | None = None,
+        max_message_size: int | None = None,
     ) -> None:
         super().__init__(url)
         parts = urlsplit(url)
@@ -158,11 +176,12 @@ class SqliteBroker(Broker):
             )
         self.path = parts.path[1:]
         options = dict(parse_qsl(parts.query))
-        if unknown := set(options) - set(DEFAULTS):
+        if unknown := set(options) - {*DEFAULTS, "max_message_size"}:
             raise ConfigurationError(f"unknown option(s) {sorted(unknown)} in broker URL {url!r}")
         self.visibility_timeout = _seconds("visibility_timeout", visibility_timeout, options, url)
         self.poll_interval = _seconds("poll_interval", poll_interval, options, url)
         self.dedupe_window = _seconds("dedupe_window", dedupe_window, options, url)
+        self.max_message_size = _size(max_message_size, options, url)
         self._conn: aiosqlite.Connection | None = None
         # One connection carries one transaction at a time: coroutines of this instance take turns.
         self._lock = asyncio.Lock()

@@ -128,6 +128,12 @@ class MemoryStore(Store):
         for seq in seqs:
             self._state.outbox.pop(seq, None)
 
+    async def _park_outbox(self, letter: DeadLetter) -> bool:
+        seqs = [seq for seq, (row, _) in self._state.outbox.items() if row.message.message_id == letter.message_id]
+        if seqs:
+            await self._commit([ChangeSet(dead_letters=[letter], outbox_sent=seqs)])
+        return bool(seqs)
+
     async def outbox_status(self) -> OutboxStatus:
         self._check()
         times = [created for _, created in self._state.outbox.values()]

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import MIGRATIONS
 from interlink.adapters.stores.sql_files import SqlFileClaims
-from interlink.exceptions import ConcurrencyError, DuplicateMessage, StoreError
+from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
     SCHEMA_VERSION,
@@ -66,7 +66,8 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
     async def _errors(self) -> AsyncIterator[None]:
         try:
             yield
-        except (ConcurrencyError, DuplicateMessage, StoreError):
+        except InterlinkError:
+            # Raised on purpose, ours or a callback's (a broker's MessageRefused during relay_batch): as is.
             raise
         except Exception as exc:
             raise self._translate(exc) from exc
@@ -287,6 +288,16 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
         assert self._writer is not None
         async with self._errors(), self._write_lock, self._writer.begin() as conn:
             await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(list(seqs))))
+
+    async def _park_outbox(self, letter: DeadLetter) -> bool:
+        assert self._writer is not None
+        t = schema.outbox
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            # No index on message_id: the outbox holds only what is pending, and parking is rare.
+            moved = (await conn.execute(delete(t).where(t.c.message_id == letter.message_id))).rowcount
+            if moved:
+                await self._park(conn, [letter])
+        return bool(moved)
 
     async def outbox_status(self) -> OutboxStatus:
         t = schema.outbox

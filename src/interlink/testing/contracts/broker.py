@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import pytest
 
-from interlink.exceptions import BrokerError
+from interlink.exceptions import BrokerError, MessageRefused
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 
 __all__ = ["BrokerContract"]
@@ -255,6 +255,41 @@ class BrokerContract:
             await unconnected.publish(_messages(_fresh("early"), 1))
         with pytest.raises(BrokerError, match="connect"):
             await unconnected.fetch(_fresh("sub"), 1, wait=0)
+
+    async def test_message_over_the_limit_is_refused_naming_it_and_the_rest_go(self, broker: Broker) -> None:
+        """A message over ``max_message_size`` raises MessageRefused naming it (not an outage), nothing of its
+        batch is delivered, and the batch without it goes out in order."""
+        limit = broker.max_message_size
+        assert limit is None or limit > 0
+        # The broker's own limit may be hundreds of MB: a smaller one keeps the test light; the check is the
+        # same, and each adapter's tests cover the server's own refusal.
+        broker.max_message_size = min(limit or 64 * 1024, 64 * 1024)
+        channel = _fresh("limit")
+        sub = await _subscribe(broker, channel)
+        first, last = _messages(channel, 2)
+        big = OutgoingMessage(uuid.uuid4().hex, channel, "Thing", b"x" * (broker.max_message_size + 1))
+        try:
+            with pytest.raises(MessageRefused) as refused:
+                await broker.publish([first, big, last])
+            assert refused.value.message_id == big.message_id
+            assert refused.value.limit == broker.max_message_size
+            assert await broker.fetch(sub, 10, wait=0.2) == []
+            await broker.publish([first, last])
+            got = await _drain(broker, sub, 2)
+            assert [d.message_id for d in got] == [first.message_id, last.message_id]
+        finally:
+            broker.max_message_size = limit
+
+    async def test_any_bytes_are_delivered_as_they_were_published(self, broker: Broker) -> None:
+        """The broker does not judge a body: bytes that are no JSON at all come out unchanged and not marked
+        defective, so the consumer is the one place that parks an unreadable message."""
+        channel = _fresh("bytes")
+        sub = await _subscribe(broker, channel)
+        garbage = OutgoingMessage(uuid.uuid4().hex, channel, "Thing", b"\xff\x00not json{")
+        await broker.publish([garbage])
+        (got,) = await _drain(broker, sub, 1)
+        assert (got.message_id, got.body, got.defect) == (garbage.message_id, garbage.body, None)
+        await broker.ack([got])
 
     async def test_ping_answers_when_connected(self, broker: Broker) -> None:
         """ping() succeeds on a connected broker."""

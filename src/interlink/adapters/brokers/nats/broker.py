@@ -42,8 +42,9 @@ from interlink.adapters.brokers.nats.config import (
     token,
 )
 from interlink.adapters.brokers.nats.errors import translate, translating
+from interlink.adapters.brokers.nats.jetstream import JetStream
 from interlink.adapters.brokers.nats.pull import Puller, Route
-from interlink.exceptions import BrokerError, BrokerUnavailable
+from interlink.exceptions import BrokerError, BrokerUnavailable, MessageRefused
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 
 __all__ = ["NatsBroker"]
@@ -51,6 +52,9 @@ __all__ = ["NatsBroker"]
 log = logging.getLogger("interlink.broker.nats")
 
 _MSG_ID = "Nats-Msg-Id"
+# Bytes of max_payload kept for the message's headers (``NATS/1.0``, its Nats-Msg-Id): the server counts
+# them, and closes the connection on a message over max_payload, which would look like an outage.
+_HEADER_ROOM = 256
 _STREAM_EXISTS = 10058  # JetStream's error code for "stream name already in use" (with another config)
 _REFRESH = 1.0  # s between re-reads of a subscription's subjects when a message matches none of them
 _HISTORY_BATCH = 500
@@ -128,6 +132,7 @@ class NatsBroker(Broker):
 
         async def on_reconnected() -> None:
             log.warning("NATS connection to %s restored", server)
+            self._learn_limit(nc)  # the server may have restarted with another max_payload
 
         try:
             async with asyncio.timeout(None) as connecting:
@@ -152,7 +157,7 @@ class NatsBroker(Broker):
             nc.options["max_reconnect_attempts"] = -1
             if settings.tls and not nc._server_info.get("tls_required"):
                 raise nats_errors.SecureConnWantedError
-            js = nc.jetstream(timeout=settings.request_timeout)
+            js = JetStream(nc, timeout=settings.request_timeout)
             await js.account_info()
         except (nats_errors.Error, OSError) as exc:
             await _discard(nc)
@@ -164,8 +169,13 @@ class NatsBroker(Broker):
             raise translate(exc, doing) from exc
         version = nc.connected_server_version
         self._multi_filter = (version.major, version.minor) >= (2, 10)
+        self._learn_limit(nc)
         self._nc, self._js = nc, js
         self._puller.open()
+
+    def _learn_limit(self, nc: Client) -> None:
+        """The server's max_payload (from its INFO) less the room the headers take."""
+        self.max_message_size = max(1, nc.max_payload - _HEADER_ROOM)
 
     async def _close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
@@ -194,19 +204,23 @@ class NatsBroker(Broker):
         doing = f"publish to {self.settings.server}"
         futures: list[asyncio.Future[PubAck]] = []
         try:
-            with translating(doing):
-                # One connection keeps the order of these on the wire, and so in the stream.
-                for m in messages:
+            # One connection keeps the order of these on the wire, and so in the stream.
+            for m in messages:
+                with translating(doing, m.message_id):
                     subject = self._subject(m.channel, m.type)
                     futures.append(await js.publish_async(subject, m.body, headers={_MSG_ID: m.message_id}))
+            with translating(doing):
                 done, unconfirmed = await asyncio.wait(futures, timeout=self.settings.request_timeout)
         finally:
             for future in futures:
                 future.cancel()  # no-op once done; the relay sends the unconfirmed again
-        failures = [exc for future in done if (exc := future.exception()) is not None]
+        failures = [(i, exc) for i, future in enumerate(futures) if future in done and (exc := future.exception())]
         if failures:
-            self._streams.clear()  # a stream deleted behind our back is declared again next time
-            raise translate(failures[0], doing) from failures[0]
+            index, first = failures[0]
+            error = translate(first, doing, messages[index].message_id)
+            if not isinstance(error, MessageRefused):
+                self._streams.clear()  # a stream deleted behind our back is declared again next time
+            raise error from first
         if unconfirmed:
             raise BrokerUnavailable(
                 f"NATS {doing}: {len(unconfirmed)} of {len(futures)} messages not confirmed within "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -36,7 +37,7 @@ from interlink.exceptions import BrokerError
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 
 from .config import parse_url, redact, retry_bucket
-from .errors import translating
+from .errors import refusal, translating
 from .session import CONTENT_TYPE, PRIOR_ATTEMPTS, _attempt, _Feed, _Handle, _properties, _quietly, _Session
 
 __all__ = ["CONTENT_TYPE", "PRIOR_ATTEMPTS", "RabbitMqBroker"]
@@ -50,15 +51,25 @@ class RabbitMqBroker(Broker):
     Args:
         url: ``amqp://user:password@host:5672/vhost?namespace=...`` or ``amqps://...``; the options are
             described in :mod:`interlink.adapters.brokers.rabbitmq.config`.
-        visibility_timeout, prefetch: override the URL's values.
+        visibility_timeout, prefetch, max_message_size: override the URL's values.
     """
 
     scheme = "amqp"
 
-    def __init__(self, url: str, *, visibility_timeout: float | None = None, prefetch: int | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        visibility_timeout: float | None = None,
+        prefetch: int | None = None,
+        max_message_size: int | None = None,
+    ):
         super().__init__(url)
-        self.settings = parse_url(url, visibility_timeout=visibility_timeout, prefetch=prefetch)
+        self.settings = parse_url(
+            url, visibility_timeout=visibility_timeout, prefetch=prefetch, max_message_size=max_message_size
+        )
         self.visibility_timeout = self.settings.visibility_timeout
+        self.max_message_size = self.settings.max_message_size
         self._session: _Session | None = None
         self._generation = 0
         self._reconnecting = asyncio.Lock()
@@ -212,6 +223,11 @@ class RabbitMqBroker(Broker):
             ]
             results = await asyncio.gather(*sends, return_exceptions=True)
             for result in results:
+                if isinstance(result, BaseException) and (refused := refusal(result, messages)) is not None:
+                    # The server closed the channel over one message: its limit is lower than configured.
+                    self.max_message_size = refused.limit or self.max_message_size
+                    raise refused from result
+            for result in results:
                 if isinstance(result, asyncio.CancelledError):  # its channel closed under it
                     raise ConnectionError("the channel closed before the broker confirmed the batch")
                 if isinstance(result, BaseException):
@@ -277,9 +293,10 @@ class RabbitMqBroker(Broker):
             props = message.header.properties
             handle = _Handle(feed, generation, message.delivery_tag, props, deadline)
             self._in_flight[handle] = None
-            deliveries.append(
-                Delivery(feed.subscription, props.message_id or "", message.body, _attempt(message), handle)
-            )
+            # A message published without an id (not by Interlink) is known by its content: the same id on
+            # every redelivery, so parking it twice keeps one dead letter.
+            message_id = props.message_id or f"amqp-sha256:{hashlib.sha256(message.body).hexdigest()[:32]}"
+            deliveries.append(Delivery(feed.subscription, message_id, message.body, _attempt(message), handle))
         if deliveries:
             self._armed.set()
         return deliveries

@@ -9,6 +9,10 @@
   the consumer's batch keeps the next batch on its way while one is being processed;
 - ``request_timeout`` and ``publish_timeout`` (s, defaults 10 and 30): how long connecting or any other
   round trip, and the confirms of one published batch, may take before BrokerUnavailable;
+- ``max_message_size`` (bytes, default 134217728: RabbitMQ 3.8+'s own default ``max_message_size`` of
+  128 MiB): the largest message to publish. AMQP does not tell a client the server's limit, so set it to
+  the server's value (RabbitMQ 4.x lowered its default to 16 MiB); a server that refuses a larger message
+  anyway is understood too, and its limit learnt from the refusal;
 - TLS, ``amqps://`` only: ``ca_file``, ``cert_file``, ``key_file`` (a client certificate) and ``verify``
   (default true; ``verify=false`` skips certificate and host name checks, for test setups only).
 
@@ -31,7 +35,9 @@ __all__ = ["RETRY_DELAYS", "RabbitMqSettings", "parse_url", "redact", "retry_buc
 
 _NUMBERS = {"visibility_timeout": 30.0, "request_timeout": 10.0, "publish_timeout": 30.0}
 _TLS = ("ca_file", "cert_file", "key_file", "verify")
-_OPTIONS = {"namespace", "prefetch", *_NUMBERS, *_TLS}
+_OPTIONS = {"namespace", "prefetch", "max_message_size", *_NUMBERS, *_TLS}
+#: RabbitMQ's default max_message_size since 3.8 (bytes).
+DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
 # Names go into exchange and queue names: keep them to characters every RabbitMQ tool shows plainly.
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 #: Delays (s) of the retry queues. A retry waits in the smallest one not shorter than its delay: each queue
@@ -72,6 +78,7 @@ class RabbitMqSettings:
     visibility_timeout: float = 30.0
     request_timeout: float = 10.0
     publish_timeout: float = 30.0
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
 
     @property
     def address(self) -> str:
@@ -158,6 +165,9 @@ def parse_url(url: str, **overrides: float | int | None) -> RabbitMqSettings:
     verify = options.get("verify", "true").lower()
     if verify not in ("true", "false", "1", "0"):
         raise ConfigurationError(f"verify in {safe!r} must be true or false")
+    size = str(overrides.get("max_message_size") or options.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE))
+    if not size.isdigit() or int(size) < 1:
+        raise ConfigurationError(f"max_message_size in {safe!r} must be a whole number of bytes")
     path = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
     return RabbitMqSettings(
         host=parts.hostname,
@@ -172,6 +182,7 @@ def parse_url(url: str, **overrides: float | int | None) -> RabbitMqSettings:
         verify=verify in ("true", "1"),
         namespace=namespace,
         prefetch=int(prefetch),
+        max_message_size=int(size),
         **numbers,
     )
 

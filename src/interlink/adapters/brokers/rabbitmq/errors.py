@@ -3,7 +3,9 @@
 ``BrokerUnavailable`` means "try again later": the connection or channel is gone, the broker is
 restarting, low on resources, or did not answer in time; the relay and consumers back off and retry, and
 the adapter reconnects on its next call. ``BrokerError`` means retrying will not help by itself: refused
-credentials, a missing or differently declared queue, a protocol error.
+credentials, a missing or differently declared queue, a protocol error. ``MessageRefused`` (see
+:func:`refusal`) means the broker will never take one message: it closed the channel because the message is
+over its ``max_message_size``.
 
 Messages name the broker by its address without credentials; the password is scrubbed from the driver's
 text too, in case a driver ever puts a URL in an exception.
@@ -12,17 +14,22 @@ text too, in case a driver ever puts a URL in an exception.
 from __future__ import annotations
 
 import contextlib
+import re
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import aiormq.exceptions as amqp
 import pamqp.exceptions
 
-from interlink.exceptions import BrokerError, BrokerUnavailable
+from interlink.exceptions import BrokerError, BrokerUnavailable, MessageRefused
+from interlink.ports.broker import OutgoingMessage, too_large
 
 from .config import RabbitMqSettings
 
-__all__ = ["TRANSLATIONS", "translate", "translating"]
+__all__ = ["TRANSLATIONS", "refusal", "translate", "translating"]
+
+# RabbitMQ's words when it closes a channel over a message above max_message_size (3.8 and later).
+_TOO_LARGE = re.compile(r"message size (\d+) is larger than (?:configured )?max size (\d+)")
 
 # First match wins, so subclasses come before their bases.
 TRANSLATIONS: tuple[tuple[type[BaseException], type[BrokerError]], ...] = (
@@ -77,6 +84,21 @@ def translate(exc: BaseException, settings: RabbitMqSettings) -> BrokerError | N
                 detail = detail.replace(settings.password, "***")
             return interlink_type(f"RabbitMQ at {settings.address}: {detail}")
     return None
+
+
+def refusal(exc: BaseException, messages: Sequence[OutgoingMessage]) -> MessageRefused | None:
+    """The MessageRefused naming which of ``messages`` the broker closed the channel over, when ``exc`` is
+    its refusal of a message above its ``max_message_size``; None for any other error."""
+    if not isinstance(exc, amqp.ChannelPreconditionFailed):
+        return None
+    found = _TOO_LARGE.search(str(exc))
+    if found is None:
+        return None
+    size, limit = int(found[1]), int(found[2])
+    # The refusal names a size, not a message: the first of that size, else the first over the limit.
+    culprit = next((m for m in messages if len(m.body) == size), None)
+    culprit = culprit or next((m for m in messages if len(m.body) > limit), None)
+    return too_large(culprit, limit) if culprit is not None else None
 
 
 @contextlib.contextmanager

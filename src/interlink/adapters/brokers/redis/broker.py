@@ -5,9 +5,11 @@ seen within the dedupe window. Subscribing creates the subscription's group on e
 ``$``, so it gets what is published afterwards. A fetch is one script that hands out, up to the count asked
 for, (1) retried entries whose delay is over, (2) entries pending past the visibility timeout, taken over
 with ``XAUTOCLAIM``, and (3) new entries, with ``XREADGROUP``; entries of types the subscription does not
-take are acked inside the script and never seen here. With nothing to hand out, the fetch blocks in
-``XREAD`` on the subscription's streams (one call) until something is added, a delay ends or the wait is
-over. The group's delivery count of an entry is its attempt. See :mod:`.scripts` for the key layout.
+take are acked inside the script and never seen here; an entry lacking a field is handed out marked as
+defective (``Delivery.defect``), for the consumer to park in the store's dead letters. With nothing to
+hand out, the fetch blocks in ``XREAD`` on the subscription's streams (one call) until something is
+added, a delay ends or the wait is over. The group's delivery count of an entry is its attempt. See
+:mod:`.scripts` for the key layout.
 
 Redis keeps what it acknowledged only as well as its persistence is configured: run it with
 ``appendonly yes`` and ``appendfsync always`` for the port's "durable once confirmed".
@@ -30,19 +32,35 @@ from redis.asyncio import Redis
 
 from interlink.adapters.brokers.redis import scripts
 from interlink.adapters.brokers.redis.config import parse_url, redact
-from interlink.adapters.brokers.redis.errors import is_nogroup, translate, translating
+from interlink.adapters.brokers.redis.errors import is_nogroup, is_too_long, translate, translating
 from interlink.exceptions import BrokerError
-from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
+from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription, too_large
 
 __all__ = ["RedisBroker"]
 
 log = logging.getLogger("interlink.broker.redis")
 
 _PUBLISH_CHUNK = 500  # messages per script call, so one huge batch never stalls the server for long
+# Bytes of bodies per script call, well under the server's client-query-buffer-limit (1 GB by default).
+_PUBLISH_BYTES = 64 * 1024 * 1024
 _REFRESH = 1.0  # seconds a subscription's channel list is trusted before it is read again
 _BLOCK_MAX = 5.0  # longest single XREAD block, well under the client's socket timeout
 _FORGET_CONSUMER_MS = 3_600_000  # a consumer holding nothing, idle this long, is removed from its group
 _warned: set[str] = set()  # servers already reported as not persisting to disk
+
+
+def _chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessage]]:
+    """The batch cut into script calls of at most _PUBLISH_CHUNK messages and about _PUBLISH_BYTES."""
+    chunks: list[Sequence[OutgoingMessage]] = []
+    first, size = 0, 0
+    for i, message in enumerate(messages):
+        if i > first and (i - first == _PUBLISH_CHUNK or size + len(message.body) > _PUBLISH_BYTES):
+            chunks.append(messages[first:i])
+            first, size = i, 0
+        size += len(message.body)
+    if first < len(messages):
+        chunks.append(messages[first:])
+    return chunks
 
 
 @dataclass
@@ -106,11 +124,29 @@ class RedisBroker(Broker):
             with translating(self.settings):
                 await client.ping()
                 await self._warn_if_volatile(client)
+                self.max_message_size = await self._read_limit(client)
         except BaseException:
             await client.aclose()
             raise
         self._client = client
         self._scripts = {name: client.register_script(source) for name, source in scripts.SCRIPTS.items()}
+
+    async def _read_limit(self, client: Redis) -> int | None:
+        """The largest body the server takes: its ``proto-max-bulk-len`` (one command argument), capped by
+        the URL's ``max_message_size``; the URL's alone when CONFIG is forbidden (an ACL, a managed Redis)."""
+        configured = self.settings.max_message_size
+        try:
+            reply = await client.config_get("proto-max-bulk-len")
+        except rx.ResponseError:
+            return configured
+        # Keys come back as bytes or str, depending on the client's decode_responses.
+        found: dict[Any, Any] = dict(reply)
+        value = found.get("proto-max-bulk-len") or found.get(b"proto-max-bulk-len")
+        if value is None:
+            return configured
+        # Room for the protocol's own framing around the argument.
+        server = int(value) - 64
+        return server if configured is None else min(configured, server)
 
     async def _warn_if_volatile(self, client: Redis) -> None:
         # The port promises durable publishes; say so (once per server) when Redis cannot keep them.
@@ -150,8 +186,19 @@ class RedisBroker(Broker):
 
     async def _publish(self, messages: Sequence[OutgoingMessage]) -> None:
         window = max(1, int(self.dedupe_window * 1000))
-        for first in range(0, len(messages), _PUBLISH_CHUNK):
-            await self._run("PUBLISH", *self.keys.publish(messages[first : first + _PUBLISH_CHUNK], window))
+        for chunk in _chunks(messages):
+            try:
+                await self._run("PUBLISH", *self.keys.publish(chunk, window))
+            except BrokerError as exc:
+                # The server's limit went down since connect (CONFIG SET): it dropped the connection
+                # rather than take the argument. Learn the new limit; the base check then refuses the message.
+                if is_too_long(exc.__cause__):
+                    self.max_message_size = await self._read_limit(self._live())
+                    if (limit := self.max_message_size) is not None:
+                        for message in chunk:
+                            if len(message.body) > limit:
+                                raise too_large(message, limit) from exc
+                raise
         await self._housekeep({self.keys.stream(m.channel) for m in messages})
 
     async def _subscribe(self, subscription: Subscription) -> None:
@@ -173,8 +220,16 @@ class RedisBroker(Broker):
                 fetched = await self._take(subscription, reader, max_messages)
                 if fetched.entries:
                     return [
-                        Delivery(subscription, message_id, body, attempt, (reader.streams[i], entry))
-                        for i, entry, message_id, body, attempt in fetched.entries
+                        Delivery(
+                            subscription,
+                            # A defective entry has no message id of its own: its place in its stream is one.
+                            message_id or f"{reader.streams[i]}:{entry.decode()}",
+                            body,
+                            attempt,
+                            (reader.streams[i], entry),
+                            defect or None,
+                        )
+                        for i, entry, message_id, body, attempt, defect in fetched.entries
                     ]
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -215,7 +270,7 @@ class RedisBroker(Broker):
         """Run the fetch script once; if the server lost the subscription, restore it (and hand out nothing)."""
         now = asyncio.get_running_loop().time()
         scan = now >= reader.next_scan
-        keys = [self.keys.sub(subscription, part) for part in ("types", "delayed", "dead")]
+        keys = [self.keys.sub(subscription, part) for part in ("types", "delayed")]
         args: list[Any] = [subscription, self.consumer, room, int(self.visibility_timeout * 1000)]
         args += ["1" if scan else "0", reader.turn, *(reader.cursors.get(s, b"0-0") for s in reader.streams)]
         reader.turn += 1

@@ -6,6 +6,8 @@
 - ``visibility_timeout`` (s, 30): how long a fetched message stays invisible before it is delivered again;
 - ``dedupe_window`` (s, 120): how long a published message id is remembered to drop a re-send;
 - ``connect_timeout`` (s, 5): how long to wait for a connection before the broker counts as unavailable;
+- ``max_message_size`` (bytes): the largest message to publish; the server's ``proto-max-bulk-len`` (read at
+  connect, 512 MB by default) caps it, and is the limit when this is not set or CONFIG is not allowed;
 - ``ca_file``, ``cert_file``, ``key_file``, ``verify`` (``full``, ``ca`` or ``none``): TLS, ``rediss://`` only.
   ``full`` checks the certificate chain and the host name, ``ca`` the chain only, ``none`` nothing.
 """
@@ -52,6 +54,7 @@ class RedisSettings:
     visibility_timeout: float = DEFAULTS["visibility_timeout"]
     dedupe_window: float = DEFAULTS["dedupe_window"]
     connect_timeout: float = DEFAULTS["connect_timeout"]
+    max_message_size: int | None = None
     tls: bool = False
     ca_file: str | None = None
     cert_file: str | None = None
@@ -127,7 +130,7 @@ def parse_url(url: str, **overrides: float | str | None) -> RedisSettings:
         raise ConfigurationError(f"the database in {shown!r} must be a number, got {db_text!r}")
     options: dict[str, str | float] = dict(parse_qsl(parts.query, keep_blank_values=True))
     options |= {k: v for k, v in overrides.items() if v is not None}
-    known = {"namespace", *DEFAULTS, *_TLS_OPTIONS}
+    known = {"namespace", "max_message_size", *DEFAULTS, *_TLS_OPTIONS}
     if unknown := set(options) - known:
         raise ConfigurationError(f"unknown option(s) {sorted(unknown)} in broker URL {shown!r}")
     tls = parts.scheme == "rediss"
@@ -155,4 +158,13 @@ def parse_url(url: str, **overrides: float | str | None) -> RedisSettings:
         visibility_timeout=seconds["visibility_timeout"],
         dedupe_window=seconds["dedupe_window"],
         connect_timeout=seconds["connect_timeout"],
+        max_message_size=_size(options.get("max_message_size"), shown),
     )
+
+
+def _size(value: str | float | None, shown: str) -> int | None:
+    if value is None:
+        return None
+    if not str(value).isdigit() or int(value) < 1:
+        raise ConfigurationError(f"max_message_size in {shown!r} must be a whole number of bytes, got {value!r}")
+    return int(value)

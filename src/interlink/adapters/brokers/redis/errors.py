@@ -15,7 +15,7 @@ from redis import exceptions as rx
 from interlink.adapters.brokers.redis.config import RedisSettings
 from interlink.exceptions import BrokerError, BrokerUnavailable
 
-__all__ = ["TRANSLATIONS", "is_nogroup", "translate", "translating"]
+__all__ = ["TRANSLATIONS", "is_nogroup", "is_too_long", "translate", "translating"]
 
 # (driver exception, error code (the reply's first word) or "", what it becomes, what it means). The first
 # match wins, so a subclass comes before its base: redis-py files AuthenticationError under ConnectionError.
@@ -53,6 +53,12 @@ def translate(exc: BaseException, settings: RedisSettings) -> BrokerError:
 def is_nogroup(exc: BaseException) -> bool:
     """True for the error of a command on a consumer group (or stream) that no longer exists."""
     return isinstance(exc, rx.ResponseError) and "NOGROUP" in str(exc)
+
+
+def is_too_long(exc: BaseException | None) -> bool:
+    """True for the server's refusal of an argument over its ``proto-max-bulk-len`` (it then closes the
+    connection): one message is too large, the server is not down."""
+    return isinstance(exc, rx.RedisError) and "invalid bulk length" in str(exc).lower()
 
 
 @contextlib.contextmanager

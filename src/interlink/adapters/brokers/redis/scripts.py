@@ -8,8 +8,11 @@ Keys, all under ``<namespace>:``:
 - ``subscriptions``: the names of every declared subscription;
 - ``sub:<name>:channels``, ``sub:<name>:types``: a subscription's filter (sets only ever widened); its
   consumer group, named after it, exists on the stream of each of its channels;
-- ``sub:<name>:delayed``: sorted set of retried entries (``"<entry id> <stream key>"``) by due time (ms);
-- ``sub:<name>:dead``: stream of entries the adapter cannot hand out (a field missing), with the reason.
+- ``sub:<name>:delayed``: sorted set of retried entries (``"<entry id> <stream key>"``) by due time (ms).
+
+An entry lacking ``message_id``, ``type`` or ``body`` is handed out like any other, marked defective with
+the reason, so the consumer parks it in the store's dead letters (earlier versions moved it to a
+``sub:<name>:dead`` stream of Redis's own, which nothing listed).
 
 A retried entry stays pending in its group (the group keeps its delivery count, which is the attempt) and
 is handed out again by ``XCLAIM`` once due. Scripts read the server's clock (``TIME``), so the clocks of
@@ -18,6 +21,7 @@ the clients never matter.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +51,7 @@ class Keys:
         return f"{self.namespace}:subscriptions"
 
     def sub(self, name: str, part: str) -> str:
-        """``channels``, ``types``, ``delayed`` or ``dead`` of subscription ``name``."""
+        """``channels``, ``types`` or ``delayed`` of subscription ``name``."""
         return f"{self.namespace}:sub:{name}:{part}"
 
     def publish(self, messages: Sequence[OutgoingMessage], window_ms: int) -> tuple[list[str], list[Any]]:
@@ -75,7 +79,8 @@ class Fetched:
     status: str
     due_in: float = -1.0  # seconds until the next delayed entry is due; -1 when none waits
     cursors: tuple[bytes, ...] = ()
-    entries: tuple[tuple[int, bytes, str, bytes, int], ...] = ()  # stream index, entry id, message id, body, attempt
+    #: stream index, entry id, message id, body, attempt, defect ('' for a well-formed entry)
+    entries: tuple[tuple[int, bytes, str, bytes, int, str], ...] = ()
     last: tuple[bytes, ...] = ()
 
     @classmethod
@@ -86,10 +91,19 @@ class Fetched:
             return cls(status)
         _, due_ms, cursors, flat, last = reply
         entries = tuple(
-            (int(flat[i]) - 1, flat[i + 1], flat[i + 2].decode(), flat[i + 3], int(flat[i + 4]))
-            for i in range(0, len(flat), 5)
-        )
+            (int(flat[i]) - 1, flat[i + 1], flat[i + 2].decode(), _raw(flat[i + 3]), int(flat[i + 4]),
+             flat[i + 5].decode())
+            for i in range(0, len(flat), 6)
+        )  # fmt: skip
         return cls(status, due_ms / 1000 if due_ms >= 0 else -1.0, tuple(cursors), entries, tuple(last))
+
+
+def _raw(body: bytes | list[bytes]) -> bytes:
+    """A body, or a defective entry's fields (a flat list) as JSON text: what it held, for the dead letter."""
+    if isinstance(body, bytes):
+        return body
+    fields = {body[j].decode(errors="replace"): body[j + 1].decode(errors="replace") for j in range(0, len(body), 2)}
+    return json.dumps(fields, ensure_ascii=False).encode()
 
 
 _NOW = """
@@ -130,29 +144,29 @@ end
 return 1
 """
 
-# KEYS: types, delayed, dead, then the subscription's streams. ARGV: group, consumer, room, visibility
+# KEYS: types, delayed, then the subscription's streams. ARGV: group, consumer, room, visibility
 # timeout (ms), scan (1 to look for timed-out entries), first stream to read (rotates for fairness), then
 # one XAUTOCLAIM cursor per stream. Returns {'ok', ms until the next delayed entry is due (-1: none),
-# cursors, deliveries as (stream number, entry id, message id, body, attempt)..., last entry id per
+# cursors, deliveries as (stream number, entry id, message id, body, attempt, defect)..., last entry id per
 # stream} or {'unknown'} / {'nogroup'} when the subscription's state is gone from the server.
 FETCH = (
     _NOW
     + """
 local group, me, room, vt = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local n = #KEYS - 3
+local n = #KEYS - 2
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
 local index, out, wanted = {}, {}, {}
-for i = 1, n do index[KEYS[3 + i]] = i end
+for i = 1, n do index[KEYS[2 + i]] = i end
 
--- Hand an entry out, ack it silently (a type this subscription does not take: Redis cannot filter), or
--- park it in the dead-letter stream (not a message of ours) so it blocks nothing.
+-- Hand an entry out, or ack it silently (a type this subscription does not take: Redis cannot filter).
+-- An entry lacking a field is handed out too, with its raw fields and the reason, for the consumer to park.
 local function consider(i, id, flat, attempt)
-  local key, f = KEYS[3 + i], {}
+  local key, f = KEYS[2 + i], {}
   for j = 1, #flat, 2 do f[flat[j]] = flat[j + 1] end
   if not (f.message_id and f.type and f.body) then
-    redis.call('XADD', KEYS[3], '*', 'reason', 'entry lacks message_id, type or body', 'stream', key,
-      'entry', id, unpack(flat))
-    redis.call('XACK', key, group, id)
+    local reason = 'Redis entry ' .. id .. ' on ' .. key .. ' lacks message_id, type or body'
+    for _, v in ipairs({i, id, '', flat, attempt, reason}) do out[#out + 1] = v end
+    room = room - 1
     return
   end
   if wanted[f.type] == nil then wanted[f.type] = redis.call('SISMEMBER', KEYS[1], f.type) == 1 end
@@ -160,13 +174,13 @@ local function consider(i, id, flat, attempt)
     redis.call('XACK', key, group, id)
     return
   end
-  for _, v in ipairs({i, id, f.message_id, f.body, attempt}) do out[#out + 1] = v end
+  for _, v in ipairs({i, id, f.message_id, f.body, attempt, ''}) do out[#out + 1] = v end
   room = room - 1
 end
 
 -- Take over a pending entry; XCLAIM raises its delivery count, which is the attempt.
 local function claim(i, id)
-  local key = KEYS[3 + i]
+  local key = KEYS[2 + i]
   local entry = redis.call('XCLAIM', key, group, me, 0, id)[1]
   if not entry or not entry[2] then return end  -- deleted meanwhile: nothing to deliver
   consider(i, id, entry[2], redis.call('XPENDING', key, group, id, id, 1)[1][4])
@@ -188,11 +202,11 @@ local function main()
   for i = 1, n do
     cursors[i] = ARGV[6 + i]
     if ARGV[5] == '1' and room > 0 then
-      local r = redis.call('XAUTOCLAIM', KEYS[3 + i], group, me, vt, cursors[i], 'COUNT', room, 'JUSTID')
+      local r = redis.call('XAUTOCLAIM', KEYS[2 + i], group, me, vt, cursors[i], 'COUNT', room, 'JUSTID')
       cursors[i] = r[1]
       for _, id in ipairs(r[2]) do
         -- JUSTID leaves the count alone: a delayed entry taken here only had its idle time reset.
-        if not redis.call('ZSCORE', KEYS[2], id .. ' ' .. KEYS[3 + i]) then claim(i, id) end
+        if not redis.call('ZSCORE', KEYS[2], id .. ' ' .. KEYS[2 + i]) then claim(i, id) end
       end
     end
   end
@@ -202,7 +216,7 @@ local function main()
     for _ = 1, 10 do
       if room <= 0 then break end
       local asked = room
-      local r = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', asked, 'STREAMS', KEYS[3 + i], '>')
+      local r = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', asked, 'STREAMS', KEYS[2 + i], '>')
       if not r then break end
       for _, e in ipairs(r[1][2]) do consider(i, e[1], e[2], 1) end
       if #r[1][2] < asked then break end
@@ -214,7 +228,7 @@ local function main()
   if #out == 0 then
     -- Where a blocking XREAD must start so that nothing added after this script is missed.
     for i = 1, n do
-      local e = redis.call('XREVRANGE', KEYS[3 + i], '+', '-', 'COUNT', 1)[1]
+      local e = redis.call('XREVRANGE', KEYS[2 + i], '+', '-', 'COUNT', 1)[1]
       last[i] = e and e[1] or '0-0'
     end
   end

@@ -50,6 +50,26 @@ class MessagingContract(StoreContractBase):
             _message(2, ordering_key="k:a-1"),
         ]
 
+    async def test_park_outbox_moves_one_row_to_the_dead_letters_in_one_step(self, store: Store) -> None:
+        """park_outbox removes the refused message's row and adds its dead letter; the rows around it stay
+        in order; a message no longer pending parks nothing."""
+        await store.commit([ChangeSet(outbox=[_message(n) for n in range(1, 4)])])
+        refused = _message(2)
+        letter = replace(
+            _letter(1, subscription="outbox:test-domain.events"),
+            message_id=refused.message_id,
+            message_type=refused.type,
+            body=refused.body,
+        )
+        assert await store.park_outbox(letter) is True
+        assert [row.message for row in await store.outbox_batch(10)] == [_message(1), _message(3)]
+        (parked,) = await store.dead_letters()
+        assert parked.id is not None
+        assert replace(parked, id=None) == letter
+        assert await store.park_outbox(letter) is False
+        assert len(await store.dead_letters()) == 1
+        assert (await store.outbox_status()).pending == 2
+
     async def test_mark_sent_removes_rows(self, store: Store) -> None:
         """Rows marked sent leave the outbox; the others stay, still in order."""
         await store.commit([ChangeSet(outbox=[_message(n) for n in range(1, 6)])])

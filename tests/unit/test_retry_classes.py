@@ -406,3 +406,30 @@ async def test_an_open_circuit_does_not_use_up_attempts_and_waits_for_the_trial_
     finally:
         await rig.runtime.store.close()
         await rig.broker.close()
+
+
+async def test_refusals_of_an_open_circuit_say_how_long_until_its_trial_call() -> None:
+    """A failure that leaves the circuit closed asks for nothing; the one that opens it for the whole cooldown;
+    later refusals for what remains of it; a 503 with Retry-After for that."""
+    monotonic = Monotonic()
+    fake = FakeExternalServices(policy=ClientPolicy(failure_threshold=2, cooldown=30.0), clock=monotonic)
+    fake.fail("customer", "/customers/1", 503, times=2)
+    fake.fail("customer", "/customers/2", 503, times=1, retry_after=7)
+    service = loans.service
+    raised = []
+    for _ in range(2):
+        with pytest.raises(ExternalServiceError) as caught:
+            await fake.get(service, "/customers/1", {})
+        raised.append(caught.value)
+    assert [(e.reason, e.retry_after) for e in raised] == [("Service Unavailable", None), ("Service Unavailable", 30.0)]
+    monotonic.at += 12.0
+    with pytest.raises(ExternalServiceError) as refused:
+        await fake.get(service, "/customers/1", {})
+    assert (refused.value.reason, refused.value.retry_after, refused.value.transient) == ("circuit open", 18.0, True)
+    monotonic.at += 18.0  # half-open: the trial call goes through and closes the circuit
+    fake.set("customer", "/customers/1", payload("1", "Ada", 1))
+    assert (await fake.get(service, "/customers/1", {}))["name"] == "Ada"
+    with pytest.raises(ExternalServiceError) as told:
+        await fake.get(service, "/customers/2", {})
+    assert (told.value.status, told.value.retry_after) == (503, 7.0)
+    await fake.close()

@@ -57,7 +57,10 @@ async def test_store_connections_killed_for_a_minute_park_nothing_and_apply_each
 
     async def outage() -> None:
         """Terminate every connection of the runner, again and again, for OUTAGE seconds."""
-        engine = create_async_engine(require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"))
+        # Autocommit: inside one transaction pg_stat_activity would keep showing the first snapshot's backends.
+        engine = create_async_engine(
+            require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"), isolation_level="AUTOCOMMIT"
+        )
         try:
             ends = loop.time() + OUTAGE
             async with engine.connect() as conn:

@@ -39,7 +39,8 @@ R = TypeVar("R")
 
 
 class DomainRuntime:
-    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription."""
+    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription, and
+    redrives the letters its retry policy parked after a transient budget (see docs/resilience.md)."""
 
     def __init__(
         self,

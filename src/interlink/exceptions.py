@@ -20,12 +20,17 @@
     │   └── InvalidPayload          the data does not validate against the declared model
     └── AdapterError                infrastructure; translated from the driver's errors at the edge
         ├── BrokerError
-        │   ├── BrokerUnavailable
+        │   ├── BrokerUnavailable   transient
         │   └── MessageRefused      the broker refuses this one message for good (too large, bad address)
         ├── ExternalServiceError    another domain's API failed: status, URL and a short reason
+        │                           (transient when retryable: no answer, a timeout, 429, 5xx, circuit open)
         └── StoreError
-            ├── StoreUnavailable
+            ├── StoreUnavailable    transient
             └── DuplicateMessage    the inbox already holds this message id
+
+An adapter error whose ``transient`` is true is an outage, not the message's fault: consumers retry it on
+a time budget without using up the message's attempts, waiting at least its ``retry_after`` seconds when
+it knows them (an open circuit's remaining time, a Retry-After). See :mod:`interlink.delivery.retry`.
 """
 
 from __future__ import annotations
@@ -156,6 +161,14 @@ class InvalidPayload(MessageError):
 class AdapterError(InterlinkError):
     """An infrastructure failure, translated from the driver's own exception."""
 
+    #: Seconds before trying again makes sense, when the failure says so (an open circuit, a Retry-After).
+    retry_after: float | None = None
+
+    @property
+    def transient(self) -> bool:
+        """True when the infrastructure is unavailable for now and trying later may succeed."""
+        return False
+
 
 class BrokerError(AdapterError):
     """The broker refused or failed an operation."""
@@ -163,6 +176,11 @@ class BrokerError(AdapterError):
 
 class BrokerUnavailable(BrokerError):
     """The broker cannot be reached; retrying later may succeed."""
+
+    @property
+    def transient(self) -> bool:
+        """Always: an unreachable broker may come back."""
+        return True
 
 
 class MessageRefused(BrokerError):
@@ -181,21 +199,30 @@ class ExternalServiceError(AdapterError):
     """Another domain's API failed or could not be reached.
 
     ``status`` is the HTTP status (None when no response came), ``url`` the URL called (without query
-    credentials), ``reason`` a short text; ``retryable`` says whether trying later may succeed.
+    credentials), ``reason`` a short text; ``retryable`` says whether trying later may succeed, and
+    ``retry_after`` when (seconds), if the source or the circuit breaker said so.
     """
 
-    def __init__(self, service: str, url: str, reason: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, service: str, url: str, reason: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         where = f"{status} from {url}" if status is not None else url
         super().__init__(f"external service {service!r}: {reason} ({where})")
         self.service = service
         self.url = url
         self.reason = reason
         self.status = status
+        self.retry_after = retry_after
 
     @property
     def retryable(self) -> bool:
         """No answer, a timeout, 429 or a 5xx: the source may answer later."""
         return self.status is None or self.status == 429 or self.status >= 500
+
+    @property
+    def transient(self) -> bool:
+        """The same as ``retryable``: the source is unavailable for now, not refusing the request."""
+        return self.retryable
 
     @property
     def gone(self) -> bool:
@@ -209,6 +236,11 @@ class StoreError(AdapterError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached; retrying later may succeed."""
+
+    @property
+    def transient(self) -> bool:
+        """Always: an unreachable store may come back."""
+        return True
 
 
 class DuplicateMessage(StoreError):

@@ -157,7 +157,7 @@ async def test_a_second_delivery_in_one_batch_is_not_acked_before_the_first_comm
         copy = dataclasses.replace(first, attempt=first.attempt + 1)
         store.conflicts = 1
         acks, retries = await consumer._handle([first, copy])
-        assert (acks, sorted(d.attempt for d, _ in retries)) == ([], [1, 2])
+        assert (acks, sorted(d.attempt for d, *_ in retries)) == ([], [1, 2])
         await consumer._acknowledge(acks, retries)
         (again,) = await wait_until(
             lambda: broker.fetch(runtime.subscription.name, 10, wait=0.1), timeout=5, what="the message again"

@@ -18,6 +18,7 @@ from interlink.core.context import Role
 from interlink.core.external import ExternalService
 from interlink.core.messages import NotificationEvent
 from interlink.core.notification import SourceDown
+from interlink.core.retry import RetryPolicy
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.ports.broker import OutgoingMessage
 
@@ -93,9 +94,9 @@ class Consumer:
     customer_name: Callable[..., Awaitable[str]]
 
 
-def consumer(name: str, how: str, when_source_down: SourceDown = "stale") -> Consumer:
+def consumer(name: str, how: str, when_source_down: SourceDown = "stale", retry: RetryPolicy | None = None) -> Consumer:
     """A consumer domain keeping ``CustomerCopy`` through ``keep`` and removing it through ``forget``;
-    ``how`` is ``eager`` (on_notification) or ``deferred``."""
+    ``how`` is ``eager`` (on_notification) or ``deferred``; ``retry`` is the subscription's own policy."""
     domain = Domain(name)
 
     # No `from __future__ import annotations` in this module: these local classes are read from the
@@ -131,9 +132,11 @@ def consumer(name: str, how: str, when_source_down: SourceDown = "stale") -> Con
         return f"{copy.name} (stale)" if ctx.stale else copy.name
 
     if how == "eager":
-        domain.on_notification(CustomerChanged, fetch=service, command=keep, gone=forget)
+        domain.on_notification(CustomerChanged, fetch=service, command=keep, gone=forget, retry=retry)
     else:
-        domain.deferred(CustomerChanged, fetch=service, command=keep, gone=forget, when_source_down=when_source_down)
+        domain.deferred(
+            CustomerChanged, fetch=service, command=keep, gone=forget, when_source_down=when_source_down, retry=retry
+        )
     return Consumer(domain, CustomerCopy, service, customer_name)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -61,12 +62,24 @@ class Harness:
         return len(self.fake.calls_to("customer", path))
 
 
-async def harness_for(consumer: Consumer, max_attempts: int = 5) -> AsyncIterator[Harness]:
+class StepClock:
+    """A wall clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def harness_for(
+    consumer: Consumer, max_attempts: int = 5, clock: StepClock | None = None
+) -> AsyncIterator[Harness]:
     """A started consumer runtime (no background tasks: the test pumps)."""
     fake = FakeExternalServices(policy=ClientPolicy(cooldown=0))
     settings = Settings(retry=RetryPolicy(max_attempts=max_attempts, base_delay=0, max_delay=0))
     async with MemoryStore("memory://", domain=consumer.domain.name) as store, MemoryBroker() as broker:
-        runtime = DomainRuntime(consumer.domain, store, broker, settings, external=fake)
+        runtime = DomainRuntime(consumer.domain, store, broker, settings, external=fake, clock=clock)
         await runtime.prepare()
         yield Harness(consumer, runtime, broker, fake)
 
@@ -139,14 +152,21 @@ async def test_source_down_for_a_while_loses_nothing(patient: Harness) -> None:
     assert await patient.runtime.store.dead_letters() == []
 
 
-async def test_source_down_too_long_parks_with_reason_source_unavailable(eager: Harness) -> None:
-    """After its attempts the notification is parked; the dead letter says "source unavailable"."""
-    eager.fake.fail("customer", PATH, 503, times=None)
-    await eager.publish(notification("42", 1))
-    await eager.pump()
-    (letter,) = await eager.runtime.store.dead_letters()
-    assert "source unavailable" in letter.error
-    assert letter.attempts == 5
+async def test_source_down_too_long_parks_with_reason_source_unavailable() -> None:
+    """Past its time budget (not after five attempts) the notification is parked as transient, with the
+    reason "source unavailable"."""
+    clock = StepClock()
+    async for eager in harness_for(loans, clock=clock):
+        eager.fake.fail("customer", PATH, 503, times=None)
+        await eager.publish(notification("42", 1))
+        for _ in range(10):
+            await eager.step()
+        assert await eager.runtime.store.dead_letters() == []
+        clock.at += timedelta(seconds=RetryPolicy().budget)
+        await eager.step()
+        (letter,) = await eager.runtime.store.dead_letters()
+        assert "source unavailable" in letter.error
+        assert (letter.error_class, letter.attempts) == ("transient", 11)
 
 
 async def test_gone_runs_the_gone_command(eager: Harness) -> None:
@@ -194,12 +214,21 @@ async def test_counters_count_notifications_and_fetches(eager: Harness) -> None:
     assert figures.payload_bytes == len(json.dumps(payload("42", "Ada", 3), separators=(",", ":")))
 
 
-async def test_parked_notification_replays_once_the_source_is_back(eager: Harness) -> None:
+async def test_parked_notification_replays_once_the_source_is_back() -> None:
     """A notification parked as "source unavailable" applies when replayed after the source returns."""
-    eager.fake.fail("customer", PATH, 503, times=5)
-    eager.fake.set("customer", PATH, payload("42", "Ada", 1))
-    await eager.publish(notification("42", 1))
-    await eager.pump()
+    clock = StepClock()
+    async for eager in harness_for(loans, clock=clock):
+        eager.fake.fail("customer", PATH, 503, times=2)
+        eager.fake.set("customer", PATH, payload("42", "Ada", 1))
+        await eager.publish(notification("42", 1))
+        await eager.step()
+        clock.at += timedelta(seconds=RetryPolicy().budget)
+        await eager.step()
+        await replay_the_letter(eager)
+
+
+async def replay_the_letter(eager: Harness) -> None:
+    """Replay the one dead letter: applied, and gone."""
     (letter,) = await eager.runtime.store.dead_letters()
     assert letter.id is not None
     await eager.runtime.replay_dead_letter(letter.id)

@@ -49,8 +49,8 @@ def test_one_attempt_is_exhausted_at_once() -> None:
 
 
 def test_defaults_are_valid() -> None:
-    """The default policy is five attempts, backoff from half a second, capped at a minute."""
-    assert RetryPolicy() == RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=60.0)
+    """The default policy is five attempts, backoff from half a second capped at 30 s, a 20-minute budget."""
+    assert RetryPolicy() == RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=30.0, budget=1200.0, redrive=True)
 
 
 @pytest.mark.parametrize(

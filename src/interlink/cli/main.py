@@ -14,6 +14,20 @@ from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import console, err_console, errors, load_domains, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
+from interlink.cli.resilience import DEFAULTS as RESILIENCE
+from interlink.cli.resilience import (
+    CircuitCooldown,
+    CircuitThreshold,
+    ConsumerBatch,
+    RedriveInterval,
+    RetryAttempts,
+    RetryBaseDelay,
+    RetryBudget,
+    RetryMaxDelay,
+    VisibilityTimeout,
+    resilience_settings,
+    with_broker_option,
+)
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.runtime import Runtime, Settings
@@ -58,12 +72,32 @@ def run(
             "not ready at start; 0 fails at the first error.",
         ),
     ] = 120.0,
+    retry_attempts: RetryAttempts = RESILIENCE["retry_attempts"],
+    retry_budget: RetryBudget = RESILIENCE["retry_budget"],
+    retry_base_delay: RetryBaseDelay = RESILIENCE["retry_base_delay"],
+    retry_max_delay: RetryMaxDelay = RESILIENCE["retry_max_delay"],
+    redrive_interval: RedriveInterval = RESILIENCE["redrive_interval"],
+    consumer_batch: ConsumerBatch = RESILIENCE["consumer_batch"],
+    visibility_timeout: VisibilityTimeout = RESILIENCE["visibility_timeout"],
+    circuit_threshold: CircuitThreshold = RESILIENCE["circuit_threshold"],
+    circuit_cooldown: CircuitCooldown = RESILIENCE["circuit_cooldown"],
 ) -> None:
-    """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM."""
+    """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
+
+    The retry, redrive, batch, visibility and circuit options are described in docs/resilience.md.
+    """
     logging.basicConfig(level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s")
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
-        runtime = Runtime(domains, Settings(store_url=store, broker_url=broker), startup_timeout=startup_timeout)
+        broker = with_broker_option(broker, "visibility_timeout", visibility_timeout)
+        resilience = resilience_settings(
+            retry_attempts=retry_attempts, retry_budget=retry_budget, retry_base_delay=retry_base_delay,
+            retry_max_delay=retry_max_delay, redrive_interval=redrive_interval, consumer_batch=consumer_batch,
+            circuit_threshold=circuit_threshold, circuit_cooldown=circuit_cooldown,
+        )  # fmt: skip
+        runtime = Runtime(
+            domains, Settings(store_url=store, broker_url=broker, **resilience), startup_timeout=startup_timeout
+        )
         endpoint = HttpEndpoint.parse(http) if http else None
         auth = authenticator(jwt_secret, jwks_file, jwt_audience, jwt_issuer, jwt_algorithm, api_keys)
         if endpoint is not None and auth is None and not insecure and not endpoint.loopback:

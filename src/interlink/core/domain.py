@@ -32,6 +32,7 @@ from interlink.core.inbound import (
 )
 from interlink.core.messages import Command, Event, Message, NotificationEvent
 from interlink.core.notification import NotificationSpec, SourceDown, notification_spec
+from interlink.core.retry import RetryPolicy
 from interlink.core.saga_query import saga_state
 from interlink.core.sagas import Saga, SagaState, Step
 from interlink.core.state_transfer import Replica, ReplicaSpec, StateTransferEvent, replica_spec
@@ -82,6 +83,8 @@ class Domain:
         self.command_handlers: dict[type[Command], CommandHandlerSpec] = {}
         self.reply_handlers: dict[type[Command], ReplyHandlerSpec] = {}
         self.sagas: dict[str, Saga] = {}
+        #: The retry policy declared for a message type (``retry=``); the runtime's default covers the rest.
+        self.retry_policies: dict[type[Message], RetryPolicy] = {}
         self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
 
     def __repr__(self) -> str:
@@ -192,15 +195,18 @@ class Domain:
         fields: Sequence[str] | None = None,
         name: str | None = None,
         source: ExternalService[Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> ReplicaSpec:
         """Keep a local copy of another domain's aggregates from its fat ``event`` (see
         :mod:`interlink.core.state_transfer`): a ``model`` with the fields this domain needs, or their
-        names as ``fields``; ``source`` is the producer's list query a rebuild pages through."""
+        names as ``fields``; ``source`` is the producer's list query a rebuild pages through; ``retry``
+        overrides the runtime's retry policy for these events."""
         spec = replica_spec(
             self.name, event, model=model, fields=list(fields) if fields is not None else None, name=name, source=source
         )
         if spec.name in self.replicas:
             raise ConfigurationError(f"domain {self.name!r} already declares replica {spec.name!r}")
+        self._retry(event, retry)
         self.replicas[spec.name] = spec
         return spec
 
@@ -292,8 +298,9 @@ class Domain:
         self._add(self.services, ServiceSpec(func.__name__, func))
         return func
 
-    def on(self, event_type: type[Event]) -> Callable[[F], F]:
-        """Declare an event handler for ``event_type`` (this domain's or another domain's public event)."""
+    def on(self, event_type: type[Event], *, retry: RetryPolicy | None = None) -> Callable[[F], F]:
+        """Declare an event handler for ``event_type`` (this domain's or another domain's public event);
+        ``retry`` overrides the runtime's retry policy for it (handlers of one event share one)."""
         owner = event_type.owner()
         if not event_type.public and owner != self.name:
             raise ConfigurationError(
@@ -308,6 +315,7 @@ class Domain:
                 )
             if any(h.name == f.__name__ for h in self.handlers):
                 raise ConfigurationError(f"domain {self.name!r} already has a handler named {f.__name__!r}")
+            self._retry(event_type, retry)
             self.handlers.append(HandlerSpec(f.__name__, f, event_type))
             return f
 
@@ -323,14 +331,18 @@ class Domain:
         aggregate: type[Aggregate] | None = None,
         version: Callable[[Any], int] | None = None,
         name: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> NotificationSpec:
         """State Change Notification: on each ``event_type``, fetch the resource through ``fetch`` and run
         ``command`` with the translated data; a 404/410 runs ``gone`` with the notification's fields.
 
         The fetched data's ``version`` (or ``version(data)``) must reach the notified one, else the
-        notification is retried later (read lag). See :mod:`interlink.core.notification`.
+        notification is retried later (read lag). ``retry`` overrides the runtime's retry policy (a source
+        that is down is a transient failure). See :mod:`interlink.core.notification`.
         """
-        return self._notification(event_type, fetch, command, gone, aggregate, version, name, False, "fail")
+        spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, False, "fail")
+        self._retry(event_type, retry)
+        return spec
 
     def deferred(
         self,
@@ -343,14 +355,17 @@ class Domain:
         when_source_down: SourceDown = "stale",
         version: Callable[[Any], int] | None = None,
         name: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> NotificationSpec:
         """State Change Notification with deferred update: a notification only flags the resource as
         pending; ``ctx.fresh(aggregate, id)`` fetches and runs ``command`` when the resource is read.
 
         ``when_source_down``: ``"stale"`` serves the local copy marked stale (``ctx.stale``), ``"fail"``
-        raises SourceUnavailable.
+        raises SourceUnavailable. ``retry`` overrides the runtime's retry policy for the notifications.
         """
-        return self._notification(event_type, fetch, command, gone, aggregate, version, name, True, when_source_down)
+        spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, True, when_source_down)
+        self._retry(event_type, retry)
+        return spec
 
     def _notification(
         self,
@@ -390,11 +405,11 @@ class Domain:
 
     # -- command events (see interlink.core.command_events and interlink.core.sagas) -------------------
 
-    def handles(self, command_type: type[Command]) -> Callable[[F], F]:
+    def handles(self, command_type: type[Command], *, retry: RetryPolicy | None = None) -> Callable[[F], F]:
         """Declare the handler of a command event other domains send here:
         ``async def f(ctx, command: Cmd) -> Confirmation``; it runs like a command, in one transaction, and
         its result (or the reason of a business failure it raises) is the reply. Declares ``Cmd`` on this
-        domain if it is not declared yet."""
+        domain if it is not declared yet; ``retry`` overrides the runtime's retry policy for it."""
         if not command_type.__dict__.get("__owner__"):
             self.command_message(command_type)
         elif command_type.owner() != self.name:
@@ -408,6 +423,7 @@ class Domain:
             if command_type in self.command_handlers:
                 raise ConfigurationError(f"domain {self.name!r} already handles {command_type.__name__}")
             self.command_handlers[command_type] = handler_spec(f, command_type, params, result)
+            self._retry(command_type, retry)
             return f
 
         return register
@@ -456,6 +472,15 @@ class Domain:
     def awaits_reply(self, command_type: type[Command]) -> bool:
         """True when this domain declared a handler for the replies to ``command_type``."""
         return command_type in self.reply_handlers
+
+    def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None:
+        """Record ``retry=`` of a declaration; two declarations of one message type may not disagree."""
+        if retry is None:
+            return
+        if not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry= for {message_type.__name__} must be a RetryPolicy, got {retry!r}")
+        if self.retry_policies.setdefault(message_type, retry) != retry:
+            raise ConfigurationError(f"{message_type.__name__} is given two different retry policies in {self}")
 
     def _add(self, table: dict[str, Any], spec: CommandSpec | QuerySpec | ServiceSpec) -> None:
         if spec.name in table:

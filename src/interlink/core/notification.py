@@ -37,16 +37,27 @@ SourceDown = Literal["stale", "fail"]
 class SourceUnavailable(AdapterError):
     """The source of a notified change could not be reached (no answer, a timeout, 429 or a 5xx).
 
-    The consumer retries the notification with backoff and then parks it in dead letters; a deferred read
-    with ``when_source_down="fail"`` raises it to the caller.
+    Transient: the consumer retries the notification on its retry policy's time budget (never using up
+    its attempts), then parks it for a redrive once the source answers; a deferred read with
+    ``when_source_down="fail"`` raises it to the caller.
     """
+
+    @property
+    def transient(self) -> bool:
+        """Always: the source may answer later."""
+        return True
 
 
 class ReadLag(AdapterError):
     """The source answered with an older version than the one notified: its read side lags behind.
 
-    Trying again later will find the notified version; the consumer retries with backoff.
+    Trying again later will find the notified version; the consumer retries with backoff (transient).
     """
+
+    @property
+    def transient(self) -> bool:
+        """Always: the source's read side catches up."""
+        return True
 
 
 def version_of(data: Any) -> int:

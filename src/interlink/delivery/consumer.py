@@ -9,7 +9,12 @@ For each batch:
 4. commit all successful change sets (each with its inbox mark) as one group, through the committer,
    which isolates a failing change set by replaying the group one by one;
 5. ack what committed; hand failures back to the broker with a backoff delay, or park them in dead
-   letters once their attempts are spent (a poison message never blocks the others).
+   letters as their retry policy says (a poison message never blocks the others).
+
+Each failure is judged by its class (:mod:`interlink.delivery.retry`): a transient one (an outage of a
+source, the store or the broker) is retried on a time budget without using up the message's attempts,
+a permanent one is parked at once, a poison one after its attempts. The policy is the one declared for
+the message's type (``retry=``), else the runtime's.
 
 A crash between 4 and 5 means redelivery; the inbox mark, committed with the effects, turns it into a
 no-op. That is effectively-once: at-least-once delivery plus an idempotent receiver.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from interlink.core.clock import Clock
@@ -28,7 +34,7 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
-from interlink.delivery.retry import RetryPolicy
+from interlink.delivery.retry import ErrorClass, FailureLedger, RetryPolicy, Verdict
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import (
     AdapterError,
@@ -56,6 +62,8 @@ class ConsumerStats:
     dead_lettered: int = 0
     batches: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    #: Failures by class (transient, permanent, poison), each delivery that failed counted once.
+    failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,10 +72,20 @@ class _Work:
     change: ChangeSet
     error: Exception | None = None  # set when the change is a dead letter
     committed: bool = False  # its change set committed (or was found committed already)
+    policy: RetryPolicy | None = None
+    message_type: str = "?"
+
+
+#: A delivery to hand back, why, and after how many seconds.
+Retry = tuple[Delivery, Exception, float]
 
 
 class Consumer:
-    """Consumes one subscription for one domain."""
+    """Consumes one subscription for one domain.
+
+    ``policy`` is the retry policy of every message type without one of its own in ``policies``
+    (CloudEvents type -> policy).
+    """
 
     def __init__(
         self,
@@ -80,6 +98,7 @@ class Consumer:
         clock: Clock,
         *,
         policy: RetryPolicy | None = None,
+        policies: Mapping[str, RetryPolicy] | None = None,
         batch_size: int = 200,
         fetch_wait: float = 0.5,
         external: ExternalServices | None = None,
@@ -87,6 +106,7 @@ class Consumer:
         self.domain = domain
         self.subscription = subscription
         self.policy = policy or RetryPolicy()
+        self.policies = dict(policies or {})
         self.stats = ConsumerStats()
         self._store = store
         self._broker = broker
@@ -97,7 +117,7 @@ class Consumer:
         self._fetch_wait = fetch_wait
         self._external = external
         self._stopping = False
-        self._outages: dict[str, int] = {}
+        self.ledger = FailureLedger()
 
     def stop(self) -> None:
         """Take no new batch; :meth:`run` returns once the batch in hand is committed and acked."""
@@ -134,7 +154,11 @@ class Consumer:
         """Handle one batch end to end (steps 1 to 5 of the module docstring), acks included."""
         await self._acknowledge(*await self._handle(deliveries))
 
-    async def _handle(self, deliveries: list[Delivery]) -> tuple[list[Delivery], list[tuple[Delivery, Exception]]]:
+    def policy_for(self, message_type: str) -> RetryPolicy:
+        """The retry policy of a message type: its declaration's, else the consumer's default."""
+        return self.policies.get(message_type, self.policy)
+
+    async def _handle(self, deliveries: list[Delivery]) -> tuple[list[Delivery], list[Retry]]:
         """Steps 1 to 4: what to ack and what to retry once the batch is committed."""
         self.stats.batches += 1
         decoded: list[tuple[Delivery, Envelope]] = []
@@ -145,16 +169,18 @@ class Consumer:
                     raise MalformedMessage(d.defect)
                 decoded.append((d, Envelope.decode(d.body)))
             except MessageError as exc:
-                work.append(self._dead_letter(d, "?", exc))
+                work.append(self._dead_letter(d, "?", exc, self._judge(d, exc, self.policy)))
         acks: list[Delivery] = []
-        retries: list[tuple[Delivery, Exception]] = []
+        retries: list[Retry] = []
         try:
             seen = await self._store.seen(self.subscription.name, [e.id for _, e in decoded])
         except StoreUnavailable as exc:
-            # Nothing ran yet: the whole batch comes back later without using up any message's attempts.
-            for d in deliveries:
-                self._outage(d)
-                retries.append((d, exc))
+            # Nothing ran yet: the batch comes back later without using up any message's attempts; the
+            # undecodable ones too (their dead letters could not be written either).
+            for d, envelope in decoded:
+                self._retry_or_park(d, envelope.type, exc, self.policy_for(envelope.type), retries, work)
+            for item in work:
+                retries.append((item.delivery, exc, self.policy.delay(1)))
             return acks, retries
         overlay = Overlay()
         in_batch: dict[str, _Work] = {}
@@ -170,6 +196,7 @@ class Consumer:
                 # would also settle the first, and lose the message if the first copy's commit failed.
                 copies.append((d, in_batch[envelope.id]))
                 continue
+            policy = self.policy_for(envelope.type)
             uow = UnitOfWork(
                 self.domain,
                 self._store,
@@ -180,25 +207,16 @@ class Consumer:
             )
             try:
                 await self._dispatcher.dispatch(envelope, uow)
-            except MessageError as exc:
-                work.append(self._dead_letter(d, envelope.type, exc))
-                continue
-            except StoreUnavailable as exc:
-                # The handler's own read hit a store outage: not the message's fault.
-                self._outage(d)
-                retries.append((d, exc))
-                continue
             except Exception as exc:
+                # A store outage in the handler's own reads, a source that is down, a bad message, a bug:
+                # the class of the error decides (see interlink.delivery.retry).
                 self._count_error(exc)
-                if self.policy.exhausted(self._handler_attempts(d)):
-                    work.append(self._dead_letter(d, envelope.type, exc))
-                else:
-                    retries.append((d, exc))
+                self._retry_or_park(d, envelope.type, exc, policy, retries, work)
                 continue
             change = uow.changes()
             change.inbox.append(InboxMark(self.subscription.name, envelope.id))
             overlay.absorb(change)
-            in_batch[envelope.id] = item = _Work(d, change)
+            in_batch[envelope.id] = item = _Work(d, change, policy=policy, message_type=envelope.type)
             work.append(item)
         await self._commit(work, acks, retries)
         for copy, first in copies:
@@ -206,13 +224,46 @@ class Consumer:
                 acks.append(copy)
                 self.stats.duplicates += 1
             else:
-                retries.append((copy, ConcurrencyError("another delivery of this message failed to commit")))
+                error = ConcurrencyError("another delivery of this message failed to commit")
+                retries.append((copy, error, (first.policy or self.policy).delay(1)))
         return acks, retries
 
-    async def _commit(self, work: list[_Work], acks: list[Delivery], retries: list[tuple[Delivery, Exception]]) -> None:
+    def _retry_or_park(
+        self,
+        delivery: Delivery,
+        message_type: str,
+        error: Exception,
+        policy: RetryPolicy,
+        retries: list[Retry],
+        work: list[_Work],
+    ) -> None:
+        verdict = self._judge(delivery, error, policy)
+        if verdict.park:
+            work.append(self._dead_letter(delivery, message_type, error, verdict))
+        else:
+            retries.append((delivery, error, verdict.delay))
+
+    def _judge(
+        self, delivery: Delivery, error: Exception, policy: RetryPolicy, error_class: ErrorClass | None = None
+    ) -> Verdict:
+        verdict = self.ledger.judge(delivery.message_id, error, policy, self._clock.now().timestamp(), error_class)
+        self.stats.failures[verdict.error_class] = self.stats.failures.get(verdict.error_class, 0) + 1
+        return verdict
+
+    async def _commit(self, work: list[_Work], acks: list[Delivery], retries: list[Retry]) -> None:
         crash_point("consumer.before_commit")
         results = await self._committer.commit_many([w.change for w in work])
         crash_point("consumer.after_commit")
+        parked = self._settle(work, results, acks, retries)
+        if parked:
+            # Failures of the commit itself whose budget is spent: their dead letters go in a commit of their own.
+            self._settle(parked, await self._committer.commit_many([w.change for w in parked]), acks, retries)
+
+    def _settle(
+        self, work: list[_Work], results: list[Exception | None], acks: list[Delivery], retries: list[Retry]
+    ) -> list[_Work]:
+        """Sort the outcome of a commit into acks and retries; returns the dead letters still to commit."""
+        parked: list[_Work] = []
         for item, error in zip(work, results, strict=True):
             if error is None or isinstance(error, DuplicateMessage):
                 item.committed = True
@@ -224,47 +275,47 @@ class Consumer:
                     log.error("dead letter %s: %s", item.delivery.message_id, item.error)
                 else:
                     self.stats.processed += 1
-            elif isinstance(error, AdapterError):
-                # The store is down: not the message's fault, so it does not use up the message's attempts.
-                self._outage(item.delivery)
-                retries.append((item.delivery, error))
             else:
-                self._count_error(error)
-                retries.append((item.delivery, error))
+                # The store is down, or the commit lost a race with another writer: neither is the message's
+                # fault, so both are transient (retried on the time budget, its attempts untouched); any
+                # other failure of the commit counts as one of its attempts. A dead letter that could not
+                # be written is simply handed back: it is judged again when it comes back.
+                transient = isinstance(error, AdapterError | ConcurrencyError)
+                if not transient:
+                    self._count_error(error)
+                policy = item.policy or self.policy
+                if item.error is not None:
+                    retries.append((item.delivery, error, policy.delay(1)))
+                    continue
+                verdict = self._judge(item.delivery, error, policy, "transient" if transient else None)
+                if verdict.park:
+                    parked.append(self._dead_letter(item.delivery, item.message_type, error, verdict))
+                else:
+                    retries.append((item.delivery, error, verdict.delay))
+        return parked
 
-    async def _acknowledge(self, acks: list[Delivery], retries: list[tuple[Delivery, Exception]]) -> None:
-        """Step 5: ack what committed, hand failures back with a backoff delay."""
+    async def _acknowledge(self, acks: list[Delivery], retries: list[Retry]) -> None:
+        """Step 5: ack what committed, hand failures back with their delays."""
         await self._broker.ack(acks)
-        self._settled(acks)
-        for delivery, error in retries:
+        for delivery in acks:
+            self.ledger.settled(delivery.message_id)
+        for delivery, error, delay in retries:
             self.stats.retried += 1
-            delay = self.policy.delay(delivery.attempt)
-            log.info("retry %s in %.2fs after attempt %d: %s", delivery.message_id, delay, delivery.attempt, error)
+            log.info("retry %s in %.2fs (delivery %d): %s", delivery.message_id, delay, delivery.attempt, error)
             await self._broker.retry(delivery, delay)
 
-    def _dead_letter(self, delivery: Delivery, message_type: str, error: Exception) -> _Work:
+    def _dead_letter(self, delivery: Delivery, message_type: str, error: Exception, verdict: Verdict) -> _Work:
         letter = DeadLetter(
             subscription=self.subscription.name,
             message_id=delivery.message_id,
             message_type=message_type,
             body=delivery.body,
             error=f"{type(error).__name__}: {error}",
-            attempts=self._handler_attempts(delivery),
+            attempts=verdict.attempts,
             failed_at=self._clock.now(),
+            error_class=verdict.error_class,
         )
-        return _Work(delivery, ChangeSet(dead_letters=[letter]), error)
-
-    def _handler_attempts(self, delivery: Delivery) -> int:
-        """Deliveries of this message that reached its handler: the broker's count less those lost to an
-        outage of the store (remembered by this process; a restart forgets them, erring towards parking)."""
-        return delivery.attempt - self._outages.get(delivery.message_id, 0)
-
-    def _outage(self, delivery: Delivery) -> None:
-        self._outages[delivery.message_id] = self._outages.get(delivery.message_id, 0) + 1
-
-    def _settled(self, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            self._outages.pop(delivery.message_id, None)
+        return _Work(delivery, ChangeSet(dead_letters=[letter]), error, message_type=message_type)
 
     def _count_error(self, error: Exception) -> None:
         name = type(error).__name__

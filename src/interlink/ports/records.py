@@ -24,7 +24,7 @@ __all__ = [
     "merge_writes",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,13 @@ class InboxMark:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message parked after it failed, with the reason; it can be listed and replayed."""
+    """A message parked after it failed, with the reason; it can be listed and replayed.
+
+    ``error_class`` says why it was parked: ``transient`` (an outage outlasted the retry budget: the
+    runtime redrives it once the cause is gone), ``permanent`` (it can never succeed as it is) or
+    ``poison`` (its handler kept failing). None for letters parked before schema version 5.
+    ``attempts`` counts the failures of that class.
+    """
 
     subscription: str
     message_id: str
@@ -66,6 +72,7 @@ class DeadLetter:
     attempts: int
     failed_at: datetime
     id: int | None = None
+    error_class: str | None = None
 
 
 @dataclass

@@ -169,8 +169,10 @@ class Store(abc.ABC):
         """Pending rows and the age of the oldest."""
 
     @abc.abstractmethod
-    async def dead_letters(self, subscription: str | None = None, limit: int = 100) -> list[DeadLetter]:
-        """Parked messages, oldest first."""
+    async def dead_letters(
+        self, subscription: str | None = None, limit: int = 100, *, error_class: str | None = None
+    ) -> list[DeadLetter]:
+        """Parked messages, oldest first; of one subscription and one error class when given."""
 
     @abc.abstractmethod
     async def dead_letter(self, id: int) -> DeadLetter | None:

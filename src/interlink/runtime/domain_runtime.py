@@ -7,17 +7,20 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from interlink.adapters.http import HttpExternalServices
+from interlink.adapters.http import ClientPolicy, HttpExternalServices
 from interlink.core.clock import Clock, SystemClock
 from interlink.core.context import Context, Role
 from interlink.core.declarations import CommandSpec, QuerySpec
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
+from interlink.core.messages import Event
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
 from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
 from interlink.delivery.ids import random_hex
+from interlink.delivery.redrive import Redrive
 from interlink.delivery.relay import Relay
+from interlink.delivery.retry import RetryPolicy
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.command_events import CommandDispatcher, DeadlineWatch, ReplyDispatcher
@@ -35,7 +38,8 @@ R = TypeVar("R")
 
 
 class DomainRuntime:
-    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription."""
+    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription, and
+    redrives the letters its retry policy parked after a transient budget (see docs/resilience.md)."""
 
     def __init__(
         self,
@@ -56,8 +60,11 @@ class DomainRuntime:
         self._owned_external: HttpExternalServices | None = None
         if external is None and domain.external_services:
             urls = {k: v for k, v in self.settings.service_urls.items() if k in domain.external_services}
+            circuit = ClientPolicy(
+                failure_threshold=self.settings.circuit_threshold, cooldown=self.settings.circuit_cooldown
+            )
             external = self._owned_external = HttpExternalServices(
-                list(domain.external_services.values()), base_urls=urls
+                list(domain.external_services.values()), base_urls=urls, policy=circuit
             )
         self.external = external
         self.committer = Committer(store, on_commit=self._committed)
@@ -89,6 +96,16 @@ class DomainRuntime:
         self.subscription = Subscription(
             name=domain.name, channels=tuple(sorted(set(types.values()))), types=frozenset(types)
         )
+        #: The retry policy declared for each CloudEvents type (every version an event is read from).
+        self.retry_policies = {
+            type_: policy
+            for message_type, policy in domain.retry_policies.items()
+            for type_ in (
+                domain.upcasters.types(message_type)
+                if issubclass(message_type, Event)
+                else [message_type.message_type()]
+            )
+        }
         self.consumers = [
             Consumer(
                 domain,
@@ -99,6 +116,7 @@ class DomainRuntime:
                 self.dispatcher,
                 self.clock,
                 policy=self.settings.retry,
+                policies=self.retry_policies,
                 batch_size=self.settings.consumer_batch,
                 fetch_wait=self.settings.fetch_wait,
                 external=external,
@@ -107,6 +125,21 @@ class DomainRuntime:
         ]
         self._tasks: list[asyncio.Task[None]] = []
         self.intake = FileIntake(self) if domain.inbound_files else None
+        interval = self.settings.redrive_interval
+        #: Hands letters parked after a transient budget back to their handlers (None: no subscription, or off).
+        self.redrive = (
+            Redrive(
+                store, self.committer, domain.name, self.replay_dead_letter, self.policy_for, self.clock,
+                interval=interval,
+            )
+            if self.consumers and interval is not None
+            else None
+        )  # fmt: skip
+        self._redrive_task: asyncio.Task[None] | None = None
+
+    def policy_for(self, message_type: str) -> RetryPolicy:
+        """The retry policy of a CloudEvents type: its declaration's, else the settings'."""
+        return self.retry_policies.get(message_type, self.settings.retry)
 
     def _committed(self, changes: Sequence[ChangeSet]) -> None:
         if any(change.outbox for change in changes):
@@ -133,6 +166,8 @@ class DomainRuntime:
             await self.intake.start()
         if self.deadlines is not None:
             self._deadline_task = asyncio.create_task(self.deadlines.run(), name=f"{self.domain.name}-deadlines")
+        if self.redrive is not None:
+            self._redrive_task = asyncio.create_task(self.redrive.run(), name=f"{self.domain.name}-redrive")
 
     async def stop(self) -> None:
         """Stop taking messages, finish those in hand, flush the outbox, close the store."""
@@ -142,6 +177,10 @@ class DomainRuntime:
             self.deadlines.stop()
             await asyncio.gather(self._deadline_task, return_exceptions=True)
             self._deadline_task = None
+        if self.redrive is not None and self._redrive_task is not None:
+            self.redrive.stop()
+            await asyncio.gather(self._redrive_task, return_exceptions=True)
+            self._redrive_task = None
         for consumer in self.consumers:
             consumer.stop()
         consumer_tasks, relay_task = self._tasks[1:], self._tasks[:1]

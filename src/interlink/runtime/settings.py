@@ -21,7 +21,13 @@ class Settings:
 
     store_url: str = field(default_factory=lambda: os.environ.get("INTERLINK_STORE", DEFAULT_STORE))
     broker_url: str = field(default_factory=lambda: os.environ.get("INTERLINK_BROKER", DEFAULT_BROKER))
+    #: The retry policy of every subscription that declares none (``retry=`` on the declaration wins).
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Consecutive failures of an external service that open its circuit, and seconds it stays open.
+    circuit_threshold: int = 5
+    circuit_cooldown: float = 30.0
+    #: Seconds between two redrive rounds (letters parked after a transient budget); None: no redrive.
+    redrive_interval: float | None = 30.0
     #: Where other domains' APIs are (external service name -> base URL); the environment
     #: (``INTERLINK_SERVICE_<NAME>_URL``) and the declaration's default come after.
     service_urls: Mapping[str, str] = field(default_factory=dict)

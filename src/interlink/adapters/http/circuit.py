@@ -3,8 +3,9 @@
 When another domain is down, every message that needs it would otherwise wait for its timeouts and
 retries, holding consumers and connections while the source is least able to take load. After
 ``threshold`` consecutive retryable failures (no answer, timeout, 429, 5xx) the circuit *opens*: calls
-fail at once with ``ExternalServiceError(reason="circuit open")``, which is retryable, so the message
-comes back later through the consumer's own backoff. After ``cooldown`` seconds the circuit is
+fail at once with ``ExternalServiceError(reason="circuit open")``, which is retryable and carries the
+circuit's remaining open time as ``retry_after``, so the message comes back through the consumer's
+retry no earlier than the half-open probe, without using up its attempts. After ``cooldown`` seconds the circuit is
 *half-open*: one trial call goes through (the others still fail fast); its success closes the circuit,
 its failure opens it for another cooldown.
 
@@ -46,6 +47,12 @@ class CircuitBreaker:
         if self._opened_at is None:
             return "closed"
         return "half-open" if self._clock() - self._opened_at >= self.cooldown else "open"
+
+    def remaining(self) -> float:
+        """Seconds until an open circuit lets a trial call through (0 when closed or half-open)."""
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self.cooldown - (self._clock() - self._opened_at))
 
     def allow(self) -> bool:
         """Whether a call may go out now; in half-open state this claims the one trial."""

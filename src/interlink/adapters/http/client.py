@@ -9,7 +9,9 @@ Each call:
   ``X-Correlation-Id`` and ``traceparent``), and the credentials from the environment, which win;
 - is retried with exponential backoff and full jitter, ``service.retries`` times, only when the method is
   idempotent and the failure retryable (no answer, timeout, 429, 5xx); a 4xx is final;
-- passes through the service's :class:`~.circuit.CircuitBreaker`, which counts every failed attempt;
+- passes through the service's :class:`~.circuit.CircuitBreaker`, which counts every failed attempt; a
+  call refused by an open circuit, or one that opened it, carries the time until the circuit's trial call
+  as ``retry_after`` (a 429 or 503 its Retry-After), so a consumer waits for it instead of trying in vain;
 - returns the decoded JSON body, or raises one ``ExternalServiceError`` made by :mod:`.errors`.
 
 Translating the payload into this domain's model is the declaration's ``translate``, applied by
@@ -163,7 +165,7 @@ class HttpExternalServices:
         attempts = 1 + (endpoint.retries if method in IDEMPOTENT_METHODS else 0)
         for attempt in range(1, attempts + 1):
             if not circuit.allow():
-                raise ExternalServiceError(service.name, shown, "circuit open")
+                raise ExternalServiceError(service.name, shown, "circuit open", retry_after=circuit.remaining())
             asked: float | None = None  # Retry-After
             cause: BaseException | None = None
             try:
@@ -178,11 +180,14 @@ class HttpExternalServices:
                     circuit.succeeded()
                     return _decode(response, method, service.name, shown)
                 error = from_response(response, service.name, shown)
-                asked = retry_after(response)
+                asked = error.retry_after = retry_after(response)
             if not error.retryable:
                 circuit.succeeded()  # the source answered; the fault is in the request
                 raise error from cause
-            if self._trip(circuit, error) or attempt == attempts:
+            if self._trip(circuit, error):
+                error.retry_after = max(error.retry_after or 0.0, circuit.remaining())
+                raise error from cause
+            if attempt == attempts:
                 raise error from cause
             delay = self._delay(attempt, asked)
             if delay is None:

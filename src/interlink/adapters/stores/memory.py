@@ -140,10 +140,13 @@ class MemoryStore(Store):
         oldest = datetime.fromtimestamp(min(times), UTC) if times else None
         return OutboxStatus(len(times), oldest)
 
-    async def dead_letters(self, subscription: str | None = None, limit: int = 100) -> list[DeadLetter]:
+    async def dead_letters(
+        self, subscription: str | None = None, limit: int = 100, *, error_class: str | None = None
+    ) -> list[DeadLetter]:
         self._check()
         letters = [d for _, d in sorted(self._state.dead_letters.items())]
-        return [d for d in letters if subscription in (None, d.subscription)][:limit]
+        wanted = [d for d in letters if subscription in (None, d.subscription)]
+        return [d for d in wanted if error_class in (None, d.error_class)][:limit]
 
     async def dead_letter(self, id: int) -> DeadLetter | None:
         self._check()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Index
+from sqlalchemy import Connection, Index, inspect, text
 
 from interlink.adapters.stores import schema
 
@@ -33,8 +33,22 @@ def _v4_inbound_files(conn: Connection) -> None:
     schema.files.create(conn, checkfirst=True)
 
 
+def _v5_dead_letter_class(conn: Connection) -> None:
+    """Version 5: the error class of each dead letter (nullable, so rows parked before stay readable and
+    the previous release, which does not name the column, still inserts)."""
+    table = schema.dead_letters
+    # A PostgreSQL store maps the tables into its own schema (schema_translate_map); text DDL must name it.
+    where = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    if "error_class" in {c["name"] for c in inspect(conn).get_columns(table.name, schema=where)}:
+        return  # created by this release's metadata (the table is newer than the version recorded)
+    quote = conn.dialect.identifier_preparer.quote
+    name = f"{quote(where)}.{quote(table.name)}" if where else quote(table.name)
+    conn.execute(text(f"ALTER TABLE {name} ADD COLUMN error_class VARCHAR(16)"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_inbox_age_index,
     3: _v3_idempotency,
     4: _v4_inbound_files,
+    5: _v5_dead_letter_class,
 }

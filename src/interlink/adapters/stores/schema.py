@@ -71,6 +71,8 @@ dead_letters = Table(
     Column("error", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("failed_at", Float, nullable=False),
+    # Since schema version 5: transient, permanent or poison (NULL in rows parked before).
+    Column("error_class", String(16)),
     Index("ix_interlink_dead_letters_subscription", "subscription"),
     sqlite_autoincrement=True,
 )

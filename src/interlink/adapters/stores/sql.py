@@ -247,7 +247,7 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
                 fresh.append(_dead_letter_row(letter))
             else:
                 row = _dead_letter_row(letter)
-                values = {k: row[k] for k in ("error", "attempts", "failed_at")}
+                values = {k: row[k] for k in ("error", "attempts", "failed_at", "error_class")}
                 await conn.execute(update(t).where(t.c.id == row_id).values(**values))
         if fresh:
             await conn.execute(insert(t), fresh)
@@ -307,11 +307,15 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
 
     # -- dead letters ------------------------------------------------------------------------------
 
-    async def dead_letters(self, subscription: str | None = None, limit: int = 100) -> list[DeadLetter]:
+    async def dead_letters(
+        self, subscription: str | None = None, limit: int = 100, *, error_class: str | None = None
+    ) -> list[DeadLetter]:
         t = schema.dead_letters
         query = select(t).order_by(t.c.id).limit(limit)
         if subscription is not None:
             query = query.where(t.c.subscription == subscription)
+        if error_class is not None:
+            query = query.where(t.c.error_class == error_class)
         async with self._errors(), self._read() as conn:
             return [_dead_letter(r) for r in await conn.execute(query)]
 
@@ -396,6 +400,7 @@ def _dead_letter_row(d: DeadLetter) -> dict[str, Any]:
         "error": d.error,
         "attempts": d.attempts,
         "failed_at": d.failed_at.timestamp(),
+        "error_class": d.error_class,
     }
 
 
@@ -409,4 +414,5 @@ def _dead_letter(r: Row[Any]) -> DeadLetter:
         attempts=r.attempts,
         failed_at=datetime.fromtimestamp(r.failed_at, UTC),
         id=r.id,
+        error_class=r.error_class,
     )

@@ -2,8 +2,9 @@
 
 Everything a notification changes goes through the message's unit of work, so it commits with the
 inbox mark: the update command's writes, the resource's ``~pending`` record and the subscription's
-``delivery-<token>`` counters. Failures use the consumer's own retry: any exception raised here is retried with
-backoff and parked in dead letters once the attempts are spent.
+``delivery-<token>`` counters. Failures use the consumer's retry policy: a source that cannot answer
+(SourceUnavailable, ReadLag: transient) is retried on the policy's time budget without using up the
+notification's attempts, and no earlier than an open circuit's trial call; other failures by their class.
 
 Coalescing: the record keeps the version applied to the local copy. A notification at or below it makes
 no fetch; since a fetch returns the source's current state, the first notification of a burst fetches
@@ -55,7 +56,9 @@ async def fetch_resource(spec: NotificationSpec, uow: UnitOfWork, ctx: Context, 
         raw = await uow.fetch(spec.fetch, path, ctx)
     except ExternalServiceError as exc:
         if exc.retryable:
-            raise SourceUnavailable(f"source unavailable: {exc}") from exc
+            unavailable = SourceUnavailable(f"source unavailable: {exc}")
+            unavailable.retry_after = exc.retry_after  # an open circuit's remaining time: wait for its probe
+            raise unavailable from exc
         raise
     seconds = time.perf_counter() - started
     data = spec.fetch.translate(raw)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 
 from interlink.cli import dead_letters, demo, ingest, landscape, outbox, replica, sagas, spec
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
-from interlink.cli.loading import console, err_console, errors, load_domains, run_async
+from interlink.cli.loading import err_console, errors, load_domains, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
 from interlink.cli.resilience import DEFAULTS as RESILIENCE
 from interlink.cli.resilience import (
@@ -29,6 +30,7 @@ from interlink.cli.resilience import (
     with_broker_option,
 )
 from interlink.exceptions import ConfigurationError, InterlinkError
+from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import redact
@@ -48,6 +50,13 @@ app.command("advise")(advise_command)
 app.command()(demo.demo)
 
 
+class LogFormatChoice(enum.StrEnum):
+    """How ``interlink run`` writes its log lines."""
+
+    text = "text"
+    json = "json"
+
+
 @app.command()
 def run(
     targets: Annotated[list[str], typer.Argument(help="MODULE:DOMAIN (or MODULE for all its domains), one or more.")],
@@ -64,6 +73,10 @@ def run(
     max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 1_000_000,
     request_timeout: Annotated[float, typer.Option(help="Seconds a command or query may take.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    log_format: Annotated[
+        LogFormatChoice,
+        typer.Option(envvar="INTERLINK_LOG_FORMAT", help="text (rich on a terminal, plain lines elsewhere) or json."),
+    ] = LogFormatChoice.text,
     startup_timeout: Annotated[
         float,
         typer.Option(
@@ -86,7 +99,7 @@ def run(
 
     The retry, redrive, batch, visibility and circuit options are described in docs/resilience.md.
     """
-    logging.basicConfig(level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s")
+    configure_logging(log_level, log_format.value, sys.stdout)
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
         broker = with_broker_option(broker, "visibility_timeout", visibility_timeout)
@@ -107,9 +120,13 @@ def run(
             )
         api = ApiSettings(auth=auth, max_body_bytes=max_body, request_timeout=request_timeout)
     where = f"; API on http://{http}" if http else ""
-    console.print(
-        f"running {', '.join(d.name for d in domains)} on store {redact(store)} and broker {redact(broker)}{where}",
-        highlight=False,
+    # A log line, not a console print: in JSON every line of the process is an object, and no text is wrapped.
+    logging.getLogger("interlink.cli").info(
+        "starting %s on store %s and broker %s%s",
+        ", ".join(d.name for d in domains),
+        redact(store),
+        redact(broker),
+        where,
     )
     run_async(lambda: runtime.serve(endpoint, api))
 

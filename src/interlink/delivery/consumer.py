@@ -44,6 +44,7 @@ from interlink.exceptions import (
     MessageError,
     StoreUnavailable,
 )
+from interlink.observability.logs import bound
 from interlink.ports.broker import Broker, Delivery, Subscription
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
 
@@ -206,7 +207,14 @@ class Consumer:
                 external=self._external,
             )
             try:
-                await self._dispatcher.dispatch(envelope, uow)
+                with bound(
+                    domain=self.domain.name,
+                    subscription=self.subscription.name,
+                    message_id=envelope.id,
+                    correlation_id=envelope.correlationid or envelope.id,
+                    traceparent=envelope.traceparent,
+                ):
+                    await self._dispatcher.dispatch(envelope, uow)
             except Exception as exc:
                 # A store outage in the handler's own reads, a source that is down, a bad message, a bug:
                 # the class of the error decides (see interlink.delivery.retry).
@@ -272,7 +280,13 @@ class Consumer:
                     self.stats.duplicates += 1
                 elif item.error is not None:
                     self.stats.dead_lettered += 1
-                    log.error("dead letter %s: %s", item.delivery.message_id, item.error)
+                    # With its traceback: the operator who replays it first needs to know where it failed.
+                    with bound(
+                        domain=self.domain.name,
+                        subscription=self.subscription.name,
+                        message_id=item.delivery.message_id,
+                    ):
+                        log.error("dead letter %s: %s", item.delivery.message_id, item.error, exc_info=item.error)
                 else:
                     self.stats.processed += 1
             else:
@@ -301,7 +315,8 @@ class Consumer:
             self.ledger.settled(delivery.message_id)
         for delivery, error, delay in retries:
             self.stats.retried += 1
-            log.info("retry %s in %.2fs (delivery %d): %s", delivery.message_id, delay, delivery.attempt, error)
+            with bound(domain=self.domain.name, subscription=self.subscription.name, message_id=delivery.message_id):
+                log.info("retry %s in %.2fs (delivery %d): %s", delivery.message_id, delay, delivery.attempt, error)
             await self._broker.retry(delivery, delay)
 
     def _dead_letter(self, delivery: Delivery, message_type: str, error: Exception, verdict: Verdict) -> _Work:

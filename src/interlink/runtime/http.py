@@ -13,6 +13,8 @@ from fastapi import FastAPI
 
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure import ApiSettings, build_api
+from interlink.patterns.api_exposure.guards import RequestGuard
+from interlink.patterns.api_exposure.problems import install_problem_handlers
 from interlink.runtime.domain_runtime import DomainRuntime
 
 __all__ = ["HttpEndpoint", "api_for", "make_server"]
@@ -48,9 +50,12 @@ def api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAP
     if len(runtimes) == 1:
         ((name, runtime),) = runtimes.items()
         return build_api(runtime.domain, lambda: runtime, settings)
-    root = FastAPI(title="Interlink domains", docs_url=None, redoc_url=None)
+    root = FastAPI(title="Interlink domains", docs_url=None, redoc_url=None, openapi_url=None)
+    # A path outside every domain is answered like one inside: problem+json.
+    install_problem_handlers(root)
     for name, runtime in runtimes.items():
         root.mount(f"/{name}", build_api(runtime.domain, lambda r=runtime: r, settings))  # type: ignore[misc]
+    root.add_middleware(RequestGuard)
     return root
 
 

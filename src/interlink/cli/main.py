@@ -49,6 +49,14 @@ def run(
     insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without authentication.")] = False,
     max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 1_000_000,
     request_timeout: Annotated[float, typer.Option(help="Seconds a command or query may take.")] = 30.0,
+    idempotency_lease: Annotated[
+        float,
+        typer.Option(
+            envvar="INTERLINK_IDEMPOTENCY_LEASE",
+            min=0.5,
+            help="Seconds an Idempotency-Key stays held after the process running its command died.",
+        ),
+    ] = 5.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM."""
@@ -63,7 +71,9 @@ def run(
                 f"refusing to serve {endpoint.host}:{endpoint.port} without authentication: configure "
                 "--jwt-secret/--jwks-file or --api-keys, or pass --insecure"
             )
-        api = ApiSettings(auth=auth, max_body_bytes=max_body, request_timeout=request_timeout)
+        api = ApiSettings(
+            auth=auth, max_body_bytes=max_body, request_timeout=request_timeout, idempotency_lease=idempotency_lease
+        )
     where = f"; API on http://{http}" if http else ""
     console.print(
         f"running {', '.join(d.name for d in domains)} on store {redact(store)} and broker {redact(broker)}{where}",

@@ -8,7 +8,7 @@ retries on a new process.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import os
 
 from pydantic import BaseModel, Field
 
@@ -43,9 +43,9 @@ class BookTransfer(BaseModel):
 @gated.command(http="POST /transfers")
 async def book_transfer(ctx: Context, data: BookTransfer) -> Transfer:
     """Wait while the gate file exists, then book the transfer once (a second booking is a 409)."""
-    gate = Path(data.gate)
     for _ in range(1200):
-        if not gate.exists():
+        # A stat of a local file: quick enough to make on the event loop between two sleeps.
+        if not os.path.exists(data.gate):  # noqa: ASYNC240
             break
         await asyncio.sleep(0.05)
     transfer = Transfer(id=data.id, amount=data.amount)

@@ -18,7 +18,7 @@ from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import redact
-from interlink.runtime.http import HttpEndpoint
+from interlink.runtime.http import HttpEndpoint, local_service_urls, log_services
 
 app = typer.Typer(
     help="Interlink: run and inspect a bank's service domains.", no_args_is_help=True, add_completion=False
@@ -63,8 +63,10 @@ def run(
     logging.basicConfig(level=log_level.upper(), handlers=[RichHandler(console=console)], format="%(message)s")
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
-        runtime = Runtime(domains, Settings(store_url=store, broker_url=broker))
         endpoint = HttpEndpoint.parse(http) if http else None
+        # A producing domain served here is fetched back here, wherever --http puts it.
+        service_urls = local_service_urls(domains, endpoint)
+        runtime = Runtime(domains, Settings(store_url=store, broker_url=broker, service_urls=service_urls))
         auth = authenticator(jwt_secret, jwks_file, jwt_audience, jwt_issuer, jwt_algorithm, api_keys)
         if endpoint is not None and auth is None and not insecure and not endpoint.loopback:
             raise ConfigurationError(
@@ -79,6 +81,7 @@ def run(
         f"running {', '.join(d.name for d in domains)} on store {redact(store)} and broker {redact(broker)}{where}",
         highlight=False,
     )
+    log_services(domains, service_urls, authenticated=auth is not None)
     run_async(lambda: runtime.serve(endpoint, api))
 
 

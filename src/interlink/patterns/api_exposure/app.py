@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from interlink.core.declarations import CommandSpec
 from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.api_exposure.docs import add_docs
 from interlink.patterns.api_exposure.exposure import served
 from interlink.patterns.api_exposure.guards import RequestGuard
 from interlink.patterns.api_exposure.health import add_health_routes
@@ -36,7 +37,7 @@ def build_api(domain: Domain, host: HostRef | None = None, settings: ApiSettings
         title=settings.title or f"{domain.name} API",
         version=settings.version,
         description=f"{about}\n\n{_limits(settings)}",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     ref: HostRef = host or _no_host  # type: ignore[assignment]
@@ -54,6 +55,7 @@ def build_api(domain: Domain, host: HostRef | None = None, settings: ApiSettings
         else:
             add_query_route(app, ref, spec, settings)
     add_health_routes(app, ref, settings)
+    add_docs(app, app.title)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestGuard)
     if settings.auth is not None:

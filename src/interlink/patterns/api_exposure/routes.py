@@ -26,7 +26,7 @@ from pydantic.fields import FieldInfo
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.declarations import CommandSpec, QuerySpec
-from interlink.exceptions import InvalidInput, PreconditionFailed
+from interlink.exceptions import PreconditionFailed
 from interlink.patterns.api_exposure.guards import nul_errors
 from interlink.patterns.api_exposure.host import DomainHost
 from interlink.patterns.api_exposure.idempotency import claimed_key, idempotency_key, replay
@@ -41,7 +41,9 @@ HostRef = Callable[[], DomainHost]
 _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _ETAG = re.compile(r'^"(\d+)"$')
-_IF_MATCH = r'^(\*|(W/)?"\d+")$'
+_WEAK_ETAG = re.compile(r'^W/"\d+"$')
+_IF_MATCH = r'^(\*|"\d+")$'
+_KEY = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
 
 
 def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
@@ -142,7 +144,8 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
         body = kwargs.pop("body", None)
         kwargs.pop("idempotency_key", None)
         key = idempotency_key(request)
-        if_match = kwargs.pop("if_match", None)
+        # Sent to a route that names no resource, If-Match cannot match anything: 412 below.
+        if_match = kwargs.pop("if_match", None) or request.headers.get("if-match")
         data = (body.model_dump() if body is not None else {}) | kwargs
         await _check_input(request, data, kwargs)
         expect = _precondition(if_match, kwargs.get("id"))
@@ -181,19 +184,25 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
         parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
     if body_model is not None:
         parameters.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_model))
-    for name, header, doc, pattern in (
-        (
-            "idempotency_key",
-            "Idempotency-Key",
-            "Retrying with the same key and body returns the stored response (one header, 1 to 200 visible characters)",
-            r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
-        ),
-        ("if_match", "If-Match", 'ETag the resource must have (like "3"), or * for "exists"', _IF_MATCH),
-    ):
-        annotation = Annotated[
-            str | None, Header(alias=header, description=doc, min_length=1, max_length=200, pattern=pattern)
-        ]
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=None))
+    # Optional headers are plain strings in the document (a header is never null); If-Match only where the
+    # path names the resource. Its documented pattern is the strong ETag, the only kind that can match.
+    key_doc = (
+        "Retrying with the same key and body returns the stored response (one header, 1 to 200 visible characters)"
+    )
+    headers: list[tuple[str, Any]] = [
+        ("idempotency_key", Header(alias="Idempotency-Key", description=key_doc, min_length=1, max_length=200,
+                                   pattern=_KEY)),
+    ]  # fmt: skip
+    if "id" in path_params:
+        match_doc = 'ETag the resource must have (like "3"), or * for "exists"; a weak ETag never matches (412)'
+        headers.append(
+            ("if_match", Header(alias="If-Match", description=match_doc, max_length=200,
+                                json_schema_extra={"pattern": _IF_MATCH}))
+        )  # fmt: skip
+    for name, header in headers:
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, header], default=None)
+        )
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     statuses = (400, 404, 409, 412, 413, 415, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
     app.add_api_route(
@@ -241,12 +250,13 @@ def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int | No
         return None
     if resource_id is not None and if_match.strip() == "*":
         return str(resource_id), None  # RFC 9110: "*" matches any current representation
-    if if_match.strip().startswith("W/"):
+    if _WEAK_ETAG.match(if_match.strip()):
         # RFC 9110 13.1.1: If-Match uses the strong comparison, which a weak entity tag never passes.
         raise PreconditionFailed(f'If-Match {if_match!r} is a weak ETag: a write needs a strong one (like "3")')
     found = _ETAG.match(if_match.strip())
     if found is None:
-        raise InvalidInput(f'If-Match {if_match!r} is not an ETag this API gave out (like "3")')
+        message = f'{if_match[:40]!r} is not an ETag this API gave out (like "3") nor *'
+        raise RequestValidationError([{"loc": ("header", "If-Match"), "msg": message, "type": "etag"}])
     if resource_id is None:
         raise PreconditionFailed("If-Match needs a route with an {id} path parameter to name the resource")
     return str(resource_id), int(found.group(1))

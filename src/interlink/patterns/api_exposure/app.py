@@ -16,6 +16,7 @@ from interlink.patterns.api_exposure.health import add_health_routes
 from interlink.patterns.api_exposure.limits import BodyLimit
 from interlink.patterns.api_exposure.problems import install_problem_handlers
 from interlink.patterns.api_exposure.routes import HostRef, add_command_route, add_query_route, route_of
+from interlink.patterns.api_exposure.security import AnyOf, ApiKeyAuthenticator, Authenticator, JwtAuthenticator
 from interlink.patterns.api_exposure.settings import ApiSettings
 
 __all__ = ["build_api"]
@@ -77,17 +78,21 @@ def _limits(settings: ApiSettings) -> str:
 
 def _document_security(app: FastAPI, settings: ApiSettings) -> None:
     """Say in the OpenAPI document how to authenticate (the checks themselves run in each route)."""
-    schemes = {
+    known = {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }
+    # Only the schemes that are on: a client (or a checker) offered bearer where only keys are read would
+    # rightly wonder why a bad token is not refused.
+    on = _schemes(settings.auth)
+    schemes = {name: scheme for name, scheme in known.items() if name in on}
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = build()
             document.setdefault("components", {})["securitySchemes"] = schemes
-            document["security"] = [{"bearer": []}, {"apiKey": []}]
+            document["security"] = [{name: []} for name in schemes]
             for path in ("/healthz", "/readyz"):
                 for operation in document["paths"].get(path, {}).values():
                     operation["security"] = []  # probes stay open
@@ -95,3 +100,14 @@ def _document_security(app: FastAPI, settings: ApiSettings) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _schemes(auth: Authenticator | None) -> set[str]:
+    """The security schemes an authenticator reads; both for one this module does not know."""
+    if isinstance(auth, AnyOf):
+        return set().union(*(_schemes(a) for a in auth.authenticators))
+    if isinstance(auth, JwtAuthenticator):
+        return {"bearer"}
+    if isinstance(auth, ApiKeyAuthenticator):
+        return {"apiKey"}
+    return {"bearer", "apiKey"}

@@ -42,7 +42,7 @@ _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _ETAG = re.compile(r'^"(\d+)"$')
 _WEAK_ETAG = re.compile(r'^W/"\d+"$')
-_IF_MATCH = r'^(\*|"\d+")$'
+_IF_MATCH = r'^(\*|"[0-9]+")$'
 _KEY = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
 
 
@@ -196,7 +196,7 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
     if "id" in path_params:
         match_doc = 'ETag the resource must have (like "3"), or * for "exists"; a weak ETag never matches (412)'
         headers.append(
-            ("if_match", Header(alias="If-Match", description=match_doc, max_length=200,
+            ("if_match", Header(alias="If-Match", description=match_doc, min_length=1, max_length=200,
                                 json_schema_extra={"pattern": _IF_MATCH}))
         )  # fmt: skip
     for name, header in headers:
@@ -255,8 +255,8 @@ def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int | No
         raise PreconditionFailed(f'If-Match {if_match!r} is a weak ETag: a write needs a strong one (like "3")')
     found = _ETAG.match(if_match.strip())
     if found is None:
-        message = f'{if_match[:40]!r} is not an ETag this API gave out (like "3") nor *'
-        raise RequestValidationError([{"loc": ("header", "If-Match"), "msg": message, "type": "etag"}])
+        # Not an entity tag at all: it matches no representation, so the condition is false (RFC 9110 13.1.1).
+        raise PreconditionFailed(f'If-Match {if_match[:40]!r} matches no ETag this API gives out (like "3")')
     if resource_id is None:
         raise PreconditionFailed("If-Match needs a route with an {id} path parameter to name the resource")
     return str(resource_id), int(found.group(1))

@@ -255,8 +255,8 @@ def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int | No
         raise PreconditionFailed(f'If-Match {if_match!r} is a weak ETag: a write needs a strong one (like "3")')
     found = _ETAG.match(if_match.strip())
     if found is None:
-        # Not an entity tag at all: it matches no representation, so the condition is false (RFC 9110 13.1.1).
-        raise PreconditionFailed(f'If-Match {if_match[:40]!r} matches no ETag this API gives out (like "3")')
+        message = f'{if_match[:40]!r} is not an ETag this API gave out (like "3") nor *'
+        raise RequestValidationError([{"loc": ("header", "If-Match"), "msg": message, "type": "etag"}])
     if resource_id is None:
         raise PreconditionFailed("If-Match needs a route with an {id} path parameter to name the resource")
     return str(resource_id), int(found.group(1))

@@ -23,12 +23,9 @@ from interlink.patterns.api_exposure.guards import BadRequest
 from interlink.patterns.api_exposure.problems import problem
 from interlink.ports.store import IdempotencyRecord, Store
 
-__all__ = ["DEFAULT_LEASE", "claimed_key", "idempotency_key", "replay"]
+__all__ = ["claimed_key", "idempotency_key", "replay"]
 
 log = logging.getLogger("interlink.api")
-
-#: Seconds a claim outlives its last renewal: how long a retry waits after its holder died.
-DEFAULT_LEASE = 5.0
 
 
 def idempotency_key(request: Request) -> str | None:

@@ -14,6 +14,7 @@ Patterns at work:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
@@ -143,7 +144,10 @@ async def get_credit_limit(ctx: Context, id: str) -> CreditLimit:
 
 @credit_offer.query(http="GET /loan-request-copies")
 async def list_loan_request_copies(
-    ctx: Context, customer_id: str | None = None, cursor: str | None = None, limit: int = 50
+    ctx: Context,
+    customer_id: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
 ) -> Page[LoanRequestCopy]:
     """The loan requests as this domain's replica holds them, optionally of one customer."""
     return await ctx.replicas(LoanRequestCopy, where={"customer_id": customer_id}, cursor=cursor, limit=limit)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from examples.bank.credit_contract import CreditOfferChanged, OfferCredit, ReleaseCredit, ReserveCredit
 from examples.bank.customer_communication import SendSms, SmsSent
 from examples.bank.loan_request_model import Borrower, Credit, LoanRequest, LoanRequestChanged, SmsNotice, loan_request
 from interlink import Context, Reply, Step
 from interlink.core.sagas import SagaState, SagaStatus
+from interlink.exceptions import InvalidInput
 
 #: How long a loan request waits for an SMS confirmation before recording a timeout; long enough to ride out
 #: an outage of the SMS service.
@@ -55,7 +56,12 @@ async def save_and_publish(ctx: Context, loan: LoanRequest) -> None:
 @loan_request.command
 async def origination_ended(ctx: Context, data: SagaState) -> None:
     """Decide the loan request as its saga ended, and tell the customer."""
-    loan = await ctx.get(LoanRequest, data.data["loan_request_id"])
+    try:
+        started = Origination.model_validate(data.data)
+    except ValidationError as exc:
+        # Only the saga runs this command, with the data it started with; anything else is bad input.
+        raise InvalidInput(f"saga {data.id}: its data is not an Origination ({exc.error_count()} error(s))") from exc
+    loan = await ctx.get(LoanRequest, started.loan_request_id)
     if data.status is SagaStatus.COMPLETED:
         loan.status = "offered"
         text = f"your loan of EUR {loan.amount} ({loan.id}) is offered."

@@ -237,7 +237,8 @@ async def test_concurrent_updates_each_apply_or_conflict(api: Api) -> None:
 
 
 async def test_if_match_applies_on_the_current_etag_and_412s_on_a_stale_one(api: Api) -> None:
-    """The ETag a read gave applies once; reusing it after the change is a 412 that writes nothing."""
+    """The ETag a read gave applies once; reusing it after the change, or sending it weak, is a 412 that writes
+    nothing."""
     await api.open("A1")
     read = await api.client.get("/accounts/A1")
     assert read.headers["etag"] == '"1"'
@@ -249,7 +250,9 @@ async def test_if_match_applies_on_the_current_etag_and_412s_on_a_stale_one(api:
     )
     assert "version 2" in stale["detail"]
     weak = await api.client.post("/accounts/A1/deposit", json={"amount": 5}, headers={"If-Match": 'W/"2"'})
-    assert weak.status_code == 200, weak.text
+    assert "weak" in problem(weak, 412)["detail"], "RFC 9110: If-Match compares strongly; a weak tag never matches"
+    strong = await api.client.post("/accounts/A1/deposit", json={"amount": 5}, headers={"If-Match": '"2"'})
+    assert strong.status_code == 200, strong.text
     account = await api.account("A1")
     assert (account["balance"], account["version"]) == (15, 3)
     assert api.outbox_rows_written() == 3

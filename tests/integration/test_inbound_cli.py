@@ -75,12 +75,14 @@ def test_a_second_copy_is_skipped_unless_forced(folder: Path) -> None:
 
 
 def test_refusals_and_aborts_exit_non_zero_with_the_reason(folder: Path) -> None:
-    """A path outside the directory exits 2 with one line; a refused file exits 1 naming the hazard."""
+    """A path outside the directory exits 2 with one line after the store line; a refused file exits 1 naming
+    the hazard."""
     (folder / "elsewhere.csv").write_text(f"{HEADER}\n")
     outside = run(folder, "../elsewhere.csv")
     assert outside.returncode == 2
     assert outside.stderr.strip().splitlines() == [
-        f"error: {folder}/in/../elsewhere.csv is outside the inbound directory {folder}/in"
+        f"ledger: store sqlite:///{folder}/ledger.db",  # which store it read, then why it stopped
+        f"error: {folder}/in/../elsewhere.csv is outside the inbound directory {folder}/in",
     ]
     assert (folder / "elsewhere.csv").exists()
     (folder / "in" / "entries-bad.csv").write_bytes(f"{HEADER}\nE1,A1,1.00,caf\xe9\n".encode("latin-1"))

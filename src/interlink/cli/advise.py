@@ -14,6 +14,7 @@ from rich.table import Table
 
 from interlink.cli.loading import console, load_domains, run_async
 from interlink.cli.options import DEFAULTS, StoreOption, TargetArgument
+from interlink.cli.store_note import say_store
 from interlink.patterns.notification import Advice, advise, subscription_figures
 from interlink.patterns.state_transfer import ReplicaAdvice, advise_replica, replica_figures
 from interlink.runtime.backends import open_store
@@ -32,6 +33,7 @@ def advise_command(target: TargetArgument, store: StoreOption = DEFAULTS["store"
                 console.print(f"{domain.name}: no notification subscriptions or replicas to advise on")
                 continue
             async with open_store(store, domain.name) as s:
+                say_store(s)
                 advice = [advise(await subscription_figures(s, spec), now) for spec in domain.notifications.values()]
                 replicas = [advise_replica(await replica_figures(s, spec)) for spec in domain.replicas.values()]
             if advice:

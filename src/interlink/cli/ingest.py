@@ -19,6 +19,7 @@ from rich.table import Table
 
 from interlink.cli.loading import console, err_console, load_domain, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
+from interlink.cli.store_note import say_store
 from interlink.exceptions import AdapterError
 from interlink.patterns.inbound_file import FileReport, Ingestion, ingest_file
 from interlink.runtime.backends import open_broker, open_store
@@ -48,6 +49,7 @@ def ingest(
 
     async def main() -> FileReport:
         async with open_store(store, domain.name) as s:
+            say_store(s)
             runtime = DomainRuntime(domain, s, open_broker(broker), settings)
             with _Bar(enabled=progress) as bar:
                 report = await ingest_file(runtime, source, file, force=force, on_progress=bar.update)

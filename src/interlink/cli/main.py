@@ -34,7 +34,7 @@ from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import redact
-from interlink.runtime.http import HttpEndpoint
+from interlink.runtime.http import HttpEndpoint, local_service_urls, log_services
 
 app = typer.Typer(
     help="Interlink: run and inspect a bank's service domains.", no_args_is_help=True, add_completion=False
@@ -72,6 +72,14 @@ def run(
     insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without authentication.")] = False,
     max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 1_000_000,
     request_timeout: Annotated[float, typer.Option(help="Seconds a command or query may take.")] = 30.0,
+    idempotency_lease: Annotated[
+        float,
+        typer.Option(
+            envvar="INTERLINK_IDEMPOTENCY_LEASE",
+            min=0.5,
+            help="Seconds an Idempotency-Key stays held after the process running its command died.",
+        ),
+    ] = 5.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     log_format: Annotated[
         LogFormatChoice,
@@ -108,17 +116,20 @@ def run(
             retry_max_delay=retry_max_delay, redrive_interval=redrive_interval, consumer_batch=consumer_batch,
             circuit_threshold=circuit_threshold, circuit_cooldown=circuit_cooldown,
         )  # fmt: skip
-        runtime = Runtime(
-            domains, Settings(store_url=store, broker_url=broker, **resilience), startup_timeout=startup_timeout
-        )
         endpoint = HttpEndpoint.parse(http) if http else None
+        # A producing domain served here is fetched back here, wherever --http puts it.
+        service_urls = local_service_urls(domains, endpoint)
+        settings = Settings(store_url=store, broker_url=broker, service_urls=service_urls, **resilience)
+        runtime = Runtime(domains, settings, startup_timeout=startup_timeout)
         auth = authenticator(jwt_secret, jwks_file, jwt_audience, jwt_issuer, jwt_algorithm, api_keys)
         if endpoint is not None and auth is None and not insecure and not endpoint.loopback:
             raise ConfigurationError(
                 f"refusing to serve {endpoint.host}:{endpoint.port} without authentication: configure "
                 "--jwt-secret/--jwks-file or --api-keys, or pass --insecure"
             )
-        api = ApiSettings(auth=auth, max_body_bytes=max_body, request_timeout=request_timeout)
+        api = ApiSettings(
+            auth=auth, max_body_bytes=max_body, request_timeout=request_timeout, idempotency_lease=idempotency_lease
+        )
     where = f"; API on http://{http}" if http else ""
     # A log line, not a console print: in JSON every line of the process is an object, and no text is wrapped.
     logging.getLogger("interlink.cli").info(
@@ -128,6 +139,7 @@ def run(
         redact(broker),
         where,
     )
+    log_services(domains, service_urls, authenticated=auth is not None)
     run_async(lambda: runtime.serve(endpoint, api))
 
 

@@ -8,6 +8,7 @@ import typer
 
 from interlink.cli.loading import console, load_domains, run_async
 from interlink.cli.options import DEFAULTS, StoreOption, TargetArgument
+from interlink.cli.store_note import say_store
 from interlink.runtime.backends import open_store
 
 app = typer.Typer(help="Inspect the transactional outbox of domains.")
@@ -21,6 +22,7 @@ def status(target: TargetArgument, store: StoreOption = DEFAULTS["store"]) -> No
     async def main() -> None:
         for domain in domains:
             async with open_store(store, domain.name) as s:
+                say_store(s)
                 st = await s.outbox_status()
             age = (datetime.now(UTC) - st.oldest_pending).total_seconds() if st.oldest_pending else 0.0
             console.print(f"{domain.name}: {st.pending} pending, oldest {age:.1f}s old")

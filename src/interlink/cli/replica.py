@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from interlink.cli.loading import console, errors, load_domain, run_async
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption, TargetArgument
+from interlink.cli.store_note import say_store
 from interlink.core.external import ExternalService
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.state_transfer import RebuildReport, ReplicaRebuild
@@ -68,6 +69,7 @@ def rebuild(
 
     async def main() -> RebuildReport:
         async with open_broker(broker) as b, open_store(store, domain.name) as s:
+            say_store(s)
             settings = Settings(store_url=store, broker_url=broker, service_urls=urls)
             # Reading only the history needs no API, so no base URL either.
             no_api = _NoApi() if source is Source.HISTORY else None

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from interlink.cli.loading import console, load_domain, run_async
 from interlink.cli.options import DEFAULTS, StoreOption, TargetArgument
+from interlink.cli.store_note import say_store
 from interlink.core.sagas import SagaStatus
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.command_events import list_sagas, load_saga
@@ -35,6 +36,7 @@ def list_(
 
     async def main() -> None:
         async with open_store(store, domain.name) as s:
+            say_store(s)
             found = await list_sagas(s, status=status, limit=limit)
         table = Table(title=f"sagas of {domain.name} ({len(found)})")
         for column in ("id", "name", "status", "step", "started at", "reason"):
@@ -56,6 +58,7 @@ def show(target: TargetArgument, saga_id: str, store: StoreOption = DEFAULTS["st
 
     async def main() -> None:
         async with open_store(store, domain.name) as s:
+            say_store(s)
             saga = await load_saga(s, saga_id)
         if saga is None:
             raise ConfigurationError(f"no saga {saga_id!r} in domain {domain.name!r}")

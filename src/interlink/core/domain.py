@@ -61,13 +61,16 @@ class Domain:
         async def submit(ctx: Context, data: SubmitLoan) -> LoanRequest: ...
     """
 
-    def __init__(self, name: str, *, description: str = "") -> None:
+    def __init__(self, name: str, *, description: str = "", generic_routes: bool = False) -> None:
         if not _NAME.match(name):
             raise ConfigurationError(
                 f"domain name {name!r} must be lowercase letters, digits and '-', starting with a letter"
             )
         self.name = name
         self.description = description
+        #: Serve commands and queries declared without ``http=`` at ``POST /commands/<name>`` and
+        #: ``GET /queries/<name>`` (commands run internally, by handlers, notifications, files or sagas, never).
+        self.generic_routes = generic_routes
         self.aggregates: dict[str, type[Aggregate]] = {}
         self.events: dict[str, type[Event]] = {}
         self.command_messages: dict[str, type[Command]] = {}

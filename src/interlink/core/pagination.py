@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
 from interlink.exceptions import InvalidInput
 
-__all__ = ["Page", "decode_cursor", "encode_cursor"]
+__all__ = ["InvalidCursor", "Page", "decode_cursor", "encode_cursor"]
 
 T = TypeVar("T")
 
@@ -22,14 +23,28 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+class InvalidCursor(InvalidInput):
+    """A cursor no page gave out (an HTTP API answers 400)."""
+
+
+def _check(last_id: bytes) -> str:
+    # A checksum, not a secret: it tells a cursor a page gave out from a string made up or cut short.
+    return hashlib.sha256(b"interlink-cursor\0" + last_id).hexdigest()[:8]
+
+
 def encode_cursor(last_id: str) -> str:
     """An opaque cursor that resumes after ``last_id``."""
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+    raw = last_id.encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=") + "." + _check(raw)
 
 
 def decode_cursor(cursor: str) -> str:
-    """The id a cursor resumes after; InvalidInput when it is not one of ours."""
+    """The id a cursor resumes after; InvalidCursor when it is not one of ours."""
+    encoded, _, check = cursor.rpartition(".")
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        if not encoded or check != _check(raw):
+            raise ValueError("checksum")
+        return raw.decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"cursor {cursor[:40]!r} is not a cursor this API gave out") from exc
+        raise InvalidCursor(f"cursor {cursor[:40]!r} is not a cursor this API gave out") from exc

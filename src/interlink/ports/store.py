@@ -195,8 +195,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def claim_idempotency(self, key: str, fingerprint: str, lease: float) -> IdempotencyRecord | None:
-        """Claim ``key`` for a request; None when claimed (no record, or a pending one older than ``lease``
-        seconds, left by a crash), else the record that holds it (pending, or done with its response)."""
+        """Claim ``key`` for a request; None when claimed (no record, or a pending one not renewed for
+        ``lease`` seconds, left by a dead process), else the record that holds it (pending, or done with its
+        response). A pending record's ``created_at`` is the time of its claim or last renewal."""
+
+    @abc.abstractmethod
+    async def renew_idempotency(self, key: str, fingerprint: str) -> bool:
+        """Renew a pending claim of ``key`` for this request (its lease restarts now); False when there is
+        no pending claim with this fingerprint any more (the response is committed, or the claim is gone)."""
 
     @abc.abstractmethod
     async def release_idempotency(self, key: str) -> None:

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
+import os
+import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from interlink.adapters.http.config import ServiceEndpoint, env_var, redact
+from interlink.core.domain import Domain
+from interlink.core.external import ExternalService
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure import ApiSettings, build_api
+from interlink.patterns.api_exposure.docs import docs_index
+from interlink.patterns.api_exposure.exposure import served
+from interlink.patterns.api_exposure.guards import RequestGuard
+from interlink.patterns.api_exposure.health import readiness
+from interlink.patterns.api_exposure.problems import install_problem_handlers
 from interlink.runtime.domain_runtime import DomainRuntime
 
-__all__ = ["HttpEndpoint", "api_for", "make_server"]
+__all__ = ["HttpEndpoint", "api_for", "local_service_urls", "log_services", "make_server"]
+
+log = logging.getLogger("interlink.runtime")
+_PARAM = re.compile(r"{[^}]*}")
 
 
 @dataclass(frozen=True)
@@ -48,10 +63,95 @@ def api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAP
     if len(runtimes) == 1:
         ((name, runtime),) = runtimes.items()
         return build_api(runtime.domain, lambda: runtime, settings)
-    root = FastAPI(title="Interlink domains", docs_url=None, redoc_url=None)
+    root = FastAPI(title="Interlink domains", docs_url=None, redoc_url=None, openapi_url=None)
+    # A path outside every domain is answered like one inside: problem+json.
+    install_problem_handlers(root)
+    _add_root_routes(root, runtimes, settings)
     for name, runtime in runtimes.items():
         root.mount(f"/{name}", build_api(runtime.domain, lambda r=runtime: r, settings))  # type: ignore[misc]
+    root.add_middleware(RequestGuard)
     return root
+
+
+def _add_root_routes(root: FastAPI, runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> None:
+    """Probes for the whole process (what a Kubernetes probe calls) and an index of the domains' docs."""
+
+    @root.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @root.get("/readyz")
+    async def readyz() -> JSONResponse:
+        found = {name: await readiness(runtime, settings) for name, runtime in runtimes.items()}
+        ready = all(ok for ok, _ in found.values())
+        domains = {name: {"status": "ready" if ok else "not ready", "checks": c} for name, (ok, c) in found.items()}
+        return JSONResponse({"status": "ready" if ready else "not ready", "domains": domains}, 200 if ready else 503)
+
+    @root.get("/docs")
+    async def docs() -> HTMLResponse:
+        return docs_index(list(runtimes))
+
+
+def _producer(service: ExternalService[object], domains: Sequence[Domain]) -> Domain | None:
+    """The domain of this process that serves the service's resource (a GET route of the same shape)."""
+    shape = _PARAM.sub("{}", service.resource.split("?", 1)[0])
+    found = [
+        d for d in domains if any(spec.http and _PARAM.sub("{}", spec.http) == f"GET {shape}" for spec in served(d))
+    ]
+    if len(found) == 1:
+        return found[0]
+    return next((d for d in domains if d.name == service.name), None)
+
+
+def local_service_urls(
+    domains: Sequence[Domain], endpoint: HttpEndpoint | None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Base URLs of the external services whose producing domain runs in this process and serves on
+    ``endpoint``: the process's own address, unless ``INTERLINK_SERVICE_<NAME>_URL`` says otherwise."""
+    environ = os.environ if environ is None else environ
+    if endpoint is None:
+        return {}
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(endpoint.host, endpoint.host)
+    origin = f"http://{f'[{host}]' if ':' in host else host}:{endpoint.port}"
+    urls: dict[str, str] = {}
+    for domain in domains:
+        for service in domain.external_services.values():
+            producer = _producer(service, domains)
+            if producer is None or environ.get(env_var(service.name, "URL")):
+                continue
+            url = origin + (f"/{producer.name}" if len(domains) > 1 else "")
+            if urls.setdefault(service.name, url) != url:
+                raise ConfigurationError(
+                    f"external service {service.name!r} names different domains of this process: set "
+                    f"{env_var(service.name, 'URL')}"
+                )
+    return urls
+
+
+def log_services(
+    domains: Sequence[Domain], service_urls: Mapping[str, str], *, authenticated: bool,
+    environ: Mapping[str, str] | None = None,
+) -> None:  # fmt: skip
+    """Log where each External Service points, and warn of one without a credential when the APIs here
+    require authentication (its fetch-backs would be refused with 401 and end as dead letters)."""
+    environ = os.environ if environ is None else environ
+    for domain in domains:
+        for service in domain.external_services.values():
+            urls = {k: v for k, v in service_urls.items() if k == service.name}
+            try:
+                endpoint = ServiceEndpoint.resolve(service, urls, environ)
+            except ConfigurationError:
+                continue  # the runtime reports it when it starts
+            url_var = env_var(service.name, "URL")
+            source = url_var if environ.get(url_var) else "this process" if urls else "its declaration (a default)"
+            log.info(
+                "%s: external service %r at %s (from %s)", domain.name, service.name, redact(endpoint.base_url), source
+            )
+            if authenticated and not {"authorization", "x-api-key"} & {h.lower() for h in endpoint.headers}:
+                log.warning(
+                    "%s: external service %r has no credential while authentication is on: set %s or %s",
+                    domain.name, service.name, env_var(service.name, "API_KEY"), env_var(service.name, "TOKEN"),
+                )  # fmt: skip
 
 
 class _EmbeddedServer(uvicorn.Server):

@@ -176,6 +176,14 @@ class MemoryStore(Store):
         self._state.idempotency[key] = IdempotencyRecord(key, fingerprint, "pending", now)
         return None
 
+    async def renew_idempotency(self, key: str, fingerprint: str) -> bool:
+        self._check()
+        held = self._state.idempotency.get(key)
+        if held is None or held.state != "pending" or held.fingerprint != fingerprint:
+            return False
+        self._state.idempotency[key] = replace(held, created_at=time.time())
+        return True
+
     async def release_idempotency(self, key: str) -> None:
         self._check()
         held = self._state.idempotency.get(key)

@@ -214,7 +214,10 @@ class PostgresStore(SqlStore):
     # -- queries -----------------------------------------------------------------------------------
 
     def _field(self, name: str) -> Any:
-        return cast(schema.aggregates.c.data, JSONB)[name].astext
+        # jsonb cannot hold U+0000: one row whose text has the escape would make every filtered list fail.
+        # Such a string reads as U+FFFD for the filter only (the API refuses NUL; older rows may have it).
+        data = func.replace(schema.aggregates.c.data, "\\u0000", "\\ufffd")
+        return cast(data, JSONB)[name].astext
 
     def _field_value(self, value: FieldValue) -> Any:
         # ->> gives text: JSON true is 'true', numbers their decimal text.

@@ -369,6 +369,15 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
                 return _idempotency(row)
         return None
 
+    async def renew_idempotency(self, key: str, fingerprint: str) -> bool:
+        self._check()
+        assert self._writer is not None
+        t = schema.idempotency
+        mine = (t.c.key == key, t.c.state == "pending", t.c.fingerprint == fingerprint)
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            renewed = await conn.execute(update(t).where(*mine).values(created_at=time.time()))
+        return bool(renewed.rowcount)
+
     async def release_idempotency(self, key: str) -> None:
         self._check()
         assert self._writer is not None

@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
+from interlink.core.pagination import InvalidCursor
 from interlink.exceptions import (
     AccessDenied,
     AdapterError,
@@ -35,6 +37,7 @@ class RequestTimedOut(InterlinkError):
 
 #: Exception class -> (status, title). The first class in this order that matches wins.
 STATUS: list[tuple[type[Exception], int, str]] = [
+    (InvalidCursor, 400, "Bad Request"),
     (NotFoundError, 404, "Not Found"),
     (ConcurrencyError, 409, "Conflict"),
     (PreconditionFailed, 412, "Precondition Failed"),
@@ -44,6 +47,13 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (RequestTimedOut, 504, "Gateway Timeout"),
     (AdapterError, 503, "Service Unavailable"),
 ]
+
+#: What a client is told of a failure in the infrastructure: its message (store URLs, schemas, driver text,
+#: other services' addresses) goes to the log only.
+GENERIC_DETAIL = {
+    502: "a service this request depends on did not answer as expected; retry later",
+    503: "the service is unavailable for the moment; retry later",
+}
 
 
 class ProblemField(BaseModel):
@@ -88,6 +98,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            return problem(400, "Bad Request", "the body is not valid JSON", instance=request.url.path)
+        if any(tuple(err["loc"][:2]) == ("header", "Idempotency-Key") for err in exc.errors()):
+            detail = "Idempotency-Key must be 1 to 200 visible ASCII characters, not blank"
+            return problem(400, "Bad Request", detail, instance=request.url.path)
         fields = [
             ProblemField(field=".".join(str(p) for p in err["loc"]), message=err["msg"]).model_dump()
             for err in exc.errors()
@@ -99,7 +114,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         detail = getattr(exc, "problem_detail", None)
-        return problem(exc.status_code, str(exc.detail), detail, instance=request.url.path, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {"Allow": ", ".join(_allowed(request))}
+        return problem(exc.status_code, str(exc.detail), detail, instance=request.url.path, headers=headers)
 
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
         status, title = _status_of(exc)
@@ -110,7 +128,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status == 503:
             headers = {"Retry-After": "1"}
-        return problem(status, title, str(exc), instance=request.url.path, headers=headers)
+        detail = GENERIC_DETAIL.get(status)
+        if detail is not None:
+            log.warning("%s %s answered %d: %s", request.method, request.url.path, status, exc)
+        return problem(status, title, detail or str(exc), instance=request.url.path, headers=headers)
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
@@ -118,3 +139,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     # server-error middleware, which answers with this handler too and then lets the server log it.
     app.add_exception_handler(InterlinkError, on_error)
     app.add_exception_handler(Exception, on_error)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of this application serves at the request's path (RFC 9110 ``Allow``)."""
+    methods: set[str] = set()
+    for route in request.scope["app"].routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)

@@ -26,9 +26,11 @@ from pydantic.fields import FieldInfo
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.declarations import CommandSpec, QuerySpec
-from interlink.exceptions import InvalidInput, PreconditionFailed
+from interlink.exceptions import PreconditionFailed
+from interlink.patterns.api_exposure.guards import nul_errors
 from interlink.patterns.api_exposure.host import DomainHost
-from interlink.patterns.api_exposure.problems import PROBLEM_JSON, Problem, RequestTimedOut, problem
+from interlink.patterns.api_exposure.idempotency import claimed_key, idempotency_key, replay
+from interlink.patterns.api_exposure.problems import PROBLEM_JSON, Problem, RequestTimedOut
 from interlink.patterns.api_exposure.security import require_scopes
 from interlink.patterns.api_exposure.settings import ApiSettings
 from interlink.ports.store import IdempotencyRecord
@@ -38,8 +40,10 @@ __all__ = ["add_command_route", "add_query_route", "route_of"]
 HostRef = Callable[[], DomainHost]
 _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
-_IF_MATCH = r'^(\*|(W/)?"\d+")$'
+_ETAG = re.compile(r'^"(\d+)"$')
+_WEAK_ETAG = re.compile(r'^W/"\d+"$')
+_IF_MATCH = r'^(\*|"[0-9]+")$'
+_KEY = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
 
 
 def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
@@ -53,6 +57,7 @@ def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
 
 def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
+        400: "body not JSON, bad Idempotency-Key or unknown cursor", 415: "body not application/json",
         401: "not authenticated", 403: "missing scope", 404: "not found", 409: "conflict",
         412: "If-Match does not match", 413: "body too large", 422: "invalid request",
         502: "another domain's API failed", 503: "store or broker unavailable", 504: "request timed out",
@@ -137,9 +142,12 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
         await _authorize(request, settings, spec.scopes, what)
         correlation, traceparent = _trace(request)
         body = kwargs.pop("body", None)
-        key = kwargs.pop("idempotency_key", None)
-        if_match = kwargs.pop("if_match", None)
+        kwargs.pop("idempotency_key", None)
+        key = idempotency_key(request)
+        # Sent to a route that names no resource, If-Match cannot match anything: 412 below.
+        if_match = kwargs.pop("if_match", None) or request.headers.get("if-match")
         data = (body.model_dump() if body is not None else {}) | kwargs
+        await _check_input(request, data, kwargs)
         expect = _precondition(if_match, kwargs.get("id"))
         target = host()
         if key is None:
@@ -152,23 +160,20 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
         fingerprint = hashlib.sha256(f"{method} {request.url.path}\n".encode() + raw).hexdigest()
         held = await target.store.claim_idempotency(key, fingerprint, settings.idempotency_lease)
         if held is not None:
-            return _replay(held, fingerprint, correlation, etag=returns_aggregate)
+            return replay(held, fingerprint, correlation, etag=returns_aggregate)
         encoded: dict[str, bytes] = {}
 
         def finish(result: Any) -> IdempotencyRecord:
             encoded["body"] = _encode(adapter, result)
             return IdempotencyRecord(key, fingerprint, "done", time.time(), 200, encoded["body"].decode())
 
-        try:
+        async with claimed_key(target.store, key, fingerprint, settings.idempotency_lease):
             result = await _timed(
                 settings,
                 target.execute(
                     spec.func, data, correlation_id=correlation, traceparent=traceparent, expect=expect, finish=finish
                 ),
             )
-        except BaseException:
-            await target.store.release_idempotency(key)
-            raise
         return Response(encoded["body"], 200, _headers(correlation, result), "application/json")
 
     parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
@@ -179,14 +184,27 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
         parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
     if body_model is not None:
         parameters.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_model))
-    for name, header, doc, pattern in (
-        ("idempotency_key", "Idempotency-Key", "Retrying with the same key and body returns the stored response", None),
-        ("if_match", "If-Match", 'ETag the resource must have (like "3"), or * for "exists"', _IF_MATCH),
-    ):
-        annotation = Annotated[str | None, Header(alias=header, description=doc, max_length=200, pattern=pattern)]
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=None))
+    # Optional headers are plain strings in the document (a header is never null); If-Match only where the
+    # path names the resource. Its documented pattern is the strong ETag, the only kind that can match.
+    key_doc = (
+        "Retrying with the same key and body returns the stored response (one header, 1 to 200 visible characters)"
+    )
+    headers: list[tuple[str, Any]] = [
+        ("idempotency_key", Header(alias="Idempotency-Key", description=key_doc, min_length=1, max_length=200,
+                                   pattern=_KEY)),
+    ]  # fmt: skip
+    if "id" in path_params:
+        match_doc = 'ETag the resource must have (like "3"), or * for "exists"; a weak ETag never matches (412)'
+        headers.append(
+            ("if_match", Header(alias="If-Match", description=match_doc, min_length=1, max_length=200,
+                                json_schema_extra={"pattern": _IF_MATCH}))
+        )  # fmt: skip
+    for name, header in headers:
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, header], default=None)
+        )
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    statuses = (404, 409, 412, 413, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
+    statuses = (400, 404, 409, 412, 413, 415, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
     app.add_api_route(
         path,
         endpoint,
@@ -198,6 +216,26 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
         responses=_responses(*statuses),
         tags=["commands"],
     )
+
+
+async def _check_input(request: Request, data: dict[str, Any], path: dict[str, Any]) -> None:
+    """422 for a string the store cannot hold (NUL), or a body naming another resource than the path."""
+    errors = nul_errors(data, ("body",))
+    if path:
+        raw = await request.body()
+        try:
+            sent = json.loads(raw) if raw else None
+        except ValueError:
+            sent = None  # FastAPI has parsed it already; what it accepted is JSON
+        for name, value in path.items():
+            if isinstance(sent, dict) and name in sent and str(sent[name]) != str(value):
+                message = f"{name} {sent[name]!r} in the body differs from {value!r} in the path"
+                errors += [
+                    {"loc": ("body", name), "msg": message, "type": "path_mismatch"},
+                    {"loc": ("path", name), "msg": message, "type": "path_mismatch"},
+                ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 def _path_of(field: FieldInfo) -> Any:
@@ -212,26 +250,16 @@ def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int | No
         return None
     if resource_id is not None and if_match.strip() == "*":
         return str(resource_id), None  # RFC 9110: "*" matches any current representation
+    if _WEAK_ETAG.match(if_match.strip()):
+        # RFC 9110 13.1.1: If-Match uses the strong comparison, which a weak entity tag never passes.
+        raise PreconditionFailed(f'If-Match {if_match!r} is a weak ETag: a write needs a strong one (like "3")')
     found = _ETAG.match(if_match.strip())
     if found is None:
-        raise InvalidInput(f'If-Match {if_match!r} is not an ETag this API gave out (like "3")')
+        message = f'{if_match[:40]!r} is not an ETag this API gave out (like "3") nor *'
+        raise RequestValidationError([{"loc": ("header", "If-Match"), "msg": message, "type": "etag"}])
     if resource_id is None:
         raise PreconditionFailed("If-Match needs a route with an {id} path parameter to name the resource")
     return str(resource_id), int(found.group(1))
-
-
-def _replay(held: IdempotencyRecord, fingerprint: str, correlation: str, *, etag: bool) -> Response:
-    if held.fingerprint != fingerprint:
-        return problem(422, "Unprocessable Content", "this Idempotency-Key was used with another request")
-    if held.state == "pending":
-        return problem(409, "Conflict", "a request with this Idempotency-Key is still running")
-    headers = {"X-Correlation-Id": correlation, "Idempotent-Replayed": "true"}
-    if etag and held.response:
-        # The stored body is the aggregate as it was returned: its version is the ETag it was sent with.
-        version = json.loads(held.response).get("version")
-        if isinstance(version, int):
-            headers["ETag"] = f'"{version}"'
-    return Response((held.response or "").encode(), held.status or 200, headers, "application/json")
 
 
 def add_query_route(app: FastAPI, host: HostRef, spec: QuerySpec, settings: ApiSettings) -> None:
@@ -244,6 +272,9 @@ def add_query_route(app: FastAPI, host: HostRef, spec: QuerySpec, settings: ApiS
     async def endpoint(request: Request, **kwargs: Any) -> Response:
         await _authorize(request, settings, spec.scopes, what)
         correlation, traceparent = _trace(request)
+        errors = nul_errors({k: v for k, v in kwargs.items() if k not in path_params}, ("query",))
+        if errors:
+            raise RequestValidationError(errors)
         result = await _timed(
             settings, host().query(spec.func, correlation_id=correlation, traceparent=traceparent, **kwargs)
         )
@@ -259,7 +290,7 @@ def add_query_route(app: FastAPI, host: HostRef, spec: QuerySpec, settings: ApiS
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
         )
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    statuses = (404, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
+    statuses = (400, 404, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
     app.add_api_route(
         path,
         endpoint,

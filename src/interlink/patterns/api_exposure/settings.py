@@ -16,7 +16,8 @@ class ApiSettings:
     auth: Authenticator | None = None
     max_body_bytes: int = 1_000_000
     request_timeout: float = 30.0
-    idempotency_lease: float = 60.0
+    #: Seconds an Idempotency-Key claim outlives its holder (renewed every third of it while the command runs).
+    idempotency_lease: float = 5.0
     readiness_outbox_lag: float = 30.0
     title: str | None = None
     version: str = "1.0.0"

@@ -84,6 +84,23 @@ class RecordsContract(StoreContractBase):
         assert await store.claim_idempotency("k-2", "fp", lease=60) is None
         assert await store.claim_idempotency("k-2", "fp", lease=0) is None, "a lease of 0 has expired"
 
+    async def test_idempotency_renewal_keeps_a_live_claim(self, store: Store) -> None:
+        """A renewed claim restarts its lease; a done, released or foreign claim is not renewed."""
+        from interlink.ports.store import IdempotencyRecord
+
+        assert await store.claim_idempotency("k-3", "fp", lease=60) is None
+        first = await store.claim_idempotency("k-3", "fp", lease=60)
+        assert first is not None
+        assert await store.renew_idempotency("k-3", "other") is False, "another request's claim"
+        assert await store.renew_idempotency("k-3", "fp") is True
+        renewed = await store.claim_idempotency("k-3", "fp", lease=60)
+        assert renewed is not None
+        assert renewed.created_at >= first.created_at
+        done = IdempotencyRecord("k-3", "fp", "done", renewed.created_at, 200, "{}")
+        await store.commit([ChangeSet(writes=[_create("a-3")], idempotency=done)])
+        assert await store.renew_idempotency("k-3", "fp") is False, "a done key holds no lease"
+        assert await store.renew_idempotency("k-none", "fp") is False
+
     # -- inbound files -----------------------------------------------------------------------------
 
     async def test_file_claim_is_exclusive_and_dedupes_content(self, store: Store) -> None:

@@ -94,7 +94,7 @@ def _start(workdir: Path) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
 async def test_run_stops_gracefully_and_loses_nothing(tmp_path: Path, sig: signal.Signals) -> None:
     """A signal mid-run stops `interlink run` with exit 0; a second run finishes; every event applied once."""
-    count = 3000
+    count = 1000
     await _queue_commands(tmp_path, count)
     proc = _start(tmp_path)
     try:

@@ -42,7 +42,7 @@ class NoteInput(BaseModel):
     padding: int = Field(default=0, ge=0)
 
 
-@emitter.command
+@emitter.command(http="POST /notes")
 async def note(ctx: Context, data: NoteInput) -> Note:
     """Note a number and emit Noted with the padding asked for."""
     new = Note(id=str(data.n), size=data.padding)

@@ -25,7 +25,7 @@ async def test_command_over_the_limit_answers_422_problem_json_naming_the_limit(
         host = DomainRuntime(emitter, store, broker)
         transport = httpx.ASGITransport(app=build_api(emitter, lambda: host))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            refused = await client.post("/commands/note", json={"n": 1, "padding": 10_000})
+            refused = await client.post("/notes", json={"n": 1, "padding": 10_000})
             assert refused.status_code == 422, refused.text
             assert refused.headers["content-type"] == "application/problem+json"
             problem = refused.json()
@@ -34,7 +34,7 @@ async def test_command_over_the_limit_answers_422_problem_json_naming_the_limit(
             assert f"over the broker's limit of {LIMIT} bytes" in problem["detail"]
             assert await store.load(Note.aggregate_name(), "1") is None
             assert (await store.outbox_status()).pending == 0
-            accepted = await client.post("/commands/note", json={"n": 1, "padding": 10})
+            accepted = await client.post("/notes", json={"n": 1, "padding": 10})
             assert accepted.status_code == 200, accepted.text
             assert (await store.outbox_status()).pending == 1
 

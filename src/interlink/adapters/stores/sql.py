@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import MIGRATIONS
 from interlink.adapters.stores.sql_files import SqlFileClaims
+from interlink.core.command_events import REPLY_KIND
+from interlink.core.sagas import SAGA_KIND, SagaStatus
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
@@ -34,6 +36,7 @@ from interlink.ports.store import (
     IdempotencyRecord,
     OutboxRow,
     OutboxStatus,
+    Retained,
     Store,
     StoredAggregate,
     merge_writes,
@@ -375,6 +378,36 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
         t = schema.idempotency
         async with self._errors(), self._write_lock, self._writer.begin() as conn:
             await conn.execute(delete(t).where(t.c.key == key, t.c.state == "pending"))
+
+    # -- retention -----------------------------------------------------------------------------------
+
+    async def _prune(self, kind: Retained, older_than: float, limit: int) -> int:
+        # Pick the oldest rows' keys through the age index, then delete them by primary key, the age checked
+        # again: index lookups whatever the size of the table, and no dialect-specific row handles.
+        table, keys, condition = self._retained(kind, older_than)
+        picked = select(*keys).where(condition).limit(limit)
+        assert self._writer is not None
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            rows = [tuple(r) for r in await conn.execute(picked)]
+            if not rows:
+                return 0
+            chosen = keys[0].in_([r[0] for r in rows]) if len(keys) == 1 else tuple_(*keys).in_(rows)
+            return int((await conn.execute(delete(table).where(chosen, condition))).rowcount)
+
+    def _retained(self, kind: Retained, older_than: float) -> tuple[Table, list[Any], ColumnElement[bool]]:
+        """The table, primary key columns and age condition (served by an index) of one kind of record."""
+        if kind is Retained.INBOX:
+            t = schema.inbox
+            return t, [t.c.subscription, t.c.message_id], t.c.processed_at < older_than
+        if kind is Retained.IDEMPOTENCY:
+            t = schema.idempotency
+            return t, [t.c.key], t.c.created_at < older_than
+        t = schema.aggregates
+        if kind is Retained.REPLY:
+            return t, [t.c.kind, t.c.id], and_(t.c.kind == REPLY_KIND, t.c.updated_at < older_than)
+        ended = [s.value for s in SagaStatus if s.ended]
+        condition = and_(t.c.kind == SAGA_KIND, t.c.updated_at < older_than, self._field("status").in_(ended))
+        return t, [t.c.kind, t.c.id], condition
 
     async def _finish_idempotency(self, conn: AsyncConnection, record: IdempotencyRecord) -> None:
         t = schema.idempotency

@@ -1,0 +1,64 @@
+"""Schema version 6 on every SQL store: the indexes that let retention prune by age, added to a version 5 store."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from interlink.adapters.stores.postgres import PostgresStore
+from interlink.adapters.stores.sqlite import SqliteStore
+from interlink.ports.store import SCHEMA_VERSION, ChangeSet, InboxMark, Retained, Store
+from interlink.runtime.backends import open_store
+from tests.support.services import require
+
+INDEXES = {"ix_interlink_idempotency_created_at", "ix_interlink_aggregates_kind_updated_at"}
+
+
+async def _indexes(store: Store) -> set[str]:
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as db:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        db.close()
+        return {r[0] for r in rows}
+    assert isinstance(store, PostgresStore)
+    engine = create_async_engine(require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"))
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = :s"), {"s": store.schema})
+        found = {r[0] for r in rows}
+    await engine.dispose()
+    return found
+
+
+async def _as_version_5(store: Store) -> None:
+    """Drop the indexes version 6 added and record version 5, as the previous release left the database."""
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as db:
+            for name in INDEXES:
+                db.execute(f"DROP INDEX {name}")
+            db.execute("UPDATE interlink_meta SET value = '5' WHERE key = 'schema'")
+        db.close()
+        return
+    assert isinstance(store, PostgresStore)
+    engine = create_async_engine(require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"))
+    async with engine.begin() as conn:
+        for name in INDEXES:
+            await conn.execute(text(f'DROP INDEX "{store.schema}".{name}'))
+        await conn.execute(text(f"UPDATE \"{store.schema}\".interlink_meta SET value = '5' WHERE key = 'schema'"))
+    await engine.dispose()
+
+
+async def test_a_version_5_store_gets_the_retention_indexes(store_url: str) -> None:
+    """Opening a version 5 store adds the age indexes, records version 6, and its old marks prune as before."""
+    async with open_store(store_url, "loans") as store:
+        await store.commit([ChangeSet(inbox=[InboxMark("loans", "m-1")])])
+    await _as_version_5(store)
+    assert not INDEXES & await _indexes(store)
+    async with open_store(store_url, "loans") as store:
+        assert SCHEMA_VERSION == 6
+        assert isinstance(store, SqliteStore | PostgresStore)
+        assert await store.schema_version() == SCHEMA_VERSION
+        assert await _indexes(store) >= INDEXES
+        assert await store.prune(Retained.INBOX, older_than=4e9, limit=10) == 1
+        assert await store.seen("loans", ["m-1"]) == set()

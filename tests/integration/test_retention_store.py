@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from interlink.adapters.stores.postgres import PostgresStore
@@ -62,3 +64,23 @@ async def test_a_version_5_store_gets_the_retention_indexes(store_url: str) -> N
         assert await _indexes(store) >= INDEXES
         assert await store.prune(Retained.INBOX, older_than=4e9, limit=10) == 1
         assert await store.seen("loans", ["m-1"]) == set()
+
+
+async def test_each_prune_reads_through_an_index_on_sqlite(tmp_path: Path) -> None:
+    """SQLite plans the oldest-rows lookup of every kind as an index search by age, never a table scan."""
+    expected = {
+        Retained.INBOX: "ix_interlink_inbox_processed_at",
+        Retained.IDEMPOTENCY: "ix_interlink_idempotency_created_at",
+        Retained.REPLY: "ix_interlink_aggregates_kind_updated_at",
+        Retained.SAGA: "ix_interlink_aggregates_kind_updated_at",
+    }
+    async with SqliteStore(f"sqlite:///{tmp_path}/plans.db", domain="loans") as store:
+        for kind, index in expected.items():
+            _, keys, condition = store._retained(kind, 1.0)
+            picked = select(*keys).where(condition).limit(1000)
+            sql = str(picked.compile(dialect=sqlite_dialect(), compile_kwargs={"literal_binds": True}))
+            with sqlite3.connect(store.path) as db:
+                plan = " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            db.close()
+            assert f"USING INDEX {index}" in plan, (kind, plan)
+            assert "SCAN" not in plan, (kind, plan)

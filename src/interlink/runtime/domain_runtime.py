@@ -39,8 +39,9 @@ R = TypeVar("R")
 
 
 class DomainRuntime:
-    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription, and
-    redrives the letters its retry policy parked after a transient budget (see docs/resilience.md)."""
+    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription,
+    redrives the letters its retry policy parked after a transient budget (see docs/resilience.md), and
+    prunes its old framework records (see docs/retention.md)."""
 
     def __init__(
         self,

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from sqlalchemy import Integer, Text, cast, delete, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Integer, Text, cast, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -219,7 +219,7 @@ class PostgresStore(SqlStore):
         # the age condition is not repeated outside, where it would turn the TID scan into a scan of every
         # old row. A row changed meanwhile has a new ctid, so it is left alone.
         table, _, condition = self._retained(kind, older_than)
-        ctid = literal_column("ctid")
+        ctid: ColumnElement[Any] = literal_column("ctid")
         picked = select(ctid).select_from(table).where(condition).limit(limit)
         statement = delete(table).where(ctid == func.any(func.array(picked.scalar_subquery())))
         assert self._writer is not None

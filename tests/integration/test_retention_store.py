@@ -5,15 +5,16 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from interlink.adapters.stores.postgres import PostgresStore
 from interlink.adapters.stores.sqlite import SqliteStore
-from interlink.ports.store import SCHEMA_VERSION, ChangeSet, InboxMark, Retained, Store
+from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet, InboxMark, Retained, Store
 from interlink.runtime.backends import open_store
-from tests.support.services import require
+from tests.support.services import fresh_name, require
 
 INDEXES = {"ix_interlink_idempotency_created_at", "ix_interlink_aggregates_kind_updated_at"}
 
@@ -66,8 +67,8 @@ async def test_a_version_5_store_gets_the_retention_indexes(store_url: str) -> N
         assert await store.seen("loans", ["m-1"]) == set()
 
 
-async def test_each_prune_reads_through_an_index_on_sqlite(tmp_path: Path) -> None:
-    """SQLite plans the oldest-rows lookup of every kind as an index search by age, never a table scan."""
+async def test_each_prune_batch_is_index_lookups_on_sqlite(tmp_path: Path) -> None:
+    """SQLite plans each prune batch as a search of the age index and rowid lookups, never a table scan."""
     expected = {
         Retained.INBOX: "ix_interlink_inbox_processed_at",
         Retained.IDEMPOTENCY: "ix_interlink_idempotency_created_at",
@@ -76,11 +77,40 @@ async def test_each_prune_reads_through_an_index_on_sqlite(tmp_path: Path) -> No
     }
     async with SqliteStore(f"sqlite:///{tmp_path}/plans.db", domain="loans") as store:
         for kind, index in expected.items():
-            _, keys, condition = store._retained(kind, 1.0)
-            picked = select(*keys).where(condition).limit(1000)
-            sql = str(picked.compile(dialect=sqlite_dialect(), compile_kwargs={"literal_binds": True}))
+            statement = store.prune_statement(kind, 1.0, 1000)
+            sql = str(statement.compile(dialect=sqlite_dialect(), compile_kwargs={"literal_binds": True}))
             with sqlite3.connect(store.path) as db:
-                plan = " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+                plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
             db.close()
-            assert f"USING INDEX {index}" in plan, (kind, plan)
-            assert "SCAN" not in plan, (kind, plan)
+            assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan, (kind, plan)
+            assert f"INDEX {index}" in plan, (kind, plan)
+            assert "SCAN interlink" not in plan, (kind, plan)
+
+
+async def test_each_prune_batch_is_a_tid_scan_on_postgres() -> None:
+    """PostgreSQL deletes a prune batch by TID scan on a filled, analyzed table, whatever the backlog."""
+    url = f"{require('postgres').url}?schema={fresh_name('ret')}"
+    async with PostgresStore(url, domain="loans") as store:
+        try:
+            for base in range(0, 20_000, 5_000):
+                marks = [InboxMark("loans", f"m-{i}") for i in range(base, base + 5_000)]
+                writes = [AggregateWrite("~reply", f"r-{i}", 0, 1, "{}") for i in range(base, base + 5_000)]
+                await store.commit([ChangeSet(inbox=marks, writes=writes)])
+            engine = create_async_engine(require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"))
+            async with engine.begin() as conn:
+                await conn.execute(text(f'ANALYZE "{store.schema}".interlink_inbox'))
+                await conn.execute(text(f'ANALYZE "{store.schema}".interlink_aggregates'))
+                await conn.execute(text(f'SET LOCAL search_path = "{store.schema}"'))
+                for kind in (Retained.INBOX, Retained.REPLY, Retained.SAGA):
+                    statement = store.prune_statement(kind, 4e9, 1000)
+                    sql = str(statement.compile(dialect=postgresql_dialect(), compile_kwargs={"literal_binds": True}))
+                    plan = " | ".join(r[0] for r in await conn.execute(text(f"EXPLAIN {sql}")))
+                    assert "Tid Scan on interlink_" in plan, (kind, plan)
+                    assert "Limit" in plan, (kind, plan)
+            await engine.dispose()
+            assert await store.prune(Retained.INBOX, 4e9, 1000) == 1000
+        finally:
+            engine = create_async_engine(require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"))
+            async with engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{store.schema}" CASCADE'))
+            await engine.dispose()

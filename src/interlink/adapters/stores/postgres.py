@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from sqlalchemy import ColumnElement, Integer, Text, cast, delete, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Delete, Integer, Text, cast, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -213,18 +213,15 @@ class PostgresStore(SqlStore):
 
     # -- retention ---------------------------------------------------------------------------------
 
-    async def _prune(self, kind: Retained, older_than: float, limit: int) -> int:
-        # One statement: the oldest rows' physical ids through the age index, then a TID scan. Deleting by a
-        # list of primary keys instead costs more to plan than to run (an OR of 1,000 index conditions); and
-        # the age condition is not repeated outside, where it would turn the TID scan into a scan of every
-        # old row. A row changed meanwhile has a new ctid, so it is left alone.
-        table, _, condition = self._retained(kind, older_than)
+    def prune_statement(self, kind: Retained, older_than: float, limit: int) -> Delete:
+        """The one DELETE of a prune batch: the oldest rows' ctids through the age index, then a TID scan."""
+        # Deleting by a list of primary keys instead costs more to plan than to run (an OR of 1,000 index
+        # conditions); and the age condition is not repeated outside, where it would turn the TID scan into a
+        # scan of every old row. A row changed meanwhile has a new ctid, so it is left alone.
+        table, condition = self._retained(kind, older_than)
         ctid: ColumnElement[Any] = literal_column("ctid")
         picked = select(ctid).select_from(table).where(condition).limit(limit)
-        statement = delete(table).where(ctid == func.any(func.array(picked.scalar_subquery())))
-        assert self._writer is not None
-        async with self._errors(), self._writer.begin() as conn:
-            return int((await conn.execute(statement)).rowcount)
+        return delete(table).where(ctid == func.any(func.array(picked.scalar_subquery())))
 
     # -- queries -----------------------------------------------------------------------------------
 

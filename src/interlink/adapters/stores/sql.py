@@ -15,7 +15,19 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -382,32 +394,32 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
     # -- retention -----------------------------------------------------------------------------------
 
     async def _prune(self, kind: Retained, older_than: float, limit: int) -> int:
-        # Pick the oldest rows' keys through the age index, then delete them by primary key, the age checked
-        # again: index lookups whatever the size of the table, and no dialect-specific row handles.
-        table, keys, condition = self._retained(kind, older_than)
-        picked = select(*keys).where(condition).limit(limit)
+        statement = self.prune_statement(kind, older_than, limit)
         assert self._writer is not None
         async with self._errors(), self._write_lock, self._writer.begin() as conn:
-            rows = [tuple(r) for r in await conn.execute(picked)]
-            if not rows:
-                return 0
-            chosen = keys[0].in_([r[0] for r in rows]) if len(keys) == 1 else tuple_(*keys).in_(rows)
-            return int((await conn.execute(delete(table).where(chosen, condition))).rowcount)
+            return int((await conn.execute(statement)).rowcount)
 
-    def _retained(self, kind: Retained, older_than: float) -> tuple[Table, list[Any], ColumnElement[bool]]:
-        """The table, primary key columns and age condition (served by an index) of one kind of record."""
+    def prune_statement(self, kind: Retained, older_than: float, limit: int) -> Delete:
+        """The one DELETE of a prune batch (for EXPLAIN in tests): the oldest rows' rowids through the age
+        index, then those rows by rowid."""
+        # The age condition is not repeated outside: SQLite would then walk the age index over every old
+        # row and test each against the list, a cost that grows with the backlog.
+        table, condition = self._retained(kind, older_than)
+        rowid: ColumnElement[Any] = literal_column("rowid")
+        picked = select(rowid).select_from(table).where(condition).limit(limit)
+        return delete(table).where(rowid.in_(picked.scalar_subquery()))
+
+    def _retained(self, kind: Retained, older_than: float) -> tuple[Table, ColumnElement[bool]]:
+        """The table and age condition (served by an index) of one kind of record."""
         if kind is Retained.INBOX:
-            t = schema.inbox
-            return t, [t.c.subscription, t.c.message_id], t.c.processed_at < older_than
+            return schema.inbox, schema.inbox.c.processed_at < older_than
         if kind is Retained.IDEMPOTENCY:
-            t = schema.idempotency
-            return t, [t.c.key], t.c.created_at < older_than
+            return schema.idempotency, schema.idempotency.c.created_at < older_than
         t = schema.aggregates
         if kind is Retained.REPLY:
-            return t, [t.c.kind, t.c.id], and_(t.c.kind == REPLY_KIND, t.c.updated_at < older_than)
+            return t, and_(t.c.kind == REPLY_KIND, t.c.updated_at < older_than)
         ended = [s.value for s in SagaStatus if s.ended]
-        condition = and_(t.c.kind == SAGA_KIND, t.c.updated_at < older_than, self._field("status").in_(ended))
-        return t, [t.c.kind, t.c.id], condition
+        return t, and_(t.c.kind == SAGA_KIND, t.c.updated_at < older_than, self._field("status").in_(ended))
 
     async def _finish_idempotency(self, conn: AsyncConnection, record: IdempotencyRecord) -> None:
         t = schema.idempotency

@@ -29,6 +29,16 @@ from interlink.cli.resilience import (
     resilience_settings,
     with_broker_option,
 )
+from interlink.cli.retention import DEFAULTS as RETENTION
+from interlink.cli.retention import (
+    PruneBatch,
+    PruneInterval,
+    RetainIdempotency,
+    RetainInbox,
+    RetainReplies,
+    RetainSagas,
+    retention_settings,
+)
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
@@ -102,10 +112,17 @@ def run(
     visibility_timeout: VisibilityTimeout = RESILIENCE["visibility_timeout"],
     circuit_threshold: CircuitThreshold = RESILIENCE["circuit_threshold"],
     circuit_cooldown: CircuitCooldown = RESILIENCE["circuit_cooldown"],
+    retain_inbox: RetainInbox = RETENTION["retain_inbox"],
+    retain_idempotency: RetainIdempotency = RETENTION["retain_idempotency"],
+    retain_replies: RetainReplies = RETENTION["retain_replies"],
+    retain_sagas: RetainSagas = RETENTION["retain_sagas"],
+    prune_interval: PruneInterval = RETENTION["prune_interval"],
+    prune_batch: PruneBatch = RETENTION["prune_batch"],
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
 
-    The retry, redrive, batch, visibility and circuit options are described in docs/resilience.md.
+    The retry, redrive, batch, visibility and circuit options are described in docs/resilience.md, the
+    retention and prune options in docs/retention.md.
     """
     configure_logging(log_level, log_format.value, sys.stdout)
     with errors():
@@ -116,10 +133,16 @@ def run(
             retry_max_delay=retry_max_delay, redrive_interval=redrive_interval, consumer_batch=consumer_batch,
             circuit_threshold=circuit_threshold, circuit_cooldown=circuit_cooldown,
         )  # fmt: skip
+        retention = retention_settings(
+            retain_inbox=retain_inbox, retain_idempotency=retain_idempotency, retain_replies=retain_replies,
+            retain_sagas=retain_sagas, prune_interval=prune_interval, prune_batch=prune_batch,
+        )  # fmt: skip
         endpoint = HttpEndpoint.parse(http) if http else None
         # A producing domain served here is fetched back here, wherever --http puts it.
         service_urls = local_service_urls(domains, endpoint)
-        settings = Settings(store_url=store, broker_url=broker, service_urls=service_urls, **resilience)
+        settings = Settings(
+            store_url=store, broker_url=broker, service_urls=service_urls, retention=retention, **resilience
+        )
         runtime = Runtime(domains, settings, startup_timeout=startup_timeout)
         auth = authenticator(jwt_secret, jwks_file, jwt_audience, jwt_issuer, jwt_algorithm, api_keys)
         if endpoint is not None and auth is None and not insecure and not endpoint.loopback:

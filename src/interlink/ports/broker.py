@@ -105,6 +105,10 @@ class Broker(abc.ABC):
         #: The largest body (bytes) the broker takes, or None when it sets no limit; adapters that learn it
         #: from the server set it in ``_connect``.
         self.max_message_size: int | None = None
+        #: Seconds during which the broker may deliver a message id again after it was handled (its dedupe
+        #: window or the history it keeps: a re-send later than that is delivered as a new message), or None
+        #: when it cannot tell. The store's inbox marks must be kept longer (docs/retention.md).
+        self.redelivery_window: float | None = None
 
     async def __aenter__(self) -> Self:
         await self.connect()

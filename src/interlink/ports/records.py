@@ -24,7 +24,7 @@ __all__ = [
     "merge_writes",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True)

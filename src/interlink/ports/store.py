@@ -9,6 +9,7 @@ dead letters. Commit or nothing.
 from __future__ import annotations
 
 import abc
+import enum
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Self
@@ -42,6 +43,7 @@ __all__ = [
     "InboxMark",
     "OutboxRow",
     "OutboxStatus",
+    "Retained",
     "Store",
     "StoredAggregate",
     "merge_writes",
@@ -49,6 +51,22 @@ __all__ = [
 
 
 FieldValue = str | int | bool | None
+
+
+class Retained(enum.StrEnum):
+    """The framework records kept for a retention window, then pruned (docs/retention.md).
+
+    ``inbox``: inbox marks, by the time the message was handled; ``idempotency``: Idempotency-Key records, by
+    the time of the request; ``reply``: stored command replies (``~reply``), by their last write; ``saga``:
+    ended sagas (completed, compensated, failed), by their last write. A running saga is never pruned.
+    """
+
+    INBOX = "inbox"
+    IDEMPOTENCY = "idempotency"
+    REPLY = "reply"
+    SAGA = "saga"
+
+
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -207,6 +225,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release_idempotency(self, key: str) -> None:
         """Drop a pending claim (the command failed), so a retry may run it."""
+
+    async def prune(self, kind: Retained, older_than: float, limit: int) -> int:
+        """Delete up to ``limit`` records of ``kind`` last written before ``older_than`` (epoch seconds).
+
+        One short transaction, reaching the rows through an index: call it again until it returns less than
+        ``limit``. Returns how many were deleted.
+        """
+        self._check()
+        if limit < 1:
+            raise StoreError(f"prune limit must be positive, got {limit}")
+        return await self._prune(Retained(kind), older_than, limit)
+
+    @abc.abstractmethod
+    async def _prune(self, kind: Retained, older_than: float, limit: int) -> int: ...
 
     @abc.abstractmethod
     async def claim_file(self, file: InboundFile, lease: float, *, replace_owner: str | None = None) -> InboundFile:

@@ -29,6 +29,7 @@ from interlink.patterns.notification import DeferredReads, NotificationDispatche
 from interlink.patterns.state_transfer import ReplicaDispatcher
 from interlink.ports.broker import Broker, Subscription
 from interlink.ports.store import ChangeSet, IdempotencyRecord, Store
+from interlink.runtime.retention import Pruner, check_inbox_window
 from interlink.runtime.settings import Settings
 
 __all__ = ["DomainRuntime"]
@@ -38,8 +39,9 @@ R = TypeVar("R")
 
 
 class DomainRuntime:
-    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription, and
-    redrives the letters its retry policy parked after a transient budget (see docs/resilience.md)."""
+    """Hosts one domain: runs its commands and queries, relays its outbox, consumes its subscription,
+    redrives the letters its retry policy parked after a transient budget (see docs/resilience.md), and
+    prunes its old framework records (see docs/retention.md)."""
 
     def __init__(
         self,
@@ -136,6 +138,12 @@ class DomainRuntime:
             else None
         )  # fmt: skip
         self._redrive_task: asyncio.Task[None] | None = None
+        retention = self.settings.retention
+        if self.consumers:
+            check_inbox_window(retention, broker, domain.name)
+        #: Prunes old inbox marks, idempotency keys, stored replies and ended sagas (None: off).
+        self.pruner = Pruner(store, retention, domain.name) if retention.interval is not None else None
+        self._prune_task: asyncio.Task[None] | None = None
 
     def policy_for(self, message_type: str) -> RetryPolicy:
         """The retry policy of a CloudEvents type: its declaration's, else the settings'."""
@@ -168,6 +176,8 @@ class DomainRuntime:
             self._deadline_task = asyncio.create_task(self.deadlines.run(), name=f"{self.domain.name}-deadlines")
         if self.redrive is not None:
             self._redrive_task = asyncio.create_task(self.redrive.run(), name=f"{self.domain.name}-redrive")
+        if self.pruner is not None:
+            self._prune_task = asyncio.create_task(self.pruner.run(), name=f"{self.domain.name}-retention")
 
     async def stop(self) -> None:
         """Stop taking messages, finish those in hand, flush the outbox, close the store."""
@@ -181,6 +191,10 @@ class DomainRuntime:
             self.redrive.stop()
             await asyncio.gather(self._redrive_task, return_exceptions=True)
             self._redrive_task = None
+        if self.pruner is not None and self._prune_task is not None:
+            self.pruner.stop()
+            await asyncio.gather(self._prune_task, return_exceptions=True)
+            self._prune_task = None
         for consumer in self.consumers:
             consumer.stop()
         consumer_tasks, relay_task = self._tasks[1:], self._tasks[:1]

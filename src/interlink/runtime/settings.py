@@ -7,11 +7,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from interlink.delivery.retry import RetryPolicy
+from interlink.exceptions import ConfigurationError
 
-__all__ = ["DEFAULT_BROKER", "DEFAULT_STORE", "Settings"]
+__all__ = ["DEFAULT_BROKER", "DEFAULT_STORE", "Retention", "Settings"]
 
 DEFAULT_STORE = "sqlite:///.interlink/{domain}.db"
 DEFAULT_BROKER = "sqlite:///.interlink/broker.db"
+
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long the framework's own records are kept, in seconds (None: for good), and how they are pruned.
+
+    Pruning runs in the background of every domain runtime, ``batch`` rows per transaction, every
+    ``interval`` seconds (None: never). The inbox window must exceed the broker's redelivery window
+    (checked at start-up). See docs/retention.md.
+    """
+
+    #: Inbox marks: a message redelivered later than this is handled again.
+    inbox: float | None = 7 * DAY
+    #: Idempotency-Key records: a request repeated later than this runs again.
+    idempotency: float | None = DAY
+    #: Stored command replies (``~reply``): a command repeated later than this runs again.
+    replies: float | None = 7 * DAY
+    #: Ended sagas (completed, compensated, failed); running sagas are never pruned.
+    sagas: float | None = 30 * DAY
+    interval: float | None = 300.0
+    batch: int = 1000
+
+    def __post_init__(self) -> None:
+        windows = (self.inbox, self.idempotency, self.replies, self.sagas, self.interval)
+        if any(w is not None and w <= 0 for w in windows) or self.batch < 1:
+            raise ConfigurationError("retention windows and the prune interval must be positive, the batch at least 1")
 
 
 @dataclass(frozen=True)
@@ -28,6 +58,8 @@ class Settings:
     circuit_cooldown: float = 30.0
     #: Seconds between two redrive rounds (letters parked after a transient budget); None: no redrive.
     redrive_interval: float | None = 30.0
+    #: How long inbox marks, idempotency keys, stored replies and ended sagas are kept (docs/retention.md).
+    retention: Retention = field(default_factory=Retention)
     #: Where other domains' APIs are (external service name -> base URL); the environment
     #: (``INTERLINK_SERVICE_<NAME>_URL``) and the declaration's default come after.
     service_urls: Mapping[str, str] = field(default_factory=dict)

@@ -181,6 +181,7 @@ class SqliteBroker(Broker):
         self.visibility_timeout = _seconds("visibility_timeout", visibility_timeout, options, url)
         self.poll_interval = _seconds("poll_interval", poll_interval, options, url)
         self.dedupe_window = _seconds("dedupe_window", dedupe_window, options, url)
+        self.redelivery_window = self.dedupe_window  # a message is kept that long after its last ack
         self.max_message_size = _size(max_message_size, options, url)
         self._conn: aiosqlite.Connection | None = None
         # One connection carries one transaction at a time: coroutines of this instance take turns.

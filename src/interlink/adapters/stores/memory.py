@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from interlink.core.command_events import REPLY_KIND
+from interlink.core.sagas import SAGA_KIND, SagaStatus
 from interlink.exceptions import ConcurrencyError, DuplicateMessage
 from interlink.ports.store import (
     ChangeSet,
@@ -25,6 +27,7 @@ from interlink.ports.store import (
     InboundFile,
     OutboxRow,
     OutboxStatus,
+    Retained,
     Store,
     StoredAggregate,
     merge_writes,
@@ -37,7 +40,8 @@ __all__ = ["MemoryStore"]
 class _State:
     aggregates: dict[tuple[str, str], StoredAggregate] = field(default_factory=dict)
     outbox: dict[int, tuple[OutboxRow, float]] = field(default_factory=dict)
-    inbox: set[tuple[str, str]] = field(default_factory=set)
+    inbox: dict[tuple[str, str], float] = field(default_factory=dict)  # mark -> time handled
+    written: dict[tuple[str, str], float] = field(default_factory=dict)  # aggregate -> time of last write
     dead_letters: dict[int, DeadLetter] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     files: dict[str, InboundFile] = field(default_factory=dict)
@@ -88,14 +92,16 @@ class MemoryStore(Store):
         if len(set(marks)) != len(marks) or any(m in state.inbox for m in marks):
             raise DuplicateMessage("the inbox already holds one of these message ids")
         # Every check passed: apply all of it (nothing above has changed the state).
+        now = time.time()
         for w in writes:
             if w.data is None:
                 del state.aggregates[(w.kind, w.id)]
+                state.written.pop((w.kind, w.id), None)
             else:
                 state.aggregates[(w.kind, w.id)] = StoredAggregate(w.data, w.new_version)
-        state.inbox.update(marks)
+                state.written[(w.kind, w.id)] = now
+        state.inbox.update(dict.fromkeys(marks, now))
         state.files.update(files)
-        now = time.time()
         for change in changes:
             for message in change.outbox:
                 seq = next(state.seq)
@@ -189,6 +195,32 @@ class MemoryStore(Store):
         held = self._state.idempotency.get(key)
         if held is not None and held.state == "pending":
             del self._state.idempotency[key]
+
+    async def _prune(self, kind: Retained, older_than: float, limit: int) -> int:
+        state = self._state
+        if kind is Retained.INBOX:
+            old = [mark for mark, at in state.inbox.items() if at < older_than][:limit]
+            for mark in old:
+                del state.inbox[mark]
+            return len(old)
+        if kind is Retained.IDEMPOTENCY:
+            keys = [k for k, r in state.idempotency.items() if r.created_at < older_than][:limit]
+            for key in keys:
+                del state.idempotency[key]
+            return len(keys)
+        wanted = REPLY_KIND if kind is Retained.REPLY else SAGA_KIND
+        ended = {s.value for s in SagaStatus if s.ended}
+        found = [
+            written
+            for written, at in state.written.items()
+            if written[0] == wanted
+            and at < older_than
+            and (kind is Retained.REPLY or json.loads(state.aggregates[written].data).get("status") in ended)
+        ][:limit]
+        for written in found:
+            del state.aggregates[written]
+            del state.written[written]
+        return len(found)
 
     async def claim_file(self, file: InboundFile, lease: float, *, replace_owner: str | None = None) -> InboundFile:
         self._check()

@@ -46,9 +46,22 @@ def _v5_dead_letter_class(conn: Connection) -> None:
     conn.execute(text(f"ALTER TABLE {name} ADD COLUMN error_class VARCHAR(16)"))
 
 
+def _v6_retention_indexes(conn: Connection) -> None:
+    """Version 6: indexes by age on the idempotency keys and on (kind, updated_at) of the aggregates, for
+    pruning (docs/retention.md). Only indexes: the previous release reads and writes the tables unchanged."""
+    for table, name in (
+        (schema.idempotency, "ix_interlink_idempotency_created_at"),
+        (schema.aggregates, "ix_interlink_aggregates_kind_updated_at"),
+    ):
+        index = next(i for i in table.indexes if i.name == name)
+        assert isinstance(index, Index)
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_inbox_age_index,
     3: _v3_idempotency,
     4: _v4_inbound_files,
     5: _v5_dead_letter_class,
+    6: _v6_retention_indexes,
 }

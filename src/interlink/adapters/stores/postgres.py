@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from sqlalchemy import Integer, Text, cast, delete, func, select, text
+from sqlalchemy import ColumnElement, Delete, Integer, Text, cast, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -38,7 +38,7 @@ from interlink.adapters.stores import schema
 from interlink.adapters.stores.sql import SqlStore
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
-from interlink.ports.store import AggregateWrite, FieldValue
+from interlink.ports.store import AggregateWrite, FieldValue, Retained
 from interlink.urls import redact
 
 __all__ = ["PostgresStore"]
@@ -210,6 +210,18 @@ class PostgresStore(SqlStore):
             f'SELECT message_id FROM "{self.schema}".interlink_inbox '
             "WHERE subscription = :subscription AND message_id = m.id LIMIT 1) AS i"
         ).bindparams(bindparam("ids", type_=ARRAY(Text)))
+
+    # -- retention ---------------------------------------------------------------------------------
+
+    def prune_statement(self, kind: Retained, older_than: float, limit: int) -> Delete:
+        """The one DELETE of a prune batch: the oldest rows' ctids through the age index, then a TID scan."""
+        # Deleting by a list of primary keys instead costs more to plan than to run (an OR of 1,000 index
+        # conditions); and the age condition is not repeated outside, where it would turn the TID scan into a
+        # scan of every old row. A row changed meanwhile has a new ctid, so it is left alone.
+        table, condition = self._retained(kind, older_than)
+        ctid: ColumnElement[Any] = literal_column("ctid")
+        picked = select(ctid).select_from(table).where(condition).limit(limit)
+        return delete(table).where(ctid == func.any(func.array(picked.scalar_subquery())))
 
     # -- queries -----------------------------------------------------------------------------------
 

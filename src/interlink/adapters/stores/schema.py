@@ -34,6 +34,8 @@ aggregates = Table(
     Column("version", Integer, nullable=False),
     Column("data", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # Since schema version 6: framework records (stored replies, ended sagas) are pruned by age through it.
+    Index("ix_interlink_aggregates_kind_updated_at", "kind", "updated_at"),
 )
 
 outbox = Table(
@@ -87,6 +89,8 @@ idempotency = Table(
     Column("status", Integer),
     Column("response", Text),
     Column("created_at", Float, nullable=False),
+    # Since schema version 6: old keys are pruned by age through it.
+    Index("ix_interlink_idempotency_created_at", "created_at"),
 )
 
 # Since schema version 4: inbound files, their claim and their checkpoint. ``content_key`` is the SHA-256

@@ -15,7 +15,19 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import MIGRATIONS
 from interlink.adapters.stores.sql_files import SqlFileClaims
+from interlink.core.command_events import REPLY_KIND
+from interlink.core.sagas import SAGA_KIND, SagaStatus
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
@@ -34,6 +48,7 @@ from interlink.ports.store import (
     IdempotencyRecord,
     OutboxRow,
     OutboxStatus,
+    Retained,
     Store,
     StoredAggregate,
     merge_writes,
@@ -384,6 +399,36 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
         t = schema.idempotency
         async with self._errors(), self._write_lock, self._writer.begin() as conn:
             await conn.execute(delete(t).where(t.c.key == key, t.c.state == "pending"))
+
+    # -- retention -----------------------------------------------------------------------------------
+
+    async def _prune(self, kind: Retained, older_than: float, limit: int) -> int:
+        statement = self.prune_statement(kind, older_than, limit)
+        assert self._writer is not None
+        async with self._errors(), self._write_lock, self._writer.begin() as conn:
+            return int((await conn.execute(statement)).rowcount)
+
+    def prune_statement(self, kind: Retained, older_than: float, limit: int) -> Delete:
+        """The one DELETE of a prune batch (for EXPLAIN in tests): the oldest rows' rowids through the age
+        index, then those rows by rowid."""
+        # The age condition is not repeated outside: SQLite would then walk the age index over every old
+        # row and test each against the list, a cost that grows with the backlog.
+        table, condition = self._retained(kind, older_than)
+        rowid: ColumnElement[Any] = literal_column("rowid")
+        picked = select(rowid).select_from(table).where(condition).limit(limit)
+        return delete(table).where(rowid.in_(picked.scalar_subquery()))
+
+    def _retained(self, kind: Retained, older_than: float) -> tuple[Table, ColumnElement[bool]]:
+        """The table and age condition (served by an index) of one kind of record."""
+        if kind is Retained.INBOX:
+            return schema.inbox, schema.inbox.c.processed_at < older_than
+        if kind is Retained.IDEMPOTENCY:
+            return schema.idempotency, schema.idempotency.c.created_at < older_than
+        t = schema.aggregates
+        if kind is Retained.REPLY:
+            return t, and_(t.c.kind == REPLY_KIND, t.c.updated_at < older_than)
+        ended = [s.value for s in SagaStatus if s.ended]
+        return t, and_(t.c.kind == SAGA_KIND, t.c.updated_at < older_than, self._field("status").in_(ended))
 
     async def _finish_idempotency(self, conn: AsyncConnection, record: IdempotencyRecord) -> None:
         t = schema.idempotency

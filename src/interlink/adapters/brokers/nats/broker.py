@@ -88,6 +88,9 @@ class NatsBroker(Broker):
             request_timeout=request_timeout,
         )
         self.visibility_timeout = self.settings.visibility_timeout
+        # The streams' duplicate window; they set no max_age, and a durable consumer never redelivers an
+        # acked message, so a re-send later than the window is the only way a handled id comes back.
+        self.redelivery_window = self.settings.dedupe_window
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._streams: set[str] = set()

@@ -102,6 +102,7 @@ class RedisBroker(Broker):
         )
         self.visibility_timeout = self.settings.visibility_timeout
         self.dedupe_window = self.settings.dedupe_window
+        self.redelivery_window = self.dedupe_window  # acked entries are trimmed after the dedupe window
         self.keys = scripts.Keys(self.settings.namespace)
         # Unique per instance: competing consumers are distinct members of the group.
         self.consumer = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,167 @@
+"""Costs that stay flat as data grows: inbox lookup, get by id and one prune batch at 10k and 100k rows.
+
+For each store (``--store``: sqlite, postgres) and each size (``--sizes``, default 10,000 and 100,000), a fresh
+store of one domain is filled with N inbox marks of one subscription and N aggregates (half of them stored
+replies, so a prune of ``~reply`` has work), then ANALYZEd as a live database would be. Timed, each the
+median of many calls on the filled store:
+
+- ``inbox 200``: ``Store.seen`` of 200 message ids (100 present, 100 absent), what a consumer runs per batch;
+- ``get``: ``Store.load`` of one aggregate by id;
+- ``prune 1000``: one ``Store.prune`` batch of 1,000 inbox marks (what the background pruner runs), and one of
+  1,000 stored replies.
+
+The baseline of each figure is the same figure at the smallest size: the ``x base`` column is the ratio
+(1.0 = flat). After each size the rows are counted (N marks minus the pruned ones), or the script exits 1.
+The PostgreSQL schema is dropped afterwards. Run from the repository root::
+
+    .venv/bin/python bench/scale.py                       # sqlite and postgres, 10k and 100k
+    .venv/bin/python bench/scale.py --store sqlite --sizes 10000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from interlink.adapters.stores.postgres import PostgresStore
+from interlink.adapters.stores.sqlite import SqliteStore
+from interlink.ports.store import AggregateWrite, ChangeSet, InboxMark, Retained, Store
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+SUB = "bench.handlers"
+CHUNK = 5_000
+
+
+async def median_ms(call: Callable[[int], Awaitable[object]], runs: int) -> float:
+    """Median wall time of ``call(i)`` for i in range(runs), in milliseconds."""
+    times = []
+    for i in range(runs):
+        start = time.perf_counter()
+        await call(i)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+async def fill(store: Store, n: int) -> None:
+    """N inbox marks and N aggregates (every other one a stored reply), committed in chunks."""
+    for base in range(0, n, CHUNK):
+        ids = range(base, min(base + CHUNK, n))
+        marks = [InboxMark(SUB, f"m-{i:09d}") for i in ids]
+        writes = [
+            AggregateWrite("~reply" if i % 2 else "Account", f"a-{i:09d}", 0, 1, json.dumps({"n": i})) for i in ids
+        ]
+        await store.commit([ChangeSet(inbox=marks, writes=writes)])
+
+
+async def analyze(store: Store) -> None:
+    if isinstance(store, SqliteStore):
+        await store._fetch("ANALYZE", ())
+        return
+    assert isinstance(store, PostgresStore)
+    engine = create_async_engine(PG.replace("postgresql://", "postgresql+asyncpg://"))
+    async with engine.connect() as conn:
+        await conn.execute(text("COMMIT"))
+        for table in ("interlink_inbox", "interlink_aggregates"):
+            await conn.execute(text(f'ANALYZE "{store.schema}".{table}'))
+    await engine.dispose()
+
+
+async def measure(store: Store, n: int) -> dict[str, float]:
+    await fill(store, n)
+    await analyze(store)
+    step = max(1, n // 400)
+
+    async def lookup(i: int) -> None:
+        present = [f"m-{(i * step + j * 7) % n:09d}" for j in range(100)]
+        absent = [f"x-{i}-{j}" for j in range(100)]
+        found = await store.seen(SUB, present + absent)
+        assert len(found) == 100, len(found)
+
+    async def get(i: int) -> None:
+        even = (i * 2 * step) % n // 2 * 2  # the even ids are Accounts, the odd ones stored replies
+        assert await store.load("Account", f"a-{even:09d}") is not None
+
+    cut = time.time()
+    pruned = 0
+
+    async def prune_inbox(_: int) -> None:
+        nonlocal pruned
+        pruned += await store.prune(Retained.INBOX, cut, 1000)
+
+    async def prune_replies(_: int) -> None:
+        await store.prune(Retained.REPLY, cut, 1000)
+
+    figures = {
+        "inbox 200": await median_ms(lookup, 200),
+        "get": await median_ms(get, 500),
+        "prune 1000 marks": await median_ms(prune_inbox, 5),
+        "prune 1000 replies": await median_ms(prune_replies, 5),
+    }
+    marks = await count_marks(store)
+    if marks != n - pruned or pruned != min(5000, n):
+        print(f"VERIFICATION FAILED: {marks} marks left, {pruned} pruned, of {n}", file=sys.stderr)
+        raise SystemExit(1)
+    return figures
+
+
+async def count_marks(store: Store) -> int:
+    if isinstance(store, SqliteStore):
+        rows = await store._fetch("SELECT count(*) FROM interlink_inbox", ())
+        return int(rows[0][0])
+    assert isinstance(store, PostgresStore)
+    engine = create_async_engine(PG.replace("postgresql://", "postgresql+asyncpg://"))
+    async with engine.connect() as conn:
+        value = (await conn.execute(text(f'SELECT count(*) FROM "{store.schema}".interlink_inbox'))).scalar()
+    await engine.dispose()
+    return int(value or 0)
+
+
+async def drop_schema(schema: str) -> None:
+    engine = create_async_engine(PG.replace("postgresql://", "postgresql+asyncpg://"))
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+async def one(kind: str, n: int, folder: Path) -> dict[str, float]:
+    if kind == "sqlite":
+        async with SqliteStore(f"sqlite:///{folder}/scale-{n}.db", domain="bench") as store:
+            return await measure(store, n)
+    schema = f"bench_scale_{uuid.uuid4().hex[:8]}"
+    try:
+        async with PostgresStore(f"{PG}?schema={schema}", domain="bench") as store:
+            return await measure(store, n)
+    finally:
+        await drop_schema(schema)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", action="append", choices=["sqlite", "postgres"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    args = parser.parse_args()
+    sizes = sorted(args.sizes)
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.store or ["sqlite", "postgres"]:
+            results = {n: await one(kind, n, Path(tmp)) for n in sizes}
+            base = results[sizes[0]]
+            print(f"\n{kind}: median ms per call (x base = ratio to the same figure at {sizes[0]:,} rows)")
+            print(f"{'rows':>10}  " + "  ".join(f"{name:>18} {'x base':>6}" for name in base))
+            for n, figures in results.items():
+                cells = "  ".join(f"{v:>18.3f} {v / base[name]:>6.2f}" for name, v in figures.items())
+                print(f"{n:>10,}  {cells}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

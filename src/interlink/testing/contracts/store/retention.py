@@ -1,0 +1,97 @@
+"""Retention on every store: old framework records are pruned in bounded batches, recent ones never."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from interlink.ports.store import ChangeSet, InboxMark, Retained, Store
+from interlink.testing.contracts.store.base import KIND, SUB, StoreContractBase, _create
+
+__all__ = ["RetentionContract"]
+
+
+def _boundary() -> float:
+    """A cut-off time: everything committed before the call is older, everything after is newer."""
+    cut = time.time()
+    while time.time() <= cut:  # the next commit's clock reading must be strictly later (coarse clocks)
+        time.sleep(0.001)
+    return cut
+
+
+async def _prune_all(store: Store, kind: Retained, older_than: float, limit: int) -> list[int]:
+    """Prune until a batch comes back short; the count of each batch."""
+    counts = []
+    while True:
+        counts.append(await store.prune(kind, older_than, limit))
+        if counts[-1] < limit:
+            return counts
+
+
+def _record(kind: str, id: str, **fields: object) -> ChangeSet:
+    return ChangeSet(writes=[_create(id, json.dumps(fields), kind=kind)])
+
+
+class RetentionContract(StoreContractBase):
+    """Part of :class:`~interlink.testing.contracts.store.StoreContract`."""
+
+    async def test_prune_inbox_in_batches_keeps_marks_inside_the_window(self, store: Store) -> None:
+        """Inbox marks older than the cut-off go in batches of the limit; marks inside the window all stay."""
+        old = [f"old-{n}" for n in range(5)]
+        await store.commit([ChangeSet(inbox=[InboxMark(SUB, m) for m in old])])
+        await store.commit([ChangeSet(inbox=[InboxMark("other.sub", "old-x")])])
+        cut = _boundary()
+        new = [f"new-{n}" for n in range(3)]
+        await store.commit([ChangeSet(inbox=[InboxMark(SUB, m) for m in new])])
+
+        assert await _prune_all(store, Retained.INBOX, cut, limit=2) == [2, 2, 2, 0]
+        assert await store.seen(SUB, old + new) == set(new)
+        assert await store.seen("other.sub", ["old-x"]) == set()
+        # A pruned id may be marked again (it is a new message to the inbox now); the kept ones may not.
+        await store.commit([ChangeSet(inbox=[InboxMark(SUB, "old-0")])])
+        assert await store.prune(Retained.INBOX, cut, 100) == 0
+
+    async def test_prune_keeps_running_sagas_and_business_aggregates(self, store: Store) -> None:
+        """An ended saga older than the cut-off is pruned; a running one and an aggregate of the same age stay."""
+        await store.commit([_record("~saga", "s-done", status="completed")])
+        await store.commit([_record("~saga", "s-comp", status="compensated")])
+        await store.commit([_record("~saga", "s-failed", status="failed")])
+        await store.commit([_record("~saga", "s-running", status="running")])
+        await store.commit([_record("~saga", "s-compensating", status="compensating")])
+        await store.commit([_record(KIND, "a-1", status="completed")])
+        cut = _boundary()
+        await store.commit([_record("~saga", "s-new", status="completed")])
+
+        assert await _prune_all(store, Retained.SAGA, cut, limit=2) == [2, 1]
+        for gone in ("s-done", "s-comp", "s-failed"):
+            assert await store.load("~saga", gone) is None
+        for kept in ("s-running", "s-compensating", "s-new"):
+            assert await store.load("~saga", kept) is not None
+        assert await store.load(KIND, "a-1") is not None
+
+    async def test_prune_stored_replies_by_age(self, store: Store) -> None:
+        """A stored reply older than the cut-off is pruned, a newer one stays, other kinds are untouched."""
+        await store.commit([_record("~reply", "cmd-1", outcome="confirmed")])
+        await store.commit([_record("~reply", "cmd-2", outcome="rejected")])
+        await store.commit([_record(KIND, "a-1", outcome="confirmed")])
+        cut = _boundary()
+        await store.commit([_record("~reply", "cmd-3", outcome="confirmed")])
+
+        assert await _prune_all(store, Retained.REPLY, cut, limit=1) == [1, 1, 0]
+        assert await store.load("~reply", "cmd-1") is None
+        assert await store.load("~reply", "cmd-2") is None
+        assert await store.load("~reply", "cmd-3") is not None
+        assert await store.load(KIND, "a-1") is not None
+        assert await store.prune(Retained.SAGA, time.time() + 1, 100) == 0
+
+    async def test_prune_idempotency_keys_by_age(self, store: Store) -> None:
+        """Idempotency keys claimed before the cut-off are pruned and may be claimed afresh; newer ones hold."""
+        assert await store.claim_idempotency("key-old", "f1", lease=60) is None
+        cut = _boundary()
+        assert await store.claim_idempotency("key-new", "f2", lease=60) is None
+
+        assert await _prune_all(store, Retained.IDEMPOTENCY, cut, limit=10) == [1]
+        assert await store.claim_idempotency("key-old", "f3", lease=60) is None
+        held = await store.claim_idempotency("key-new", "f4", lease=60)
+        assert held is not None
+        assert held.fingerprint == "f2"

@@ -22,9 +22,11 @@ TERMINATE = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE applic
 
 @dataclass
 class Faults:
-    """What was done to the bank: connections terminated per round (PostgreSQL pairs)."""
+    """What was done to the bank: connections terminated per round (PostgreSQL pairs), and how many of those
+    rounds were aimed at a process starting up."""
 
     terminated: list[int] = field(default_factory=list)
+    aimed: int = 0
 
 
 async def kill_in_turn(bank: Bank, until: float, rng: random.Random) -> None:
@@ -51,15 +53,32 @@ async def supervise(bank: Bank, stop: asyncio.Event, rng: random.Random) -> None
             await asyncio.wait_for(stop.wait(), timeout=0.5)
 
 
-async def terminate_connections(application_name: str, stop: asyncio.Event, rng: random.Random, faults: Faults) -> None:
-    """Until ``stop``: every 2-6 s, ``pg_terminate_backend`` on every connection of the processes' stores."""
+async def _either(first: asyncio.Event, second: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+    waits = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def terminate_connections(
+    bank: Bank, application_name: str, stop: asyncio.Event, rng: random.Random, faults: Faults
+) -> None:
+    """Until ``stop``: ``pg_terminate_backend`` on every connection of the processes' stores, 2-6 s after the
+    last round, or 0.2-2 s after a process was started again (so some rounds hit a process starting up)."""
     url = require("postgres").url.replace("postgresql://", "postgresql+asyncpg://")
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
     try:
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=rng.uniform(2, 6))
+            bank.restarted.clear()
+            await _either(stop, bank.restarted, rng.uniform(2, 6))
+            if stop.is_set():
                 return
+            if bank.restarted.is_set():
+                faults.aimed += 1
+                await asyncio.sleep(rng.uniform(0.2, 2.0))
             async with engine.connect() as conn:
                 rows = (await conn.execute(text(TERMINATE), {"a": application_name})).all()
             faults.terminated.append(sum(1 for (done,) in rows if done))

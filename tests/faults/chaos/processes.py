@@ -4,6 +4,7 @@ own. Each incarnation writes its output to a log file of its own, kept as eviden
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -71,6 +72,8 @@ class Bank:
         self.kills: Counter[str] = Counter()
         self.starts: Counter[str] = Counter()
         self.crashes: list[Crash] = []
+        #: Set whenever a process is started again (after a kill or a crash).
+        self.restarted = asyncio.Event()
 
     def start(self, name: str) -> None:
         """Start the domain's process (a new incarnation, with its own log file)."""
@@ -84,6 +87,8 @@ class Bank:
                 command, cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         self.log_of[name] = log
+        if self.starts[name] > 1:
+            self.restarted.set()
 
     def kill(self, name: str) -> None:
         """SIGKILL the domain's process and reap it; it stays down until :meth:`start`."""

@@ -46,7 +46,12 @@ class ChaosRun:
         """The faults, the load and the counts with their evidence."""
         kills = ", ".join(f"{name} {self.bank.kills[name]}" for name in MODULES)
         terminated = self.faults.terminated
-        pg = f"; pg_terminate_backend: {sum(terminated)} connections in {len(terminated)} rounds" if terminated else ""
+        aimed = f" ({self.faults.aimed} aimed at a start-up)"
+        pg = (
+            f"; pg_terminate_backend: {sum(terminated)} connections in {len(terminated)} rounds{aimed}"
+            if terminated
+            else ""
+        )
         loans = sum(1 for _, op in self.load.loans if op.acknowledged)
         moves = sum(1 for _, op in self.load.moves if op.acknowledged)
         rows = sum(len(f.ids) for f in self.load.files)
@@ -113,7 +118,7 @@ async def chaos_run(backends: Backends, workdir: Path, config: ChaosConfig) -> C
 
             chaos = [kill_then_stop(), load.run(over)]
             if postgres:
-                chaos.append(terminate_connections(victims, over, random.Random(config.seed + 3), faults))
+                chaos.append(terminate_connections(bank, victims, over, random.Random(config.seed + 3), faults))
             await asyncio.gather(*chaos)
             settled_in = await _settle(stores, load, workdir, config)
             scores = await read_scores(

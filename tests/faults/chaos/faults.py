@@ -48,7 +48,8 @@ async def supervise(bank: Bank, stop: asyncio.Event, rng: random.Random) -> None
     while not stop.is_set():
         for name in bank.ended_by_themselves():
             await asyncio.sleep(rng.uniform(1, 5))
-            bank.start(name)
+            if not stop.is_set():
+                bank.start(name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.5)
 

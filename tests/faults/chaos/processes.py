@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -34,10 +35,24 @@ MODULES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: Ports below the kernel's ephemeral range (32768-60999 by default): a port a domain holds is free again while
+#: the domain is down, and a port the kernel hands out for ``bind(0)`` or an outgoing connection could take it.
+PORTS = range(20_000, 32_000)
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports outside the ephemeral range that nothing listens on now."""
+    chosen: list[int] = []
+    for port in random.SystemRandom().sample(PORTS, k=200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise OSError(f"no {count} free ports in {PORTS}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,9 @@ class Bank:
 
     def __init__(self, store: str, broker: str, workdir: Path) -> None:
         self.store, self.broker, self.workdir = store, broker, workdir
-        self.urls = {name: f"http://127.0.0.1:{_free_port()}" for name in MODULES}
+        self.urls = {
+            name: f"http://127.0.0.1:{port}" for name, port in zip(MODULES, _free_ports(len(MODULES)), strict=True)
+        }
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         # COLUMNS: the console log wraps at 80 columns otherwise, which makes the evidence hard to read.

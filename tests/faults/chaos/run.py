@@ -121,6 +121,9 @@ async def chaos_run(backends: Backends, workdir: Path, config: ChaosConfig) -> C
                 chaos.append(terminate_connections(bank, victims, over, random.Random(config.seed + 3), faults))
             await asyncio.gather(*chaos)
             settled_in = await _settle(stores, load, workdir, config)
+            # The scores are read, and SIGTERM sent, to processes that run (a crash loop shows as crashes).
+            with contextlib.suppress(TimeoutError):
+                await bank.healthy(60)
             scores = await read_scores(
                 bank.urls["risk-assessment"], sorted(await list_all(stores["customer"], "Customer"))
             )

@@ -41,8 +41,9 @@ class ChaosConfig:
 
     @property
     def budget(self) -> float:
-        """An upper bound of the whole run, for the test's timeout."""
-        return 120.0 + self.seconds + self.drain + self.settle + 240.0
+        """An upper bound of the whole run, for the test's timeout: start-up (2 min), the faults and a last kill
+        round (at most 2 min over), the drain, settling, then health, scores and stop (at most 4 min)."""
+        return 120.0 + self.seconds + 130.0 + self.drain + self.settle + 240.0
 
     @classmethod
     def from_env(cls) -> ChaosConfig:

@@ -49,11 +49,12 @@ async def pg_url() -> AsyncIterator[str]:
         ["outbox", "status", "examples.bank:customer"],
         ["sagas", "list", "examples.bank:loan_request"],
         ["advise", "examples.bank:risk_assessment"],
+        ["dead-letters", "list", "examples.bank:customer_communication"],
     ],
-    ids=["outbox", "sagas", "advise"],
+    ids=["outbox", "sagas", "advise", "dead-letters"],
 )
 def test_each_command_names_the_store_it_reads_without_its_password(pg_url: str, command: list[str]) -> None:
-    """outbox, sagas and advise print ``<domain>: store postgresql://user:***@host/db (schema ...)`` on stderr."""
+    """outbox, sagas, advise and dead-letters print ``<domain>: store postgresql://user:***@host/db (schema ...)`` on stderr."""
     result = _cli(*command, "--store", pg_url)
     assert result.returncode == 0, result.stderr
     domain = command[-1].split(":", 1)[1].replace("_", "-")

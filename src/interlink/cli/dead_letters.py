@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from interlink.cli.loading import console, err_console, load_domain, run_async
+from interlink.cli.store_note import say_store
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption, TargetArgument
 from interlink.core.domain import Domain
 from interlink.delivery.relay import is_parked_outbox
@@ -73,6 +74,7 @@ def list_(
 
     async def main() -> None:
         async with open_store(store, domain.name) as s:
+            say_store(s)
             if error_contains:
                 letters = (await find_letters(s, selection))[:limit]
             else:
@@ -89,6 +91,7 @@ def show(target: TargetArgument, letter_id: int, store: StoreOption = DEFAULTS["
 
     async def main() -> None:
         async with open_store(store, domain.name) as s:
+            say_store(s)
             letter = await s.dead_letter(letter_id)
         if letter is None:
             raise ConfigurationError(f"no dead letter {letter_id} in domain {domain.name!r}")
@@ -167,6 +170,7 @@ def replay(
     async def main() -> None:
         async with replaying(domain, store, broker) as replayer:
             s = replayer.runtime.store
+            say_store(s)
             ids, bulk = await _select(s, domain, letter_ids or [], everything, selection)
             if bulk and not _confirmed("replay", await _letters(s, ids), domain, dry_run, yes):
                 return
@@ -241,6 +245,7 @@ def discard(
 
     async def main() -> None:
         async with open_store(store, domain.name) as s:
+            say_store(s)
             ids, bulk = await _select(s, domain, letter_ids or [], everything, selection)
             letters = await _letters(s, ids)
             if bulk and not _confirmed("discard", letters, domain, dry_run, yes):

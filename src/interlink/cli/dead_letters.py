@@ -16,8 +16,8 @@ import typer
 from rich.table import Table
 
 from interlink.cli.loading import console, err_console, load_domain, run_async
-from interlink.cli.store_note import say_store
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption, TargetArgument
+from interlink.cli.store_note import say_store
 from interlink.core.domain import Domain
 from interlink.delivery.relay import is_parked_outbox
 from interlink.exceptions import AdapterError, ConfigurationError, InterlinkError

@@ -54,7 +54,7 @@ async def pg_url() -> AsyncIterator[str]:
     ids=["outbox", "sagas", "advise", "dead-letters"],
 )
 def test_each_command_names_the_store_it_reads_without_its_password(pg_url: str, command: list[str]) -> None:
-    """outbox, sagas, advise and dead-letters print ``<domain>: store postgresql://user:***@host/db (schema ...)`` on stderr."""
+    """outbox, sagas, advise, dead-letters print ``<domain>: store postgresql://user:***@host/db (schema ...)``."""
     result = _cli(*command, "--store", pg_url)
     assert result.returncode == 0, result.stderr
     domain = command[-1].split(":", 1)[1].replace("_", "-")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from interlink.ports.broker import OutgoingMessage, Subscription
 from interlink.ports.store import Store
 from interlink.runtime import Runtime, Settings
 from interlink.testing.waiting import wait_until
-from tests.support.private_rabbitmq import PrivateRabbitMq, rabbitmq_installed
+from tests.support.private_rabbitmq import PrivateRabbitMq, require_rabbitmq_server
 
 from .apps.fault_app import payment, receipt, record_payment
 
@@ -37,11 +36,7 @@ log = logging.getLogger(__name__)
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRabbitMq]:
     """A private RabbitMQ node for this module; skipped (failed under CI=true) if RabbitMQ is not installed."""
-    if not rabbitmq_installed():
-        message = "rabbitmq-server is not installed: cannot start a private RabbitMQ node"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI: {message}", pytrace=False)
-        pytest.skip(message)
+    require_rabbitmq_server()
     private = PrivateRabbitMq(tmp_path_factory.mktemp("rabbitmq"))
     log.warning("private RabbitMQ %s started in %.1fs", private.node, private.start())
     try:

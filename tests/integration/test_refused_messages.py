@@ -28,7 +28,7 @@ from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store
 from interlink.testing.waiting import wait_until
 from tests.support.private_nats import PrivateNats
-from tests.support.private_rabbitmq import PrivateRabbitMq, rabbitmq_installed
+from tests.support.private_rabbitmq import PrivateRabbitMq, require_rabbitmq_server
 from tests.support.private_redis import private_redis
 from tests.support.refusal_app import DOMAINS, Note, Seen, note, noted_message
 from tests.support.services import fresh_name
@@ -92,8 +92,7 @@ async def limited(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
                 yield Limited(server.url, server.url, raise_bulk_len)
     else:
-        if not rabbitmq_installed():
-            pytest.skip("RabbitMQ is not installed, so no private node can be started")
+        require_rabbitmq_server()
         node = PrivateRabbitMq(tmp_path / "rabbitmq", config=f"max_message_size = {SMALL_LIMIT}\n")
         node.start()
 

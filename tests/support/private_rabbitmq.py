@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["PrivateRabbitMq", "TlsFiles", "answers_amqp", "free_port", "rabbitmq_installed"]
+import pytest
+
+__all__ = ["PrivateRabbitMq", "TlsFiles", "answers_amqp", "free_port", "rabbitmq_installed", "require_rabbitmq_server"]
 
 _SBIN = Path("/usr/lib/rabbitmq/bin")
 # The first bytes a client sends; a live broker answers with a Connection.Start method frame (type 1).
@@ -42,6 +44,15 @@ _PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 def rabbitmq_installed() -> bool:
     """True when the RabbitMQ server scripts are installed where this helper looks for them."""
     return (_SBIN / "rabbitmq-server").exists() or shutil.which("rabbitmq-server") is not None
+
+
+def require_rabbitmq_server() -> None:
+    """Skip the calling test when no private RabbitMQ node can be started; under CI=true, fail it instead."""
+    if not rabbitmq_installed():
+        message = "rabbitmq-server is not installed: cannot start a private RabbitMQ node"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI: {message}", pytrace=False)
+        pytest.skip(message)
 
 
 def _script(name: str) -> str:

@@ -20,7 +20,8 @@ from referencing.jsonschema import DRAFT202012
 
 from interlink.runtime import Runtime, Settings
 from interlink.specs import asyncapi_document, collect
-from interlink.specs.wire import ISSUER, Wire, nats_token, wire_for
+from interlink.specs.wire import ISSUER, Wire, nats_token
+from interlink.specs.wire_url import wire_for
 from interlink.testing.waiting import wait_until
 from tests.integration.wire_app import Opening, bureau, desk, open_account
 from tests.integration.wiretap import Captured, tap_for

@@ -20,7 +20,8 @@ from interlink.cli.loading import load_domains
 from interlink.cli.main import app
 from interlink.specs import asyncapi_document, collect
 from interlink.specs.diff import diff_documents
-from interlink.specs.wire import AmqpWire, NatsWire, RedisWire, nats_token, wire_for
+from interlink.specs.wire import AmqpWire, NatsWire, RedisWire, nats_token
+from interlink.specs.wire_url import wire_for
 
 runner = CliRunner()
 LENDING = "tests.specs.landscape_app:lending"

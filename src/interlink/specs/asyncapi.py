@@ -27,7 +27,8 @@ from typing import Any
 from interlink.specs.cloudevents import STRUCTURED_CONTENT_TYPE, envelope_schema
 from interlink.specs.model import Channel, DomainSpec, MessageSpec, Operation, SagaSpec
 from interlink.specs.schemas import model_schemas
-from interlink.specs.wire import ISSUER, Wire, wire_for
+from interlink.specs.wire import ISSUER, Wire
+from interlink.specs.wire_url import wire_for
 
 __all__ = ["ASYNCAPI_VERSION", "DEFAULT_BROKER_URL", "asyncapi_document", "channel_key"]
 

@@ -22,6 +22,7 @@ client and check them against these names:
 
 A channel whose name is known only at run time (``{issuer}.replies``: where a command's reply goes, named
 by its ``replyto``) has no fixed address; :meth:`Wire.coordinates` gives it with ``{issuer}`` left in.
+:func:`~interlink.specs.wire_url.wire_for` picks the layout from a broker URL.
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
-
-from interlink.exceptions import ConfigurationError
+from urllib.parse import urlsplit
 
 __all__ = [
     "ISSUER",
@@ -42,12 +41,11 @@ __all__ = [
     "RedisWire",
     "Wire",
     "nats_token",
-    "wire_for",
+    "redacted",
 ]
 
 #: The placeholder of a run-time channel name: the issuing domain of a command event.
 ISSUER = "{issuer}"
-_DEFAULT_NAMESPACE = "interlink"
 _NATS_KEEP = re.compile(r"[^A-Za-z0-9-]")
 _STRING: dict[str, Any] = {"type": "string", "minLength": 1}
 
@@ -57,7 +55,7 @@ def nats_token(text: str) -> str:
     return _NATS_KEEP.sub(lambda m: "".join(f"_{b:02X}" for b in m.group().encode()), text)
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """The URL without any secret: a password becomes ``***``, and so does a bare NATS token."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
@@ -107,7 +105,7 @@ class Wire:
         if self.pathname:
             rendered["pathname"] = self.pathname
         rendered["description"] = self.describe()
-        rendered["x-interlink-url"] = _redacted(self.url)
+        rendered["x-interlink-url"] = redacted(self.url)
         if self.namespace is not None:
             rendered["x-interlink-namespace"] = self.namespace
         return rendered
@@ -362,47 +360,3 @@ class RedisWire(Wire):
                 "channel": {**_STRING, "description": "The channel the entry was published on."},
             },
         }
-
-
-def _host(hostname: str | None, port: int | None, default_port: int) -> str:
-    host = hostname or "localhost"
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{port or default_port}"
-
-
-def wire_for(url: str) -> Wire:
-    """The layout of the broker at ``url`` (the same URLs ``interlink run --broker`` takes)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"not a broker URL: {_redacted(url)!r} ({exc})") from None
-    options = dict(parse_qsl(parts.query))
-    namespace = options.get("namespace", _DEFAULT_NAMESPACE)
-    scheme = parts.scheme
-    if scheme == "sqlite":
-        return EmbeddedWire(url, pathname=parts.path or None, options=options)
-    if scheme == "memory":
-        return MemoryWire(url, options=options)
-    if scheme in ("amqp", "amqps"):
-        vhost = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
-        vhost = vhost or "/"
-        return AmqpWire(
-            url, namespace=namespace, host=_host(parts.hostname, port, 5671 if scheme == "amqps" else 5672),
-            pathname=None if vhost == "/" else "/" + quote(vhost, safe=""), tls=scheme == "amqps",
-            options=options, vhost=vhost,
-        )  # fmt: skip
-    if scheme in ("nats", "tls"):
-        tls = scheme == "tls" or options.get("tls", "").lower() in ("1", "true", "yes", "on")
-        tls = tls or any(options.get(f) for f in ("ca_file", "cert_file", "key_file"))
-        return NatsWire(url, namespace=namespace, host=_host(parts.hostname, port, 4222), tls=tls, options=options)
-    if scheme in ("redis", "rediss"):
-        db = parts.path.strip("/") or "0"
-        return RedisWire(
-            url, namespace=namespace, host=_host(parts.hostname, port, 6379), pathname=f"/{db}",
-            tls=scheme == "rediss", options=options,
-        )  # fmt: skip
-    raise ConfigurationError(
-        f"no broker for {scheme or '(no scheme)'}:// in {_redacted(url)!r}; known: amqp, amqps, memory, nats, "
-        "redis, rediss, sqlite, tls"
-    )

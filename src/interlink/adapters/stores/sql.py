@@ -16,15 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    Delete,
     Table,
-    and_,
     bindparam,
     delete,
     func,
     insert,
-    literal_column,
     select,
     update,
 )
@@ -35,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import MIGRATIONS
 from interlink.adapters.stores.sql_files import SqlFileClaims
-from interlink.core.command_events import REPLY_KIND
-from interlink.core.sagas import SAGA_KIND, SagaStatus
+from interlink.adapters.stores.sql_idempotency import SqlIdempotencyKeys
+from interlink.adapters.stores.sql_retention import SqlRetention
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
@@ -45,10 +41,8 @@ from interlink.ports.store import (
     ChangeSet,
     DeadLetter,
     FieldValue,
-    IdempotencyRecord,
     OutboxRow,
     OutboxStatus,
-    Retained,
     Store,
     StoredAggregate,
     merge_writes,
@@ -59,7 +53,7 @@ __all__ = ["SqlStore"]
 log = logging.getLogger("interlink.store")
 
 
-class SqlStore(SqlFileClaims, Store, abc.ABC):
+class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlRetention, Store, abc.ABC):
     """A store on SQLAlchemy 2 async: one writer at a time per process, reads in parallel."""
 
     def __init__(self, url: str, *, domain: str) -> None:
@@ -362,82 +356,6 @@ class SqlStore(SqlFileClaims, Store, abc.ABC):
         async with self._errors(), self._read() as conn:
             rows = (await conn.execute(query.order_by(t.c.id).limit(limit))).all()
         return [(r[0], StoredAggregate(r[1], r[2])) for r in rows]
-
-    async def claim_idempotency(self, key: str, fingerprint: str, lease: float) -> IdempotencyRecord | None:
-        t = schema.idempotency
-        now = time.time()
-        assert self._writer is not None
-        self._check()
-        async with self._errors(), self._write_lock, self._writer.begin() as conn:
-            row = (await conn.execute(select(t).where(t.c.key == key).with_for_update())).first()
-            if row is not None and not (row.state == "pending" and row.created_at < now - lease):
-                return _idempotency(row)
-            if row is not None:
-                await conn.execute(delete(t).where(t.c.key == key))
-            values = {"key": key, "fingerprint": fingerprint, "state": "pending", "created_at": now}
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(insert(t).values(**values))
-            except IntegrityError:
-                # Another process claimed it between our read and our insert.
-                row = (await conn.execute(select(t).where(t.c.key == key))).one()
-                return _idempotency(row)
-        return None
-
-    async def renew_idempotency(self, key: str, fingerprint: str) -> bool:
-        self._check()
-        assert self._writer is not None
-        t = schema.idempotency
-        mine = (t.c.key == key, t.c.state == "pending", t.c.fingerprint == fingerprint)
-        async with self._errors(), self._write_lock, self._writer.begin() as conn:
-            renewed = await conn.execute(update(t).where(*mine).values(created_at=time.time()))
-        return bool(renewed.rowcount)
-
-    async def release_idempotency(self, key: str) -> None:
-        self._check()
-        assert self._writer is not None
-        t = schema.idempotency
-        async with self._errors(), self._write_lock, self._writer.begin() as conn:
-            await conn.execute(delete(t).where(t.c.key == key, t.c.state == "pending"))
-
-    # -- retention -----------------------------------------------------------------------------------
-
-    async def _prune(self, kind: Retained, older_than: float, limit: int) -> int:
-        statement = self.prune_statement(kind, older_than, limit)
-        assert self._writer is not None
-        async with self._errors(), self._write_lock, self._writer.begin() as conn:
-            return int((await conn.execute(statement)).rowcount)
-
-    def prune_statement(self, kind: Retained, older_than: float, limit: int) -> Delete:
-        """The one DELETE of a prune batch (for EXPLAIN in tests): the oldest rows' rowids through the age
-        index, then those rows by rowid."""
-        # The age condition is not repeated outside: SQLite would then walk the age index over every old
-        # row and test each against the list, a cost that grows with the backlog.
-        table, condition = self._retained(kind, older_than)
-        rowid: ColumnElement[Any] = literal_column("rowid")
-        picked = select(rowid).select_from(table).where(condition).limit(limit)
-        return delete(table).where(rowid.in_(picked.scalar_subquery()))
-
-    def _retained(self, kind: Retained, older_than: float) -> tuple[Table, ColumnElement[bool]]:
-        """The table and age condition (served by an index) of one kind of record."""
-        if kind is Retained.INBOX:
-            return schema.inbox, schema.inbox.c.processed_at < older_than
-        if kind is Retained.IDEMPOTENCY:
-            return schema.idempotency, schema.idempotency.c.created_at < older_than
-        t = schema.aggregates
-        if kind is Retained.REPLY:
-            return t, and_(t.c.kind == REPLY_KIND, t.c.updated_at < older_than)
-        ended = [s.value for s in SagaStatus if s.ended]
-        return t, and_(t.c.kind == SAGA_KIND, t.c.updated_at < older_than, self._field("status").in_(ended))
-
-    async def _finish_idempotency(self, conn: AsyncConnection, record: IdempotencyRecord) -> None:
-        t = schema.idempotency
-        values = {"state": "done", "status": record.status, "response": record.response}
-        await conn.execute(update(t).where(t.c.key == record.key).values(**values))
-
-
-def _idempotency(r: Row[Any]) -> IdempotencyRecord:
-    return IdempotencyRecord(r.key, r.fingerprint, r.state, r.created_at, r.status, r.response)
 
 
 def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:

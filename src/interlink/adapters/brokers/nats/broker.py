@@ -34,7 +34,6 @@ from nats.js.api import DEFAULT_PREFIX, ConsumerInfo, PubAck
 
 from interlink.adapters.brokers.nats.config import (
     consumer_config,
-    history_config,
     parse_url,
     redact,
     ssl_context,
@@ -42,6 +41,7 @@ from interlink.adapters.brokers.nats.config import (
     token,
 )
 from interlink.adapters.brokers.nats.errors import translate, translating
+from interlink.adapters.brokers.nats.history import read_history
 from interlink.adapters.brokers.nats.jetstream import JetStream
 from interlink.adapters.brokers.nats.pull import Puller, Route
 from interlink.exceptions import BrokerError, BrokerUnavailable, MessageRefused
@@ -57,7 +57,6 @@ _MSG_ID = "Nats-Msg-Id"
 _HEADER_ROOM = 256
 _STREAM_EXISTS = 10058  # JetStream's error code for "stream name already in use" (with another config)
 _REFRESH = 1.0  # s between re-reads of a subscription's subjects when a message matches none of them
-_HISTORY_BATCH = 500
 
 
 class NatsBroker(Broker):
@@ -382,35 +381,20 @@ class NatsBroker(Broker):
     async def history(self, channel: str, types: Collection[str] | None = None) -> AsyncGenerator[bytes, None]:
         """Every message still kept on ``channel`` (of ``types``, if given), oldest first, once each.
 
-        For rebuilding a replica: reads the producing domain's stream from its first retained message, with
-        an ephemeral consumer that acks nothing, up to the last message there when it gets there. Wrap it in
-        ``contextlib.aclosing()`` when you may stop early, so the reader is deleted at once. Raises
+        For rebuilding a replica (see :func:`~interlink.adapters.brokers.nats.history.read_history`). Wrap it
+        in ``contextlib.aclosing()`` when you may stop early, so the reader is deleted at once. Raises
         BrokerUnavailable when the connection drops half-way: read it again from the start.
         """
         self._check()
         _, js = self._client()
         stream = await self._ensure_stream(channel)
         wanted = {self._subject(channel, t) for t in types} if types is not None else None
-        with translating(f"read the history of {channel!r}"):
-            config = history_config(self.settings, channel, wanted, self._multi_filter)
-            reader = (await js.add_consumer(stream, config)).name
-        try:
-            expected = 1
-            while True:
-                request: dict[str, int | bool] = {"batch": _HISTORY_BATCH, "no_wait": True}
-                batch = await self._puller.pull([(stream, reader)], request, self.settings.request_timeout)
-                for msg in batch:
-                    if msg.metadata.sequence.consumer != expected:
-                        raise BrokerUnavailable(f"NATS lost messages of {channel!r}'s history on the way")
-                    expected += 1
-                    if wanted is None or msg.subject in wanted:
-                        yield msg.data
-                if len(batch) < _HISTORY_BATCH:
-                    return
-        finally:
-            with contextlib.suppress(nats_errors.Error, OSError):
-                if self._js is not None:
-                    await self._js.delete_consumer(stream, reader)
+        reading = read_history(
+            js, self._puller, self.settings, (stream, channel), wanted, self._multi_filter, lambda: self._js
+        )
+        async with contextlib.aclosing(reading) as messages:
+            async for data in messages:
+                yield data
 
 
 async def _discard(nc: Client) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from pathlib import PurePath
 from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
 from interlink.core.aggregate import Aggregate
-from interlink.core.command_events import CommandHandlerSpec, ReplyHandlerSpec, handler_spec, reply_handler_spec
+from interlink.core.command_events import CommandHandlerSpec, ReplyHandlerSpec
 from interlink.core.declarations import (
     AsyncFn,
     CommandSpec,
@@ -20,6 +19,8 @@ from interlink.core.declarations import (
     ServiceSpec,
     inspect_function,
 )
+from interlink.core.domain_command_events import CommandEventVerbs
+from interlink.core.domain_notification import NotificationVerbs
 from interlink.core.external import ExternalService
 from interlink.core.inbound import (
     FileFormat,
@@ -30,11 +31,10 @@ from interlink.core.inbound import (
     file_ingested_event,
     inbound_file_spec,
 )
-from interlink.core.messages import Command, Event, Message, NotificationEvent
-from interlink.core.notification import NotificationSpec, SourceDown, notification_spec
+from interlink.core.messages import Command, Event, Message
+from interlink.core.notification import NotificationSpec
 from interlink.core.retry import RetryPolicy
-from interlink.core.saga_query import saga_state
-from interlink.core.sagas import Saga, SagaState, Step
+from interlink.core.sagas import Saga
 from interlink.core.state_transfer import Replica, ReplicaSpec, StateTransferEvent, replica_spec
 from interlink.core.versions import Upcaster, Upcasters
 from interlink.exceptions import ConfigurationError
@@ -49,7 +49,7 @@ U = TypeVar("U", bound=Upcaster)
 T = TypeVar("T")
 
 
-class Domain:
+class Domain(NotificationVerbs, CommandEventVerbs):
     """A service domain: one business responsibility, its own data, integrated only through APIs and events.
 
     Declarations are decorators that return the function or class unchanged, so domain code stays plain
@@ -323,158 +323,6 @@ class Domain:
             return f
 
         return register
-
-    def on_notification(
-        self,
-        event_type: type[NotificationEvent],
-        *,
-        fetch: ExternalService[Any],
-        command: Callable[..., Any],
-        gone: Callable[..., Any] | None = None,
-        aggregate: type[Aggregate] | None = None,
-        version: Callable[[Any], int] | None = None,
-        name: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> NotificationSpec:
-        """State Change Notification: on each ``event_type``, fetch the resource through ``fetch`` and run
-        ``command`` with the translated data; a 404/410 runs ``gone`` with the notification's fields.
-
-        The fetched data's ``version`` (or ``version(data)``) must reach the notified one, else the
-        notification is retried later (read lag). ``retry`` overrides the runtime's retry policy (a source
-        that is down is a transient failure). See :mod:`interlink.core.notification`.
-        """
-        spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, False, "fail")
-        self._retry(event_type, retry)
-        return spec
-
-    def deferred(
-        self,
-        event_type: type[NotificationEvent],
-        *,
-        fetch: ExternalService[Any],
-        command: Callable[..., Any],
-        gone: Callable[..., Any] | None = None,
-        aggregate: type[Aggregate] | None = None,
-        when_source_down: SourceDown = "stale",
-        version: Callable[[Any], int] | None = None,
-        name: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> NotificationSpec:
-        """State Change Notification with deferred update: a notification only flags the resource as
-        pending; ``ctx.fresh(aggregate, id)`` fetches and runs ``command`` when the resource is read.
-
-        ``when_source_down``: ``"stale"`` serves the local copy marked stale (``ctx.stale``), ``"fail"``
-        raises SourceUnavailable. ``retry`` overrides the runtime's retry policy for the notifications.
-        """
-        spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, True, when_source_down)
-        self._retry(event_type, retry)
-        return spec
-
-    def _notification(
-        self,
-        event_type: type[NotificationEvent],
-        fetch: ExternalService[Any],
-        command: Callable[..., Any],
-        gone: Callable[..., Any] | None,
-        aggregate: type[Aggregate] | None,
-        version: Callable[[Any], int] | None,
-        name: str | None,
-        deferred: bool,
-        when_source_down: SourceDown,
-    ) -> NotificationSpec:
-        what = "deferred" if deferred else "on_notification"
-        if isinstance(event_type, type) and issubclass(event_type, Event) and not event_type.public:
-            raise ConfigurationError(f"{what}: {event_type.__name__} is private to domain {event_type.owner()!r}")
-        command_spec = self.spec_of(command)
-        if not isinstance(command_spec, CommandSpec):
-            raise ConfigurationError(f"{what}: command={command!r} is not a command of {self}")
-        gone_spec = self.spec_of(gone) if gone is not None else None
-        if gone is not None and not isinstance(gone_spec, CommandSpec):
-            raise ConfigurationError(f"{what}: gone={gone!r} is not a command of {self}")
-        if fetch not in self.external_services.values():
-            raise ConfigurationError(f"{what}: fetch= must be an external service declared on {self}")
-        subscription = name or event_type.message_type()
-        taken = {s.event_type for s in self.notifications.values()} | {h.event_type for h in self.handlers}
-        if subscription in self.notifications or event_type in taken:
-            raise ConfigurationError(
-                f"domain {self.name!r} already subscribes to {event_type.__name__} ({subscription!r})"
-            )
-        self.notifications[subscription] = notification_spec(
-            subscription, event_type, fetch=fetch, command=command_spec,
-            gone=gone_spec if isinstance(gone_spec, CommandSpec) else None, aggregate=aggregate, deferred=deferred,
-            when_source_down=when_source_down, version=version,
-        )  # fmt: skip
-        return self.notifications[subscription]
-
-    # -- command events (see interlink.core.command_events and interlink.core.sagas) -------------------
-
-    def handles(self, command_type: type[Command], *, retry: RetryPolicy | None = None) -> Callable[[F], F]:
-        """Declare the handler of a command event other domains send here:
-        ``async def f(ctx, command: Cmd) -> Confirmation``; it runs like a command, in one transaction, and
-        its result (or the reason of a business failure it raises) is the reply. Declares ``Cmd`` on this
-        domain if it is not declared yet; ``retry`` overrides the runtime's retry policy for it."""
-        if not command_type.__dict__.get("__owner__"):
-            self.command_message(command_type)
-        elif command_type.owner() != self.name:
-            raise ConfigurationError(
-                f"{command_type.__name__} is a command of domain {command_type.owner()!r}; "
-                f"{self.name!r} cannot handle it"
-            )
-
-        def register(f: F) -> F:
-            params, result = inspect_function(f, "command handler")
-            if command_type in self.command_handlers:
-                raise ConfigurationError(f"domain {self.name!r} already handles {command_type.__name__}")
-            self.command_handlers[command_type] = handler_spec(f, command_type, params, result)
-            self._retry(command_type, retry)
-            return f
-
-        return register
-
-    def on_reply(self, command_type: type[Command]) -> Callable[[F], F]:
-        """Declare the handler of the replies to a command event this domain sends:
-        ``async def f(ctx, reply: Reply[Cmd, Confirmation])``; it updates state through ``ctx.execute``."""
-
-        def register(f: F) -> F:
-            params, _ = inspect_function(f, "reply handler")
-            if command_type in self.reply_handlers:
-                raise ConfigurationError(f"domain {self.name!r} already handles the replies to {command_type.__name__}")
-            self.reply_handlers[command_type] = reply_handler_spec(f, command_type, params)
-            return f
-
-        return register
-
-    def saga(
-        self,
-        name: str,
-        data: type[BaseModel],
-        *,
-        steps: Sequence[Step],
-        deadline: timedelta,
-        compensation_timeout: timedelta = timedelta(minutes=1),
-        on_end: Callable[..., Any] | None = None,
-    ) -> Saga:
-        """Declare an orchestrated saga (see :mod:`interlink.core.sagas`); start it with
-        ``await ctx.start_saga(saga, data)`` from a command. The first saga also declares the query
-        ``saga_state`` (``GET /sagas/{saga_id}``), which shows a saga's state and history. ``on_end``, a
-        command of this domain taking a :class:`~interlink.core.sagas.SagaState`, runs when a saga ends."""
-        if name in self.sagas:
-            raise ConfigurationError(f"domain {self.name!r} already declares saga {name!r}")
-        if on_end is not None:
-            spec = self.spec_of(on_end)
-            if not isinstance(spec, CommandSpec) or spec.input_type is not SagaState:
-                raise ConfigurationError(
-                    f"saga {name!r}: on_end must be a command of {self} taking a SagaState, got {on_end!r}"
-                )
-        saga = Saga(name, self.name, data, tuple(steps), deadline, compensation_timeout, on_end)
-        if not self.sagas and "saga_state" not in self.queries:
-            self.query(http="GET /sagas/{saga_id}")(saga_state)
-        self.sagas[name] = saga
-        return saga
-
-    def awaits_reply(self, command_type: type[Command]) -> bool:
-        """True when this domain declared a handler for the replies to ``command_type``."""
-        return command_type in self.reply_handlers
 
     def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None:
         """Record ``retry=`` of a declaration; two declarations of one message type may not disagree."""

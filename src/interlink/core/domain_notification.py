@@ -1,0 +1,113 @@
+"""The verbs of patterns 3 and 4 on :class:`~interlink.core.domain.Domain`: State Change Notification, with
+and without deferred update (see :mod:`interlink.core.notification`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from interlink.core.aggregate import Aggregate
+from interlink.core.declarations import CommandSpec, HandlerSpec, QuerySpec, ServiceSpec
+from interlink.core.external import ExternalService
+from interlink.core.messages import Event, Message, NotificationEvent
+from interlink.core.notification import NotificationSpec, SourceDown, notification_spec
+from interlink.core.retry import RetryPolicy
+from interlink.exceptions import ConfigurationError
+
+__all__ = ["NotificationVerbs"]
+
+
+class NotificationVerbs:
+    """Mixin of Domain: ``on_notification`` and ``deferred``."""
+
+    if TYPE_CHECKING:
+        name: str
+
+        def spec_of(self, func: Callable[..., Any]) -> CommandSpec | QuerySpec | ServiceSpec | None: ...
+        def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None: ...
+
+        external_services: dict[str, ExternalService[Any]]
+        notifications: dict[str, NotificationSpec]
+        handlers: list[HandlerSpec]
+
+    def on_notification(
+        self,
+        event_type: type[NotificationEvent],
+        *,
+        fetch: ExternalService[Any],
+        command: Callable[..., Any],
+        gone: Callable[..., Any] | None = None,
+        aggregate: type[Aggregate] | None = None,
+        version: Callable[[Any], int] | None = None,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> NotificationSpec:
+        """State Change Notification: on each ``event_type``, fetch the resource through ``fetch`` and run
+        ``command`` with the translated data; a 404/410 runs ``gone`` with the notification's fields.
+
+        The fetched data's ``version`` (or ``version(data)``) must reach the notified one, else the
+        notification is retried later (read lag). ``retry`` overrides the runtime's retry policy (a source
+        that is down is a transient failure). See :mod:`interlink.core.notification`.
+        """
+        spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, False, "fail")
+        self._retry(event_type, retry)
+        return spec
+
+    def deferred(
+        self,
+        event_type: type[NotificationEvent],
+        *,
+        fetch: ExternalService[Any],
+        command: Callable[..., Any],
+        gone: Callable[..., Any] | None = None,
+        aggregate: type[Aggregate] | None = None,
+        when_source_down: SourceDown = "stale",
+        version: Callable[[Any], int] | None = None,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> NotificationSpec:
+        """State Change Notification with deferred update: a notification only flags the resource as
+        pending; ``ctx.fresh(aggregate, id)`` fetches and runs ``command`` when the resource is read.
+
+        ``when_source_down``: ``"stale"`` serves the local copy marked stale (``ctx.stale``), ``"fail"``
+        raises SourceUnavailable. ``retry`` overrides the runtime's retry policy for the notifications.
+        """
+        spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, True, when_source_down)
+        self._retry(event_type, retry)
+        return spec
+
+    def _notification(
+        self,
+        event_type: type[NotificationEvent],
+        fetch: ExternalService[Any],
+        command: Callable[..., Any],
+        gone: Callable[..., Any] | None,
+        aggregate: type[Aggregate] | None,
+        version: Callable[[Any], int] | None,
+        name: str | None,
+        deferred: bool,
+        when_source_down: SourceDown,
+    ) -> NotificationSpec:
+        what = "deferred" if deferred else "on_notification"
+        if isinstance(event_type, type) and issubclass(event_type, Event) and not event_type.public:
+            raise ConfigurationError(f"{what}: {event_type.__name__} is private to domain {event_type.owner()!r}")
+        command_spec = self.spec_of(command)
+        if not isinstance(command_spec, CommandSpec):
+            raise ConfigurationError(f"{what}: command={command!r} is not a command of {self}")
+        gone_spec = self.spec_of(gone) if gone is not None else None
+        if gone is not None and not isinstance(gone_spec, CommandSpec):
+            raise ConfigurationError(f"{what}: gone={gone!r} is not a command of {self}")
+        if fetch not in self.external_services.values():
+            raise ConfigurationError(f"{what}: fetch= must be an external service declared on {self}")
+        subscription = name or event_type.message_type()
+        taken = {s.event_type for s in self.notifications.values()} | {h.event_type for h in self.handlers}
+        if subscription in self.notifications or event_type in taken:
+            raise ConfigurationError(
+                f"domain {self.name!r} already subscribes to {event_type.__name__} ({subscription!r})"
+            )
+        self.notifications[subscription] = notification_spec(
+            subscription, event_type, fetch=fetch, command=command_spec,
+            gone=gone_spec if isinstance(gone_spec, CommandSpec) else None, aggregate=aggregate, deferred=deferred,
+            when_source_down=when_source_down, version=version,
+        )  # fmt: skip
+        return self.notifications[subscription]

@@ -3,10 +3,7 @@ what makes no sense is refused before anything starts."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +11,8 @@ import pytest
 from interlink.cli.resilience import resilience_settings, with_broker_option
 from interlink.delivery.retry import RetryPolicy
 from interlink.exceptions import ConfigurationError
+from tests.support.run_options import assert_documented, run
 
-ROOT = Path(__file__).resolve().parents[2]
-INTERLINK = str(Path(sys.executable).with_name("interlink"))
 OPTIONS = {
     "--retry-attempts": "INTERLINK_RETRY_ATTEMPTS",
     "--retry-budget": "INTERLINK_RETRY_BUDGET",
@@ -30,22 +26,9 @@ OPTIONS = {
 }
 
 
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("INTERLINK_")}
-    return subprocess.run(
-        [INTERLINK, "run", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**clean, "PYTHONPATH": str(ROOT), "COLUMNS": "400", **env},
-    )  # fmt: skip
-
-
 def test_help_names_every_option_and_its_environment_variable() -> None:
     """`interlink run --help` lists the nine options, each with its INTERLINK_ variable, as docs/resilience.md."""
-    shown = run("--help").stdout
-    doc = (ROOT / "docs" / "resilience.md").read_text()
-    for option, variable in OPTIONS.items():
-        assert option in shown
-        assert variable in shown
-        assert f"`{option}` | `{variable}`" in doc
+    assert_documented(OPTIONS, "resilience.md")
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,7 @@ what makes no sense (a bad duration, an inbox window the broker's redelivery out
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +11,8 @@ import pytest
 from interlink.cli.retention import DEFAULTS, parse_duration, retention_settings
 from interlink.exceptions import ConfigurationError
 from interlink.runtime.settings import Retention
+from tests.support.run_options import assert_documented, run
 
-ROOT = Path(__file__).resolve().parents[2]
-INTERLINK = str(Path(sys.executable).with_name("interlink"))
 OPTIONS = {
     "--retain-inbox": "INTERLINK_RETAIN_INBOX",
     "--retain-idempotency": "INTERLINK_RETAIN_IDEMPOTENCY",
@@ -27,22 +23,9 @@ OPTIONS = {
 }
 
 
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("INTERLINK_")}
-    return subprocess.run(
-        [INTERLINK, "run", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**clean, "PYTHONPATH": str(ROOT), "COLUMNS": "400", **env},
-    )  # fmt: skip
-
-
 def test_help_names_every_option_and_its_environment_variable() -> None:
     """`interlink run --help` lists the six retention options with their variables, as docs/retention.md."""
-    shown = run("--help").stdout
-    doc = (ROOT / "docs" / "retention.md").read_text()
-    for option, variable in OPTIONS.items():
-        assert option in shown
-        assert variable in shown
-        assert f"`{option}` | `{variable}`" in doc
+    assert_documented(OPTIONS, "retention.md")
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from interlink.cli.retention import (
     RetainSagas,
     retention_settings,
 )
+from interlink.cli.telemetry import OtelOption, tracing_for
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
@@ -118,6 +119,7 @@ def run(
     retain_sagas: RetainSagas = RETENTION["retain_sagas"],
     prune_interval: PruneInterval = RETENTION["prune_interval"],
     prune_batch: PruneBatch = RETENTION["prune_batch"],
+    otel: OtelOption = False,
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
 
@@ -163,7 +165,12 @@ def run(
         where,
     )
     log_services(domains, service_urls, authenticated=auth is not None)
-    run_async(lambda: runtime.serve(endpoint, api))
+    with errors():
+        stop_tracing = tracing_for(domains, otel)
+    try:
+        run_async(lambda: runtime.serve(endpoint, api))
+    finally:
+        stop_tracing()
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from interlink.exceptions import ConcurrencyError, DuplicateMessage
+from interlink.observability import tracing
 from interlink.ports.store import ChangeSet, Store
 
 __all__ = ["Committer"]
@@ -52,12 +53,13 @@ class Committer:
         if self._leader is None or self._leader.done():
             self._leader = asyncio.create_task(self._drain())
         results: list[Exception | None] = []
-        for future in futures:
-            try:
-                await asyncio.shield(future)
-                results.append(None)
-            except Exception as exc:
-                results.append(exc)
+        with tracing.committing(self._store.domain, len(changes)):
+            for future in futures:
+                try:
+                    await asyncio.shield(future)
+                    results.append(None)
+                except Exception as exc:
+                    results.append(exc)
         return results
 
     async def _drain(self) -> None:

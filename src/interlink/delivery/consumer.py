@@ -44,6 +44,7 @@ from interlink.exceptions import (
     MessageError,
     StoreUnavailable,
 )
+from interlink.observability import tracing
 from interlink.observability.logs import bound
 from interlink.ports.broker import Broker, Delivery, Subscription
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
@@ -119,6 +120,7 @@ class Consumer:
         self._external = external
         self._stopping = False
         self.ledger = FailureLedger()
+        self._spans = tracing.ConsumerSpans(subscription.name, subscription.channels, broker, dispatcher.types())
 
     def stop(self) -> None:
         """Take no new batch; :meth:`run` returns once the batch in hand is committed and acked."""
@@ -134,7 +136,9 @@ class Consumer:
         acking: asyncio.Task[None] | None = None
         while not self._stopping:
             try:
+                started = tracing.receive_started()
                 deliveries = await self._broker.fetch(self.subscription.name, self._batch_size, self._fetch_wait)
+                self._spans.received(started, deliveries)
                 if deliveries:
                     acks, retries = await self._handle(deliveries)
                     if acking is not None:
@@ -207,12 +211,15 @@ class Consumer:
                 external=self._external,
             )
             try:
-                with bound(
-                    domain=self.domain.name,
-                    subscription=self.subscription.name,
-                    message_id=envelope.id,
-                    correlation_id=envelope.correlationid or envelope.id,
-                    traceparent=envelope.traceparent,
+                with (
+                    bound(
+                        domain=self.domain.name,
+                        subscription=self.subscription.name,
+                        message_id=envelope.id,
+                        correlation_id=envelope.correlationid or envelope.id,
+                        traceparent=envelope.traceparent,
+                    ),
+                    self._spans.processing(envelope, d.attempt),
                 ):
                     await self._dispatcher.dispatch(envelope, uow)
             except Exception as exc:
@@ -310,14 +317,16 @@ class Consumer:
 
     async def _acknowledge(self, acks: list[Delivery], retries: list[Retry]) -> None:
         """Step 5: ack what committed, hand failures back with their delays."""
-        await self._broker.ack(acks)
+        with self._spans.settling("ack", acks):
+            await self._broker.ack(acks)
         for delivery in acks:
             self.ledger.settled(delivery.message_id)
         for delivery, error, delay in retries:
             self.stats.retried += 1
             with bound(domain=self.domain.name, subscription=self.subscription.name, message_id=delivery.message_id):
                 log.info("retry %s in %.2fs (delivery %d): %s", delivery.message_id, delay, delivery.attempt, error)
-            await self._broker.retry(delivery, delay)
+            with self._spans.settling("retry", [delivery]):
+                await self._broker.retry(delivery, delay)
 
     def _dead_letter(self, delivery: Delivery, message_type: str, error: Exception, verdict: Verdict) -> _Work:
         letter = DeadLetter(

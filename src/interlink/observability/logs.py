@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import IO, Any, Literal
 
+from interlink.observability.tracing import span_ids
+
 __all__ = ["JsonFormatter", "LogFormat", "bound", "configure_logging", "current_fields"]
 
 LogFormat = Literal["text", "json"]
@@ -39,10 +41,14 @@ def bound(**fields: str | None) -> Iterator[None]:
 
 
 def current_fields() -> dict[str, str]:
-    """The fields bound here, with ``trace_id`` and ``span_id`` read from a bound ``traceparent``."""
+    """The fields bound here, with ``trace_id`` and ``span_id`` of the current span (tracing on), else read
+    from a bound ``traceparent``."""
     fields = dict(_fields.get())
     traceparent = fields.pop("traceparent", None)
-    if traceparent:
+    ids = span_ids()
+    if ids is not None:
+        fields["trace_id"], fields["span_id"] = ids
+    elif traceparent:
         parts = traceparent.split("-")
         if len(parts) == 4:
             fields["trace_id"], fields["span_id"] = parts[1], parts[2]

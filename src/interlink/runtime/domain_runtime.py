@@ -23,6 +23,7 @@ from interlink.delivery.relay import Relay
 from interlink.delivery.retry import RetryPolicy
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
+from interlink.observability import tracing
 from interlink.patterns.command_events import CommandDispatcher, DeadlineWatch, ReplyDispatcher
 from interlink.patterns.inbound_file import FileIntake
 from interlink.patterns.notification import DeferredReads, NotificationDispatcher
@@ -57,6 +58,7 @@ class DomainRuntime:
         self.domain = domain
         self.store = store
         self.broker = broker
+        tracing.use_broker(broker)
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
         self._owned_external: HttpExternalServices | None = None
@@ -235,14 +237,15 @@ class DomainRuntime:
         if expect is not None:
             uow.expect(*expect)
         ctx = self._context(uow, Role.COMMAND, spec.name, correlation_id)
-        if spec.input_type is None:
-            result = await command(ctx)
-        else:
-            result = await command(ctx, spec.input_type.model_validate(data))
-        change = uow.changes()
-        if finish is not None:
-            change.idempotency = finish(result)
-        await self.committer.commit(change)
+        with tracing.command(self.domain.name, spec.name):
+            if spec.input_type is None:
+                result = await command(ctx)
+            else:
+                result = await command(ctx, spec.input_type.model_validate(data))
+            change = uow.changes()
+            if finish is not None:
+                change.idempotency = finish(result)
+            await self.committer.commit(change)
         return result
 
     async def query(
@@ -258,7 +261,8 @@ class DomainRuntime:
         if not isinstance(spec, QuerySpec):
             raise ConfigurationError(f"{getattr(query, '__name__', query)!r} is not a query of {self.domain}")
         uow = self._unit_of_work(traceparent)
-        return await query(self._context(uow, Role.QUERY, spec.name, correlation_id), **params)
+        with tracing.query(self.domain.name, spec.name):
+            return await query(self._context(uow, Role.QUERY, spec.name, correlation_id), **params)
 
     def _unit_of_work(self, traceparent: str | None = None) -> UnitOfWork:
         return UnitOfWork(

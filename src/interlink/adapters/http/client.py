@@ -36,6 +36,7 @@ from interlink.adapters.http.config import ClientPolicy, ServiceEndpoint, redact
 from interlink.adapters.http.errors import from_response, retry_after, translate
 from interlink.core.external import ExternalService
 from interlink.exceptions import ConfigurationError, ExternalServiceError
+from interlink.observability.http_tracing import http_call
 
 __all__ = ["IDEMPOTENT_METHODS", "HttpExternalServices"]
 
@@ -169,7 +170,9 @@ class HttpExternalServices:
             asked: float | None = None  # Retry-After
             cause: BaseException | None = None
             try:
-                response = await client.request(method, url, json=json, headers=sent)
+                with http_call(service.name, method, shown, attempt) as call:
+                    response = await client.request(method, url, json=json, headers=call.headers(sent))
+                    call.answered(response.status_code)
             except (httpx.HTTPError, OSError) as exc:
                 error, cause = translate(exc, service.name, shown), exc
             except BaseException:

@@ -28,6 +28,7 @@ from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload
+from interlink.observability import tracing
 
 __all__ = ["ReplyDispatcher", "reply_command_types", "settle"]
 
@@ -72,7 +73,8 @@ class ReplyDispatcher(Dispatcher):
                 envelope.id, envelope.type, reply.outcome.value, command_id, self.domain.name,
             )  # fmt: skip
             return
-        await settle(self.domain, self._clock, uow, command_id, found, reply)
+        with tracing.reply(self.domain.name, envelope.type, command_id, reply.outcome.value):
+            await settle(self.domain, self._clock, uow, command_id, found, reply)
 
 
 async def settle(
@@ -119,16 +121,20 @@ async def _advance_saga(
         )
     now = clock.now()
     send = advance(saga, state, command_id, reply, now)
-    if send is not None:
-        ctx = Context(
-            domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
-        )
-        uow.send_command(send.command, send.to, ctx, deadline=send.deadline, command_id=send.command_id, saga=state.id)
-    uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), found[1])
-    if state.status.ended:
-        log.info("saga %s (%s) ended %s", state.id, state.name, state.status.value)
-        if saga.on_end is not None:
+    with tracing.saga_transition(saga.name, state.id, state.step, state.status.value):
+        if send is not None:
             ctx = Context(
-                domain, uow, Role.HANDLER, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
+                domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
             )
-            await ctx.execute(saga.on_end, state)
+            uow.send_command(
+                send.command, send.to, ctx, deadline=send.deadline, command_id=send.command_id, saga=state.id
+            )
+        uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), found[1])
+        if state.status.ended:
+            log.info("saga %s (%s) ended %s", state.id, state.name, state.status.value)
+            if saga.on_end is not None:
+                ctx = Context(
+                    domain, uow, Role.HANDLER, name=f"saga {saga.name}", clock=clock,
+                    correlation_id=state.correlation_id,
+                )  # fmt: skip
+                await ctx.execute(saga.on_end, state)

@@ -36,6 +36,7 @@ from interlink.core.inbound import InboundFileSpec
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError
+from interlink.observability import tracing
 from interlink.patterns.inbound_file.errors import ClaimLost
 from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.readers import RawRecord
@@ -105,7 +106,8 @@ class Ingestion:
         if self.aborted:
             return True
         for batch in _batches(records, self.checkpoint, self.spec.batch_size):
-            await self._commit(await self._stage(batch))
+            with tracing.inbound_batch(self._host.domain.name, self.spec.name, len(batch), self.checkpoint):
+                await self._commit(await self._stage(batch))
             if self.aborted:
                 break
             if stop():

@@ -320,10 +320,16 @@ class ConsumerSpans:
 # -- the domain's own work ---------------------------------------------------------------------------
 
 
-def _internal(name: str, attributes: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
+def _internal(
+    name: str, attributes: dict[str, Any], traceparent: str | None = None
+) -> contextlib.AbstractContextManager[Any]:
     if _tracer is None:
         return OFF
-    return _tracer.start_as_current_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+    # A child of the current span; with none, of the traceparent the work came with (if any).
+    context = (
+        None if traceparent is None or trace.get_current_span().get_span_context().is_valid else _parent(traceparent)
+    )
+    return _tracer.start_as_current_span(name, context, kind=SpanKind.INTERNAL, attributes=attributes)
 
 
 def committing(domain: str, change_sets: int) -> contextlib.AbstractContextManager[Any]:
@@ -333,18 +339,19 @@ def committing(domain: str, change_sets: int) -> contextlib.AbstractContextManag
     return _internal("commit", {"interlink.domain": domain, "interlink.commit.change_sets": change_sets})
 
 
-def command(domain: str, name: str) -> contextlib.AbstractContextManager[Any]:
-    """Around a command run by the runtime (from the API, a file record, a handler's ``ctx.execute``)."""
+def command(domain: str, name: str, traceparent: str | None) -> contextlib.AbstractContextManager[Any]:
+    """Around a command run by the runtime (from the API, a file record): a child of the current span, else
+    of the caller's ``traceparent``."""
     if _tracer is None:
         return OFF
-    return _internal(f"command {name}", {"interlink.domain": domain, "interlink.command.name": name})
+    return _internal(f"command {name}", {"interlink.domain": domain, "interlink.command.name": name}, traceparent)
 
 
-def query(domain: str, name: str) -> contextlib.AbstractContextManager[Any]:
-    """Around a query."""
+def query(domain: str, name: str, traceparent: str | None) -> contextlib.AbstractContextManager[Any]:
+    """Around a query, like :func:`command`."""
     if _tracer is None:
         return OFF
-    return _internal(f"query {name}", {"interlink.domain": domain, "interlink.query.name": name})
+    return _internal(f"query {name}", {"interlink.domain": domain, "interlink.query.name": name}, traceparent)
 
 
 def command_event(domain: str, command_type: str, command_id: str) -> contextlib.AbstractContextManager[Any]:

@@ -237,7 +237,7 @@ class DomainRuntime:
         if expect is not None:
             uow.expect(*expect)
         ctx = self._context(uow, Role.COMMAND, spec.name, correlation_id)
-        with tracing.command(self.domain.name, spec.name):
+        with tracing.command(self.domain.name, spec.name, traceparent):
             if spec.input_type is None:
                 result = await command(ctx)
             else:
@@ -261,7 +261,7 @@ class DomainRuntime:
         if not isinstance(spec, QuerySpec):
             raise ConfigurationError(f"{getattr(query, '__name__', query)!r} is not a query of {self.domain}")
         uow = self._unit_of_work(traceparent)
-        with tracing.query(self.domain.name, spec.name):
+        with tracing.query(self.domain.name, spec.name, traceparent):
             return await query(self._context(uow, Role.QUERY, spec.name, correlation_id), **params)
 
     def _unit_of_work(self, traceparent: str | None = None) -> UnitOfWork:

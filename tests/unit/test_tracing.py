@@ -8,7 +8,6 @@ import json
 import logging
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -20,10 +19,8 @@ from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.observability import tracing
 from interlink.observability.logs import configure_logging
-from interlink.patterns.api_exposure import ApiSettings
 from interlink.patterns.command_events import load_saga
 from interlink.runtime import DomainRuntime, Settings
-from interlink.runtime.http import api_for
 from interlink.testing.waiting import wait_until
 from tests.support.command_events_app import StartOrigination, lending, originate, partner
 
@@ -46,7 +43,7 @@ class WriteNote(Aggregate):
     text: str
 
 
-@notes.command(http="POST /notes")
+@notes.command
 async def write_note(ctx: Context, data: WriteNote) -> Note:
     """Save a note; it logs one line."""
     logging.getLogger("tests.notes").info("writing note %s", data.id)
@@ -147,35 +144,6 @@ async def test_a_saga_is_one_trace_of_create_send_receive_process_and_settle_spa
     assert {dict(s.attributes or {})["interlink.command.type"] for s in handled} >= {"partner.Disburse"}
     assert _named(found, "reply ")
     assert all(s.kind is SpanKind.INTERNAL for s in _named(found, "commit"))
-
-
-async def test_an_api_command_has_a_server_span_under_the_callers_traceparent(spans: InMemorySpanExporter) -> None:
-    """POST over the API: a SERVER span `POST /notes` (HTTP conventions), a child of the caller's traceparent,
-    with the command and its commit inside it."""
-    host = DomainRuntime(notes, MemoryStore(domain="notes"), MemoryBroker())
-    await host.store.connect()
-    app = api_for({"notes": host}, ApiSettings())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        answer = await client.post("/notes", json={"id": "n1", "text": "hi"}, headers={"traceparent": CALLER})
-    assert answer.status_code == 200, answer.text
-    found = spans.get_finished_spans()
-    (server,) = [s for s in found if s.kind is SpanKind.SERVER]
-    attributes = dict(server.attributes or {})
-    assert server.name == "POST /notes"
-    assert attributes["http.route"] == "/notes"
-    assert attributes["http.request.method"] == "POST"
-    assert attributes["http.response.status_code"] == 200
-    assert attributes["url.path"] == "/notes"
-    assert server.parent is not None
-    assert format(server.parent.span_id, "016x") == CALLER.split("-")[2]
-    (command,) = _named(found, "command write_note")
-    assert command.parent is not None
-    assert server.context is not None
-    assert command.parent.span_id == server.context.span_id
-    (commit,) = _named(found, "commit")
-    assert commit.parent is not None
-    assert command.context is not None
-    assert commit.parent.span_id == command.context.span_id
 
 
 async def test_json_log_lines_carry_the_trace_and_span_of_the_span_they_were_written_in(

@@ -1,7 +1,9 @@
-"""HTTP spans after the OpenTelemetry HTTP conventions: the server span of every API request, and the client
-span of every External Service call (each attempt: a retried call is one span per attempt).
+"""The client span of every External Service call, after the OpenTelemetry HTTP conventions (one span per
+attempt: a retried call is several). Nothing while tracing is off (:mod:`interlink.observability.tracing`).
 
-Both do nothing while tracing is off (:mod:`interlink.observability.tracing`).
+The server span of every API request is FastAPI's own (its native telemetry, on whenever a tracer provider
+is configured, as ``interlink run`` does when tracing is asked for): HTTP conventions, ``http.route``
+included, the caller's ``traceparent`` as its parent.
 """
 
 from __future__ import annotations
@@ -17,64 +19,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from interlink.observability import tracing
 
-__all__ = ["HttpCall", "HttpServerTracing", "http_call"]
+__all__ = ["HttpCall", "http_call"]
 
 _propagator = TraceContextTextMapPropagator()
-
-ASGIApp = Any
-
-
-class HttpServerTracing:
-    """ASGI middleware: a SERVER span ``{method} {route}`` per HTTP request, a child of the caller's
-    ``traceparent``; the command or query it runs, and the messages that creates, are its children."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        tracer = tracing._tracer
-        if tracer is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        method = scope["method"]
-        attributes: dict[str, Any] = {
-            "http.request.method": method,
-            "url.path": scope["path"],
-            "url.scheme": scope.get("scheme", "http"),
-            "network.protocol.version": scope.get("http_version", "1.1"),
-        }
-        if scope.get("query_string"):
-            attributes["url.query"] = scope["query_string"].decode("latin-1")
-        if scope.get("server"):
-            attributes["server.address"], attributes["server.port"] = scope["server"][0], scope["server"][1]
-        if scope.get("client"):
-            attributes["client.address"] = scope["client"][0]
-        if "user-agent" in headers:
-            attributes["user_agent.original"] = headers["user-agent"]
-        root_path = scope.get("root_path", "")
-        with tracer.start_as_current_span(
-            method, context=_propagator.extract(headers), kind=SpanKind.SERVER, attributes=attributes
-        ) as span:
-
-            async def sending(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_attribute("error.type", str(status))
-                        span.set_status(Status(StatusCode.ERROR))
-                await send(message)
-
-            try:
-                await self.app(scope, receive, sending)
-            finally:
-                route = getattr(scope.get("route"), "path", None)
-                if route:
-                    # Under a mount (several domains in one process) the route is relative to the mount.
-                    template = scope.get("root_path", "")[len(root_path) :] + route
-                    span.set_attribute("http.route", template)
-                    span.update_name(f"{method} {template}")
 
 
 class HttpCall:

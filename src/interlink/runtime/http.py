@@ -19,7 +19,6 @@ from interlink.adapters.http.config import ServiceEndpoint, env_var, redact
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService
 from interlink.exceptions import ConfigurationError
-from interlink.observability.http_tracing import HttpServerTracing
 from interlink.patterns.api_exposure import ApiSettings, build_api
 from interlink.patterns.api_exposure.docs import docs_index
 from interlink.patterns.api_exposure.exposure import served
@@ -63,9 +62,7 @@ def api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAP
     """One domain's API at the root, or several mounted under ``/<domain>``."""
     if len(runtimes) == 1:
         ((name, runtime),) = runtimes.items()
-        app = build_api(runtime.domain, lambda: runtime, settings)
-        app.add_middleware(HttpServerTracing)
-        return app
+        return build_api(runtime.domain, lambda: runtime, settings)
     root = FastAPI(title="Interlink domains", docs_url=None, redoc_url=None, openapi_url=None)
     # A path outside every domain is answered like one inside: problem+json.
     install_problem_handlers(root)
@@ -73,7 +70,6 @@ def api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAP
     for name, runtime in runtimes.items():
         root.mount(f"/{name}", build_api(runtime.domain, lambda r=runtime: r, settings))  # type: ignore[misc]
     root.add_middleware(RequestGuard)
-    root.add_middleware(HttpServerTracing)
     return root
 
 

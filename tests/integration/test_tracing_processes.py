@@ -262,3 +262,12 @@ async def test_a_loan_request_is_one_trace_across_three_processes(
     acks = [s for s in receiver.spans if s.name.startswith("ack") and created & set(s.links)]
     assert {s.service for s in acks} == set(PROCESSES)
     assert all(s.attributes["messaging.operation.type"] == "settle" for s in acks)
+
+    # The loan-request domain fetched the customer back (state change notification) through the External
+    # Service client: a CLIENT span whose context the customer's FastAPI server span continues.
+    (fetch, *_) = [s for s in receiver.spans if s.kind == "CLIENT" and s.attributes.get("peer.service") == "customer"]
+    assert fetch.name == "GET"
+    assert fetch.attributes["http.response.status_code"] == 200
+    assert fetch.attributes["url.full"].startswith(processes["customer,loan-request"])
+    served = [s for s in receiver.spans if s.kind == "SERVER" and s.parent == fetch.span_id]
+    assert [s.name for s in served] == ["GET /customer/customers/{id}"]

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -20,8 +21,10 @@ from interlink.adapters.stores.memory import MemoryStore
 from interlink.observability import tracing
 from interlink.observability.logs import configure_logging
 from interlink.patterns.command_events import load_saga
+from interlink.patterns.inbound_file import FileIntake
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.waiting import wait_until
+from tests.faults.apps.inbound_app import ledger_domain, write_entries
 from tests.support.command_events_app import StartOrigination, lending, originate, partner
 
 SETTINGS = Settings(fetch_wait=0.05, relay_poll_interval=0.05)
@@ -180,3 +183,27 @@ async def test_with_tracing_off_no_span_is_made_and_the_trace_id_still_travels()
     _, trace_id, span_id, flags = made.split("-")
     assert (trace_id, flags) == (CALLER.split("-")[1], "01")
     assert span_id != CALLER.split("-")[2]
+
+
+async def test_an_inbound_file_is_a_span_with_one_child_span_per_batch(
+    spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    """50 records in batches of 20: one `inbound file entries` span, three `inbound batch entries` spans in it
+    with their record counts and checkpoints, each batch's commit inside its batch."""
+    async with MemoryStore(domain="ledger") as store:
+        intake = FileIntake(
+            DomainRuntime(ledger_domain(tmp_path, settle_seconds=0, batch_size=20), store, MemoryBroker())
+        )
+        write_entries(tmp_path / "entries-1.csv", 50)
+        (report,) = await intake.scan(intake.workers[0])
+    assert (report.outcome, report.accepted) == ("archived", 50)
+    found = spans.get_finished_spans()
+    (file,) = _named(found, "inbound file entries")
+    assert dict(file.attributes or {})["interlink.file.name"] == "entries-1.csv"
+    batches = _named(found, "inbound batch entries")
+    assert [(dict(b.attributes or {})["interlink.file.records"], dict(b.attributes or {})["interlink.file.checkpoint"])
+            for b in batches] == [(20, 0), (20, 20), (10, 40)]  # fmt: skip
+    assert file.context is not None
+    assert all(b.parent is not None and b.parent.span_id == file.context.span_id for b in batches)
+    batch_ids = {b.context.span_id for b in batches if b.context is not None}
+    assert {c.parent.span_id for c in _named(found, "commit") if c.parent is not None} >= batch_ids

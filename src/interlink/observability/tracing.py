@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanContext, SpanKind, Tracer, TracerProvider
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags, Tracer, TracerProvider
 
 from interlink.delivery.ids import random_hex
 
@@ -67,7 +66,6 @@ __all__ = [
 #: What every hook returns while tracing is off: one shared context manager that does nothing.
 OFF: contextlib.nullcontext[None] = contextlib.nullcontext()
 
-_propagator = TraceContextTextMapPropagator()
 _tracer: Tracer | None = None
 #: ``messaging.system`` of the messages units of work create (set by the runtime from its broker).
 _system = "interlink"
@@ -138,15 +136,28 @@ def span_ids() -> tuple[str, str] | None:
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
-def _parent(traceparent: str | None) -> Context | None:
-    return _propagator.extract({"traceparent": traceparent}) if traceparent else None
-
-
 def _creation(traceparent: str | None) -> SpanContext | None:
-    if not traceparent:
+    """The remote span context a ``traceparent`` names (None if absent or invalid).
+
+    Read here rather than through the W3C propagator, which builds a whole Context for it: that was ~8 us a
+    call on this machine, several calls per message. Envelopes are validated W3C already (version 00)."""
+    if not traceparent or len(traceparent) != 55:
         return None
-    context = trace.get_current_span(_parent(traceparent)).get_span_context()
+    try:
+        trace_id, span_id, flags = int(traceparent[3:35], 16), int(traceparent[36:52], 16), int(traceparent[53:], 16)
+    except ValueError:
+        return None
+    context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 0x01))
     return context if context.is_valid else None
+
+
+def _parent(traceparent: str | None) -> Context | None:
+    creation = _creation(traceparent)
+    return trace.set_span_in_context(NonRecordingSpan(creation)) if creation is not None else None
+
+
+def _traceparent(context: SpanContext) -> str:
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def _links(messages: Iterable[_Message]) -> list[Link]:
@@ -203,9 +214,7 @@ def message_created(
         attributes["messaging.message.conversation_id"] = conversation_id
     span = _tracer.start_span(_name("create", destination), context, SpanKind.PRODUCER, attributes)
     span.end()
-    carrier: dict[str, str] = {}
-    _propagator.inject(carrier, trace.set_span_in_context(span))
-    return carrier["traceparent"]
+    return _traceparent(span.get_span_context())
 
 
 def sending(messages: Sequence[Any], system: str) -> contextlib.AbstractContextManager[Any]:
@@ -257,6 +266,7 @@ def processing(
     if _tracer is None:
         return OFF
     creation = _creation(envelope.traceparent)
+    parent = trace.set_span_in_context(NonRecordingSpan(creation)) if creation is not None else None
     attributes: dict[str, Any] = {
         "messaging.operation.type": "process",
         "messaging.operation.name": "process",
@@ -271,7 +281,7 @@ def processing(
         attributes["messaging.message.conversation_id"] = envelope.correlationid
     return _tracer.start_as_current_span(
         _name("process", channel),
-        context=_parent(envelope.traceparent),
+        context=parent,
         kind=SpanKind.CONSUMER,
         attributes=attributes,
         links=[Link(creation)] if creation is not None else None,

@@ -1,5 +1,6 @@
 """One loan request is one trace across three `interlink run` processes exporting OTLP/HTTP protobuf to a
-receiver the test runs: loan-request (with customer), credit-offer and customer-communication."""
+receiver the test runs: loan-request (with customer), credit-offer and customer-communication, on the
+embedded default and on PostgreSQL with RabbitMQ."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 
 from interlink.delivery.ids import random_hex
 from interlink.testing.waiting import wait_until
+from tests.integration.conftest import Backends
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERLINK = str(Path(sys.executable).with_name("interlink"))
@@ -138,9 +140,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def processes(receiver: Receiver, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The three processes on the embedded SQLite store and broker, exporting to ``receiver``; their API
-    URLs. Each is stopped with SIGTERM afterwards and must have exited 0."""
+def processes(receiver: Receiver, backends: Backends, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The three processes on the test's store and broker, exporting to ``receiver``; their API URLs. Each
+    is stopped with SIGTERM afterwards and must have exited 0."""
     urls = {name: f"http://127.0.0.1:{_free_port()}" for name in PROCESSES}
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "INTERLINK_"))},
@@ -153,8 +155,8 @@ def processes(receiver: Receiver, tmp_path: Path) -> Iterator[dict[str, str]]:
     try:
         for name, modules in PROCESSES.items():
             running[name] = subprocess.Popen(
-                [INTERLINK, "run", *modules, "--store", f"sqlite:///{tmp_path}/{{domain}}.db",
-                 "--broker", f"sqlite:///{tmp_path}/broker.db", "--http", urls[name].removeprefix("http://"),
+                [INTERLINK, "run", *modules, "--store", backends.store, "--broker", backends.broker,
+                 "--http", urls[name].removeprefix("http://"),
                  "--log-level", "warning", "--log-format", "json"],
                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )  # fmt: skip
@@ -187,8 +189,13 @@ async def _submit_loan(http: httpx.AsyncClient, url: str) -> tuple[str, str]:
     return await wait_until(accepted, timeout=60, interval=0.2, what="the loan request to be accepted")
 
 
+@pytest.mark.parametrize(
+    ("store_url", "broker_url", "system"),
+    [("sqlite", "embedded", "sqlite"), ("postgres", "rabbitmq", "rabbitmq")],
+    indirect=["store_url", "broker_url"],
+)
 async def test_a_loan_request_is_one_trace_across_three_processes(
-    processes: dict[str, str], receiver: Receiver
+    processes: dict[str, str], receiver: Receiver, system: str
 ) -> None:
     """API -> saga -> command events to credit-offer -> replies -> SMS to customer-communication ->
     confirmation: one trace id on spans of all three processes; each process span a child of (and linked
@@ -233,7 +240,7 @@ async def test_a_loan_request_is_one_trace_across_three_processes(
         assert span.name == f"create {span.attributes['messaging.destination.name']}"
         assert span.attributes["messaging.operation.type"] == "create"
         assert span.attributes["messaging.operation.name"] == "create"
-        assert span.attributes["messaging.system"] == "sqlite"
+        assert span.attributes["messaging.system"] == system
         assert span.attributes["messaging.message.id"]
         assert span.parent in by_id  # created inside a command, a handler or a saga's move
     for span in processed:
@@ -243,7 +250,7 @@ async def test_a_loan_request_is_one_trace_across_three_processes(
         assert span.links == [creator.span_id]
         assert span.name == f"process {creator.attributes['messaging.destination.name']}"
         assert span.attributes["messaging.operation.type"] == "process"
-        assert span.attributes["messaging.system"] == "sqlite"
+        assert span.attributes["messaging.system"] == system
         assert span.attributes["messaging.consumer.group.name"]
     crossings = {(by_id[s.parent].service, s.service, s.attributes["messaging.destination.name"]) for s in processed}
     assert ("customer,loan-request", "credit-offer", "credit-offer.commands") in crossings

@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased  # noqa: E402
 
-from interlink.observability import tracing  # noqa: E402
+from interlink.observability import messaging, tracing  # noqa: E402
 
 
 class Dropping(SpanExporter):
@@ -73,7 +73,7 @@ def hooks_off() -> None:
     cases = {
         "empty with (reference)": lambda: empty.__enter__() or empty.__exit__(None, None, None),
         "with tracing.command(...)": lambda: tracing.command("d", "c", None).__exit__(None, None, None),
-        "tracing.message_created(...)": lambda: tracing.message_created(
+        "messaging.message_created(...)": lambda: messaging.message_created(
             parent, destination="d.events", message_id="m", message_type="t", conversation_id="c"
         ),
         "tracing.child_traceparent (before)": lambda: tracing.child_traceparent(parent),

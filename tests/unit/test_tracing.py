@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 from interlink import Aggregate, Context, Domain
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.observability import tracing
+from interlink.observability import messaging, tracing
 from interlink.observability.logs import configure_logging
 from interlink.patterns.command_events import load_saga
 from interlink.patterns.inbound_file import FileIntake
@@ -179,7 +179,7 @@ async def test_with_tracing_off_no_span_is_made_and_the_trace_id_still_travels()
     assert not tracing.enabled()
     assert tracing.command("notes", "write_note", CALLER) is tracing.OFF
     assert tracing.committing("notes", 1) is tracing.OFF
-    made = tracing.message_created(CALLER, destination="d", message_id="m", message_type="t", conversation_id=None)
+    made = messaging.message_created(CALLER, destination="d", message_id="m", message_type="t", conversation_id=None)
     _, trace_id, span_id, flags = made.split("-")
     assert (trace_id, flags) == (CALLER.split("-")[1], "01")
     assert span_id != CALLER.split("-")[2]

@@ -44,7 +44,7 @@ from interlink.exceptions import (
     MessageError,
     StoreUnavailable,
 )
-from interlink.observability import tracing
+from interlink.observability import messaging
 from interlink.observability.logs import bound
 from interlink.ports.broker import Broker, Delivery, Subscription
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
@@ -120,7 +120,7 @@ class Consumer:
         self._external = external
         self._stopping = False
         self.ledger = FailureLedger()
-        self._spans = tracing.ConsumerSpans(subscription.name, subscription.channels, broker, dispatcher.types())
+        self._spans = messaging.ConsumerSpans(subscription.name, subscription.channels, broker, dispatcher.types())
 
     def stop(self) -> None:
         """Take no new batch; :meth:`run` returns once the batch in hand is committed and acked."""
@@ -136,7 +136,7 @@ class Consumer:
         acking: asyncio.Task[None] | None = None
         while not self._stopping:
             try:
-                started = tracing.receive_started()
+                started = messaging.receive_started()
                 deliveries = await self._broker.fetch(self.subscription.name, self._batch_size, self._fetch_wait)
                 self._spans.received(started, deliveries)
                 if deliveries:

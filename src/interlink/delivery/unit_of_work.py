@@ -31,7 +31,7 @@ from interlink.exceptions import (
     PreconditionFailed,
     RuleViolation,
 )
-from interlink.observability import tracing
+from interlink.observability import messaging, tracing
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
@@ -299,7 +299,7 @@ class UnitOfWork:
         message_id = new_message_id()
         target = fields.get("targetdomain")
         channel = channel or channel_of(self.domain.name, str(target) if target else None)
-        fields["traceparent"] = tracing.message_created(
+        fields["traceparent"] = messaging.message_created(
             self._traceparent, destination=channel, message_id=message_id, message_type=str(fields["type"]),
             conversation_id=str(fields.get("correlationid") or "") or None,
         )  # fmt: skip

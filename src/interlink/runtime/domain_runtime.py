@@ -23,7 +23,7 @@ from interlink.delivery.relay import Relay
 from interlink.delivery.retry import RetryPolicy
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
-from interlink.observability import tracing
+from interlink.observability import messaging, tracing
 from interlink.patterns.command_events import CommandDispatcher, DeadlineWatch, ReplyDispatcher
 from interlink.patterns.inbound_file import FileIntake
 from interlink.patterns.notification import DeferredReads, NotificationDispatcher
@@ -58,7 +58,7 @@ class DomainRuntime:
         self.domain = domain
         self.store = store
         self.broker = broker
-        tracing.use_broker(broker)
+        messaging.use_broker(broker)
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
         self._owned_external: HttpExternalServices | None = None

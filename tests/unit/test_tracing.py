@@ -76,14 +76,14 @@ def _named(found: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
     return [s for s in found if s.name.startswith(prefix)]
 
 
-async def _saga(ref: str, mode: str = "ok") -> None:
+async def _saga(ref: str, mode: str = "ok", caller: str = CALLER) -> None:
     async with MemoryBroker() as broker:
         issuer = DomainRuntime(lending, MemoryStore(domain="lending"), broker, SETTINGS)
         target = DomainRuntime(partner, MemoryStore(domain="partner"), broker, SETTINGS)
         await issuer.start()
         await target.start()
         try:
-            saga_id = await issuer.execute(originate, StartOrigination(ref=ref, mode=mode), traceparent=CALLER)
+            saga_id = await issuer.execute(originate, StartOrigination(ref=ref, mode=mode), traceparent=caller)
 
             async def ended() -> bool | None:
                 state = await load_saga(issuer.store, saga_id)
@@ -207,3 +207,19 @@ async def test_an_inbound_file_is_a_span_with_one_child_span_per_batch(
     assert all(b.parent is not None and b.parent.span_id == file.context.span_id for b in batches)
     batch_ids = {b.context.span_id for b in batches if b.context is not None}
     assert {c.parent.span_id for c in _named(found, "commit") if c.parent is not None} >= batch_ids
+
+
+async def test_a_sampled_out_action_starts_no_span_and_its_messages_stay_in_its_trace(
+    spans: InMemorySpanExporter,
+) -> None:
+    """A caller whose trace is not sampled (flags 00), under the default parent-based sampler: no span of the
+    saga, its commands or messages is started; the batches' spans still link to the messages' creation
+    contexts, which keep the caller's trace id, not sampled."""
+    unsampled = CALLER[:-2] + "00"
+    await _saga("trace-3", caller=unsampled)
+    found = spans.get_finished_spans()
+    assert not [s for s in found if s.name.split(" ")[0] in ("create", "process", "command", "saga", "handle", "reply")]
+    links = [link.context for s in _named(found, "publish") for link in s.links]
+    assert links
+    assert {format(c.trace_id, "032x") for c in links} == {CALLER.split("-")[1]}
+    assert not any(c.trace_flags.sampled for c in links)

@@ -54,7 +54,7 @@ _NO_CALL = contextlib.nullcontext(HttpCall(None))
 def http_call(service: str, method: str, url: str, attempt: int) -> contextlib.AbstractContextManager[HttpCall]:
     """Around one attempt of an External Service call: a CLIENT span ``{method}`` (``url`` with its secrets
     already redacted)."""
-    if tracing._tracer is None:
+    if tracing._tracer is None or tracing.dropped(tracing.parent_of(None)):
         return _NO_CALL
     return _client_span(tracing._tracer, service, method, url, attempt)
 

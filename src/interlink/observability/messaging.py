@@ -26,7 +26,15 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanKind
 
 from interlink.observability import tracing
-from interlink.observability.tracing import OFF, child_traceparent, context_of, span_context_of, traceparent_of
+from interlink.observability.tracing import (
+    OFF,
+    child_traceparent,
+    dropped,
+    parent_of,
+    span_context_of,
+    traceparent_of,
+    unsampled,
+)
 
 if TYPE_CHECKING:
     from interlink.delivery.envelope import Envelope
@@ -116,7 +124,11 @@ def message_created(
     trace with a new span id. The span is a child of the current span, else of ``parent``."""
     if tracing._tracer is None:
         return child_traceparent(parent)
-    context = None if trace.get_current_span().get_span_context().is_valid else context_of(parent)
+    above = parent_of(parent)
+    if dropped(above):
+        assert above is not None
+        return child_traceparent(traceparent_of(above))  # what the SDK would carry: same trace, not sampled
+    context = None if above is None or not above.is_remote else trace.set_span_in_context(NonRecordingSpan(above))
     attributes = {
         "messaging.operation.type": "create",
         "messaging.operation.name": "create",
@@ -181,6 +193,8 @@ def processing(
     if tracing._tracer is None:
         return OFF
     creation = span_context_of(envelope.traceparent)
+    if dropped(creation):
+        return unsampled(creation)
     parent = trace.set_span_in_context(NonRecordingSpan(creation)) if creation is not None else None
     attributes: dict[str, Any] = {
         "messaging.operation.type": "process",

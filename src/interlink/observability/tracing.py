@@ -31,16 +31,19 @@ __all__ = [
     "committing",
     "context_of",
     "disable",
+    "dropped",
     "enable",
     "enabled",
     "inbound_batch",
     "inbound_file",
+    "parent_of",
     "query",
     "reply",
     "saga_transition",
     "span_context_of",
     "span_ids",
     "traceparent_of",
+    "unsampled",
 ]
 
 #: What every hook returns while tracing is off: one shared context manager that does nothing.
@@ -48,14 +51,29 @@ OFF: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 #: The tracer while tracing is on; None while off (every hook checks it first).
 _tracer: Tracer | None = None
+#: True when the sampler drops every span under a parent it did not sample (parent-based with the default
+#: delegates, a trace-id ratio, always off): then no span is even started there, which saves most of the
+#: cost of tracing a sampled-out action. False for a sampler that may record such spans (always on).
+_children_follow = False
 
 
 def enable(provider: TracerProvider | None = None) -> None:
     """Record spans through ``provider`` (default: the global one) from now on."""
-    global _tracer
+    global _tracer, _children_follow
     from interlink import __version__
 
-    _tracer = (provider or trace.get_tracer_provider()).get_tracer("interlink", __version__)
+    provider = provider or trace.get_tracer_provider()
+    _tracer = provider.get_tracer("interlink", __version__)
+    sampler = getattr(provider, "sampler", None)
+    described = str(sampler.get_description()) if sampler is not None else ""
+    _children_follow = (
+        described in ("AlwaysOffSampler",)
+        or described.startswith("TraceIdRatioBased")
+        or (
+            "remoteParentNotSampled:AlwaysOffSampler" in described
+            and "localParentNotSampled:AlwaysOffSampler" in described
+        )
+    )
 
 
 def disable() -> None:
@@ -108,6 +126,26 @@ def span_context_of(traceparent: str | None) -> SpanContext | None:
     return context if context.is_valid else None
 
 
+def dropped(context: SpanContext | None) -> bool:
+    """True when a span under ``context`` would not be recorded (its trace was sampled out): the hooks then
+    start none."""
+    return _children_follow and context is not None and context.is_valid and not context.trace_flags.sampled
+
+
+def unsampled(context: SpanContext | None) -> contextlib.AbstractContextManager[Any]:
+    """Instead of a span under a sampled-out parent: nothing, or, when the parent came from a traceparent,
+    that parent made current, so that the work inside knows its trace was sampled out."""
+    if context is None or not context.is_remote:
+        return OFF
+    return trace.use_span(NonRecordingSpan(context))
+
+
+def parent_of(traceparent: str | None) -> SpanContext | None:
+    """The parent of a span started now: the current span, else the one ``traceparent`` names."""
+    current = trace.get_current_span().get_span_context()
+    return current if current.is_valid else span_context_of(traceparent)
+
+
 def context_of(traceparent: str | None) -> Context | None:
     """A context whose current span is the one ``traceparent`` names, to start a child span in."""
     remote = span_context_of(traceparent)
@@ -128,9 +166,10 @@ def _internal(
     if _tracer is None:
         return OFF
     # A child of the current span; with none, of the traceparent the work came with (if any).
-    context = (
-        None if traceparent is None or trace.get_current_span().get_span_context().is_valid else context_of(traceparent)
-    )
+    parent = parent_of(traceparent)
+    if dropped(parent):
+        return unsampled(parent)
+    context = None if parent is None or not parent.is_remote else trace.set_span_in_context(NonRecordingSpan(parent))
     return _tracer.start_as_current_span(name, context, kind=SpanKind.INTERNAL, attributes=attributes)
 
 

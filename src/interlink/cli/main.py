@@ -14,6 +14,7 @@ from interlink.cli import dead_letters, demo, ingest, landscape, outbox, replica
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import err_console, errors, load_domains, run_async
+from interlink.cli.metrics import MetricsOption, start_metrics
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
 from interlink.cli.resilience import DEFAULTS as RESILIENCE
 from interlink.cli.resilience import (
@@ -118,6 +119,7 @@ def run(
     retain_sagas: RetainSagas = RETENTION["retain_sagas"],
     prune_interval: PruneInterval = RETENTION["prune_interval"],
     prune_batch: PruneBatch = RETENTION["prune_batch"],
+    metrics: MetricsOption = None,
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
 
@@ -163,6 +165,8 @@ def run(
         where,
     )
     log_services(domains, service_urls, authenticated=auth is not None)
+    with errors():
+        start_metrics(metrics)
     run_async(lambda: runtime.serve(endpoint, api))
 
 

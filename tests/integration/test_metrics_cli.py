@@ -28,7 +28,7 @@ async def test_a_process_without_http_serves_metrics_on_its_own_port(tmp_path: P
     """`interlink run --metrics 127.0.0.1:PORT` (no --http) answers /metrics with the sampled outbox gauge."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLINK_")}
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: ASYNC220 - a server process, read after it stops
         [INTERLINK, "run", "tests.support.ecst_app:loans", "--store", f"sqlite:///{tmp_path}/{{domain}}.db",
          "--broker", f"sqlite:///{tmp_path}/bus.db", "--metrics", f"127.0.0.1:{port}", "--log-format", "json"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

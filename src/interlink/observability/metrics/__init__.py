@@ -72,13 +72,17 @@ def enable_metrics(provider: MeterProvider | None = None) -> Recorder:
         if not metrics_available():
             raise ConfigurationError("metrics need the OpenTelemetry SDK: pip install 'interlink[otel]'")
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
         from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
         from opentelemetry.sdk.resources import Resource
         from prometheus_client import CollectorRegistry
 
         registry = CollectorRegistry(auto_describe=True)
         reader = PrometheusMetricReader(registry=registry)
-        provider = SdkMeterProvider(metric_readers=[reader], resource=Resource.create())
+        # No exemplars: Prometheus text 0.0.4 cannot carry them, and looking for one costs on every record.
+        provider = SdkMeterProvider(
+            metric_readers=[reader], resource=Resource.create(), exemplar_filter=AlwaysOffExemplarFilter()
+        )
     from interlink import __version__
 
     recorder = Recorder(provider.get_meter("interlink", __version__))

@@ -9,6 +9,7 @@ commit, so a rolled-back or replayed batch never counts twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import weakref
 from collections import Counter
@@ -40,8 +41,9 @@ __all__ = [
 
 _recorder: Recorder | None = None
 _NULL = contextlib.nullcontext()
-#: Live in-memory readings (circuit states), kept by weak reference so a closed client is forgotten.
-_watched: list[weakref.ReferenceType[Any]] = []
+#: Live in-memory readings (circuit states): owner (by weak reference, so a dropped client is forgotten)
+#: -> how to read it.
+_watched: dict[weakref.ReferenceType[Any], Callable[[Any], Iterable[tuple[str, Attributes, float]]]] = {}
 
 #: ``messaging.system`` per broker URL scheme: the conventions' names where they have one.
 _SYSTEMS = {"amqp": "rabbitmq", "amqps": "rabbitmq", "nats": "nats", "redis": "redis", "sqlite": "interlink_sqlite",
@@ -74,15 +76,14 @@ def messaging_system(scheme: str) -> str:
 
 def watch(owner: Any, readings: Callable[[Any], Iterable[tuple[str, Attributes, float]]]) -> None:
     """Read ``readings(owner)`` at every collection while ``owner`` lives (circuit states of a client)."""
-    _watched.append(weakref.ref(owner, lambda ref: _watched.remove(ref)))
-    owner.__dict__["_interlink_readings"] = readings
+    _watched[weakref.ref(owner, lambda ref: _watched.pop(ref, None))] = readings
 
 
 def _watched_readings() -> Iterator[tuple[str, Attributes, float]]:
-    for ref in list(_watched):
+    for ref, readings in list(_watched.items()):
         owner = ref()
         if owner is not None:
-            yield from owner.__dict__["_interlink_readings"](owner)
+            yield from readings(owner)
 
 
 # -- messaging ---------------------------------------------------------------------------------------
@@ -123,7 +124,9 @@ def publishing(scheme: str, messages: Sequence[Any]) -> contextlib.AbstractConte
     return _Timed(rec, "messaging.client.operation.duration", base, sent)
 
 
+@functools.cache
 def _consumer(scheme: str, subscription: str, operation: str) -> Attributes:
+    # Cached: one dict per consumer and operation, not one per message (the SDK only reads it).
     return {
         "messaging.system": messaging_system(scheme),
         "messaging.destination.name": subscription,
@@ -152,8 +155,12 @@ def settling(scheme: str, subscription: str) -> contextlib.AbstractContextManage
     rec = _recorder
     if rec is None:
         return _NULL
-    attributes = {**_consumer(scheme, subscription, "ack"), "messaging.operation.type": "settle"}
-    return _Timed(rec, "messaging.client.operation.duration", attributes, _nothing)
+    return _Timed(rec, "messaging.client.operation.duration", _settle(scheme, subscription), _nothing)
+
+
+@functools.cache
+def _settle(scheme: str, subscription: str) -> Attributes:
+    return {**_consumer(scheme, subscription, "ack"), "messaging.operation.type": "settle"}
 
 
 def _nothing(_: str | None) -> None:

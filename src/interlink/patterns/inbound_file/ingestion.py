@@ -156,6 +156,7 @@ class Ingestion:
                     overlay.absorb(done)
                     change.writes += done.writes
                     change.outbox += done.outbox
+                    change.after_commit += done.after_commit
                     accepted += 1
                     continue
             rejects.append((record, reason))

@@ -9,6 +9,7 @@ import pytest
 
 from interlink.observability.metrics import disable_metrics, enable_metrics, prometheus_text
 from interlink.runtime import Runtime, Settings
+from interlink.runtime.gauges import StoreGauges
 from tests.support.metrics_workload import CONSUMED, DOMAINS, LOANS, SAGAS, SENT, parse, run_workload, total
 
 
@@ -30,6 +31,7 @@ async def test_exact_counts_over_rabbitmq(metrics_on: None, broker_url: str, tmp
     )  # fmt: skip
     async with Runtime(DOMAINS, settings) as runtime:
         await run_workload(runtime)
+        await StoreGauges(runtime._runtimes.values(), 60).sample()
     found = parse(prometheus_text().decode())
     assert total(found, "messaging_client_sent_messages_total", messaging_system="rabbitmq") == SENT
     assert total(found, "messaging_client_consumed_messages_total", messaging_system="rabbitmq") == CONSUMED
@@ -38,3 +40,5 @@ async def test_exact_counts_over_rabbitmq(metrics_on: None, broker_url: str, tmp
         assert total(found, "interlink_saga_transitions_total", interlink_saga_state=state) == count, state
     assert total(found, "interlink_replica_lag_seconds_count") == LOANS + 1
     assert total(found, "interlink_command_confirmation_latency_seconds_count") == 8
+    lag = {"messaging_system": "rabbitmq", "messaging_consumer_group_name": "audit"}
+    assert [v for n, labels, v in found["interlink_consumer_lag"] if labels.items() >= lag.items()] == [0]

@@ -9,11 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from interlink.adapters.brokers.memory import MemoryBroker
+from interlink.adapters.brokers.sqlite import SqliteBroker
 from interlink.adapters.http import ClientPolicy, HttpExternalServices
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.core.external import ExternalService
 from interlink.core.inbound import FileLimits
 from interlink.observability.metrics import disable_metrics, enable_metrics, prometheus_text
+from interlink.ports.broker import Broker, OutgoingMessage, Subscription
 from interlink.runtime.gauges import StoreGauges
 from tests.faults.apps.inbound_app import write_entries
 from tests.support.metrics_workload import parse, total
@@ -123,3 +126,30 @@ async def test_inbound_file_records_are_counted_accepted_and_rejected(tmp_path: 
     labels = {"interlink_domain": "ledger", "interlink_file_source": "entries"}
     assert total(found, "interlink_file_records_total", **labels, interlink_outcome="accepted") == report.accepted == 10
     assert total(found, "interlink_file_records_total", **labels, interlink_outcome="rejected") == report.rejected == 6
+
+
+async def test_the_consumer_lag_is_sampled_from_the_broker(eager: Harness) -> None:
+    """Three notifications waiting: the sampled lag of the subscription is 3; once handled and acked, 0."""
+    eager.fake.set("customer", PATH, payload("42", "Ada", 3))
+    await eager.publish(*(notification("42", v) for v in (1, 2, 3)))
+    gauges = StoreGauges([eager.runtime], 60)
+    labels = {"messaging_consumer_group_name": eager.runtime.subscription.name, "messaging_system": "interlink_memory"}
+    await gauges.sample()
+    assert total(scraped(), "interlink_consumer_lag", **labels) == 3
+    await eager.pump()
+    await gauges.sample()
+    assert total(scraped(), "interlink_consumer_lag", **labels) == 0
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_a_broker_counts_what_waits_for_a_subscription_until_acked(kind: str, tmp_path: Path) -> None:
+    """backlog(): 2 published messages wait (in flight too) until acked; the embedded and memory brokers agree."""
+    broker: Broker = MemoryBroker() if kind == "memory" else SqliteBroker(f"sqlite:///{tmp_path}/bus.db")
+    async with broker:
+        await broker.subscribe(Subscription("s", ("c",), frozenset({"t"})))
+        await broker.publish([OutgoingMessage(f"m{i}", "c", "t", b"{}") for i in range(2)])
+        assert await broker.backlog("s") == 2
+        deliveries = await broker.fetch("s", 10, 0.5)
+        assert await broker.backlog("s") == 2
+        await broker.ack(deliveries)
+        assert await broker.backlog("s") == 0

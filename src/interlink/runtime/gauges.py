@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from interlink.core.sagas import SagaStatus
 from interlink.observability.metrics import Readings, readings
+from interlink.observability.metrics.hooks import messaging_system
 from interlink.patterns.command_events import list_sagas
 from interlink.patterns.notification import subscription_figures
 from interlink.runtime.domain_runtime import DomainRuntime
@@ -73,6 +74,12 @@ async def _sample(runtime: DomainRuntime, found: Readings) -> None:
     found.set("interlink.outbox.depth", {"interlink.domain": domain}, status.pending)
     oldest = (now - status.oldest_pending).total_seconds() if status.oldest_pending else 0.0
     found.set("interlink.outbox.oldest_age", {"interlink.domain": domain}, max(0.0, oldest))
+    if runtime.consumers:
+        backlog = await runtime.broker.backlog(runtime.subscription.name)
+        if backlog is not None:
+            lag = {"interlink.domain": domain, "messaging.system": messaging_system(runtime.broker.scheme),
+                   "messaging.consumer.group.name": runtime.subscription.name}  # fmt: skip
+            found.set("interlink.consumer.lag", lag, backlog)
     if runtime.domain.sagas:
         for state in _SAGA_STATES:
             found.set("interlink.sagas", {"interlink.domain": domain, "interlink.saga.state": state.value},

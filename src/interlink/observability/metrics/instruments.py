@@ -60,6 +60,10 @@ INSTRUMENTS: tuple[Instrument, ...] = (
                "Outbox rows not yet confirmed by the broker (sampled from the store).", ("interlink.domain",)),
     Instrument("interlink.outbox.oldest_age", "gauge", "s",
                "Age of the oldest outbox row not yet confirmed, 0 when empty (sampled).", ("interlink.domain",)),
+    Instrument("interlink.consumer.lag", "gauge", "{message}",
+               "Messages of a subscription waiting at the broker, where it can tell: in flight included on the "
+               "embedded and memory brokers, ready ones only on RabbitMQ; not reported on NATS and Redis (sampled).",
+               ("interlink.domain", "messaging.system", "messaging.consumer.group.name")),
     # -- patterns --------------------------------------------------------------------------------------
     Instrument("interlink.saga.transitions", "counter", "{saga}",
                "Sagas that entered a state (committed): running at start, then compensating, completed, "

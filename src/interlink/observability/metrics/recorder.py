@@ -9,7 +9,7 @@ sampled from the stores (by the runtime) and read by the observable gauges at co
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from interlink.observability.metrics.instruments import INSTRUMENTS, Instrument
@@ -30,7 +30,7 @@ class Readings:
         self._values: dict[str, dict[tuple[tuple[str, str | int], ...], float]] = {}
         self._sources: list[Callable[[], Iterable[tuple[str, Attributes, float]]]] = []
 
-    def set(self, name: str, attributes: Attributes, value: float) -> None:
+    def set(self, name: str, attributes: Mapping[str, str | int], value: float) -> None:
         """Record the current value of gauge ``name`` for ``attributes``."""
         with self._lock:
             self._values.setdefault(name, {})[tuple(sorted(attributes.items()))] = value

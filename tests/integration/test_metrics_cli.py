@@ -1,4 +1,4 @@
-"""`interlink run --metrics HOST:PORT`: a process without --http serves Prometheus text of its own."""
+"""`interlink run --metrics HOST:PORT` and `--http HOST:PORT`: a process serves Prometheus text at /metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from interlink.testing.waiting import wait_until
 from tests.support.metrics_workload import parse, total
@@ -24,13 +25,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_a_process_without_http_serves_metrics_on_its_own_port(tmp_path: Path) -> None:
-    """`interlink run --metrics 127.0.0.1:PORT` (no --http) answers /metrics with the sampled outbox gauge."""
+@pytest.mark.parametrize("option", ["--metrics", "--http"])
+async def test_a_process_serves_metrics_on_its_metrics_or_http_port(option: str, tmp_path: Path) -> None:
+    """`interlink run --metrics HOST:PORT` (no --http) and `interlink run --http HOST:PORT` both answer
+    /metrics with Prometheus text holding the sampled outbox gauge."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLINK_")}
     process = subprocess.Popen(  # noqa: ASYNC220 - a server process, read after it stops
         [INTERLINK, "run", "tests.support.ecst_app:loans", "--store", f"sqlite:///{tmp_path}/{{domain}}.db",
-         "--broker", f"sqlite:///{tmp_path}/bus.db", "--metrics", f"127.0.0.1:{port}", "--log-format", "json"],
+         "--broker", f"sqlite:///{tmp_path}/bus.db", option, f"127.0.0.1:{port}", "--log-format", "json"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -51,4 +54,4 @@ async def test_a_process_without_http_serves_metrics_on_its_own_port(tmp_path: P
     assert process.returncode == 0, output
     found = parse(text)
     assert total(found, "interlink_outbox_depth", interlink_domain="loan-request") == 0
-    assert "metrics on http://127.0.0.1" in output
+    assert ("metrics on http://127.0.0.1" in output) == (option == "--metrics")

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from interlink import Context, Domain
 from interlink.exceptions import InvalidPayload
 from interlink.runtime import Runtime
@@ -52,6 +50,8 @@ async def run_workload(runtime: Runtime) -> None:
 
 def parse(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
     """Prometheus text -> family name -> samples (name, labels, value), through prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families  # the extra: imported when used
+
     return {f.name: [(s.name, s.labels, s.value) for s in f.samples] for f in text_string_to_metric_families(text)}
 
 

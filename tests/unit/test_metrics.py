@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from interlink.runtime.gauges import StoreGauges
 from interlink.runtime.http import api_for
 from tests.support.metrics_workload import CONSUMED, DOMAINS, LOANS, SAGAS, SENT, parse, run_workload, total
 
-DOCS = Path(__file__).parents[2] / "docs"
+ROOT = Path(__file__).parents[2]
+DOCS = ROOT / "docs"
 SETTINGS = dict(fetch_wait=0.05, relay_poll_interval=0.05)
 URLS = {"loan-api": "http://127.0.0.1:9"}  # declared for rebuilds, never called here
 
@@ -90,3 +93,42 @@ def test_hooks_record_nothing_while_metrics_are_off() -> None:
     assert hooks.publishing("memory", []) is hooks.processing("memory", "x")
     hooks.consumed("memory", "x", 3)
     hooks.dead_lettered("d", "x", "poison", "ValueError: no")
+
+
+_WITHOUT_SDK = """
+import asyncio, sys
+# As if interlink[otel] were not installed (the API may still come with another package).
+sys.modules.update(dict.fromkeys(["opentelemetry.sdk", "opentelemetry.exporter", "prometheus_client"]))
+from interlink.cli.metrics import start_metrics
+from interlink.exceptions import ConfigurationError
+from interlink.observability.metrics import hooks, metrics_available
+from interlink.runtime import Runtime, Settings
+from tests.support.metrics_workload import DOMAINS, run_workload
+
+assert not metrics_available()
+start_metrics(None)  # metrics simply stay off
+assert hooks.recorder() is None
+try:
+    start_metrics("127.0.0.1:9")
+except ConfigurationError as exc:
+    assert "interlink[otel]" in str(exc), exc
+else:
+    raise AssertionError("--metrics without the SDK must fail")
+
+async def main() -> None:
+    settings = Settings(store_url="memory://", broker_url="memory://", fetch_wait=0.05, relay_poll_interval=0.05,
+                        service_urls={"loan-api": "http://127.0.0.1:9"})
+    async with Runtime(DOMAINS, settings) as runtime:
+        await run_workload(runtime)
+
+asyncio.run(main())
+print("ok")
+"""
+
+
+def test_without_the_sdk_the_workload_runs_and_metrics_stay_off() -> None:
+    """With the OpenTelemetry SDK and exporter unimportable, the workload runs, metrics stay off, and
+    --metrics fails naming the extra to install."""
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_SDK], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

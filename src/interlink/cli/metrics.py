@@ -20,7 +20,7 @@ MetricsOption = Annotated[
     typer.Option(
         "--metrics",
         envvar="INTERLINK_METRICS",
-        help="Also serve Prometheus text at http://HOST:PORT/metrics (needs interlink[otel]; with it installed, "
+        help="Also serve Prometheus text at http://HOST:PORT/metrics (needs the extra 'otel'; with it installed, "
         "--http serves /metrics too). 'off' records no metrics.",
     ),
 ]

@@ -10,7 +10,17 @@ import pytest
 from interlink.observability.metrics import disable_metrics, enable_metrics, prometheus_text
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.gauges import StoreGauges
-from tests.support.metrics_workload import CONSUMED, DOMAINS, LOANS, SAGAS, SENT, parse, run_workload, total
+from tests.support.metrics_workload import (
+    CONSUMED,
+    DOMAINS,
+    LOANS,
+    REPLIES,
+    SAGAS,
+    SENT,
+    parse,
+    run_workload,
+    total,
+)
 
 
 @pytest.fixture
@@ -39,6 +49,7 @@ async def test_exact_counts_over_rabbitmq(metrics_on: None, broker_url: str, tmp
     for state, count in SAGAS.items():
         assert total(found, "interlink_saga_transitions_total", interlink_saga_state=state) == count, state
     assert total(found, "interlink_replica_lag_seconds_count") == LOANS + 1
-    assert total(found, "interlink_command_confirmation_latency_seconds_count") == 8
+    assert total(found, "interlink_command_confirmation_latency_seconds_count") == REPLIES
+    assert total(found, "interlink_sagas", interlink_saga_state="failed") == 1
     lag = {"messaging_system": "rabbitmq", "messaging_consumer_group_name": "audit"}
     assert [v for n, labels, v in found["interlink_consumer_lag"] if labels.items() >= lag.items()] == [0]

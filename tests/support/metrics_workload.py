@@ -25,11 +25,14 @@ async def audit_loan(ctx: Context, event: LoanRequestChanged) -> None:
 DOMAINS = [loans, credit, audit, lending, partner]
 LOANS = 5  # good loan requests; one more is bad
 
-#: What the workload sends and consumes: 6 fat events, each consumed by credit and audit; two sagas, one
-#: completed (3 commands, 3 replies), one compensated (3 commands, 2 compensations, 5 replies).
-SENT = LOANS + 1 + 3 + 3 + 5 + 5
-CONSUMED = 2 * (LOANS + 1) + 3 + 3 + 5 + 5
-SAGAS = {"running": 2, "completed": 1, "compensating": 1, "compensated": 1}
+#: What the workload sends and consumes: 6 fat events, each consumed by credit and audit; three sagas, one
+#: completed (3 commands, 3 replies), one compensated and one failed (its second compensation refused), each
+#: of those two with 3 commands and 2 compensations, 5 replies.
+SENT = LOANS + 1 + (3 + 3) + 2 * (5 + 5)
+CONSUMED = 2 * (LOANS + 1) + (3 + 3) + 2 * (5 + 5)
+SAGAS = {"running": 3, "completed": 1, "compensating": 2, "compensated": 1, "failed": 1}
+#: Replies applied (the confirmation latencies), and those that said failed (two refused steps, one compensation).
+REPLIES, FAILED_REPLIES = 13, 3
 
 
 async def run_workload(runtime: Runtime) -> None:
@@ -39,6 +42,7 @@ async def run_workload(runtime: Runtime) -> None:
     await runtime["loan-request"].execute(change_loan, {"id": "L-bad", "amount": Decimal(1), "status": "bad"})
     await runtime["lending"].execute(originate, StartOrigination(ref="ok-1"))
     await runtime["lending"].execute(originate, StartOrigination(ref="fail-1", mode="fail"))
+    await runtime["lending"].execute(originate, StartOrigination(ref="stuck-1", mode="release-fails"))
 
     def settled() -> bool:
         consumers = [c for name in runtime._runtimes for c in runtime[name].consumers]

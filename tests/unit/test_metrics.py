@@ -16,7 +16,18 @@ from interlink.patterns.api_exposure import ApiSettings
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.gauges import StoreGauges
 from interlink.runtime.http import api_for
-from tests.support.metrics_workload import CONSUMED, DOMAINS, LOANS, SAGAS, SENT, parse, run_workload, total
+from tests.support.metrics_workload import (
+    CONSUMED,
+    DOMAINS,
+    FAILED_REPLIES,
+    LOANS,
+    REPLIES,
+    SAGAS,
+    SENT,
+    parse,
+    run_workload,
+    total,
+)
 
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
@@ -34,7 +45,7 @@ def metrics_on() -> Iterator[None]:
 
 
 async def test_a_known_workload_scraped_from_metrics_gives_exact_counts(metrics_on: None) -> None:
-    """After 6 fat events (one parked) and two sagas, /metrics counts exactly what was sent, consumed, parked
+    """After 6 fat events (one parked) and three sagas, /metrics counts exactly what was sent, consumed, parked
     and how the sagas went, and the replica lag and confirmation latency histograms are populated."""
     runtime = Runtime(DOMAINS, Settings(store_url="memory://", broker_url="memory://", service_urls=URLS, **SETTINGS))  # type: ignore[arg-type]
     async with runtime:
@@ -58,12 +69,15 @@ async def test_a_known_workload_scraped_from_metrics_gives_exact_counts(metrics_
     assert total(found, "messaging_process_duration_seconds_count") == CONSUMED
     for state, count in SAGAS.items():
         assert total(found, "interlink_saga_transitions_total", interlink_saga_state=state) == count, state
-    assert total(found, "interlink_saga_transitions_total", interlink_saga_state="failed") == 0
     assert total(found, "interlink_sagas", interlink_saga_state="running") == 0
+    assert total(found, "interlink_sagas", interlink_saga_state="failed") == 1
     assert total(found, "interlink_outbox_depth") == 0
     assert total(found, "interlink_replica_lag_seconds_count", interlink_replica_name="loans") == LOANS + 1
-    assert total(found, "interlink_command_confirmation_latency_seconds_count") == 8
-    assert total(found, "interlink_command_confirmation_latency_seconds_count", interlink_outcome="failed") == 1
+    assert total(found, "interlink_command_confirmation_latency_seconds_count") == REPLIES
+    assert (
+        total(found, "interlink_command_confirmation_latency_seconds_count", interlink_outcome="failed")
+        == FAILED_REPLIES
+    )
 
 
 def test_every_instrument_is_documented_with_its_unit_and_attributes() -> None:

@@ -1,4 +1,5 @@
-"""Metrics over a real broker: the known workload on SQLite stores and RabbitMQ, scraped and parsed."""
+"""Metrics over real brokers: the known workload on SQLite stores and RabbitMQ, scraped and parsed; the
+backlog each broker reports for the consumer lag."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from interlink.observability.metrics import disable_metrics, enable_metrics, prometheus_text
+from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 from interlink.runtime import Runtime, Settings
+from interlink.runtime.backends import open_broker
 from interlink.runtime.gauges import StoreGauges
+from interlink.testing.waiting import wait_until
 from tests.support.metrics_workload import (
     CONSUMED,
     DOMAINS,
@@ -53,3 +57,22 @@ async def test_exact_counts_over_rabbitmq(metrics_on: None, broker_url: str, tmp
     assert total(found, "interlink_sagas", interlink_saga_state="failed") == 1
     lag = {"messaging_system": "rabbitmq", "messaging_consumer_group_name": "audit"}
     assert [v for n, labels, v in found["interlink_consumer_lag"] if labels.items() >= lag.items()] == [0]
+
+
+@pytest.mark.parametrize("broker_url", ["embedded", "rabbitmq", "nats"], indirect=True)
+async def test_a_broker_reports_the_backlog_of_a_subscription(broker_url: str) -> None:
+    """backlog(): two published messages wait for a subscription; once fetched and acked, none (the consumer
+    lag gauge reads this)."""
+    async with open_broker(broker_url) as broker:
+        await broker.subscribe(Subscription("lagging", ("shop.events",), frozenset({"shop.ItemChanged"})))
+        await broker.publish([OutgoingMessage(f"m{i}", "shop.events", "shop.ItemChanged", b"{}") for i in range(2)])
+        assert await wait_until(lambda: _backlog_is(broker, 2), 10, what="a backlog of 2")
+        deliveries: list[Delivery] = []
+        while len(deliveries) < 2:
+            deliveries += await broker.fetch("lagging", 10, 1.0)
+        await broker.ack(deliveries)
+        assert await wait_until(lambda: _backlog_is(broker, 0), 10, what="no backlog")
+
+
+async def _backlog_is(broker: Broker, expected: int) -> bool:
+    return await broker.backlog("lagging") == expected

@@ -62,7 +62,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
                "Age of the oldest outbox row not yet confirmed, 0 when empty (sampled).", ("interlink.domain",)),
     Instrument("interlink.consumer.lag", "gauge", "{message}",
                "Messages of a subscription waiting at the broker, where it can tell: in flight included on the "
-               "embedded and memory brokers, ready ones only on RabbitMQ; not reported on NATS and Redis (sampled).",
+               "embedded, memory and NATS brokers, ready ones only on RabbitMQ; not reported on Redis (sampled).",
                ("interlink.domain", "messaging.system", "messaging.consumer.group.name")),
     # -- patterns --------------------------------------------------------------------------------------
     Instrument("interlink.saga.transitions", "counter", "{saga}",

@@ -97,6 +97,6 @@ INSTRUMENTS: tuple[Instrument, ...] = (
                "Command events: command sent to its reply applied (committed), by outcome.",
                ("interlink.domain", "interlink.command.type", "interlink.outcome"), STALENESS_BUCKETS),
     Instrument("interlink.deferred.read_age", "histogram", "s",
-               "Deferred update: age of the copy a read was served (0 when fetched fresh for it).",
+               "Deferred update: age of the copy a read was served, by outcome: current or fresh (0), stale.",
                ("interlink.domain", "messaging.consumer.group.name", "interlink.outcome"), STALENESS_BUCKETS),
 )  # fmt: skip

@@ -17,12 +17,15 @@ from interlink.core.external import ExternalService
 from interlink.core.inbound import FileLimits
 from interlink.observability.metrics import disable_metrics, enable_metrics, prometheus_text
 from interlink.ports.broker import Broker, OutgoingMessage, Subscription
+from interlink.runtime import DomainRuntime, Settings
 from interlink.runtime.gauges import StoreGauges
+from interlink.testing.waiting import wait_until
 from tests.faults.apps.inbound_app import write_entries
+from tests.support import ecst_app as ecst
 from tests.support.metrics_workload import parse, total
 from tests.support.notifications import loans, notification, payload, pricing
 from tests.unit.test_inbound_ingestion import MIXED, Ledger
-from tests.unit.test_notification import PATH, Harness, harness_for
+from tests.unit.test_notification import PATH, Harness, StepClock, harness_for
 
 SUBSCRIPTION = "customer.CustomerChanged"
 
@@ -153,3 +156,23 @@ async def test_a_broker_counts_what_waits_for_a_subscription_until_acked(kind: s
         assert await broker.backlog("s") == 2
         await broker.ack(deliveries)
         assert await broker.backlog("s") == 0
+
+
+async def test_staleness_is_measured_on_the_runtimes_clock() -> None:
+    """On a stopped clock shared by producer and replica, the replica lag is 0, whatever the wall clock says."""
+    clock = StepClock()
+    settings = Settings(fetch_wait=0.05, relay_poll_interval=0.05, service_urls={"loan-api": "http://127.0.0.1:9"})
+    async with MemoryBroker() as broker, MemoryStore(domain="loan-request") as a, MemoryStore(domain="credit") as b:
+        producer = DomainRuntime(ecst.loans, a, broker, settings, clock=clock)
+        replica = DomainRuntime(ecst.credit, b, broker, settings, clock=clock)
+        await replica.start()
+        await producer.start()
+        try:
+            await producer.execute(ecst.change_loan, {"id": "L1", "amount": "10", "status": "new"})
+            await wait_until(lambda: replica.consumers[0].stats.processed == 1, 10, what="the copy applied")
+        finally:
+            await producer.stop()
+            await replica.stop()
+    found = scraped()
+    assert total(found, "interlink_replica_lag_seconds_count") == 1
+    assert total(found, "interlink_replica_lag_seconds_sum") == 0

@@ -206,39 +206,53 @@ def _failure(domain: str, subscription: str, error_class: str, error_type: str) 
 # -- patterns ----------------------------------------------------------------------------------------
 
 
-def _age(since: datetime) -> float:
-    return max(0.0, (datetime.now(UTC) - since).total_seconds())
+Now = Callable[[], datetime]
 
 
-def _after_commit(uow: OnCommit, name: str, since: datetime, attributes: Attributes) -> None:
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _age(since: datetime, now: Now) -> float:
+    # Clocks of two processes may disagree by a little: a negative age is a skew, not a time travel.
+    return max(0.0, (now() - since).total_seconds())
+
+
+def _after_commit(uow: OnCommit, name: str, since: datetime, attributes: Attributes, now: Now) -> None:
     rec = _recorder
     if rec is not None:
-        uow.on_commit(lambda: rec.record(name, _age(since), attributes))
+        uow.on_commit(lambda: rec.record(name, _age(since, now), attributes))
 
 
-def replica_applied(uow: OnCommit, domain: str, replica: str, event_time: datetime) -> None:
-    """Replica lag: from the event's time to the commit of the copy it updated."""
+def replica_applied(uow: OnCommit, domain: str, replica: str, event_time: datetime, now: Now = _wall_clock) -> None:
+    """Replica lag: from the event's time to the commit of the copy it updated (``now``: the runtime's clock)."""
     _after_commit(uow, "interlink.replica.lag", event_time,
-                  {"interlink.domain": domain, "interlink.replica.name": replica})  # fmt: skip
+                  {"interlink.domain": domain, "interlink.replica.name": replica}, now)  # fmt: skip
 
 
-def notification_fetched(uow: OnCommit, domain: str, subscription: str, event_time: datetime) -> None:
+def notification_fetched(
+    uow: OnCommit, domain: str, subscription: str, event_time: datetime, now: Now = _wall_clock
+) -> None:
     """Fetch-back delay: from the notification's time to the commit of the copy its fetch updated."""
     _after_commit(uow, "interlink.notification.fetch_delay", event_time,
-                  {"interlink.domain": domain, "messaging.consumer.group.name": subscription})  # fmt: skip
+                  {"interlink.domain": domain, "messaging.consumer.group.name": subscription}, now)  # fmt: skip
 
 
-def reply_applied(uow: OnCommit, domain: str, command_type: str, sent_at: datetime, outcome: str) -> None:
+def reply_applied(
+    uow: OnCommit, domain: str, command_type: str, sent_at: datetime, outcome: str, now: Now = _wall_clock
+) -> None:
     """Confirmation latency: from the command's sending to the commit of its reply's effects."""
     _after_commit(uow, "interlink.command.confirmation_latency", sent_at, {"interlink.domain": domain,
-                  "interlink.command.type": command_type, "interlink.outcome": outcome})  # fmt: skip
+                  "interlink.command.type": command_type, "interlink.outcome": outcome}, now)  # fmt: skip
 
 
-def deferred_read(domain: str, subscription: str, outcome: str, stale_since: datetime | None = None) -> None:
+def deferred_read(
+    domain: str, subscription: str, outcome: str, stale_since: datetime | None = None, now: Now = _wall_clock
+) -> None:
     """A deferred read served a copy: ``current`` or ``fresh`` (age 0) or ``stale`` (age since the flag)."""
     rec = _recorder
     if rec is not None:
-        age = _age(stale_since) if stale_since is not None else 0.0
+        age = _age(stale_since, now) if stale_since is not None else 0.0
         attributes: Attributes = {"interlink.domain": domain, "messaging.consumer.group.name": subscription}
         rec.record("interlink.deferred.read_age", age, {**attributes, "interlink.outcome": outcome})
 

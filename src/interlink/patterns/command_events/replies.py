@@ -82,7 +82,7 @@ async def settle(
     """Remove the outstanding request and hand the reply to its saga or its reply handler."""
     request = OutstandingRequest.model_validate_json(found[0])
     uow.stage_record(REQUEST_KIND, command_id, None, found[1])
-    metrics.reply_applied(uow, domain.name, request.command_type, request.sent_at, reply.outcome.value)
+    metrics.reply_applied(uow, domain.name, request.command_type, request.sent_at, reply.outcome.value, clock.now)
     if request.saga is not None:
         await _advance_saga(domain, clock, uow, request, command_id, reply)
         return

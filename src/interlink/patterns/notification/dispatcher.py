@@ -109,7 +109,7 @@ class NotificationDispatcher(Dispatcher):
             self._flag(sync, event)
         elif event.version > sync.applied:
             await self._update(spec, ctx, uow, sync, counters, event)
-            metrics.notification_fetched(uow, self.domain.name, spec.name, envelope.time)
+            metrics.notification_fetched(uow, self.domain.name, spec.name, envelope.time, self._clock.now)
         # else: the local copy already has this version or a later one (coalesced): nothing to fetch.
         sync.notified = max(sync.notified, event.version)
         uow.stage_save(sync)

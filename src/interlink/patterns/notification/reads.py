@@ -110,7 +110,7 @@ class DeferredReads:
             except SourceUnavailable as exc:
                 if spec.when_source_down == "stale":
                     log.warning("serving stale %s %r: %s", spec.aggregate, id, exc)
-                    metrics.deferred_read(self.domain.name, spec.name, "stale", sync.pending_since)
+                    metrics.deferred_read(self.domain.name, spec.name, "stale", sync.pending_since, self._clock.now)
                     return True
                 raise SourceUnavailable(
                     f"{spec.name}: {id!r} has an update pending and its source is unavailable ({exc})"
@@ -131,13 +131,14 @@ class DeferredReads:
                     sync.applied, sync.gone = fetched.version, False
                 if sync.applied >= sync.notified:
                     sync.pending, sync.pending_since = False, None
-            since = sync.pending_since
             uow.stage_save(sync)
             try:
                 await self._committer.commit(uow.changes())
             except ConcurrencyError:
                 continue  # a notification or another process moved the flag: look again
-            metrics.deferred_read(self.domain.name, spec.name, "stale" if sync.pending else "fresh", since)
+            metrics.deferred_read(
+                self.domain.name, spec.name, "stale" if sync.pending else "fresh", sync.pending_since, self._clock.now
+            )
             if sync.pending:  # the source still lags behind the notified version
                 if spec.when_source_down == "stale":
                     return True

@@ -46,7 +46,7 @@ class ReplicaDispatcher(Dispatcher):
             raise UnknownMessageType(f"domain {self.domain.name!r} keeps no replica from {envelope.type!r}")
         event = read_event(self.domain, envelope, spec.event)
         if await apply_state(uow, spec, event):
-            metrics.replica_applied(uow, self.domain.name, spec.name, envelope.time)
+            metrics.replica_applied(uow, self.domain.name, spec.name, envelope.time, self._clock.now)
         handlers = [h for h in self.domain.handlers if h.event_type is spec.event]
         if handlers:
             await run_handlers(self.domain, self._clock, handlers, event, envelope, uow)

@@ -11,7 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from interlink.observability.metrics import INSTRUMENTS, disable_metrics, enable_metrics, hooks
+from interlink.exceptions import ConfigurationError
+from interlink.observability.metrics import INSTRUMENTS, disable_metrics, enable_metrics, hooks, prometheus_text
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.gauges import StoreGauges
@@ -146,3 +147,31 @@ def test_without_the_sdk_the_workload_runs_and_metrics_stay_off() -> None:
     done = subprocess.run([sys.executable, "-c", _WITHOUT_SDK], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_metrics_go_to_a_meter_provider_of_the_callers_own() -> None:
+    """enable_metrics(provider) records into that provider (an OTLP exporter's, say); no Prometheus text then."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    disable_metrics()
+    reader = InMemoryMetricReader()
+    enable_metrics(MeterProvider(metric_readers=[reader]))
+    try:
+        hooks.consumed("nats", "loans", 3)
+        with pytest.raises(ConfigurationError, match="enable_metrics"):
+            prometheus_text()
+        data = reader.get_metrics_data()
+    finally:
+        disable_metrics()
+    assert data is not None
+    points = {
+        metric.name: [(dict(p.attributes or {}), getattr(p, "value", None)) for p in metric.data.data_points]
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    ((attributes, value),) = points["messaging.client.consumed.messages"]
+    assert value == 3
+    assert attributes["messaging.system"] == "nats"
+    assert attributes["messaging.consumer.group.name"] == "loans"

@@ -14,6 +14,7 @@ from interlink.cli import dead_letters, demo, ingest, landscape, outbox, replica
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import err_console, errors, load_domains, run_async
+from interlink.cli.metrics import MetricsOption, start_metrics
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
 from interlink.cli.resilience import DEFAULTS as RESILIENCE
 from interlink.cli.resilience import (
@@ -120,6 +121,7 @@ def run(
     prune_interval: PruneInterval = RETENTION["prune_interval"],
     prune_batch: PruneBatch = RETENTION["prune_batch"],
     otel: OtelOption = False,
+    metrics: MetricsOption = None,
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
 
@@ -167,6 +169,7 @@ def run(
     log_services(domains, service_urls, authenticated=auth is not None)
     with errors():
         stop_tracing = tracing_for(domains, otel)
+        start_metrics(metrics)
     try:
         run_async(lambda: runtime.serve(endpoint, api))
     finally:

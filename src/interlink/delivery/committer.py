@@ -92,6 +92,9 @@ class Committer:
 def _settle(group: list[_Pending], *, error: Exception | None) -> None:
     for change, future in group:
         change.failed = error is not None
+        if error is None and change.after_commit:
+            for callback in change.after_commit:
+                callback()
         if future.done():
             continue
         if error is None:

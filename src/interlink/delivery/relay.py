@@ -26,6 +26,7 @@ from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.envelope import Envelope, ordering_key_of
 from interlink.exceptions import AdapterError, BrokerError, ConfigurationError, MessageError, MessageRefused
 from interlink.observability import messaging
+from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import Broker, OutgoingMessage
 from interlink.ports.store import ChangeSet, DeadLetter, Store
 
@@ -118,7 +119,7 @@ class Relay:
     async def _publish(self, messages: list[OutgoingMessage]) -> None:
         crash_point("relay.before_publish")
         try:
-            with messaging.sending(messages, self._system):
+            with messaging.sending(messages, self._system), metrics.publishing(self._broker.scheme, messages):
                 await self._broker.publish(messages)
         except MessageRefused as exc:
             message = next((m for m in messages if m.message_id == exc.message_id), None)

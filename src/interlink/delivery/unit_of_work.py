@@ -7,7 +7,7 @@ concurrency is checked when the change set is committed: a write names the versi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from interlink.exceptions import (
     RuleViolation,
 )
 from interlink.observability import messaging, tracing
+from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
@@ -98,6 +99,7 @@ class UnitOfWork:
         self._writes: dict[Key, AggregateWrite] = {}
         self._messages: list[_StagedMessage] = []
         self._depends_on: list[ChangeSet] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._precondition: tuple[str, int | None] | None = None
 
     async def load(self, cls: type[A], id: str) -> A | None:
@@ -213,6 +215,7 @@ class UnitOfWork:
     def stage_saga(self, saga: Saga, data: Any, ctx: Context) -> str:
         state, first = begin(saga, new_message_id(), data, ctx.correlation_id, self._clock.now())
         self.stage_record(SAGA_KIND, state.id, state.model_dump_json(), 0)
+        metrics.saga_entered(self, self.domain.name, saga.name, None, state.status.value)
         with tracing.saga_transition(saga.name, state.id, state.step, "begin"):
             self.send_command(
                 first.command, first.to, ctx, deadline=first.deadline, command_id=first.command_id, saga=state.id
@@ -251,6 +254,11 @@ class UnitOfWork:
         self._identity.clear()
         self._writes.clear()
         self._messages.clear()
+        self._after_commit.clear()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what is staged here committed (never if it does not)."""
+        self._after_commit.append(callback)
 
     def expect(self, id: str, version: int | None) -> None:
         """If-Match: loading the aggregate with this id must find it at this version (None: find it at
@@ -341,4 +349,6 @@ class UnitOfWork:
                     ordering_key_of(message_type, about.id if about else None),
                 )
             )
-        return ChangeSet(writes=self.writes, outbox=outbox, depends_on=list(self._depends_on))
+        return ChangeSet(
+            writes=self.writes, outbox=outbox, depends_on=list(self._depends_on), after_commit=list(self._after_commit)
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -95,6 +95,8 @@ class ChangeSet:
     depends_on: list[ChangeSet] = field(default_factory=list, repr=False, compare=False)
     #: Set by the committer when this change set could not be committed.
     failed: bool = field(default=False, repr=False, compare=False)
+    #: Run by the committer once this change set committed (metrics that must count only what committed).
+    after_commit: list[Callable[[], None]] = field(default_factory=list, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(

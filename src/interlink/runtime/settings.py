@@ -68,6 +68,8 @@ class Settings:
     fetch_wait: float = 0.5
     relay_batch: int = 500
     relay_poll_interval: float = 1.0
+    #: Seconds between two samplings of the stores' gauges (outbox, sagas, pending flags) when metrics are on.
+    metrics_interval: float = 15.0
     #: The runtime hosts the process, so it tunes the garbage collector for a message pump: objects
     #: alive after start-up are frozen out of collections, and young collections run less often.
     #: None leaves the interpreter's settings alone.

@@ -29,6 +29,7 @@ from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload
 from interlink.observability import tracing
+from interlink.observability.metrics import hooks as metrics
 
 __all__ = ["ReplyDispatcher", "reply_command_types", "settle"]
 
@@ -83,6 +84,7 @@ async def settle(
     """Remove the outstanding request and hand the reply to its saga or its reply handler."""
     request = OutstandingRequest.model_validate_json(found[0])
     uow.stage_record(REQUEST_KIND, command_id, None, found[1])
+    metrics.reply_applied(uow, domain.name, request.command_type, request.sent_at, reply.outcome.value, clock.now)
     if request.saga is not None:
         await _advance_saga(domain, clock, uow, request, command_id, reply)
         return
@@ -119,8 +121,9 @@ async def _advance_saga(
         raise ConfigurationError(
             f"saga {state.id} is a {state.name!r} saga, which domain {domain.name!r} no longer declares"
         )
-    now = clock.now()
+    now, before = clock.now(), state.status.value
     send = advance(saga, state, command_id, reply, now)
+    metrics.saga_entered(uow, domain.name, saga.name, before, state.status.value)
     with tracing.saga_transition(saga.name, state.id, state.step, state.status.value):
         if send is not None:
             ctx = Context(

@@ -60,9 +60,12 @@ def _v6_retention_indexes(conn: Connection) -> None:
 
 def _v8_aggregates_jsonb(conn: Connection) -> None:
     """Version 8: on PostgreSQL, aggregates as JSONB (SQLite keeps TEXT), so each declared query field has an
-    expression index (docs/queries.md). A U+0000 escape (which JSONB cannot hold) becomes U+FFFD.
-
-    The table is rewritten under an exclusive lock: minutes for millions of aggregates."""
+    expression index (docs/queries.md); a U+0000 escape (which JSONB cannot hold) becomes U+FFFD. The table is
+    rewritten under an exclusive lock: minutes for millions of aggregates. On every SQL store, an index on the
+    dead letters' message id (parking a message looked for an earlier row of it by scanning them all)."""
+    index = next(i for i in schema.dead_letters.indexes if i.name == "ix_interlink_dead_letters_message_id")
+    assert isinstance(index, Index)
+    index.create(conn, checkfirst=True)
     if conn.dialect.name != "postgresql":
         return
     table = schema.aggregates

@@ -107,6 +107,8 @@ dead_letters = Table(
     # Since schema version 5: transient, permanent or poison (NULL in rows parked before).
     Column("error_class", String(16)),
     Index("ix_interlink_dead_letters_subscription", "subscription"),
+    # Since schema version 8: parking a message looks up whether it is parked already, by its id.
+    Index("ix_interlink_dead_letters_message_id", "message_id"),
     sqlite_autoincrement=True,
 )
 

@@ -192,7 +192,7 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, Stor
                 await self._finish_idempotency(conn, record)
             sent = [seq for c in changes for seq in c.outbox_sent]
             if sent:
-                await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(sent)))
+                await self._remove_outbox(conn, sent)
             resolved = [i for c in changes for i in c.resolved_dead_letters]
             if resolved:
                 await conn.execute(delete(schema.dead_letters).where(schema.dead_letters.c.id.in_(resolved)))
@@ -303,7 +303,11 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, Stor
             return
         assert self._writer is not None
         async with self._errors(), self._write_lock, self._writer.begin() as conn:
-            await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(list(seqs))))
+            await self._remove_outbox(conn, list(seqs))
+
+    async def _remove_outbox(self, conn: AsyncConnection, seqs: list[int]) -> None:
+        """Delete the outbox rows of these sequence numbers (sent, or parked)."""
+        await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(seqs)))
 
     async def _park_outbox(self, letter: DeadLetter) -> bool:
         assert self._writer is not None

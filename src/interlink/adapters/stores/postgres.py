@@ -46,8 +46,9 @@ __all__ = ["PostgresStore"]
 log = logging.getLogger("interlink.store")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
-# SQLSTATE classes and codes after which trying again later may succeed.
+# A JSON escape of U+0000: `\u0000` after an even number of backslashes (none, or escaped ones).
 _NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+# SQLSTATE classes and codes after which trying again later may succeed.
 _TRANSIENT = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01", "55P03")
 
 

@@ -130,6 +130,17 @@ def test_a_field_that_cannot_be_indexed_is_refused_at_declaration() -> None:
         domain.aggregate(Aliased)
 
 
+def test_a_field_of_no_single_value_is_refused_at_declaration() -> None:
+    """Indexed() on a nested model or a list (also optional) is refused when the aggregate is declared."""
+    domain = Domain("d")
+
+    class Tagged(Aggregate):
+        tags: Annotated[list[str] | None, Indexed()] = None
+
+    with pytest.raises(ConfigurationError, match=r"Tagged\.tags .*only a field of one value"):
+        domain.aggregate(Tagged)
+
+
 class RecordingStore(MemoryStore):
     """A memory store that records what ensure_query_indexes was asked for."""
 

@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from types import UnionType
+from typing import TYPE_CHECKING, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -58,8 +59,26 @@ def indexed_fields(cls: type[BaseModel]) -> tuple[str, ...]:
                 f"{cls.__name__}.{name} is declared Indexed() but cannot be indexed: a field name of letters, "
                 f"digits and '_' (at most 64), without an alias"
             )
+        if not _scalar(info.annotation):
+            raise ConfigurationError(
+                f"{cls.__name__}.{name} is declared Indexed() but holds {info.annotation}: only a field of one "
+                f"value (text, number, bool, date, enum, Literal; or None) is compared by ctx.list"
+            )
         found.append(name)
     return tuple(found)
+
+
+def _scalar(annotation: object) -> bool:
+    """False for a model, a collection or a mapping (also inside Optional); a JSON object or array has no
+    value a list could compare."""
+    if isinstance(annotation, type):
+        return not issubclass(annotation, BaseModel | list | dict | set | frozenset | tuple)
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return all(_scalar(a) for a in get_args(annotation))
+    if origin is Literal or origin is None:
+        return True
+    return _scalar(origin)
 
 
 def check_filters(cls: type[BaseModel], names: Iterable[str]) -> None:

@@ -199,7 +199,11 @@ class Store(abc.ABC):
     async def list_aggregates(
         self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
     ) -> list[tuple[str, StoredAggregate]]:
-        """Aggregates of a kind whose top-level fields equal ``where``, by id, starting after ``after``."""
+        """Aggregates of a kind whose top-level fields equal ``where``, by id, starting after ``after``.
+
+        A field given to :meth:`ensure_query_indexes` for the kind is read through its index (SQL stores); any
+        other field is compared on every aggregate of the kind (``ctx.list`` refuses those, docs/queries.md).
+        """
         self._check()
         for name in where:
             if not _FIELD.match(name):

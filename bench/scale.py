@@ -1,4 +1,4 @@
-"""Costs that stay flat as data grows: inbox lookup, get by id and one prune batch at 10k and 100k rows.
+"""Costs that stay flat as data grows: inbox lookup, get by id, a list page and one prune batch at 10k and 100k rows.
 
 For each store (``--store``: sqlite, postgres) and each size (``--sizes``, default 10,000 and 100,000), a fresh
 store of one domain is filled with N inbox marks of one subscription and N aggregates (half of them stored
@@ -7,6 +7,10 @@ median of many calls on the filled store:
 
 - ``inbox 200``: ``Store.seen`` of 200 message ids (100 present, 100 absent), what a consumer runs per batch;
 - ``get``: ``Store.load`` of one aggregate by id;
+- ``list page``: ``Store.list_aggregates`` of 50 Accounts of one owner (each owner has 100 at every size), by a
+  declared query field (``owner``, indexed by ``ensure_query_indexes``), the first page and the one after it;
+  beside it ``list scan``, the same page by a field with the same values and no index (what every filtered
+  list cost before query fields were declared): the baseline, measured in the same run;
 - ``prune 1000``: one ``Store.prune`` batch of 1,000 inbox marks (what the background pruner runs), and one of
   1,000 stored replies.
 
@@ -59,9 +63,15 @@ async def fill(store: Store, n: int) -> None:
         ids = range(base, min(base + CHUNK, n))
         marks = [InboxMark(SUB, f"m-{i:09d}") for i in ids]
         writes = [
-            AggregateWrite("~reply" if i % 2 else "Account", f"a-{i:09d}", 0, 1, json.dumps({"n": i})) for i in ids
+            AggregateWrite("~reply" if i % 2 else "Account", f"a-{i:09d}", 0, 1, json.dumps(_doc(i, n))) for i in ids
         ]
         await store.commit([ChangeSet(inbox=marks, writes=writes)])
+
+
+def _doc(i: int, n: int) -> dict[str, object]:
+    """Aggregate i of n: 100 Accounts (the even i) per owner whatever n, under an indexed and an unindexed field."""
+    owner = f"o-{(i // 2) % max(1, n // 200):06d}"
+    return {"n": i, "owner": owner, "holder": owner}
 
 
 async def analyze(store: Store) -> None:
@@ -79,6 +89,7 @@ async def analyze(store: Store) -> None:
 
 async def measure(store: Store, n: int) -> dict[str, float]:
     await fill(store, n)
+    await store.ensure_query_indexes({"Account": ["owner"]})
     await analyze(store)
     step = max(1, n // 400)
 
@@ -91,6 +102,17 @@ async def measure(store: Store, n: int) -> dict[str, float]:
     async def get(i: int) -> None:
         even = (i * 2 * step) % n // 2 * 2  # the even ids are Accounts, the odd ones stored replies
         assert await store.load("Account", f"a-{even:09d}") is not None
+
+    owners = max(1, n // 200)
+
+    def pager(field: str) -> Callable[[int], Awaitable[None]]:
+        async def page(i: int) -> None:
+            where = {field: f"o-{(i * 7) % owners:06d}"}
+            first = await store.list_aggregates("Account", where=where, after=None, limit=50)
+            rest = await store.list_aggregates("Account", where=where, after=first[-1][0], limit=50)
+            assert len(first) == len(rest) == 50, (len(first), len(rest))
+
+        return page
 
     cut = time.time()
     pruned = 0
@@ -105,6 +127,8 @@ async def measure(store: Store, n: int) -> dict[str, float]:
     figures = {
         "inbox 200": await median_ms(lookup, 200),
         "get": await median_ms(get, 500),
+        "list page": await median_ms(pager("owner"), 200) / 2,
+        "list scan": await median_ms(pager("holder"), 10 if n >= 1_000_000 else 20) / 2,
         "prune 1000 marks": await median_ms(prune_inbox, 5),
         "prune 1000 replies": await median_ms(prune_replies, 5),
     }

@@ -24,7 +24,7 @@ __all__ = [
     "merge_writes",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 
 @dataclass(frozen=True)

@@ -199,12 +199,30 @@ class Store(abc.ABC):
     async def list_aggregates(
         self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
     ) -> list[tuple[str, StoredAggregate]]:
-        """Aggregates of a kind whose top-level fields equal ``where``, by id, starting after ``after``."""
+        """Aggregates of a kind whose top-level fields equal ``where``, by id, starting after ``after``.
+
+        A field given to :meth:`ensure_query_indexes` for the kind is read through its index (SQL stores); any
+        other field is compared on every aggregate of the kind (``ctx.list`` refuses those, docs/queries.md).
+        """
         self._check()
         for name in where:
             if not _FIELD.match(name):
                 raise StoreError(f"cannot filter on {name!r}: not a field name")
         return await self._list_aggregates(kind, where=where, after=after, limit=limit)
+
+    async def ensure_query_indexes(self, fields: Mapping[str, Sequence[str]]) -> list[str]:
+        """Keep an index for each declared query field (``fields``: kind -> field names; see
+        :func:`interlink.core.indexed.declared_indexes`), creating the missing ones; returns the statements it
+        ran (none when every index exists). A store without indexes (in memory) does nothing."""
+        self._check()
+        for kind, names in fields.items():
+            for name in names:
+                if not _FIELD.match(name):
+                    raise StoreError(f"cannot index {kind}.{name}: not a field name")
+        return await self._ensure_query_indexes(fields)
+
+    async def _ensure_query_indexes(self, fields: Mapping[str, Sequence[str]]) -> list[str]:
+        return []
 
     @abc.abstractmethod
     async def _list_aggregates(

@@ -13,6 +13,7 @@ from interlink.core.context import Context, Role
 from interlink.core.declarations import CommandSpec, QuerySpec
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
+from interlink.core.indexed import declared_indexes
 from interlink.core.messages import Event
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
@@ -160,6 +161,7 @@ class DomainRuntime:
     async def prepare(self) -> None:
         """Connect the store and declare the subscription (idempotent), without starting any work."""
         await self.store.connect()
+        await self.store.ensure_query_indexes(declared_indexes(self.domain))
         if self._owned_external is not None:
             await self._owned_external.connect()
         if self.consumers:

@@ -58,10 +58,34 @@ def _v6_retention_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _v8_aggregates_jsonb(conn: Connection) -> None:
+    """Version 8: on PostgreSQL, aggregates as JSONB (SQLite keeps TEXT), so each declared query field has an
+    expression index (docs/queries.md); a U+0000 escape (which JSONB cannot hold) becomes U+FFFD. The table is
+    rewritten under an exclusive lock: minutes for millions of aggregates. On every SQL store, an index on the
+    dead letters' message id (parking a message looked for an earlier row of it by scanning them all)."""
+    index = next(i for i in schema.dead_letters.indexes if i.name == "ix_interlink_dead_letters_message_id")
+    assert isinstance(index, Index)
+    index.create(conn, checkfirst=True)
+    if conn.dialect.name != "postgresql":
+        return
+    table = schema.aggregates
+    where = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    column = next(c for c in inspect(conn).get_columns(table.name, schema=where) if c["name"] == "data")
+    if "JSON" in str(column["type"]).upper():
+        return  # created by this release's metadata
+    quote = conn.dialect.identifier_preparer.quote
+    name = f"{quote(where)}.{quote(table.name)}" if where else quote(table.name)
+    conn.execute(
+        text(rf"ALTER TABLE {name} ALTER COLUMN data TYPE jsonb USING replace(data, '\u0000', '\ufffd')::jsonb")
+    )
+
+
+#: Version 7 is taken by another change; a store at 6 goes straight to 8 (a missing number is skipped).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_inbox_age_index,
     3: _v3_idempotency,
     4: _v4_inbound_files,
     5: _v5_dead_letter_class,
     6: _v6_retention_indexes,
+    8: _v8_aggregates_jsonb,
 }

@@ -292,3 +292,31 @@ async def test_the_deadline_watch_finds_due_requests_by_due_time_page_by_page() 
         clock.at += timedelta(hours=1)
         assert await watch.tick() == 1
         assert timed_out[-1] == "later"
+
+
+async def test_a_request_is_due_at_its_deadline_until_its_reply_settles_it() -> None:
+    """The unit of work dates a request with its deadline when it sends it; the reply's commit removes it."""
+    async with MemoryBroker() as broker:
+        issuer = DomainRuntime(lending, MemoryStore(domain="lending"), broker, SETTINGS)
+        target = DomainRuntime(partner, MemoryStore(domain="partner"), broker, SETTINGS)
+        await target.prepare()  # subscribed, but not running: the request stays outstanding
+        await issuer.start()
+        try:
+            sent = datetime.now(UTC).timestamp()
+            await issuer.execute(notify, Notify(sms_id="s7", deadline_seconds=3600))
+            [due] = await issuer.store.due(REQUEST_KIND, sent + 7200, 10)
+            assert sent + 3600 <= due.due_at <= datetime.now(UTC).timestamp() + 3600
+            assert await issuer.store.due(REQUEST_KIND, sent + 3599, 10) == []
+            await target.start()
+            notice = await wait_until(lambda: land_notice(issuer, "s7"), 5, what="the reply")
+            assert notice.outcome == "confirmed"
+            assert await issuer.store.due(REQUEST_KIND, sent + 7200, 10) == []
+        finally:
+            await issuer.stop()
+            await target.stop()
+
+
+async def land_notice(issuer: DomainRuntime, id: str) -> Notice | None:
+    """The issuer's notice of one SMS, once its reply handler ran."""
+    stored = await issuer.store.load("Notice", id)
+    return Notice.model_validate_json(stored.data) if stored else None

@@ -34,6 +34,7 @@ from interlink.cli.retention import DEFAULTS as RETENTION
 from interlink.cli.retention import (
     PruneBatch,
     PruneInterval,
+    RetainCounters,
     RetainIdempotency,
     RetainInbox,
     RetainReplies,
@@ -118,6 +119,7 @@ def run(
     retain_idempotency: RetainIdempotency = RETENTION["retain_idempotency"],
     retain_replies: RetainReplies = RETENTION["retain_replies"],
     retain_sagas: RetainSagas = RETENTION["retain_sagas"],
+    retain_counters: RetainCounters = RETENTION["retain_counters"],
     prune_interval: PruneInterval = RETENTION["prune_interval"],
     prune_batch: PruneBatch = RETENTION["prune_batch"],
     otel: OtelOption = False,
@@ -140,6 +142,7 @@ def run(
         retention = retention_settings(
             retain_inbox=retain_inbox, retain_idempotency=retain_idempotency, retain_replies=retain_replies,
             retain_sagas=retain_sagas, prune_interval=prune_interval, prune_batch=prune_batch,
+            retain_counters=retain_counters,
         )  # fmt: skip
         endpoint = HttpEndpoint.parse(http) if http else None
         # A producing domain served here is fetched back here, wherever --http puts it.

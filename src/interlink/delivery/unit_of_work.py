@@ -209,7 +209,9 @@ class UnitOfWork:
                 deadline=deadline,
                 saga=saga,
             )
-            self.stage_record(REQUEST_KIND, command_id, request.model_dump_json(), 0)
+            # Its due time is the deadline, so the deadline watch finds it through the store's index.
+            due_at = deadline.timestamp() if deadline is not None else None
+            self.stage_record(REQUEST_KIND, command_id, request.model_dump_json(), 0, due_at=due_at)
         return command_id
 
     def stage_saga(self, saga: Saga, data: Any, ctx: Context) -> str:
@@ -242,12 +244,13 @@ class UnitOfWork:
         stored = await self._store.load(*key)
         return (stored.data, stored.version) if stored else None
 
-    def stage_record(self, kind: str, id: str, data: str | None, version: int) -> None:
-        """Write (``data`` None: delete) a framework record that was at ``version`` (0: new) when read."""
+    def stage_record(self, kind: str, id: str, data: str | None, version: int, *, due_at: float | None = None) -> None:
+        """Write (``data`` None: delete) a framework record that was at ``version`` (0: new) when read;
+        ``due_at`` (epoch seconds) is when it falls due for :meth:`Store.due` (None: never; a delete clears it)."""
         key = (kind, id)
         prior = self._writes.get(key)
         expected = prior.expected_version if prior else version
-        self._writes[key] = AggregateWrite(kind, id, expected, version + 1, data)
+        self._writes[key] = AggregateWrite(kind, id, expected, version + 1, data, due_at)
 
     def discard(self) -> None:
         """Forget everything staged so far (a command handler failed for a business reason)."""

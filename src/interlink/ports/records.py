@@ -14,6 +14,7 @@ __all__ = [
     "AggregateWrite",
     "ChangeSet",
     "DeadLetter",
+    "DueRecord",
     "FileProgress",
     "IdempotencyRecord",
     "InboundFile",
@@ -24,7 +25,8 @@ __all__ = [
     "merge_writes",
 ]
 
-SCHEMA_VERSION = 8
+# Version 7 is unused; a store runs only the migrations this release has (migrations.py).
+SCHEMA_VERSION = 9
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,27 @@ class StoredAggregate:
 
 @dataclass(frozen=True)
 class AggregateWrite:
-    """Write (or, with ``data`` None, delete) an aggregate if it is still at ``expected_version``."""
+    """Write (or, with ``data`` None, delete) an aggregate if it is still at ``expected_version``.
+
+    ``due_at`` (epoch seconds) is when a framework record falls due (an outstanding request's deadline):
+    :meth:`~interlink.ports.store.Store.due` finds it by that time through an index. None: never due.
+    """
 
     kind: str
     id: str
     expected_version: int
     new_version: int
     data: str | None
+    due_at: float | None = None
+
+
+@dataclass(frozen=True)
+class DueRecord:
+    """A record whose due time has passed, as :meth:`~interlink.ports.store.Store.due` finds it."""
+
+    id: str
+    due_at: float
+    record: StoredAggregate
 
 
 @dataclass(frozen=True)
@@ -150,7 +166,7 @@ def merge_writes(changes: Sequence[ChangeSet]) -> list[AggregateWrite]:
             if prior.expected_version == 0 and w.data is None:
                 del merged[key]  # created and deleted within one commit: nothing to write
             else:
-                merged[key] = AggregateWrite(w.kind, w.id, prior.expected_version, w.new_version, w.data)
+                merged[key] = AggregateWrite(w.kind, w.id, prior.expected_version, w.new_version, w.data, w.due_at)
     return list(merged.values())
 
 

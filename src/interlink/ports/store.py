@@ -21,6 +21,7 @@ from interlink.ports.records import (
     AggregateWrite,
     ChangeSet,
     DeadLetter,
+    DueRecord,
     FileProgress,
     IdempotencyRecord,
     InboundFile,
@@ -32,10 +33,12 @@ from interlink.ports.records import (
 )
 
 __all__ = [
+    "COUNTERS_PREFIX",
     "SCHEMA_VERSION",
     "AggregateWrite",
     "ChangeSet",
     "DeadLetter",
+    "DueRecord",
     "FieldValue",
     "FileProgress",
     "IdempotencyRecord",
@@ -59,12 +62,19 @@ class Retained(enum.StrEnum):
     ``inbox``: inbox marks, by the time the message was handled; ``idempotency``: Idempotency-Key records, by
     the time of the request; ``reply``: stored command replies (``~reply``), by their last write; ``saga``:
     ended sagas (completed, compensated, failed), by their last write. A running saga is never pruned.
+    ``counters``: notification counters (``~counters:<subscription>``) not written for the window, i.e. of a
+    process that stopped: a live process writes its own with every notification or flush.
     """
 
     INBOX = "inbox"
     IDEMPOTENCY = "idempotency"
     REPLY = "reply"
     SAGA = "saga"
+    COUNTERS = "counters"
+
+
+#: The kinds of notification counters start with this (``~counters:<subscription>``).
+COUNTERS_PREFIX = "~counters:"
 
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -257,6 +267,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def _prune(self, kind: Retained, older_than: float, limit: int) -> int: ...
+
+    async def due(self, kind: str, now: float, limit: int) -> list[DueRecord]:
+        """Up to ``limit`` records of ``kind`` whose due time (``AggregateWrite.due_at``) is at or before
+        ``now`` (epoch seconds), earliest first.
+
+        Found through the (kind, due_at) index: the cost depends on ``limit``, not on how many records wait.
+        """
+        self._check()
+        if limit < 1:
+            raise StoreError(f"due limit must be positive, got {limit}")
+        return await self._due(kind, now, limit)
+
+    @abc.abstractmethod
+    async def _due(self, kind: str, now: float, limit: int) -> list[DueRecord]: ...
 
     @abc.abstractmethod
     async def claim_file(self, file: InboundFile, lease: float, *, replace_owner: str | None = None) -> InboundFile:

@@ -31,7 +31,7 @@ from interlink.patterns.notification import DeferredReads, NotificationDispatche
 from interlink.patterns.state_transfer import ReplicaDispatcher
 from interlink.ports.broker import Broker, Subscription
 from interlink.ports.store import ChangeSet, IdempotencyRecord, Store
-from interlink.runtime.retention import Pruner, check_inbox_window
+from interlink.runtime.retention import Pruner, check_inbox_window, log_retention
 from interlink.runtime.settings import Settings
 
 __all__ = ["DomainRuntime"]
@@ -144,7 +144,7 @@ class DomainRuntime:
         retention = self.settings.retention
         if self.consumers:
             check_inbox_window(retention, broker, domain.name)
-        #: Prunes old inbox marks, idempotency keys, stored replies and ended sagas (None: off).
+        #: Prunes old inbox marks, idempotency keys, stored replies, ended sagas and counters (None: off).
         self.pruner = Pruner(store, retention, domain.name) if retention.interval is not None else None
         self._prune_task: asyncio.Task[None] | None = None
 
@@ -180,6 +180,7 @@ class DomainRuntime:
             self._deadline_task = asyncio.create_task(self.deadlines.run(), name=f"{self.domain.name}-deadlines")
         if self.redrive is not None:
             self._redrive_task = asyncio.create_task(self.redrive.run(), name=f"{self.domain.name}-redrive")
+        log_retention(self.domain.name, self.settings.retention)
         if self.pruner is not None:
             self._prune_task = asyncio.create_task(self.pruner.run(), name=f"{self.domain.name}-retention")
 

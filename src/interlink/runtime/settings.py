@@ -37,9 +37,11 @@ class Retention:
     sagas: float | None = 30 * DAY
     interval: float | None = 300.0
     batch: int = 1000
+    #: Notification counters not written for this long (a stopped process's); live ones are rewritten.
+    counters: float | None = 30 * DAY
 
     def __post_init__(self) -> None:
-        windows = (self.inbox, self.idempotency, self.replies, self.sagas, self.interval)
+        windows = (self.inbox, self.idempotency, self.replies, self.sagas, self.counters, self.interval)
         if any(w is not None and w <= 0 for w in windows) or self.batch < 1:
             raise ConfigurationError("retention windows and the prune interval must be positive, the batch at least 1")
 
@@ -58,7 +60,7 @@ class Settings:
     circuit_cooldown: float = 30.0
     #: Seconds between two redrive rounds (letters parked after a transient budget); None: no redrive.
     redrive_interval: float | None = 30.0
-    #: How long inbox marks, idempotency keys, stored replies and ended sagas are kept (docs/retention.md).
+    #: How long inbox marks, idempotency keys, stored replies, ended sagas and counters are kept (docs/retention.md).
     retention: Retention = field(default_factory=Retention)
     #: Where other domains' APIs are (external service name -> base URL); the environment
     #: (``INTERLINK_SERVICE_<NAME>_URL``) and the declaration's default come after.

@@ -1,17 +1,21 @@
 """Upgrades between schema versions, applied in order by every SQL store when it connects.
 
 A fresh database gets the latest tables from :mod:`interlink.adapters.stores.schema` and no migration;
-a database at version n runs ``MIGRATIONS[n + 1]``, ``MIGRATIONS[n + 2]``, ... in the same transaction
-that records the new version, so a crash half-way leaves it at version n.
+a database at version n runs every migration above n, in order, in the same transaction that records the
+new version, so a crash half-way leaves it at version n. The numbers need not be consecutive: a release runs
+the migrations it has.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import datetime
 
-from sqlalchemy import Connection, Index, inspect, text
+from sqlalchemy import Connection, Index, inspect, select, text, update
 
 from interlink.adapters.stores import schema
+from interlink.core.command_events import REQUEST_KIND
 
 __all__ = ["MIGRATIONS"]
 
@@ -33,17 +37,21 @@ def _v4_inbound_files(conn: Connection) -> None:
     schema.files.create(conn, checkfirst=True)
 
 
+def _add_column(conn: Connection, table_name: str, column: str, sql_type: str) -> None:
+    """ALTER TABLE ... ADD COLUMN, unless this release's metadata created the table with it already."""
+    # A PostgreSQL store maps the tables into its own schema (schema_translate_map); text DDL must name it.
+    where = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    if column in {c["name"] for c in inspect(conn).get_columns(table_name, schema=where)}:
+        return  # created by this release's metadata (the table is newer than the version recorded)
+    quote = conn.dialect.identifier_preparer.quote
+    name = f"{quote(where)}.{quote(table_name)}" if where else quote(table_name)
+    conn.execute(text(f"ALTER TABLE {name} ADD COLUMN {column} {sql_type}"))
+
+
 def _v5_dead_letter_class(conn: Connection) -> None:
     """Version 5: the error class of each dead letter (nullable, so rows parked before stay readable and
     the previous release, which does not name the column, still inserts)."""
-    table = schema.dead_letters
-    # A PostgreSQL store maps the tables into its own schema (schema_translate_map); text DDL must name it.
-    where = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
-    if "error_class" in {c["name"] for c in inspect(conn).get_columns(table.name, schema=where)}:
-        return  # created by this release's metadata (the table is newer than the version recorded)
-    quote = conn.dialect.identifier_preparer.quote
-    name = f"{quote(where)}.{quote(table.name)}" if where else quote(table.name)
-    conn.execute(text(f"ALTER TABLE {name} ADD COLUMN error_class VARCHAR(16)"))
+    _add_column(conn, schema.dead_letters.name, "error_class", "VARCHAR(16)")
 
 
 def _v6_retention_indexes(conn: Connection) -> None:
@@ -80,7 +88,23 @@ def _v8_aggregates_jsonb(conn: Connection) -> None:
     )
 
 
-#: Version 7 is taken by another change; a store at 6 goes straight to 8 (a missing number is skipped).
+def _v9_due_times(conn: Connection) -> None:
+    """Version 9: the due time of framework records (nullable: the previous release, which does not name the
+    column, still writes), its (kind, due_at) index, and the deadlines of the requests outstanding now."""
+    t = schema.aggregates
+    _add_column(conn, t.name, "due_at", "DOUBLE PRECISION" if conn.dialect.name == "postgresql" else "REAL")
+    index = next(i for i in t.indexes if i.name == "ix_interlink_aggregates_kind_due_at")
+    assert isinstance(index, Index)
+    index.create(conn, checkfirst=True)
+    rows = conn.execute(select(t.c.id, t.c.data).where(t.c.kind == REQUEST_KIND, t.c.due_at.is_(None))).all()
+    for id, data in rows:
+        deadline = (json.loads(data) if isinstance(data, str) else data).get("deadline")
+        if deadline is not None:
+            due = datetime.fromisoformat(deadline).timestamp()
+            conn.execute(update(t).where(t.c.kind == REQUEST_KIND, t.c.id == id).values(due_at=due))
+
+
+#: Version 7 is unused; a missing number is skipped.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_inbox_age_index,
     3: _v3_idempotency,
@@ -88,4 +112,5 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _v5_dead_letter_class,
     6: _v6_retention_indexes,
     8: _v8_aggregates_jsonb,
+    9: _v9_due_times,
 }

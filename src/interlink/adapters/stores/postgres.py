@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from sqlalchemy import ColumnElement, Delete, Integer, Text, delete, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Delete, Float, Integer, Text, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -163,10 +163,10 @@ class PostgresStore(SqlStore):
     async def _update_many(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> int:
         statement = text(
             f'UPDATE "{self.schema}".interlink_aggregates AS a '
-            "SET version = v.nv, data = v.d::jsonb, updated_at = :now "
-            "FROM unnest(:k, :i, :ev, :nv, :d) AS v(k, i, ev, nv, d) "
+            "SET version = v.nv, data = v.d::jsonb, updated_at = :now, due_at = v.du "
+            "FROM unnest(:k, :i, :ev, :nv, :d, :du) AS v(k, i, ev, nv, d, du) "
             "WHERE a.kind = v.k AND a.id = v.i AND a.version = v.ev"
-        ).bindparams(*_arrays("k", "i", "ev", "nv", "d"))
+        ).bindparams(*_arrays("k", "i", "ev", "nv", "d"), bindparam("du", type_=ARRAY(Float)))
         result = await conn.execute(
             statement,
             {
@@ -175,6 +175,7 @@ class PostgresStore(SqlStore):
                 "ev": [w.expected_version for w in writes],
                 "nv": [w.new_version for w in writes],
                 "d": [None if w.data is None else self._document(w.data) for w in writes],
+                "du": [w.due_at for w in writes],
                 "now": now,
             },
         )

@@ -67,6 +67,10 @@ aggregates = Table(
     Column("updated_at", Float, nullable=False),
     # Since schema version 6: framework records (stored replies, ended sagas) are pruned by age through it.
     Index("ix_interlink_aggregates_kind_updated_at", "kind", "updated_at"),
+    # Since schema version 9: when a framework record falls due (an outstanding request's deadline), found
+    # by Store.due through the index; NULL for everything that is never due.
+    Column("due_at", Float),
+    Index("ix_interlink_aggregates_kind_due_at", "kind", "due_at"),
 )
 
 outbox = Table(

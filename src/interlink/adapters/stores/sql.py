@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import MIGRATIONS
+from interlink.adapters.stores.sql_due import SqlDueTimes
 from interlink.adapters.stores.sql_files import SqlFileClaims
 from interlink.adapters.stores.sql_idempotency import SqlIdempotencyKeys
 from interlink.adapters.stores.sql_queries import SqlQueries
@@ -53,7 +54,7 @@ __all__ = ["SqlStore"]
 log = logging.getLogger("interlink.store")
 
 
-class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, Store, abc.ABC):
+class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlDueTimes, Store, abc.ABC):
     """A store on SQLAlchemy 2 async: one writer at a time per process, reads in parallel."""
 
     def __init__(self, url: str, *, domain: str) -> None:
@@ -106,11 +107,8 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, Stor
                     f"the store at {self.redacted_url} has schema version {found}, newer than this "
                     f"Interlink ({SCHEMA_VERSION}): upgrade Interlink"
                 )
-            for version in range(found + 1, SCHEMA_VERSION + 1):
-                migration = MIGRATIONS.get(version)
-                if migration is None:
-                    continue  # a version number no change of this release uses
-                await conn.run_sync(migration)
+            for version in sorted(v for v in MIGRATIONS if found < v <= SCHEMA_VERSION):
+                await conn.run_sync(MIGRATIONS[version])
                 log.info("store %s: schema upgraded to version %d", self.redacted_url, version)
             if found < SCHEMA_VERSION:
                 await conn.execute(update(schema.meta).where(key).values(value=str(SCHEMA_VERSION)))
@@ -214,6 +212,7 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, Stor
                             "version": w.new_version,
                             "data": self._document(w.data or ""),  # creates carry data
                             "updated_at": now,
+                            "due_at": w.due_at,
                         }
                         for w in creates
                     ],
@@ -236,9 +235,12 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, Stor
         stmt = (
             update(t)
             .where(t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev"))
-            .values(version=bindparam("nv"), data=bindparam("d"), updated_at=now)
+            .values(version=bindparam("nv"), data=bindparam("d"), updated_at=now, due_at=bindparam("du"))
         )
-        params = [{"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data} for w in writes]
+        params = [
+            {"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data, "du": w.due_at}
+            for w in writes
+        ]
         # The sqlite3 driver sums rowcount over executemany, which is what is needed here.
         return int((await conn.execute(stmt, params)).rowcount)
 

@@ -18,6 +18,7 @@ live in the modules of this package; ``StoreContract`` combines them.
 from __future__ import annotations
 
 from interlink.testing.contracts.store.data import DataContract
+from interlink.testing.contracts.store.due import DueContract
 from interlink.testing.contracts.store.messaging import MessagingContract
 from interlink.testing.contracts.store.records import RecordsContract
 from interlink.testing.contracts.store.retention import RetentionContract
@@ -25,7 +26,7 @@ from interlink.testing.contracts.store.retention import RetentionContract
 __all__ = ["StoreContract"]
 
 
-class StoreContract(DataContract, MessagingContract, RecordsContract, RetentionContract):
+class StoreContract(DataContract, DueContract, MessagingContract, RecordsContract, RetentionContract):
     """Abstract tests of the :class:`~interlink.ports.store.Store` port.
 
     Subclasses define the ``store`` fixture (see the module docstring); it is not declared here so that a

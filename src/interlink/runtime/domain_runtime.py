@@ -177,12 +177,12 @@ class DomainRuntime:
         if self.intake is not None:
             await self.intake.start()
         if self.deadlines is not None:
-            self._deadline_task = asyncio.create_task(self.deadlines.run(), name=f"{self.domain.name}-deadlines")
+            self._deadline_task = self.deadlines.start(f"{self.domain.name}-deadlines")
         if self.redrive is not None:
-            self._redrive_task = asyncio.create_task(self.redrive.run(), name=f"{self.domain.name}-redrive")
+            self._redrive_task = self.redrive.start(f"{self.domain.name}-redrive")
         log_retention(self.domain.name, self.settings.retention)
         if self.pruner is not None:
-            self._prune_task = asyncio.create_task(self.pruner.run(), name=f"{self.domain.name}-retention")
+            self._prune_task = self.pruner.start(f"{self.domain.name}-retention")
 
     async def stop(self) -> None:
         """Stop taking messages, finish those in hand, flush the outbox, close the store."""

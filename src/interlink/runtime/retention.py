@@ -103,9 +103,13 @@ class Pruner:
         """End :meth:`run` (at once if it is waiting, else after the batch in hand)."""
         self._stopping.set()
 
+    def start(self, name: str) -> asyncio.Task[None]:
+        """Start :meth:`run` as a task; a :meth:`stop` from then on ends it, even one made before it first ran."""
+        self._stopping.clear()
+        return asyncio.create_task(self.run(), name=name)
+
     async def run(self) -> None:
         """A round at start and then every ``interval`` seconds until :meth:`stop`; a failing round is logged."""
-        self._stopping.clear()
         interval = self.retention.interval
         assert interval is not None, "a pruner runs only with an interval"
         while not self._stopping.is_set():

@@ -54,9 +54,13 @@ class DeadlineWatch:
         """End :meth:`run` at its next tick."""
         self._stopping.set()
 
+    def start(self, name: str) -> asyncio.Task[None]:
+        """Start :meth:`run` as a task; a :meth:`stop` from then on ends it, even one made before it first ran."""
+        self._stopping.clear()
+        return asyncio.create_task(self.run(), name=name)
+
     async def run(self) -> None:
         """Scan every ``interval`` seconds until :meth:`stop`."""
-        self._stopping.clear()
         while not self._stopping.is_set():
             try:
                 await self.tick()

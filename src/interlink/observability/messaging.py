@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind
 
+from interlink.delivery.ids import random_hex
 from interlink.observability import tracing
 from interlink.observability.tracing import (
     OFF,
@@ -136,7 +137,8 @@ def message_created(
     above = parent_of(parent)
     if dropped(above):
         assert above is not None
-        return child_traceparent(traceparent_of(above))  # what the SDK would carry: same trace, not sampled
+        # What the SDK would carry: the same trace, not sampled, a span id of its own.
+        return f"00-{above.trace_id:032x}-{random_hex(8)}-{above.trace_flags:02x}"
     context = None if above is None or not above.is_remote else trace.set_span_in_context(NonRecordingSpan(above))
     attributes = {
         "messaging.operation.type": "create",

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from interlink import Aggregate, Context, Domain
 from interlink.adapters.brokers.memory import MemoryBroker
@@ -253,3 +253,15 @@ async def test_a_group_commit_is_one_span_linked_to_the_span_of_each_unit_of_wor
     assert single.parent is not None
     assert single.parent.span_id == ids["alone"]
     assert not single.links
+
+
+async def test_a_span_whose_work_raised_records_the_exception_and_has_status_error(
+    spans: InMemorySpanExporter,
+) -> None:
+    """An error leaving a hook's span: recorded as an exception event, status ERROR, and the span ended."""
+    with pytest.raises(ValueError, match="refused"), tracing.command("notes", "write_note", CALLER):
+        raise ValueError("refused")
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert dict(span.events[0].attributes or {})["exception.type"] == "ValueError"

@@ -3,6 +3,7 @@ semantic-convention attributes per operation, parents and links; and nothing rec
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -13,15 +14,17 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from interlink import Aggregate, Context, Domain
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
+from interlink.delivery.committer import Committer
 from interlink.observability import messaging, tracing
 from interlink.observability.logs import configure_logging
 from interlink.patterns.command_events import load_saga
 from interlink.patterns.inbound_file import FileIntake
+from interlink.ports.store import ChangeSet
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.waiting import wait_until
 from tests.faults.apps.inbound_app import ledger_domain, write_entries
@@ -178,7 +181,7 @@ async def test_with_tracing_off_no_span_is_made_and_the_trace_id_still_travels()
     id with a span id of its own."""
     assert not tracing.enabled()
     assert tracing.command("notes", "write_note", CALLER) is tracing.OFF
-    assert tracing.committing("notes", 1) is tracing.OFF
+    assert tracing.committing("notes", [None]) is tracing.OFF
     made = messaging.message_created(CALLER, destination="d", message_id="m", message_type="t", conversation_id=None)
     _, trace_id, span_id, flags = made.split("-")
     assert (trace_id, flags) == (CALLER.split("-")[1], "01")
@@ -223,3 +226,42 @@ async def test_a_sampled_out_action_starts_no_span_and_its_messages_stay_in_its_
     assert links
     assert {format(c.trace_id, "032x") for c in links} == {CALLER.split("-")[1]}
     assert not any(c.trace_flags.sampled for c in links)
+
+
+async def test_a_group_commit_is_one_span_linked_to_the_span_of_each_unit_of_work_in_it(
+    spans: InMemorySpanExporter,
+) -> None:
+    """Two commands whose units of work commit in one transaction: one `commit` span, under no parent, linked
+    to both command spans; a command committing alone: its `commit` span is its child."""
+    tracer = tracing.tracer()
+    assert tracer is not None
+    async with MemoryStore(domain="notes") as store:
+        committer = Committer(store)
+
+        async def command(name: str) -> None:
+            with tracer.start_as_current_span(name):
+                await committer.commit(ChangeSet())
+
+        await asyncio.gather(command("first"), command("second"))
+        await command("alone")
+    found = spans.get_finished_spans()
+    ids = {s.name: s.context.span_id for s in found if s.context is not None}
+    group, single = _named(found, "commit")
+    assert group.parent is None
+    assert {link.context.span_id for link in group.links} == {ids["first"], ids["second"]}
+    assert dict(group.attributes or {})["interlink.commit.change_sets"] == 2
+    assert single.parent is not None
+    assert single.parent.span_id == ids["alone"]
+    assert not single.links
+
+
+async def test_a_span_whose_work_raised_records_the_exception_and_has_status_error(
+    spans: InMemorySpanExporter,
+) -> None:
+    """An error leaving a hook's span: recorded as an exception event, status ERROR, and the span ended."""
+    with pytest.raises(ValueError, match="refused"), tracing.command("notes", "write_note", CALLER):
+        raise ValueError("refused")
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert dict(span.events[0].attributes or {})["exception.type"] == "ValueError"

@@ -60,9 +60,17 @@ def test_an_exporter_or_protocol_it_cannot_serve_is_refused_by_name(environ: dic
     assert not tracing.enabled()
 
 
-def test_the_otel_option_is_in_the_help_and_the_docs() -> None:
-    """`interlink run --help` and docs/observability.md list --otel with its variable."""
-    assert_documented({"--otel": "INTERLINK_OTEL"}, "observability.md")
+def test_the_otel_and_log_options_are_in_the_help_and_the_docs() -> None:
+    """`interlink run --help` and docs/observability.md list --otel, --access-log and --log-payloads with their
+    variables."""
+    assert_documented(
+        {
+            "--otel": "INTERLINK_OTEL",
+            "--access-log": "INTERLINK_ACCESS_LOG",
+            "--log-payloads": "INTERLINK_LOG_PAYLOADS",
+        },
+        "observability.md",
+    )
 
 
 @pytest.fixture

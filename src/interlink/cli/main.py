@@ -41,7 +41,7 @@ from interlink.cli.retention import (
     RetainSagas,
     retention_settings,
 )
-from interlink.cli.telemetry import OtelOption, tracing_for
+from interlink.cli.telemetry import AccessLogOption, LogPayloadsOption, OtelOption, tracing_for
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
@@ -124,13 +124,15 @@ def run(
     prune_batch: PruneBatch = RETENTION["prune_batch"],
     otel: OtelOption = False,
     metrics: MetricsOption = None,
+    access_log: AccessLogOption = False,
+    log_payloads: LogPayloadsOption = False,
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
 
     The retry, redrive, batch, visibility and circuit options are described in docs/resilience.md, the
     retention and prune options in docs/retention.md.
     """
-    configure_logging(log_level, log_format.value, sys.stdout)
+    configure_logging(log_level, log_format.value, sys.stdout, payloads=log_payloads)
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
         broker = with_broker_option(broker, "visibility_timeout", visibility_timeout)
@@ -158,7 +160,11 @@ def run(
                 "--jwt-secret/--jwks-file or --api-keys, or pass --insecure"
             )
         api = ApiSettings(
-            auth=auth, max_body_bytes=max_body, request_timeout=request_timeout, idempotency_lease=idempotency_lease
+            auth=auth,
+            max_body_bytes=max_body,
+            request_timeout=request_timeout,
+            idempotency_lease=idempotency_lease,
+            access_log=access_log,
         )
     where = f"; API on http://{http}" if http else ""
     # A log line, not a console print: in JSON every line of the process is an object, and no text is wrapped.

@@ -23,11 +23,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
-from opentelemetry.trace import Link, NonRecordingSpan, SpanKind
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind
 
+from interlink.delivery.ids import random_hex
 from interlink.observability import tracing
 from interlink.observability.tracing import (
     OFF,
+    Current,
     child_traceparent,
     dropped,
     parent_of,
@@ -54,6 +57,8 @@ __all__ = [
 
 #: ``messaging.system`` of the messages units of work create (set by the runtime from its broker).
 _system = "interlink"
+#: The context of a span started as a root whatever is current (a batch's spans serve many traces).
+_ROOT = Context()
 _TRACEPARENT = re.compile(rb'"traceparent"\s*:\s*"([0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"')
 
 
@@ -83,9 +88,14 @@ def traceparent_in(body: bytes) -> str | None:
     return found.group(1).decode() if found else None
 
 
-def _links(messages: Iterable[_Message]) -> list[Link]:
-    contexts = (span_context_of(traceparent_in(m.body)) for m in messages)
-    return [Link(c) for c in contexts if c is not None]
+def _linked(span: Span, messages: Iterable[_Message]) -> Span:
+    """``span`` with a link to the creation context of each of ``messages``, when it records: a batch span
+    that was sampled out (under a ratio sampler, most of them) reads no message's traceparent."""
+    if span.is_recording():
+        for message in messages:
+            if (context := span_context_of(traceparent_in(message.body))) is not None:
+                span.add_link(context)
+    return span
 
 
 def _messaging(
@@ -127,7 +137,8 @@ def message_created(
     above = parent_of(parent)
     if dropped(above):
         assert above is not None
-        return child_traceparent(traceparent_of(above))  # what the SDK would carry: same trace, not sampled
+        # What the SDK would carry: the same trace, not sampled, a span id of its own.
+        return f"00-{above.trace_id:032x}-{random_hex(8)}-{above.trace_flags:02x}"
     context = None if above is None or not above.is_remote else trace.set_span_in_context(NonRecordingSpan(above))
     attributes = {
         "messaging.operation.type": "create",
@@ -150,12 +161,9 @@ def sending(messages: Sequence[Any], system: str) -> contextlib.AbstractContextM
     if tracing._tracer is None:
         return OFF
     destination = _one(m.channel for m in messages)
-    return tracing._tracer.start_as_current_span(
-        _name("publish", destination),
-        kind=SpanKind.CLIENT,
-        attributes=_messaging("send", "publish", system, destination, messages),
-        links=_links(messages),
-    )
+    attributes = _messaging("send", "publish", system, destination, messages)
+    span = tracing._tracer.start_span(_name("publish", destination), _ROOT, SpanKind.CLIENT, attributes)
+    return Current(_linked(span, messages))
 
 
 # -- consumer side -----------------------------------------------------------------------------------
@@ -176,13 +184,9 @@ def received(started: int, subscription: str, channels: Sequence[str], deliverie
     attributes = _messaging("receive", "receive", system, destination, deliveries)
     attributes["messaging.consumer.group.name"] = subscription
     span = tracing._tracer.start_span(
-        _name("receive", destination),
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-        links=_links(deliveries),
-        start_time=started,
+        _name("receive", destination), _ROOT, SpanKind.CLIENT, attributes, start_time=started
     )
-    span.end()
+    _linked(span, deliveries).end()
 
 
 def processing(
@@ -208,13 +212,8 @@ def processing(
     }
     if envelope.correlationid:
         attributes["messaging.message.conversation_id"] = envelope.correlationid
-    return tracing._tracer.start_as_current_span(
-        _name("process", channel),
-        context=parent,
-        kind=SpanKind.CONSUMER,
-        attributes=attributes,
-        links=[Link(creation)] if creation is not None else None,
-    )
+    links = [Link(creation)] if creation is not None else None
+    return Current(tracing._tracer.start_span(_name("process", channel), parent, SpanKind.CONSUMER, attributes, links))
 
 
 def settling(
@@ -227,9 +226,8 @@ def settling(
     destination = channels[0] if len(channels) == 1 else None
     attributes = _messaging("settle", operation, system, destination, deliveries)
     attributes["messaging.consumer.group.name"] = subscription
-    return tracing._tracer.start_as_current_span(
-        _name(operation, destination), kind=SpanKind.CLIENT, attributes=attributes, links=_links(deliveries)
-    )
+    span = tracing._tracer.start_span(_name(operation, destination), _ROOT, SpanKind.CLIENT, attributes)
+    return Current(_linked(span, deliveries))
 
 
 class ConsumerSpans:

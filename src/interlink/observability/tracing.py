@@ -15,21 +15,38 @@ attributes: docs/observability.md.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from contextvars import Token
+from types import TracebackType
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, Tracer, TracerProvider
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+    TracerProvider,
+)
 
 from interlink.delivery.ids import random_hex
 
 __all__ = [
     "OFF",
+    "Current",
     "child_traceparent",
     "command",
     "command_event",
     "committing",
     "context_of",
+    "current_context",
     "disable",
     "dropped",
     "enable",
@@ -132,12 +149,47 @@ def dropped(context: SpanContext | None) -> bool:
     return _children_follow and context is not None and context.is_valid and not context.trace_flags.sampled
 
 
+class Current:
+    """A started span made current for the work inside, ended at exit; an exception leaving it is recorded
+    and sets the status ERROR. What ``start_as_current_span`` does, without its two generator-based context
+    managers (their cost was a fifth of a span's)."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+        # Like the API's use_span: only an Exception is an error (not a cancellation, not GeneratorExit).
+        if isinstance(error, Exception) and self._span.is_recording():
+            self._span.record_exception(error)
+            self._span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        self._span.end()
+
+
 def unsampled(context: SpanContext | None) -> contextlib.AbstractContextManager[Any]:
     """Instead of a span under a sampled-out parent: nothing, or, when the parent came from a traceparent,
     that parent made current, so that the work inside knows its trace was sampled out."""
     if context is None or not context.is_remote:
         return OFF
-    return trace.use_span(NonRecordingSpan(context))
+    return Current(NonRecordingSpan(context))
+
+
+def current_context() -> SpanContext | None:
+    """The current span's context while tracing is on and a span is current, else None."""
+    if _tracer is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    return context if context.is_valid else None
 
 
 def parent_of(traceparent: str | None) -> SpanContext | None:
@@ -170,14 +222,32 @@ def _internal(
     if dropped(parent):
         return unsampled(parent)
     context = None if parent is None or not parent.is_remote else trace.set_span_in_context(NonRecordingSpan(parent))
-    return _tracer.start_as_current_span(name, context, kind=SpanKind.INTERNAL, attributes=attributes)
+    return Current(_tracer.start_span(name, context, SpanKind.INTERNAL, attributes))
 
 
-def committing(domain: str, change_sets: int) -> contextlib.AbstractContextManager[Any]:
-    """Around the commit of units of work (one transaction, or one group commit)."""
+#: The context of a span started as a root whatever is current.
+_ROOT = Context()
+
+
+def committing(domain: str, parents: Sequence[SpanContext | None]) -> contextlib.AbstractContextManager[Any]:
+    """Around one transaction committing units of work (a group commit: several), ``parents`` the span each
+    was committed from (:func:`current_context` then). One unit of work, or all from one span: a child of
+    that span. Units of work of several spans: one span with a link to each (one operation serving many, as
+    a batch send links to its messages), under no parent. None when every parent was sampled out."""
     if _tracer is None:
         return OFF
-    return _internal("commit", {"interlink.domain": domain, "interlink.commit.change_sets": change_sets})
+    distinct = {(p.trace_id, p.span_id): p for p in parents if p is not None}
+    attributes: dict[str, Any] = {"interlink.domain": domain, "interlink.commit.change_sets": len(parents)}
+    if len(distinct) <= 1:
+        parent = next(iter(distinct.values()), None)
+        if dropped(parent):
+            return OFF
+        context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else _ROOT
+        return Current(_tracer.start_span("commit", context, SpanKind.INTERNAL, attributes))
+    if all(dropped(p) for p in distinct.values()):
+        return OFF
+    links = [Link(p) for p in distinct.values()]
+    return Current(_tracer.start_span("commit", _ROOT, SpanKind.INTERNAL, attributes, links))
 
 
 def command(domain: str, name: str, traceparent: str | None) -> contextlib.AbstractContextManager[Any]:

@@ -19,6 +19,7 @@ from interlink.adapters.http.config import ServiceEndpoint, env_var, redact
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService
 from interlink.exceptions import ConfigurationError
+from interlink.observability.access_log import AccessLog
 from interlink.observability.metrics import CONTENT_TYPE, prometheus_text, readings
 from interlink.patterns.api_exposure import ApiSettings, build_api
 from interlink.patterns.api_exposure.docs import docs_index
@@ -60,7 +61,14 @@ class HttpEndpoint:
 
 
 def api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAPI:
-    """One domain's API at the root, or several mounted under ``/<domain>``."""
+    """One domain's API at the root, or several mounted under ``/<domain>``; with the access log if asked."""
+    app = _api_for(runtimes, settings)
+    if settings.access_log:
+        app.add_middleware(AccessLog)
+    return app
+
+
+def _api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAPI:
     if len(runtimes) == 1:
         ((name, runtime),) = runtimes.items()
         return _with_metrics(build_api(runtime.domain, lambda: runtime, settings))

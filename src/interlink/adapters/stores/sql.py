@@ -38,6 +38,8 @@ from interlink.adapters.stores.sql_retention import SqlRetention
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
+    HELD,
+    RELEASED,
     SCHEMA_VERSION,
     AggregateWrite,
     ChangeSet,
@@ -192,8 +194,16 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
             if sent:
                 await self._remove_outbox(conn, sent)
             resolved = [i for c in changes for i in c.resolved_dead_letters]
+            touched = {(d.subscription, d.ordering_key) for d in letters if d.ordering_key is not None}
             if resolved:
-                await conn.execute(delete(schema.dead_letters).where(schema.dead_letters.c.id.in_(resolved)))
+                t = schema.dead_letters
+                keyed = select(t.c.subscription, t.c.ordering_key).where(
+                    t.c.id.in_(resolved), t.c.ordering_key.is_not(None)
+                )
+                touched.update((r.subscription, r.ordering_key) for r in await conn.execute(keyed))
+                await conn.execute(delete(t).where(t.c.id.in_(resolved)))
+            for subscription, key in sorted(touched):
+                await self._release_first(conn, subscription, key)
 
     async def _apply_writes(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> None:
         t = schema.aggregates
@@ -261,6 +271,8 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
         fresh = []
         for letter in letters:
             row_id = parked.get((letter.subscription, letter.message_id))
+            if row_id is not None and letter.error_class == HELD:
+                continue  # held again after a redelivery: it keeps its place and its state
             if row_id is None:
                 fresh.append(_dead_letter_row(letter))
             else:
@@ -269,6 +281,27 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
                 await conn.execute(update(t).where(t.c.id == row_id).values(**values))
         if fresh:
             await conn.execute(insert(t), fresh)
+
+    async def _release_first(self, conn: AsyncConnection, subscription: str, key: str) -> None:
+        """The first letter of an ordering key, if held, is released (its turn has come)."""
+        await self._serialise_key(conn, subscription, key)
+        t = schema.dead_letters
+        first = (
+            await conn.execute(
+                select(t.c.id, t.c.error_class)
+                .where(t.c.subscription == subscription, t.c.ordering_key == key)
+                .order_by(t.c.id)
+                .limit(1)
+            )
+        ).first()
+        if first is not None and first.error_class == HELD:
+            await conn.execute(update(t).where(t.c.id == first.id).values(error_class=RELEASED))
+
+    async def _serialise_key(self, conn: AsyncConnection, subscription: str, key: str) -> None:
+        """Serialise the commits that park or remove letters of one ordering key until this one ends.
+
+        SQLite has one writer at a time already; PostgreSQL overrides it, so a letter held by one commit and
+        the last letter before it removed by another can never both miss the release."""
 
     async def _insert(self, conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert many rows of one shape (the hot path of every commit; SQLite overrides it)."""
@@ -347,6 +380,24 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
             row = (await conn.execute(select(t).where(t.c.id == id))).first()
         return _dead_letter(row) if row else None
 
+    async def parked_keys(self, subscription: str, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        t = schema.dead_letters
+        query = (
+            select(t.c.ordering_key)
+            .where(t.c.subscription == subscription, t.c.ordering_key.in_(sorted(set(keys))))
+            .distinct()
+        )
+        async with self._errors(), self._read() as conn:
+            return {r[0] for r in await conn.execute(query)}
+
+    async def letters_of_key(self, subscription: str, key: str, limit: int = 100) -> list[DeadLetter]:
+        t = schema.dead_letters
+        query = select(t).where(t.c.subscription == subscription, t.c.ordering_key == key).order_by(t.c.id).limit(limit)
+        async with self._errors(), self._read() as conn:
+            return [_dead_letter(r) for r in await conn.execute(query)]
+
 
 def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:
     names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
@@ -363,6 +414,7 @@ def _dead_letter_row(d: DeadLetter) -> dict[str, Any]:
         "attempts": d.attempts,
         "failed_at": d.failed_at.timestamp(),
         "error_class": d.error_class,
+        "ordering_key": d.ordering_key,
     }
 
 
@@ -377,4 +429,5 @@ def _dead_letter(r: Row[Any]) -> DeadLetter:
         failed_at=datetime.fromtimestamp(r.failed_at, UTC),
         id=r.id,
         error_class=r.error_class,
+        ordering_key=r.ordering_key,
     )

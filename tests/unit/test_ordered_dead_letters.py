@@ -1,0 +1,81 @@
+"""Order-preserving dead letters on the in-memory store and broker, and the cases the broker matrix cannot
+stage on demand: a whole aggregate in one batch, a redelivered held message, a release cut short."""
+
+from __future__ import annotations
+
+from interlink.ports.store import HELD, RELEASED, ChangeSet
+from interlink.runtime import Runtime
+from interlink.runtime.replay import Replayer
+from interlink.testing.waiting import wait_until
+from tests.support.ordered_ledger import (
+    accounts,
+    discarded,
+    ledger,
+    of,
+    parked_behind,
+    post,
+    refused,
+    replayed,
+    settings,
+)
+
+MEMORY = settings("memory://", "memory://")
+
+
+async def test_replay_releases_in_order_on_the_memory_broker() -> None:
+    """The replay scenario of the broker matrix, on the in-memory store and broker."""
+    await replayed("memory://", "memory://")
+
+
+async def test_discard_releases_in_order_on_the_memory_broker() -> None:
+    """The discard scenario of the broker matrix, on the in-memory store and broker."""
+    await discarded("memory://", "memory://")
+
+
+async def test_a_held_letter_that_fails_in_its_turn_blocks_the_rest() -> None:
+    """Replaying A2 releases A3, which fails now: A3 stays first with its reason, A4 still waits behind it."""
+    async with Runtime([accounts, ledger], MEMORY) as rt:
+        first, third, fourth = await parked_behind(rt)
+        refused.clear()
+        refused.add(("A", 3))
+        assert first.id is not None
+        await Replayer(rt["ledger"]).replay(first.id)
+        assert of("A") == [1, 2]
+        letters = await rt["ledger"].store.dead_letters()
+        assert [(d.id, d.error_class) for d in letters] == [(third.id, "permanent"), (fourth.id, HELD)]
+        assert "posting A#3 refused" in letters[0].error
+        refused.clear()
+        assert third.id is not None
+        await Replayer(rt["ledger"]).replay(third.id)
+        assert of("A") == [1, 2, 3, 4]
+
+
+async def test_a_release_cut_short_is_resumed_by_the_runtime() -> None:
+    """A2 removed but nothing handled (a crash right after): A3 is left released, and the redrive round
+    hands A3 then A4 over; a second round (or replay) finds nothing to do twice."""
+    async with Runtime([accounts, ledger], MEMORY) as rt:
+        first, *_ = await parked_behind(rt)
+        store = rt["ledger"].store
+        assert first.id is not None
+        await rt["ledger"].committer.commit(ChangeSet(resolved_dead_letters=[first.id]))
+        assert [d.error_class for d in await store.dead_letters()] == [RELEASED, HELD]
+        redrive = rt["ledger"].redrive
+        assert redrive is not None
+        assert await redrive.round() == 1
+        assert of("A") == [1, 3, 4]
+        assert await store.dead_letters() == []
+        assert await redrive.round() == 0
+
+
+async def test_held_messages_of_one_batch_and_a_later_one() -> None:
+    """With the whole aggregate in one batch, the messages after the parked one wait; so does one sent later."""
+    async with Runtime([accounts, ledger], MEMORY) as rt:
+        await parked_behind(rt)
+        await rt["accounts"].execute(post, {"account_id": "A", "seq": 5})
+        store = rt["ledger"].store
+
+        async def five() -> bool:
+            return [d.error_class for d in await store.dead_letters()] == ["permanent", HELD, HELD, HELD]
+
+        await wait_until(five, timeout=10, what="A5 held too")
+        assert of("A") == [1]

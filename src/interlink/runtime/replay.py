@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from interlink.core.domain import Domain
+from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import classify
 from interlink.delivery.unit_of_work import UnitOfWork
@@ -172,6 +173,7 @@ class Replayer:
                 log.error("dead letter %d of %s failed when released; it holds the rest: %s", letter.id, key, exc)
                 break
             handled += 1
+            crash_point("replay.after_release")
         return handled
 
     async def _block(self, letter: DeadLetter, error: Exception) -> None:

@@ -3,12 +3,19 @@ stage on demand: a whole aggregate in one batch, a redelivered held message, a r
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from interlink.adapters.brokers.memory import MemoryBroker
+from interlink.adapters.stores.memory import MemoryStore
+from interlink.delivery.envelope import Envelope, new_message_id
+from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import HELD, RELEASED, ChangeSet
-from interlink.runtime import Runtime
+from interlink.runtime import DomainRuntime, Runtime
 from interlink.runtime.replay import Replayer
 from interlink.testing.waiting import wait_until
 from tests.support.ordered_ledger import (
     accounts,
+    applied,
     discarded,
     ledger,
     of,
@@ -79,3 +86,48 @@ async def test_held_messages_of_one_batch_and_a_later_one() -> None:
 
         await wait_until(five, timeout=10, what="A5 held too")
         assert of("A") == [1]
+
+
+def _posting(account: str, seq: int) -> OutgoingMessage:
+    envelope = Envelope(
+        id=new_message_id(),
+        source="accounts",
+        type="accounts.Posted",
+        subject=account,
+        time=datetime.now(UTC),
+        data={"account_id": account, "seq": seq},
+    )
+    return OutgoingMessage(envelope.id, envelope.channel, envelope.type, envelope.encode(), envelope.ordering_key)
+
+
+async def test_one_batch_holds_what_follows_a_parked_message_and_a_redelivery_keeps_its_place() -> None:
+    """In one batch, A3 and A4 wait behind A2 while B flows; A3 delivered again is acked, its letter unchanged."""
+    refused.clear()
+    applied.clear()
+    refused.add(("A", 2))
+    broker = MemoryBroker()
+    runtime = DomainRuntime(ledger, MemoryStore(domain="ledger"), broker, MEMORY)
+    await broker.connect()
+    await runtime.prepare()
+    try:
+        messages = [_posting("A", 1), _posting("A", 2), _posting("B", 1), _posting("A", 3), _posting("A", 4)]
+        await broker.publish([*messages, _posting("B", 2)])
+        (consumer,) = runtime.consumers
+        batch = await broker.fetch(runtime.subscription.name, 100, 0.1)
+        assert len(batch) == 6
+        await consumer.process(batch)
+        assert applied == [("A", 1), ("B", 1), ("B", 2)]
+        assert (consumer.stats.held, consumer.stats.dead_lettered) == (2, 1)
+        letters = await runtime.store.dead_letters()
+        assert [(d.message_id, d.error_class) for d in letters] == [
+            (messages[1].message_id, "permanent"),
+            (messages[3].message_id, HELD),
+            (messages[4].message_id, HELD),
+        ]
+        await broker.publish([messages[3]])  # A3 again, as after a crash before its ack
+        await consumer.process(await broker.fetch(runtime.subscription.name, 100, 0.1))
+        assert await runtime.store.dead_letters() == letters
+        assert await broker.fetch(runtime.subscription.name, 100, 0.01) == []
+    finally:
+        await runtime.stop()
+        await broker.close()

@@ -105,9 +105,9 @@ def _v9_due_times(conn: Connection) -> None:
 
 
 def _v11_ordered_dead_letters(conn: Connection) -> None:
-    """Version 11: the ordering key of dead letters (nullable: the previous release, which does not name the
-    column, still parks letters, without a key) and the (subscription, ordering_key, id) index that finds the
-    letters of one key in order, for order-preserving dead letters (docs/resilience.md)."""
+    """Version 11: the ordering key of dead letters (nullable: letters parked before have none) and the
+    (subscription, ordering_key, id) index that finds the letters of one key in order, for order-preserving
+    dead letters (docs/resilience.md)."""
     _add_column(conn, schema.dead_letters.name, "ordering_key", "VARCHAR(400)")
     index = next(i for i in schema.dead_letters.indexes if i.name == "ix_interlink_dead_letters_ordering_key")
     assert isinstance(index, Index)

@@ -3,6 +3,7 @@ stage on demand: a whole aggregate in one batch, a redelivered held message, a r
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from interlink.adapters.brokers.memory import MemoryBroker
@@ -131,3 +132,26 @@ async def test_one_batch_holds_what_follows_a_parked_message_and_a_redelivery_ke
     finally:
         await runtime.stop()
         await broker.close()
+
+
+async def test_a_transient_letter_redriven_releases_its_aggregate() -> None:
+    """A2 parked after a transient budget: once its source is back, the redrive round applies A2, A3, A4."""
+    async with Runtime([accounts, ledger], MEMORY) as rt:
+        first, *_ = await parked_behind(rt)
+        await rt["ledger"].committer.commit(ChangeSet(dead_letters=[replace(first, id=None, error_class="transient")]))
+        refused.clear()
+        redrive = rt["ledger"].redrive
+        assert redrive is not None
+        assert await redrive.round() == 1
+        assert of("A") == [1, 2, 3, 4]
+        assert await rt["ledger"].store.dead_letters() == []
+
+
+async def test_discard_through_the_replayer_releases_at_once() -> None:
+    """Replayer.discard removes A2 and hands A3 then A4 to the handler before it returns."""
+    async with Runtime([accounts, ledger], MEMORY) as rt:
+        first, *_ = await parked_behind(rt)
+        assert first.id is not None
+        await Replayer(rt["ledger"]).discard([first.id])
+        assert of("A") == [1, 3, 4]
+        assert await rt["ledger"].store.dead_letters() == []

@@ -39,6 +39,7 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
+from interlink.delivery.holding import Holding
 from interlink.delivery.retry import ErrorClass, FailureLedger, RetryPolicy, Verdict, classify
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import (
@@ -53,9 +54,9 @@ from interlink.observability import messaging
 from interlink.observability.logs import bound
 from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import Broker, Delivery, Subscription
-from interlink.ports.store import HELD, ChangeSet, DeadLetter, InboxMark, Store
+from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
 
-__all__ = ["Consumer", "ConsumerStats", "aggregate_key"]
+__all__ = ["Consumer", "ConsumerStats"]
 
 log = logging.getLogger("interlink.consumer")
 
@@ -86,11 +87,6 @@ class _Work:
     message_type: str = "?"
     held: bool = False  # parked behind an earlier letter of its aggregate, never handled
     ordering_key: str | None = None  # its aggregate, when the subscription keeps order
-
-
-def aggregate_key(envelope: Envelope) -> str | None:
-    """What order-preserving dead letters keep in order: the messages of one source about one subject."""
-    return f"{envelope.source}/{envelope.subject}" if envelope.subject else None
 
 
 #: A delivery to hand back, why, and after how many seconds.
@@ -134,7 +130,7 @@ class Consumer:
         self._fetch_wait = fetch_wait
         self._external = external
         self._stopping = False
-        self._ordered = domain.ordered_dead_letters
+        self._holding = Holding(store, subscription.name, clock, enabled=domain.ordered_dead_letters)
         self.ledger = FailureLedger()
         self._spans = messaging.ConsumerSpans(subscription.name, subscription.channels, broker, dispatcher.types())
 
@@ -222,9 +218,10 @@ class Consumer:
                 # would also settle the first, and lose the message if the first copy's commit failed.
                 copies.append((d, in_batch[envelope.id]))
                 continue
-            key = aggregate_key(envelope) if self._ordered else None
+            key = self._holding.key(envelope)
             if key is not None and key in held:
-                in_batch[envelope.id] = item = self._hold(d, envelope, key)
+                letter = ChangeSet(dead_letters=[self._holding.letter(d, envelope, key)])
+                in_batch[envelope.id] = item = _Work(d, letter, message_type=envelope.type, held=True)
                 work.append(item)
                 continue
             policy = self.policy_for(envelope.type)
@@ -292,39 +289,15 @@ class Consumer:
     async def _held_keys(
         self, decoded: list[tuple[Delivery, Envelope]], seen: set[str], retries: list[Retry], work: list[_Work]
     ) -> set[str] | None:
-        """The aggregates of this batch with a letter parked (none unless the subscription keeps order).
-
-        None when the store cannot tell: the batch then comes back whole, as if ``seen`` had failed.
-        """
-        if not self._ordered:
-            return set()
-        keys = {k for _, e in decoded if e.id not in seen and (k := aggregate_key(e)) is not None}
-        if not keys:
-            return set()
+        """The aggregates of this batch with a letter parked; None when the store cannot tell: the batch then
+        comes back whole, as if ``seen`` had failed."""
         try:
-            return await self._store.parked_keys(self.subscription.name, sorted(keys))
+            return await self._holding.parked(e for _, e in decoded if e.id not in seen)
         except StoreUnavailable as exc:
-            for item in work:
-                retries.append((item.delivery, exc, self.policy.delay(1)))
-            for d, envelope in decoded:
-                retries.append((d, exc, self.policy_for(envelope.type).delay(1)))
+            retries.extend((item.delivery, exc, self.policy.delay(1)) for item in work)
+            retries.extend((d, exc, self.policy_for(e.type).delay(1)) for d, e in decoded)
             work.clear()
             return None
-
-    def _hold(self, delivery: Delivery, envelope: Envelope, key: str) -> _Work:
-        """Park a message behind the letter of its aggregate, unhandled (not a failure: no attempt used)."""
-        letter = DeadLetter(
-            subscription=self.subscription.name,
-            message_id=delivery.message_id,
-            message_type=envelope.type,
-            body=delivery.body,
-            error=f"held behind an earlier dead letter of {key}",
-            attempts=0,
-            failed_at=self._clock.now(),
-            error_class=HELD,
-            ordering_key=key,
-        )
-        return _Work(delivery, ChangeSet(dead_letters=[letter]), message_type=envelope.type, held=True)
 
     def _judge(
         self, delivery: Delivery, error: Exception, policy: RetryPolicy, error_class: ErrorClass | None = None

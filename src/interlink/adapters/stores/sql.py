@@ -33,13 +33,13 @@ from interlink.adapters.stores.migrations import MIGRATIONS
 from interlink.adapters.stores.sql_due import SqlDueTimes
 from interlink.adapters.stores.sql_files import SqlFileClaims
 from interlink.adapters.stores.sql_idempotency import SqlIdempotencyKeys
+from interlink.adapters.stores.sql_ordered import SqlOrderedLetters
 from interlink.adapters.stores.sql_queries import SqlQueries
 from interlink.adapters.stores.sql_retention import SqlRetention
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
     HELD,
-    RELEASED,
     SCHEMA_VERSION,
     AggregateWrite,
     ChangeSet,
@@ -56,7 +56,9 @@ __all__ = ["SqlStore"]
 log = logging.getLogger("interlink.store")
 
 
-class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlDueTimes, Store, abc.ABC):
+class SqlStore(
+    SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlDueTimes, SqlOrderedLetters, Store, abc.ABC
+):
     """A store on SQLAlchemy 2 async: one writer at a time per process, reads in parallel."""
 
     def __init__(self, url: str, *, domain: str) -> None:
@@ -282,27 +284,6 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
         if fresh:
             await conn.execute(insert(t), fresh)
 
-    async def _release_first(self, conn: AsyncConnection, subscription: str, key: str) -> None:
-        """The first letter of an ordering key, if held, is released (its turn has come)."""
-        await self._serialise_key(conn, subscription, key)
-        t = schema.dead_letters
-        first = (
-            await conn.execute(
-                select(t.c.id, t.c.error_class)
-                .where(t.c.subscription == subscription, t.c.ordering_key == key)
-                .order_by(t.c.id)
-                .limit(1)
-            )
-        ).first()
-        if first is not None and first.error_class == HELD:
-            await conn.execute(update(t).where(t.c.id == first.id).values(error_class=RELEASED))
-
-    async def _serialise_key(self, conn: AsyncConnection, subscription: str, key: str) -> None:
-        """Serialise the commits that park or remove letters of one ordering key until this one ends.
-
-        SQLite has one writer at a time already; PostgreSQL overrides it, so a letter held by one commit and
-        the last letter before it removed by another can never both miss the release."""
-
     async def _insert(self, conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert many rows of one shape (the hot path of every commit; SQLite overrides it)."""
         await conn.execute(insert(table), rows)
@@ -380,23 +361,9 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
             row = (await conn.execute(select(t).where(t.c.id == id))).first()
         return _dead_letter(row) if row else None
 
-    async def parked_keys(self, subscription: str, keys: Sequence[str]) -> set[str]:
-        if not keys:
-            return set()
-        t = schema.dead_letters
-        query = (
-            select(t.c.ordering_key)
-            .where(t.c.subscription == subscription, t.c.ordering_key.in_(sorted(set(keys))))
-            .distinct()
-        )
-        async with self._errors(), self._read() as conn:
-            return {r[0] for r in await conn.execute(query)}
-
     async def letters_of_key(self, subscription: str, key: str, limit: int = 100) -> list[DeadLetter]:
-        t = schema.dead_letters
-        query = select(t).where(t.c.subscription == subscription, t.c.ordering_key == key).order_by(t.c.id).limit(limit)
         async with self._errors(), self._read() as conn:
-            return [_dead_letter(r) for r in await conn.execute(query)]
+            return [_dead_letter(r) for r in await conn.execute(self._letters_of_key(subscription, key, limit))]
 
 
 def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:

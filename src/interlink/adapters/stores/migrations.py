@@ -104,7 +104,17 @@ def _v9_due_times(conn: Connection) -> None:
             conn.execute(update(t).where(t.c.kind == REQUEST_KIND, t.c.id == id).values(due_at=due))
 
 
-#: Version 7 is unused; a missing number is skipped.
+def _v11_ordered_dead_letters(conn: Connection) -> None:
+    """Version 11: the ordering key of dead letters (nullable: letters parked before have none) and the
+    (subscription, ordering_key, id) index that finds the letters of one key in order, for order-preserving
+    dead letters (docs/resilience.md)."""
+    _add_column(conn, schema.dead_letters.name, "ordering_key", "VARCHAR(400)")
+    index = next(i for i in schema.dead_letters.indexes if i.name == "ix_interlink_dead_letters_ordering_key")
+    assert isinstance(index, Index)
+    index.create(conn, checkfirst=True)
+
+
+#: Versions 7 and 10 are unused here; a missing number is skipped.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_inbox_age_index,
     3: _v3_idempotency,
@@ -113,4 +123,5 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _v6_retention_indexes,
     8: _v8_aggregates_jsonb,
     9: _v9_due_times,
+    11: _v11_ordered_dead_letters,
 }

@@ -20,4 +20,7 @@ class ApiSettings:
     idempotency_lease: float = 5.0
     readiness_outbox_lag: float = 30.0
     title: str | None = None
-    version: str = "1.0.0"
+    #: The document's ``info.version``; None: the domain's own version (``Domain(..., version=...)``).
+    version: str | None = None
+    #: The URLs the API is reached at (the document's ``servers``), from configuration (``--api-url``).
+    servers: tuple[str, ...] = ()

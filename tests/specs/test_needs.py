@@ -78,7 +78,9 @@ def test_a_field_no_replica_reads_breaks_no_consumer(tmp_path: Path) -> None:
     code, lines = diff(tmp_path, [before, consumer(before)], [after, consumer(before)])
     assert code == 1
     assert [line for line in lines if line.startswith("breaking")] == [
-        "breaking: loans/asyncapi.json message loans.LoanChanged: field 'customer_id' removed"
+        # The producer kept its version: its documents say a breaking change needs the next major one.
+        "breaking: loans/asyncapi.json: version 1.0.0 -> 1.0.0: 1 breaking change(s) need a new major version (2.0.0)",
+        "breaking: loans/asyncapi.json message loans.LoanChanged: field 'customer_id' removed",
     ]
 
 

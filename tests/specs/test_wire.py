@@ -188,5 +188,6 @@ def test_diff_reads_documents_from_before_payloads_were_envelopes() -> None:
     loan = broken["components"]["schemas"]["LoanChanged"]
     del loan["properties"]["amount"]
     assert [str(c) for c in diff_documents(_older(new), broken, "lending") if c.breaking] == [
-        "breaking: lending message lending.LoanChanged: field 'amount' removed"
+        "breaking: lending message lending.LoanChanged: field 'amount' removed",
+        "breaking: lending: version 1.0.0 -> 1.0.0: 1 breaking change(s) need a new major version (2.0.0)",
     ]

@@ -270,7 +270,9 @@ def _edge(edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, floa
         f'data-target="{escape(edge.target)}" data-pattern="{escape(edge.pattern)}" '
         f'data-reply="{str(edge.reply).lower()}">'
         f"<title>{escape(edge.source)} to {escape(edge.target)}: {escape(edge.title)} ({escape(detail)})</title>"
-        f'<path d="{route}" fill="none" stroke="{ARROW}" stroke-width="1.4"{dash} marker-end="url(#arrow)"/></g>'
+        f'<path d="{route}" fill="none" stroke="{ARROW}" stroke-width="1.4"{dash} marker-end="url(#arrow)"/>'
+        # The label's place, unpainted: the arrow's group spans its label, so a straight arrow has a height.
+        f'<rect x="{left}" y="{top}" width="{label.w}" height="{label.h}" fill="none" stroke="none"/></g>'
     ), (
         f'<g class="integration-label" data-source="{escape(edge.source)}" data-target="{escape(edge.target)}">'
         f'<rect x="{left}" y="{top}" width="{label.w}" height="{label.h}" rx="4" fill="#ffffff" stroke="#bdbdbd"/>'

@@ -34,6 +34,7 @@ PHONE = r"^\+[1-9][0-9]{7,14}$"
 class Sms(Aggregate):
     """One text message to a customer (id: chosen by the sender); ``requests``: how often it was asked for."""
 
+    id: str = Field(min_length=1, max_length=100, description="The SMS id, chosen by the sender.")
     customer_id: str = Field(description="The customer it went to.")
     phone: str = Field(description="The number it went to, in E.164 form.")
     text: str = Field(description="What it said.")

@@ -3,8 +3,10 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The API governance linters (Spectral, Redocly) the spec tests run over the generated documents.
+LINT_SPECS := tools/lint-specs/node_modules/.installed
 
-.PHONY: demo test lint typecheck bench soak clean
+.PHONY: demo test lint typecheck bench soak clean lint-specs-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +17,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/interlink demo
 
-test: $(STAMP)
+$(LINT_SPECS): tools/lint-specs/package.json tools/lint-specs/package-lock.json
+	npm ci --prefix tools/lint-specs --no-audit --no-fund --loglevel=error
+	touch $(LINT_SPECS)
+
+lint-specs-tools: $(LINT_SPECS)
+
+test: $(STAMP) $(LINT_SPECS)
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy

@@ -14,11 +14,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from examples.bank.owners import LICENSE, team
 from interlink import Aggregate, Context, Domain, Indexed, NotificationEvent, PublicEvent
 from interlink.core.inbound import CsvFormat
 from interlink.core.pagination import Page
 
-customer = Domain("customer", description="Registry of the bank's customers")
+customer = Domain(
+    "customer",
+    description="Registry of the bank's customers",
+    version="1.4.0",
+    contact=team("customer"),
+    license=LICENSE,
+)
 
 #: Where the branch system drops its files, relative to the working directory of the process.
 INBOUND_DIRECTORY = ".interlink/incoming/customer"
@@ -27,35 +34,42 @@ Channel = Literal["api", "branch-file"]
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PHONE = r"^\+[1-9][0-9]{7,14}$"
 POSTCODE = r"^[0-9]{4,5}( ?[A-Z]{2})?$"
+#: A customer id: the same limits wherever one is taken or given back.
+CustomerId = Annotated[
+    str, Field(min_length=1, max_length=64, description="The customer's id at the bank.", examples=["C1001"])
+]
 
 
 class Address(BaseModel):
     """A postal address."""
 
-    street: str = Field(min_length=1, max_length=200)
-    postcode: str = Field(pattern=POSTCODE)
-    city: str = Field(min_length=1, max_length=100)
+    street: str = Field(min_length=1, max_length=200, description="Street and number.", examples=["Main Street 1"])
+    postcode: str = Field(pattern=POSTCODE, description="The postal code.", examples=["1011 AB"])
+    city: str = Field(min_length=1, max_length=100, description="The town or city.", examples=["Amsterdam"])
 
 
 @customer.aggregate
 class Customer(Aggregate):
     """A customer of the bank; ``channel`` says how the registration came in."""
 
-    name: str
-    email: str
-    segment: Annotated[Segment, Indexed()] = "retail"
-    phone: str | None = None
-    address: Address | None = None
-    channel: Annotated[Channel, Indexed()] = "api"
+    id: CustomerId
+    name: str = Field(max_length=200, description="The customer's full name.", examples=["Ann Smith"])
+    email: str = Field(description="Where the bank writes to the customer.", examples=["ann@example.com"])
+    segment: Annotated[Segment, Indexed()] = Field("retail", description="Retail (a person) or business.")
+    phone: str | None = Field(None, description="Mobile number in E.164 form, for SMS.", examples=["+31612345678"])
+    address: Address | None = Field(None, description="The postal address, once known.")
+    channel: Annotated[Channel, Indexed()] = Field(
+        "api", description="How the registration came in: the API or the branch file."
+    )
 
 
 @customer.event
 class CustomerRegistered(PublicEvent):
     """A new customer is in the registry."""
 
-    customer_id: str
-    name: str
-    segment: Segment
+    customer_id: CustomerId
+    name: str = Field(description="The customer's full name.", examples=["Ann Smith"])
+    segment: Segment = Field(description="Retail (a person) or business.", examples=["retail"])
 
 
 @customer.event
@@ -66,19 +80,19 @@ class CustomerChanged(NotificationEvent):
 class RegisterCustomer(BaseModel):
     """Input of the register command."""
 
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=EMAIL)
-    segment: Segment = "retail"
-    phone: str | None = Field(None, pattern=PHONE)
-    address: Address | None = None
-    channel: Channel = "api"
+    id: CustomerId
+    name: str = Field(min_length=1, max_length=200, description="The customer's full name.", examples=["Ann Smith"])
+    email: str = Field(pattern=EMAIL, description="Where the bank writes to them.", examples=["ann@example.com"])
+    segment: Segment = Field("retail", description="Retail (a person) or business.")
+    phone: str | None = Field(None, pattern=PHONE, description="Mobile number in E.164 form, for SMS.")
+    address: Address | None = Field(None, description="The postal address, if known.")
+    channel: Channel = Field("api", description="How the registration came in: the API or the branch file.")
 
 
 class ChangeAddress(Address):
     """Input of the change-address command."""
 
-    id: str = Field(min_length=1, max_length=64)
+    id: CustomerId
 
 
 def _changed(ctx: Context, current: Customer) -> None:

@@ -15,10 +15,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from examples.bank.owners import LICENSE, team
 from interlink import Aggregate, Command, Context, Domain, Indexed
 from interlink.core.pagination import Page
 
-customer_communication = Domain("customer-communication", description="Messages the bank sends its customers")
+customer_communication = Domain(
+    "customer-communication",
+    description="Messages the bank sends its customers",
+    version="1.1.0",
+    contact=team("customer-communication"),
+    license=LICENSE,
+)
 
 PHONE = r"^\+[1-9][0-9]{7,14}$"
 
@@ -27,28 +34,31 @@ PHONE = r"^\+[1-9][0-9]{7,14}$"
 class Sms(Aggregate):
     """One text message to a customer (id: chosen by the sender); ``requests``: how often it was asked for."""
 
-    customer_id: Annotated[str, Indexed()]
-    phone: str
-    text: str
-    status: Literal["sent"] = "sent"
-    requests: int = 1
-    sent_at: datetime
+    id: str = Field(min_length=1, max_length=100, description="The SMS id, chosen by the sender.")
+    customer_id: Annotated[str, Indexed()] = Field(description="The customer it went to.")
+    phone: str = Field(description="The number it went to, in E.164 form.")
+    text: str = Field(description="What it said.")
+    status: Literal["sent"] = Field("sent", description="Sent: the provider took it.")
+    requests: int = Field(1, description="How often it was asked for (it is sent once).")
+    sent_at: datetime = Field(description="When it was sent.")
 
 
 class SendSms(Command):
     """Send a text message to a customer; the sender chooses its id."""
 
-    sms_id: str = Field(min_length=1, max_length=100)
-    customer_id: str = Field(min_length=1, max_length=64)
-    phone: str = Field(pattern=PHONE)
-    text: str = Field(min_length=1, max_length=480)
+    sms_id: str = Field(
+        min_length=1, max_length=100, description="The SMS id, chosen by the sender.", examples=["L2001-1"]
+    )
+    customer_id: str = Field(min_length=1, max_length=64, description="The customer.", examples=["C1001"])
+    phone: str = Field(pattern=PHONE, description="The number, in E.164 form.", examples=["+31612345678"])
+    text: str = Field(min_length=1, max_length=480, description="What to say.", examples=["Your loan request is in."])
 
 
 class SmsSent(BaseModel):
     """The confirmation of ``SendSms``."""
 
-    sms_id: str
-    sent_at: datetime
+    sms_id: str = Field(description="The SMS sent.", examples=["L2001-1"])
+    sent_at: datetime = Field(description="When it was sent.", examples=["2026-12-07T09:30:02Z"])
 
 
 @customer_communication.handles(SendSms)

@@ -48,11 +48,11 @@ class OpenCreditFile(BaseModel):
 class SubmitLoanRequest(BaseModel):
     """Input of the submit command."""
 
-    id: str = Field(min_length=1, max_length=64)
-    customer_id: str = Field(min_length=1, max_length=64)
-    amount: int = Field(gt=0, le=5_000_000)
-    term_months: int = Field(ge=6, le=360)
-    purpose: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=64, description="The loan request's id, chosen by the caller.")
+    customer_id: str = Field(min_length=1, max_length=64, description="The customer asking for the loan.")
+    amount: int = Field(gt=0, le=5_000_000, description="The amount asked for, in whole euros.")
+    term_months: int = Field(ge=6, le=360, description="Months over which the loan is repaid.")
+    purpose: str = Field(min_length=1, max_length=200, description="What the loan is for.")
 
 
 @loan_request.command

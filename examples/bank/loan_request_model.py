@@ -12,9 +12,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from examples.bank.owners import LICENSE, team
 from interlink import Aggregate, Domain, Indexed, StateTransferEvent
 
-loan_request = Domain("loan-request", description="Loan requests and the credit files behind them")
+loan_request = Domain(
+    "loan-request",
+    description="Loan requests and the credit files behind them",
+    version="2.0.0",
+    contact=team("loan-request"),
+    license=LICENSE,
+)
 
 Status = Literal["submitted", "offered", "declined"]
 Credit = Literal["none", "reserved", "offered", "released"]
@@ -48,9 +55,9 @@ customers = loan_request.external_service(
 class CreditFile(Aggregate):
     """What the loan domain keeps about a customer, opened when the customer registers."""
 
-    customer_name: str
-    segment: Segment
-    opened_at: datetime
+    customer_name: str = Field(description="The customer's name when the file was opened.")
+    segment: Segment = Field(description="Retail (a person) or business.")
+    opened_at: datetime = Field(description="When the customer registered.")
 
 
 @loan_request.aggregate
@@ -67,15 +74,18 @@ class Borrower(Aggregate):
 class LoanRequest(Aggregate):
     """A customer's request for a loan; ``credit`` follows credit_offer's offer, ``saga_id`` its origination."""
 
-    customer_id: Annotated[str, Indexed()]
-    amount: int = Field(gt=0)
-    term_months: int = Field(ge=6, le=360)
-    purpose: str
-    status: Annotated[Status, Indexed()] = "submitted"
-    credit: Credit = "none"
-    decline_reason: str | None = None
-    saga_id: str
-    submitted_at: datetime
+    id: str = Field(min_length=1, max_length=64, description="The loan request's id, chosen by the caller.")
+    customer_id: Annotated[str, Indexed()] = Field(max_length=64, description="The customer asking for the loan.")
+    amount: int = Field(gt=0, le=5_000_000, description="The amount asked for, in whole euros.")
+    term_months: int = Field(ge=6, le=360, description="Months over which the loan is repaid.")
+    purpose: str = Field(max_length=200, description="What the loan is for.")
+    status: Annotated[Status, Indexed()] = Field(
+        "submitted", description="Where the request stands in its origination."
+    )
+    credit: Credit = Field("none", description="The credit offer's state, as credit-offer reports it.")
+    decline_reason: str | None = Field(None, description="Why the request was declined, if it was.")
+    saga_id: str = Field(description="The loan origination saga running for this request.")
+    submitted_at: datetime = Field(description="When the request was taken.")
 
 
 @loan_request.aggregate
@@ -91,10 +101,10 @@ class SmsNotice(Aggregate):
 class LoanRequestChanged(StateTransferEvent):
     """A loan request was submitted or changed: its whole state after the change (state transfer)."""
 
-    customer_id: str
-    amount: int
-    term_months: int
-    purpose: str
-    status: Status
-    credit: Credit
-    submitted_at: datetime
+    customer_id: str = Field(description="The customer asking for the loan.", examples=["C1001"])
+    amount: int = Field(description="The amount asked for, in whole euros.", examples=[25000])
+    term_months: int = Field(description="Months over which the loan is repaid.", examples=[60])
+    purpose: str = Field(description="What the loan is for.", examples=["car"])
+    status: Status = Field(description="Where the request stands in its origination.", examples=["submitted"])
+    credit: Credit = Field(description="The credit offer's state, as credit-offer reports it.", examples=["none"])
+    submitted_at: datetime = Field(description="When the request was taken.", examples=["2026-12-07T09:30:00Z"])

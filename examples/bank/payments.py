@@ -15,11 +15,18 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from examples.bank.owners import LICENSE, team
 from interlink import Aggregate, Context, Domain, Indexed
 from interlink.core.inbound import FixedField, FixedWidthFormat
 from interlink.core.pagination import Page
 
-payments = Domain("payments", description="Repayments booked by the core banking system")
+payments = Domain(
+    "payments",
+    description="Repayments booked by the core banking system",
+    version="1.0.0",
+    contact=team("payments"),
+    license=LICENSE,
+)
 
 #: Where the mainframe's extracts arrive, relative to the working directory of the process.
 INBOUND_DIRECTORY = ".interlink/incoming/payments"
@@ -42,10 +49,10 @@ REPAYMENT_LAYOUT = FixedWidthFormat(
 class Repayment(Aggregate):
     """One repayment on a loan (id: the mainframe's reference)."""
 
-    loan_request_id: Annotated[str, Indexed()]
-    customer_id: str
-    amount: Decimal
-    value_date: date
+    loan_request_id: Annotated[str, Indexed()] = Field(description="The loan repaid.")
+    customer_id: str = Field(description="The customer who repaid.")
+    amount: Decimal = Field(description="The amount repaid, in euros.")
+    value_date: date = Field(description="The day the money counts from.")
 
 
 class RecordRepayment(BaseModel):

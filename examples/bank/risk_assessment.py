@@ -17,9 +17,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from examples.bank.customer import CustomerChanged
+from examples.bank.owners import LICENSE, team
 from interlink import Aggregate, Context, Domain
 
-risk_assessment = Domain("risk-assessment", description="Scores loan requests on what it knows of customers")
+risk_assessment = Domain(
+    "risk-assessment",
+    description="Scores loan requests on what it knows of customers",
+    version="1.2.0",
+    contact=team("risk-assessment"),
+    license=LICENSE,
+)
 
 
 class CustomerFacts(BaseModel):
@@ -59,12 +66,11 @@ class CustomerProfile(Aggregate):
 class RiskScore(BaseModel):
     """A score from 0 (no risk) to 100, with the reasons that raised it."""
 
-    customer_id: str
-    amount: int
-    score: int
-    reasons: list[str]
-    #: True when the customer API was down and the profile kept here may be behind.
-    stale: bool = False
+    customer_id: str = Field(description="The customer scored.")
+    amount: int = Field(description="The loan amount scored, in whole euros.")
+    score: int = Field(ge=0, le=100, description="0 (no risk) to 100.")
+    reasons: list[str] = Field(description="What raised the score.")
+    stale: bool = Field(False, description="The customer API was down: the profile kept here may be behind.")
 
 
 @risk_assessment.command

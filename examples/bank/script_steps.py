@@ -46,7 +46,7 @@ async def _submit(day: Script, loans: list[Loan]) -> dict[str, str]:
 
     async def submit(loan_id: str, cid: str, amount: int, term: int) -> tuple[str, str]:
         body = {"id": loan_id, "customer_id": cid, "amount": amount, "term_months": term, "purpose": "car"}
-        made = await day.call("POST", "loan-request", "/loan-requests", body)
+        made = await day.call("POST", "loan-request", "/loan-requests", body, expect=201)  # created
         return loan_id, made["saga_id"]
 
     return dict(await asyncio.gather(*(submit(*loan) for loan in loans)))

@@ -47,7 +47,8 @@ class Api:
         response = await self.client.post(
             "/accounts", json={"id": id, "holder": holder, "currency": currency, "balance": balance}
         )
-        assert response.status_code == 200, response.text
+        # A new account is created: 201, and where to read it.
+        assert (response.status_code, response.headers.get("location")) == (201, f"/accounts/{id}"), response.text
         body: dict[str, Any] = response.json()
         return body
 

@@ -92,7 +92,7 @@ def test_non_loopback_with_insecure_starts_and_serves(tmp_path: Path) -> None:
     port = _free_port()
     with running(_args(tmp_path, f"0.0.0.0:{port}", "--insecure"), port) as client:
         created = client.post("/accounts", json=NEW_ACCOUNT)
-        assert created.status_code == 200, created.text
+        assert created.status_code == 201, created.text
         assert client.get("/accounts/A1").json()["holder"] == "ann"
 
 
@@ -104,7 +104,7 @@ def test_non_loopback_with_api_keys_starts_and_requires_a_key(tmp_path: Path) ->
     with running(_args(tmp_path, f"0.0.0.0:{port}", "--api-keys", str(keys)), port) as client:
         assert client.post("/accounts", json=NEW_ACCOUNT).status_code == 401
         ok = client.post("/accounts", json=NEW_ACCOUNT, headers={"X-API-Key": "teller-key-0123456789"})
-        assert ok.status_code == 200, ok.text
+        assert ok.status_code == 201, ok.text
         assert client.get("/accounts/A1", headers={"X-API-Key": "teller-key-0123456789"}).status_code == 403
 
 
@@ -120,4 +120,4 @@ def test_jwt_options_configure_bearer_authentication(tmp_path: Path) -> None:
             client.post("/accounts", json=NEW_ACCOUNT, headers={"Authorization": f"Bearer {other}"}).status_code == 401
         )
         created = client.post("/accounts", json=NEW_ACCOUNT, headers={"Authorization": f"Bearer {good}"})
-        assert created.status_code == 200, created.text
+        assert created.status_code == 201, created.text

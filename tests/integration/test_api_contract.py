@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 from openapi_spec_validator import validate
 
-from interlink.patterns.api_exposure import ApiKeyAuthenticator, ApiSettings, Principal
+from interlink.patterns.api_exposure import ApiKeyAuthenticator, ApiSettings, JwtAuthenticator, Principal
+from interlink.patterns.api_exposure.security import AnyOf
 from tests.support.api_app import ADMIN, READ, WRITE, accounts
 from tests.support.uvicorn_server import serve_domain
 
@@ -75,9 +76,11 @@ async def test_openapi_document_carries_the_declared_parameter_constraints(tmp_p
 
 
 def test_cli_prints_the_document_the_server_serves(tmp_path: Path) -> None:
-    """`interlink spec openapi MODULE:DOMAIN` prints a valid document, the same one the server publishes."""
+    """`interlink spec openapi MODULE:DOMAIN` prints a valid document, the same one a server publishes that
+    takes bearer tokens and API keys at the --api-url given (the offline document describes a deployment)."""
+    url = "https://accounts.bank.example"
     result = subprocess.run(
-        [str(BIN / "interlink"), "spec", "openapi", "tests.support.api_app:accounts"],
+        [str(BIN / "interlink"), "spec", "openapi", "tests.support.api_app:accounts", "--api-url", url],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -85,7 +88,8 @@ def test_cli_prints_the_document_the_server_serves(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    assert printed == asyncio.run(_served_document(tmp_path))
+    both = AnyOf([JwtAuthenticator(audience="accounts", issuer="login", secret="s" * 32), ApiKeyAuthenticator({})])
+    assert printed == asyncio.run(_served_document(tmp_path, ApiSettings(auth=both, servers=(url,))))
     validate(printed)
 
 

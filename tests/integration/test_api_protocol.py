@@ -80,10 +80,10 @@ async def test_json_with_a_charset_or_a_json_suffix_is_accepted(client: httpx.As
     """``application/json; charset=utf-8`` and ``application/merge-patch+json`` are JSON."""
     body = b'{"id": "A1", "holder": "ann", "currency": "EUR"}'
     ok = await client.post("/accounts", content=body, headers={"content-type": "application/json; charset=utf-8"})
-    assert ok.status_code == 200, ok.text
+    assert ok.status_code == 201, ok.text
     body2 = body.replace(b"A1", b"A2")
     ok2 = await client.post("/accounts", content=body2, headers={"content-type": "application/vnd.bank+json"})
-    assert ok2.status_code == 200, ok2.text
+    assert ok2.status_code == 201, ok2.text
 
 
 async def test_405_allow_lists_every_method_of_the_path(client: httpx.AsyncClient) -> None:
@@ -118,7 +118,8 @@ async def test_a_weak_etag_never_matches_a_write(client: httpx.AsyncClient) -> N
 async def test_a_body_id_other_than_the_path_id_is_a_422_naming_both(two: httpx.AsyncClient) -> None:
     """PUT /customers/C1/address with ``"id": "C2"`` in the body is a 422 naming body.id and path.id."""
     registered = await two.post("/customer/customers", json={"id": "C1", "name": "Ann", "email": "a@b.example"})
-    assert registered.status_code == 200, registered.text
+    # Created, and read below the domain's prefix.
+    assert (registered.status_code, registered.headers["location"]) == (201, "/customer/customers/C1"), registered.text
     address = {"street": "Main 1", "postcode": "1234", "city": "Town"}
     body = problem(await two.put("/customer/customers/C1/address", json={**address, "id": "C2"}), 422)
     assert {e["field"] for e in body["errors"]} == {"body.id", "path.id"}

@@ -166,7 +166,7 @@ async def test_valid_token_is_accepted(jwt_api: Secured) -> None:
     """A token signed with the trusted key, for this audience and issuer, with the scopes, is let in."""
     headers = bearer(jwt_api.signer.sign(claims()))
     created = await jwt_api.client.post("/accounts", json=NEW_ACCOUNT, headers=headers)
-    assert created.status_code == 200, created.text
+    assert created.status_code == 201, created.text
     read = await jwt_api.client.get("/accounts/A1", headers=headers)
     assert read.status_code == 200, read.text
     assert read.json()["holder"] == "ann"
@@ -293,7 +293,7 @@ async def key_api(tmp_path: Path) -> AsyncIterator[Secured]:
 async def test_known_api_key_is_accepted(key_api: Secured) -> None:
     """A known key with the scopes runs the command and the query."""
     headers = {"X-API-Key": "writer-key-0123456789"}
-    assert (await key_api.client.post("/accounts", json=NEW_ACCOUNT, headers=headers)).status_code == 200
+    assert (await key_api.client.post("/accounts", json=NEW_ACCOUNT, headers=headers)).status_code == 201
     assert (await key_api.client.get("/accounts/A1", headers=headers)).json()["holder"] == "ann"
 
 

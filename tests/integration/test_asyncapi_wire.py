@@ -53,7 +53,7 @@ def _static_addresses(wire: Wire, documents: dict[str, Document]) -> set[str]:
             exchange = channel.get("bindings", {}).get("amqp", {}).get("exchange", {}).get("name")
             if exchange:
                 found.add(exchange)
-            elif channel["address"] is not None:
+            elif channel.get("address") is not None:
                 found.add(channel["address"])
     return found
 
@@ -75,7 +75,7 @@ def _observed(message: Captured, documented: dict[str, str]) -> dict[str, str]:
 def _expected_coordinates(wire: Wire, channel: Document, message: Captured, replyto: dict[str, str]) -> dict[str, str]:
     """Where the document says the message goes: its channel's address and bindings, or for a run-time
     channel its ``x-interlink-address`` with the issuer taken from the ``replyto`` of the command answered."""
-    if channel["address"] is None:
+    if channel.get("address") is None:
         issuer = replyto[message.body["inreplyto"]].removesuffix(".replies")
         token = nats_token(issuer) if wire.name == "nats" else issuer
         return {k: v.replace(ISSUER, token) for k, v in channel["x-interlink-address"].items()}

@@ -102,7 +102,7 @@ def test_fetch_backs_succeed_with_api_keys_on(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/customer/customers/C1", trust_env=False).status_code == 401
         for n in range(1, 6):
             customer = {"id": f"C{n}", "name": f"Customer {n}", "email": f"c{n}@bank.example"}
-            assert api.post("/customer/customers", json=customer).status_code == 200
+            assert api.post("/customer/customers", json=customer).status_code == 201
             moved = api.put(
                 f"/customer/customers/C{n}/address", json={"street": "Main 1", "postcode": "9000", "city": "X"}
             )
@@ -115,7 +115,7 @@ def test_fetch_backs_succeed_with_api_keys_on(tmp_path: Path) -> None:
 
         for n in range(1, 6):
             accepted = _until(lambda n=n: submitted(n), 60, f"customer C{n} to be known to loan-request")
-            assert accepted.status_code == 200, accepted.text
+            assert accepted.status_code == 201, accepted.text
             score = api.get(f"/risk-assessment/scores/C{n}", params={"amount": 1000})
             assert score.status_code == 200, score.text
             assert score.json()["stale"] is False, "the profile was fetched back, not served stale"

@@ -75,7 +75,7 @@ def test_the_parser_rejects_a_broken_document(tmp_path: Path, asyncapi_parser: V
     """The check is real: an operation pointing at a channel that does not exist is an error, and so is an AMQP
     binding the AMQP bindings 0.3.0 schema refuses."""
     broken = document(load_domains("tests.specs.landscape_app:messaging")[0])
-    broken["operations"]["acceptSendSms"]["channel"] = {"$ref": "#/channels/nowhere"}
+    broken["operations"]["messaging_accept_send_sms"]["channel"] = {"$ref": "#/channels/nowhere"}
     rabbit = document_on(load_domains("tests.specs.landscape_app:messaging")[0], BROKERS["rabbitmq"])
     rabbit["channels"]["messaging_commands__messaging_SendSms"]["bindings"]["amqp"]["exchange"]["type"] = "bogus"
     files = [tmp_path / "broken.json", tmp_path / "bad-binding.json"]
@@ -109,11 +109,11 @@ def test_events_are_sent_on_the_owner_events_channel_with_their_pattern() -> Non
     """A public event is sent on <owner>.events; its payload is the whole CloudEvent, its data the event's schema."""
     doc = document(load_domains("tests.specs.landscape_app:registry")[0])
     assert doc["asyncapi"] == "3.0.0"
-    op = doc["operations"]["emitCustomerChanged"]
+    op = doc["operations"]["registry_emit_customer_changed"]
     assert (op["action"], op["x-interlink-pattern"]) == ("send", "state-change-notification")
-    channel = _channel(doc, "emitCustomerChanged")
+    channel = _channel(doc, "registry_emit_customer_changed")
     assert (channel["address"], channel["x-interlink-channel"]) == ("registry.events", "registry.events")
-    message = _message(doc, "emitCustomerChanged")
+    message = _message(doc, "registry_emit_customer_changed")
     assert message["name"] == "registry.CustomerChanged"
     payload = message["payload"]
     assert payload["properties"]["data"] == {"$ref": "#/components/schemas/CustomerChanged"}
@@ -131,12 +131,12 @@ def test_subscriptions_name_the_pattern_the_subscriber_declared() -> None:
     """A notification subscription and a replica name their pattern and producer; a plain handler names none."""
     lending = document(load_domains("tests.specs.landscape_app:lending")[0])
     messaging = document(load_domains("tests.specs.landscape_app:messaging")[0])
-    notified = lending["operations"]["on_CustomerChanged"]
+    notified = lending["operations"]["lending_on_customer_changed"]
     assert notified["action"] == "receive"
     assert notified["channel"] == {"$ref": "#/channels/registry_events__registry_CustomerChanged"}
     assert (notified["x-interlink-pattern"], notified["x-interlink-peer"]) == ("state-change-notification", "registry")
-    assert "x-interlink-pattern" not in lending["operations"]["emitBorrowerRefreshed"]  # a private event
-    plain = messaging["operations"]["on_loan_approved"]
+    assert "x-interlink-pattern" not in lending["operations"]["lending_emit_borrower_refreshed"]  # a private event
+    plain = messaging["operations"]["messaging_on_loan_approved"]
     assert ("x-interlink-pattern" in plain, plain["x-interlink-peer"]) == (False, "lending")
 
 
@@ -144,12 +144,15 @@ def test_a_replica_receives_the_fat_event_and_names_the_fields_it_reads() -> Non
     """The producer sends its StateTransferEvent as state transfer; the replica receives it, reading two fields."""
     lending = document(load_domains("tests.specs.landscape_app:lending")[0])
     ledger = document(load_domains("tests.specs.landscape_app:ledger")[0])
-    assert lending["operations"]["emitLoanChanged"]["x-interlink-pattern"] == "event-carried-state-transfer"
-    op = ledger["operations"]["replica_lending_LoanChanged"]
-    assert (op["action"], _channel(ledger, "replica_lending_LoanChanged")["address"]) == ("receive", "lending.events")
+    assert lending["operations"]["lending_emit_loan_changed"]["x-interlink-pattern"] == "event-carried-state-transfer"
+    op = ledger["operations"]["ledger_replica_lending_loan_changed"]
+    assert (op["action"], _channel(ledger, "ledger_replica_lending_loan_changed")["address"]) == (
+        "receive",
+        "lending.events",
+    )
     assert (op["x-interlink-pattern"], op["x-interlink-peer"]) == ("event-carried-state-transfer", "lending")
     assert (op["x-interlink-replica"], op["x-interlink-fields-read"]) == ("lending.LoanChanged", ["amount", "status"])
-    data = _message(ledger, "replica_lending_LoanChanged")["payload"]["properties"]["data"]["$ref"]
+    data = _message(ledger, "ledger_replica_lending_loan_changed")["payload"]["properties"]["data"]["$ref"]
     assert {"id", "version", "deleted", "customer_id", "amount", "status"} == set(
         ledger["components"]["schemas"][data.rpartition("/")[2]]["properties"]
     )
@@ -158,20 +161,20 @@ def test_a_replica_receives_the_fat_event_and_names_the_fields_it_reads() -> Non
 def test_command_events_arrive_on_the_commands_channel_and_reply_where_replyto_says() -> None:
     """A command event is received on <target>.commands; its typed reply goes to the address its replyto holds."""
     doc = document(load_domains("tests.specs.landscape_app:messaging")[0])
-    assert _channel(doc, "acceptSendSms")["address"] == "messaging.commands"
-    op = doc["operations"]["acceptSendSms"]
+    assert _channel(doc, "messaging_accept_send_sms")["address"] == "messaging.commands"
+    op = doc["operations"]["messaging_accept_send_sms"]
     assert op["x-interlink-pattern"] == "command-event"
     assert op["reply"]["address"]["location"] == "$message.payload#/replyto"
     reply_channel = "issuer_replies__messaging_SendSms_Reply"
     assert op["reply"]["channel"] == {"$ref": f"#/channels/{reply_channel}"}
     assert op["reply"]["messages"] == [{"$ref": f"#/channels/{reply_channel}/messages/messaging_SendSms_Reply"}]
-    # Known only at run time: no address of its own (AsyncAPI 3 wants null when the reply has one).
-    assert doc["channels"][reply_channel]["address"] is None
+    # Known only at run time: no address of its own (AsyncAPI 3 reads an absent one as chosen at run time).
+    assert "address" not in doc["channels"][reply_channel]
     assert doc["channels"][reply_channel]["x-interlink-address"] == {
         "channel": "{issuer}.replies",
         "type": "messaging.SendSms.Reply",
     }
-    command = _message(doc, "acceptSendSms")["payload"]
+    command = _message(doc, "messaging_accept_send_sms")["payload"]
     assert {"targetdomain", "replyto", "commandid"} <= set(command["required"])
     assert command["properties"]["targetdomain"]["const"] == "messaging"
     reply = doc["components"]["messages"]["messaging_SendSms_Reply"]
@@ -190,7 +193,7 @@ def test_command_events_arrive_on_the_commands_channel_and_reply_where_replyto_s
 def test_the_issuer_sends_to_the_target_and_takes_the_reply_on_its_own_replies_channel() -> None:
     """on_reply and every saga step are send operations on the target's commands channel, replying to the issuer."""
     doc = document(load_domains("tests.specs.landscape_app:lending")[0])
-    sent = doc["operations"]["sendSendSms"]
+    sent = doc["operations"]["lending_send_send_sms"]
     assert (sent["action"], sent["channel"], sent["x-interlink-peer"]) == (
         "send",
         {"$ref": "#/channels/messaging_commands__messaging_SendSms"},
@@ -202,11 +205,11 @@ def test_the_issuer_sends_to_the_target_and_takes_the_reply_on_its_own_replies_c
         "messages": [{"$ref": f"#/channels/{reply_channel}/messages/messaging_SendSms_Reply"}],
     }
     assert doc["channels"][reply_channel]["address"] == "lending.replies"
-    step = doc["operations"]["saga_loan_booking_step1_BookLoan"]
+    step = doc["operations"]["lending_saga_loan_booking_step1_book_loan"]
     assert step["channel"] == {"$ref": "#/channels/ledger_commands__ledger_BookLoan"}
     assert step["reply"]["channel"] == {"$ref": "#/channels/lending_replies__ledger_BookLoan_Reply"}
     assert step["x-interlink-saga"] == {"saga": "loan-booking", "step": 1, "role": "step"}
-    undo = doc["operations"]["saga_loan_booking_compensate1_CancelBooking"]
+    undo = doc["operations"]["lending_saga_loan_booking_compensate1_cancel_booking"]
     assert undo["x-interlink-saga"] == {"saga": "loan-booking", "step": 1, "role": "compensation"}
     saga = doc["x-interlink-sagas"]["loan-booking"]
     assert saga["data"] == {"$ref": "#/components/schemas/LoanBookingData"}
@@ -215,7 +218,7 @@ def test_the_issuer_sends_to_the_target_and_takes_the_reply_on_its_own_replies_c
         ("messaging.SendSms", "messaging", None, 30.0),
     ]
     assert saga["steps"][0]["compensationOperation"] == {
-        "$ref": "#/operations/saga_loan_booking_compensate1_CancelBooking"
+        "$ref": "#/operations/lending_saga_loan_booking_compensate1_cancel_booking"
     }
     assert (saga["deadlineSeconds"], saga["compensationTimeoutSeconds"]) == (300.0, 60.0)
 
@@ -246,9 +249,9 @@ def test_notification_subscriptions_name_notification_or_deferred_update() -> No
     """on_notification and deferred subscriptions receive the thin event, each named by its own pattern, and
     say which resource they fetch back."""
     loans, pricing = (document(load_domains(f"tests.specs.notification_app:{n}")[0]) for n in ("loans", "pricing"))
-    assert loans["operations"]["on_CustomerChanged"]["x-interlink-pattern"] == "state-change-notification"
-    assert pricing["operations"]["on_CustomerChanged"]["x-interlink-pattern"] == "deferred-update"
-    assert loans["operations"]["on_CustomerChanged"]["x-interlink-fetch"] == {
+    assert loans["operations"]["loans_on_customer_changed"]["x-interlink-pattern"] == "state-change-notification"
+    assert pricing["operations"]["pricing_on_customer_changed"]["x-interlink-pattern"] == "deferred-update"
+    assert loans["operations"]["loans_on_customer_changed"]["x-interlink-fetch"] == {
         "service": "customer",
         "resource": "/customers/{id}",
     }

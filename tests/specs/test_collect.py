@@ -25,14 +25,14 @@ def test_the_model_of_a_domain_holds_its_channels_operations_routes_and_links() 
         "lending.replies",
     }
     assert [(op.id, op.action, op.channel, op.peer) for op in spec.operations] == [
-        ("emitLoanChanged", "send", "lending.events", None),
-        ("emitLoanApproved", "send", "lending.events", None),
-        ("emitBorrowerRefreshed", "send", "lending.events", None),
-        ("on_CustomerChanged", "receive", "registry.events", "registry"),
-        ("sendSendSms", "send", "messaging.commands", "messaging"),
-        ("saga_loan_booking_step1_BookLoan", "send", "ledger.commands", "ledger"),
-        ("saga_loan_booking_compensate1_CancelBooking", "send", "ledger.commands", "ledger"),
-        ("saga_loan_booking_step2_SendSms", "send", "messaging.commands", "messaging"),
+        ("lending_emit_loan_changed", "send", "lending.events", None),
+        ("lending_emit_loan_approved", "send", "lending.events", None),
+        ("lending_emit_borrower_refreshed", "send", "lending.events", None),
+        ("lending_on_customer_changed", "receive", "registry.events", "registry"),
+        ("lending_send_send_sms", "send", "messaging.commands", "messaging"),
+        ("lending_saga_loan_booking_step1_book_loan", "send", "ledger.commands", "ledger"),
+        ("lending_saga_loan_booking_compensate1_cancel_booking", "send", "ledger.commands", "ledger"),
+        ("lending_saga_loan_booking_step2_send_sms", "send", "messaging.commands", "messaging"),
     ]
     assert {op.reply.channel for op in spec.operations if op.reply is not None} == {"lending.replies"}
     assert [s.name for s in spec.sagas] == ["loan-booking"]

@@ -27,9 +27,11 @@ def shop(
     cancelled: bool = True,
     commands: bool = True,
     query: bool = True,
+    version: str = "1.0.0",
+    order_param: str = "id",
 ) -> Domain:
     """One version of a shop domain: an event or two, a command event, an HTTP command and query, a file."""
-    domain = Domain("shop")
+    domain = Domain("shop", version=version)
     domain.event(create_model("OrderPlaced", __base__=PublicEvent, **placed))
     if cancelled:
         domain.event(create_model("OrderCancelled", __base__=PublicEvent, order_id=(str, ...)))
@@ -45,9 +47,13 @@ def shop(
     async def get_order(ctx: Context, id: str) -> None:
         """One order."""
 
+    async def get_order_by_number(ctx: Context, order_id: str) -> None:
+        """One order."""
+
     domain.command(http="POST /orders")(place_order)
     if query:
-        domain.query(http="GET /orders/{id}")(get_order)
+        query_by = get_order if order_param == "id" else get_order_by_number
+        domain.query(http=f"GET /orders/{{{order_param}}}")(query_by)
     domain.inbound_file("orders", directory="in", pattern="orders-*.csv", command=place_order)
     return domain
 
@@ -87,7 +93,10 @@ BREAKING = {
     ),
     "removed channel": ({"commands": False}, "breaking: shop/asyncapi.json: channel shop.commands removed"),
     "removed message": ({"cancelled": False}, "breaking: shop/asyncapi.json: message shop.OrderCancelled removed"),
-    "removed operation": ({"cancelled": False}, "breaking: shop/asyncapi.json: operation emitOrderCancelled removed"),
+    "removed operation": (
+        {"cancelled": False},
+        "breaking: shop/asyncapi.json: operation shop_emit_order_cancelled removed",
+    ),
     "removed path": ({"query": False}, "breaking: shop/openapi.json: operation GET /orders/{id} removed"),
 }
 
@@ -166,3 +175,34 @@ def test_a_confirmation_field_no_longer_required_breaks_the_issuers_reading_the_
         "breaking: messaging/asyncapi.json message messaging.SendSms.Reply: "
         "field 'confirmation.message_id' is no longer required"
     ) in output.splitlines()
+
+
+def test_a_renamed_path_parameter_is_compatible(tmp_path: Path) -> None:
+    """`GET /orders/{id}` becoming `GET /orders/{order_id}` breaks no client (it fills the path by position):
+    one compatible change naming the new path, exit code 0."""
+    code, output = diff(tmp_path, shop(), shop(order_param="order_id"))
+    assert code == 0, output
+    assert output.splitlines() == [
+        "compatible: shop/openapi.json GET /orders/{id}: path parameter(s) renamed: now GET /orders/{order_id}",
+        "0 breaking change(s), 1 compatible change(s)",
+    ]
+
+
+def test_the_documents_carry_the_domains_version_and_diff_says_when_a_new_major_is_needed(tmp_path: Path) -> None:
+    """The version a domain declares is the documents' version; a breaking change under the same major
+    version is reported as needing the next major one, and a new major version says it is one."""
+    old, broken = shop(version="1.4.0"), shop(cancelled=False, version="1.5.0")
+    code, output = diff(tmp_path / "minor", old, broken)
+    assert code == 1, output
+    assert (
+        "breaking: shop/asyncapi.json: version 1.4.0 -> 1.5.0: 2 breaking change(s) need a new major version (2.0.0)"
+        in output.splitlines()
+    )
+    code, output = diff(tmp_path / "major", old, shop(cancelled=False, version="2.0.0"))
+    lines = output.splitlines()
+    assert (
+        "compatible: shop/asyncapi.json: version 1.4.0 -> 2.0.0: a new major version, as its breaking changes need"
+        in (lines)
+    )
+    assert not any("need a new major version" in line for line in lines), output
+    assert (tmp_path / "major" / "new" / "shop" / "openapi.json").read_text().count('"version": "2.0.0"') == 1

@@ -69,3 +69,32 @@ def test_bundle_writes_every_document_of_every_domain_and_an_index_linking_them(
         as_json = json.loads((out / domain / "asyncapi.json").read_text())
         assert yaml.safe_load((out / domain / "asyncapi.yaml").read_text()) == as_json
         assert json.loads((out / domain / "openapi.json").read_text())["openapi"].startswith("3.1")
+
+
+def test_the_file_schema_keeps_the_constraints_of_a_decimal_field() -> None:
+    """The mainframe's repayment amount (> 0, 11 digits, 2 places) keeps its limits: a pattern on the text a
+    file holds, multipleOf on the number, and every bound as the model states it."""
+    result = runner.invoke(app, ["spec", "files", "examples.bank.payments:payments"])
+    assert result.exit_code == 0, result.output
+    [layout] = json.loads(result.output).values()
+    amount = layout["properties"]["amount"]
+    number, text = amount["anyOf"]
+    assert (number["exclusiveMinimum"], number["multipleOf"]) == (0, 0.01)
+    assert amount["x-interlink-decimal"] == {"exclusiveMinimum": "0", "maxDigits": "11", "decimalPlaces": "2"}
+    record = {k: "1" for k in layout["required"]} | {"amount": "123456789.12"}
+    validator = jsonschema.Draft202012Validator({**layout, "properties": {"amount": amount}, "required": []})
+    assert validator.is_valid(record)
+    assert not validator.is_valid({"amount": "1234567890.12"})  # 12 digits
+    assert not validator.is_valid({"amount": "12.345"})  # 3 places
+    assert re.fullmatch(text["pattern"].strip("^$"), "0.5")
+
+
+def test_the_bundle_index_captions_the_landscape_with_its_title(tmp_path: Path) -> None:
+    """The landscape picture in index.html (and landscape.html) is captioned with the bundle's title, not
+    with the name of the last document written."""
+    out = tmp_path / "specs"
+    assert runner.invoke(app, ["spec", "bundle", "tests.specs.landscape_app", "--out", str(out)]).exit_code == 0
+    for page in ("index.html", "landscape.html", "landscape.svg"):
+        text = (out / page).read_text()
+        assert 'aria-label="Landscape: tests.specs.landscape_app"' in text, page
+        assert ">OpenAPI 3.1</text>" not in text, page

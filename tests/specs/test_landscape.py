@@ -229,3 +229,43 @@ def test_command_events_and_state_transfer_are_drawn_in_chromium(
     page = tmp_path / "patterns.html"
     page.write_text(html_page(drawn, "command events and state transfer"))
     assert on_page(chromium(page)) == ({"lending", "partner", "silent", "loan-request", "credit"}, expected)
+
+
+def test_the_bank_landscape_labels_are_readable_and_fit() -> None:
+    """Names of at least 15 px fit their boxes ("customer-communication" too), arrow labels of at least 11 px
+    meet no box, and every label is drawn after every arrow, so no arrow runs over one."""
+    from interlink.specs.collect import collect
+    from interlink.specs.diagram import NAME, TITLE, box_size, svg, text_width
+    from interlink.specs.landscape import build_landscape
+
+    drawn = build_landscape([collect(d) for d in load_domains("examples.bank")])
+    picture = svg(drawn, "The bank")
+    root = ET.fromstring(picture)
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes = {}
+    for group in root.iter(f"{ns}g"):
+        if group.get("data-check") == "node":
+            rect = group.find(f"{ns}rect") if group.get("data-kind") != "files" else None
+            name = group.find(f"{ns}text")
+            assert name is not None
+            assert float(name.get("font-size", 0)) >= NAME
+            if rect is not None:
+                box = tuple(float(rect.get(k, 0)) for k in ("x", "y", "width", "height"))
+                boxes[group.get("data-name")] = box
+                assert text_width(str(name.text), NAME, bold=True) + 40 <= box[2], name.text
+    node = next(n for n in drawn.nodes if n.id == "customer-communication")
+    assert box_size(node)[0] >= text_width("customer-communication", NAME, bold=True) + 40
+    labels = [g for g in root.iter(f"{ns}g") if g.get("class") == "integration-label"]
+    assert len(labels) == len([g for g in root.iter(f"{ns}g") if g.get("data-check") == "integration"])
+    for label in labels:
+        rect, title = label.find(f"{ns}rect"), label.find(f"{ns}text")
+        assert rect is not None
+        assert title is not None
+        assert float(title.get("font-size", 0)) >= TITLE
+        x, y, w, h = (float(rect.get(k, 0)) for k in ("x", "y", "width", "height"))
+        for bx, by, bw, bh in boxes.values():
+            assert not (x < bx + bw and bx < x + w and y < by + bh and by < y + h), (label.get("data-source"), rect)
+    order = [g.get("class") for g in root if g.tag == f"{ns}g"]
+    assert max(i for i, c in enumerate(order) if c == "integration") < min(
+        i for i, c in enumerate(order) if c == "integration-label"
+    )

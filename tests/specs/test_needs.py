@@ -66,8 +66,8 @@ def test_a_replica_field_the_producer_no_longer_sends_breaks_the_unchanged_consu
     code, lines = diff(tmp_path, [before, consumer(before)], [after, consumer(before)])
     assert code == 1, lines
     assert (
-        "breaking: credit/asyncapi.json operation replica_loans_LoanChanged: consumer credit reads field 'status' "
-        "of loans.LoanChanged from producer loans, which its event no longer carries"
+        "breaking: credit/asyncapi.json operation credit_replica_loans_loan_changed: consumer credit reads field "
+        "'status' of loans.LoanChanged from producer loans, which its event no longer carries"
     ) in lines
 
 
@@ -78,7 +78,9 @@ def test_a_field_no_replica_reads_breaks_no_consumer(tmp_path: Path) -> None:
     code, lines = diff(tmp_path, [before, consumer(before)], [after, consumer(before)])
     assert code == 1
     assert [line for line in lines if line.startswith("breaking")] == [
-        "breaking: loans/asyncapi.json message loans.LoanChanged: field 'customer_id' removed"
+        # The producer kept its version: its documents say a breaking change needs the next major one.
+        "breaking: loans/asyncapi.json: version 1.0.0 -> 1.0.0: 1 breaking change(s) need a new major version (2.0.0)",
+        "breaking: loans/asyncapi.json message loans.LoanChanged: field 'customer_id' removed",
     ]
 
 
@@ -88,8 +90,8 @@ def test_a_notification_the_producer_no_longer_emits_breaks_its_subscriber(tmp_p
     before = producer()
     after = producer(notifies=False)
     expected = (
-        "breaking: credit/asyncapi.json operation on_LoanNoted: consumer credit subscribes to loans.LoanNoted of "
-        "producer loans, which loans no longer emits"
+        "breaking: credit/asyncapi.json operation credit_on_loan_noted: consumer credit subscribes to loans.LoanNoted "
+        "of producer loans, which loans no longer emits"
     )
     code, lines = diff(tmp_path / "both", [before, consumer(before)], [after, consumer(before)])
     assert code == 1
@@ -107,8 +109,8 @@ def test_a_resource_the_producer_no_longer_serves_breaks_the_notified_consumer(t
     )
     assert code == 1
     assert (
-        "breaking: credit/asyncapi.json operation on_LoanNoted: consumer credit fetches GET /loans/{id} from producer "
-        "loans (on_LoanNoted), which the API of loans no longer serves"
+        "breaking: credit/asyncapi.json operation credit_on_loan_noted: consumer credit fetches GET /loans/{id} from "
+        "producer loans (credit_on_loan_noted), which the API of loans no longer serves"
     ) in lines
     code, lines = diff(
         tmp_path / "renamed", [before, consumer(before)], [producer(path="/loans/{loan_id}"), consumer(before)]

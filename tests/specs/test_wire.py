@@ -106,12 +106,12 @@ def test_the_namespace_is_in_every_address_and_binding() -> None:
     assert (
         rabbit["components"]["messages"]["messaging_SendSms"]["bindings"]["amqp"]["messageType"] == "messaging.SendSms"
     )
-    assert rabbit["operations"]["acceptSendSms"]["bindings"]["amqp"]["x-queue"]["name"] == "bank.messaging"
+    assert rabbit["operations"]["messaging_accept_send_sms"]["bindings"]["amqp"]["x-queue"]["name"] == "bank.messaging"
     assert nats["channels"][key]["address"] == "bank.messaging.commands.messaging_2ESendSms"
     assert nats["channels"][key]["bindings"]["nats"]["x-stream"] == "bank_messaging"
     assert nats["components"]["messages"]["messaging_SendSms"]["headers"]["required"] == ["Nats-Msg-Id"]
     assert redis["channels"][key]["address"] == "bank:stream:messaging.commands"
-    assert redis["operations"]["acceptSendSms"]["bindings"]["redis"]["x-consumer-group"] == "messaging"
+    assert redis["operations"]["messaging_accept_send_sms"]["bindings"]["redis"]["x-consumer-group"] == "messaging"
     # The reply goes where the command's replyto says: the issuer's exchange, subject or stream.
     reply = "issuer_replies__messaging_SendSms_Reply"
     assert rabbit["channels"][reply]["x-interlink-address"] == {
@@ -124,7 +124,9 @@ def test_the_namespace_is_in_every_address_and_binding() -> None:
         "stream": "bank_{issuer}",
     }
     assert redis["channels"][reply]["x-interlink-address"]["stream"] == "bank:stream:{issuer}.replies"
-    assert "bank.{issuer}.replies" in rabbit["operations"]["acceptSendSms"]["reply"]["address"]["description"]
+    assert (
+        "bank.{issuer}.replies" in rabbit["operations"]["messaging_accept_send_sms"]["reply"]["address"]["description"]
+    )
 
 
 def test_the_cli_takes_the_broker_from_its_option_or_the_environment() -> None:
@@ -186,5 +188,6 @@ def test_diff_reads_documents_from_before_payloads_were_envelopes() -> None:
     loan = broken["components"]["schemas"]["LoanChanged"]
     del loan["properties"]["amount"]
     assert [str(c) for c in diff_documents(_older(new), broken, "lending") if c.breaking] == [
-        "breaking: lending message lending.LoanChanged: field 'amount' removed"
+        "breaking: lending message lending.LoanChanged: field 'amount' removed",
+        "breaking: lending: version 1.0.0 -> 1.0.0: 1 breaking change(s) need a new major version (2.0.0)",
     ]

@@ -44,6 +44,9 @@ class FakeSession:
         found = self.aggregates.get((cls.aggregate_name(), id))
         return found if isinstance(found, cls) else None
 
+    async def count_reads(self, cls: type[Aggregate], n: int) -> None:
+        """Reads are not counted here (the runtime counts them for ``interlink advise``)."""
+
     def stage_save(self, aggregate: Aggregate) -> None:
         self.saved.append(aggregate)
 

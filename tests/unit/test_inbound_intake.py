@@ -136,3 +136,15 @@ async def test_stop_leaves_the_file_claimed_in_processing_and_a_restart_resumes_
     assert (report.outcome, report.records, report.accepted) == ("archived", 2000, 2000)
     counts = await applied(store)
     assert (len(counts), set(counts.values())) == (2000, {1})
+
+
+async def test_the_log_line_of_a_file_counts_its_accepted_and_rejected_records(
+    tmp_path: Path, store: MemoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line logged per file says its outcome and how many records were read, accepted and rejected."""
+    intake = FileIntake(_runtime(tmp_path, store, settle_seconds=0))
+    (tmp_path / "entries-1.csv").write_text(f"{HEADER}\nE1,A1,1.00,\nE2,A2,not-a-number,\nE3,A1,2.00,\n")
+    with caplog.at_level("INFO", logger="interlink.inbound_file"):
+        (report,) = await _scan(intake)
+    assert (report.records, report.accepted, report.rejected) == (3, 2, 1)
+    assert "inbound file entries-1.csv: archived, 3 records: 2 accepted, 1 rejected" in caplog.messages

@@ -15,12 +15,24 @@ StoreOption = Annotated[
     typer.Option(
         "--store",
         envvar="INTERLINK_STORE",
-        help="Store URL; {domain} is replaced by each domain's name (sqlite:///..., memory://).",
+        help=(
+            "Store URL; {domain} is replaced by each domain's name: sqlite:///path/{domain}.db (default), "
+            "postgresql://user@host/db?schema=bank_{domain} (one schema per domain), memory://. Options in the "
+            "query string: docs/backends.md."
+        ),
     ),
 ]
 BrokerOption = Annotated[
     str,
-    typer.Option("--broker", envvar="INTERLINK_BROKER", help="Broker URL (sqlite:///..., memory://)."),
+    typer.Option(
+        "--broker",
+        envvar="INTERLINK_BROKER",
+        help=(
+            "Broker URL: sqlite:///path/broker.db (embedded, default), amqp:// or amqps:// (RabbitMQ), nats:// or "
+            "tls:// (NATS JetStream), redis:// or rediss:// (Redis), memory://; ?namespace=NAME prefixes every "
+            "name on the broker. Options in the query string: docs/backends.md."
+        ),
+    ),
 ]
 TargetArgument = Annotated[str, typer.Argument(help="MODULE:DOMAIN, e.g. examples.bank.customer:customer")]
 

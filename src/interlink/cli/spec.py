@@ -12,7 +12,7 @@ import yaml
 
 from interlink.cli.loading import errors, load_domain, load_domains
 from interlink.cli.options import TargetArgument
-from interlink.patterns.api_exposure import build_api
+from interlink.patterns.api_exposure import ApiSettings, build_api
 from interlink.specs import asyncapi_document, collect
 from interlink.specs.bundle import write_bundle
 from interlink.specs.diff import diff_paths
@@ -35,6 +35,20 @@ DocumentedBroker = Annotated[
 ]
 
 
+ApiUrl = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--api-url",
+        envvar="INTERLINK_API_URL",
+        help=(
+            "A URL the domain's API is reached at (repeat for several): the OpenAPI `servers`. Without it, `/`: "
+            "wherever `interlink run --http` serves it."
+        ),
+        show_default=False,
+    ),
+]
+
+
 class Format(StrEnum):
     """How a document is printed."""
 
@@ -50,11 +64,12 @@ def dump(document: dict[str, Any], format: Format = Format.json) -> str:
 
 
 @app.command()
-def openapi(target: TargetArgument) -> None:
-    """The domain's OpenAPI 3.1 document (JSON), without starting a server."""
+def openapi(target: TargetArgument, api_url: ApiUrl = None) -> None:
+    """The domain's OpenAPI 3.1 document (JSON), without starting a server: as deployed, behind bearer JWT
+    or API key authentication with each operation's scopes."""
     with errors():
         domain = load_domain(target)
-        document = build_api(domain).openapi()
+        document = build_api(domain, settings=ApiSettings(servers=tuple(api_url or ()))).openapi()
     typer.echo(json.dumps(document, indent=2))
 
 
@@ -84,10 +99,12 @@ def bundle(
     module: Annotated[str, typer.Argument(help="MODULE (every Domain in it) or MODULE:NAME.")],
     out: Annotated[Path, typer.Option("--out", help="The folder to write to.")] = Path("specs"),
     broker: DocumentedBroker = None,
+    api_url: ApiUrl = None,
 ) -> None:
     """Every document of every domain of a module in one folder, with an index.html linking them."""
     with errors():
-        written = write_bundle(load_domains(module), out, f"Landscape: {module}", broker=broker)
+        api = ApiSettings(servers=tuple(api_url or ()))
+        written = write_bundle(load_domains(module), out, f"Landscape: {module}", broker=broker, api=api)
     typer.echo(
         f"wrote the specifications of {', '.join(d.name for d in written)} to {out}/ (open {out / 'index.html'})"
     )

@@ -21,8 +21,8 @@ class Aggregate(BaseModel):
 
     __aggregate_name__: ClassVar[str | None] = None
 
-    id: str = Field(min_length=1, max_length=200)
-    version: int = Field(default=0, ge=0)
+    id: str = Field(min_length=1, max_length=200, description="The aggregate's id, unique within its type.")
+    version: int = Field(default=0, ge=0, description="Changes made to it so far: its ETag and its events' version.")
 
     @classmethod
     def aggregate_name(cls) -> str:

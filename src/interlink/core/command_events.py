@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from interlink.core.messages import Command
 from interlink.exceptions import BusinessRuleError, ConfigurationError
@@ -60,10 +60,10 @@ class Outcome(enum.StrEnum):
 class ReplyData(BaseModel):
     """The data of a reply message on the wire (and of a stored ``~reply`` record)."""
 
-    outcome: Outcome
-    command_type: str
-    confirmation: dict[str, Any] | None = None
-    reason: str | None = None
+    outcome: Outcome  # described by its enum: a description beside a $ref is ignored by JSON Schema draft 7
+    command_type: str = Field(description="The CloudEvents type of the command answered.")
+    confirmation: dict[str, Any] | None = Field(None, description="The target's confirmation, when confirmed.")
+    reason: str | None = Field(None, description="Why it failed or timed out.")
 
 
 class OutstandingRequest(BaseModel):

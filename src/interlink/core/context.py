@@ -79,6 +79,10 @@ class Session(Protocol):
         True when the copy is stale because its source is down."""
         ...
 
+    async def count_reads(self, cls: type[Aggregate], n: int) -> None:
+        """``n`` aggregates of ``cls`` were read (``interlink advise`` weighs the reads of kept copies)."""
+        ...
+
 
 class Context:
     """Access to the domain's data and messaging for one declaration run.
@@ -116,10 +120,12 @@ class Context:
 
     async def find(self, cls: type[A], id: str) -> A | None:
         """The aggregate with this id, or None."""
+        await self._session.count_reads(cls, 1)
         return await self._session.load(cls, id)
 
     async def get(self, cls: type[A], id: str) -> A:
         """The aggregate with this id; raises NotFoundError when there is none."""
+        await self._session.count_reads(cls, 1)
         found = await self._session.load(cls, id)
         if found is None:
             raise NotFoundError(cls.aggregate_name(), id)
@@ -180,12 +186,14 @@ class Context:
         found = await self._session.list_aggregates(cls, filters, after, limit + 1)
         more = len(found) > limit
         items = found[:limit]
+        await self._session.count_reads(cls, len(items))
         return Page[cls](items=items, next_cursor=encode_cursor(items[-1].id) if more else None)  # type: ignore[valid-type]
 
     async def replica(self, model: type[C], id: str) -> C | None:
         """This domain's copy of another domain's aggregate (a replica declared with ``model``), or None
         when it was never received or was deleted at the source."""
         self.domain.replica_for(model)
+        await self._session.count_reads(model, 1)
         found = await self._session.load(model, id)
         return None if found is None or found.deleted else found
 

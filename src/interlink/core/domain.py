@@ -63,7 +63,15 @@ class Domain(NotificationVerbs, CommandEventVerbs):
     """
 
     def __init__(
-        self, name: str, *, description: str = "", generic_routes: bool = False, ordered_dead_letters: bool = False
+        self,
+        name: str,
+        *,
+        description: str = "",
+        generic_routes: bool = False,
+        version: str = "1.0.0",
+        contact: dict[str, str] | None = None,
+        license: dict[str, str] | None = None,
+        ordered_dead_letters: bool = False,
     ) -> None:
         if not _NAME.match(name):
             raise ConfigurationError(
@@ -71,6 +79,13 @@ class Domain(NotificationVerbs, CommandEventVerbs):
             )
         self.name = name
         self.description = description
+        #: The version of the domain's interface (its OpenAPI and AsyncAPI documents): semantic versioning, a
+        #: breaking change needs a new major version (``interlink spec diff`` says when).
+        self.version = version
+        #: Who answers for the domain's interface (``name``, ``email``, ``url``) and under which license
+        #: (``name``, ``url`` or an SPDX ``identifier``): the documents' ``info.contact`` and ``info.license``.
+        self.contact = dict(contact or {})
+        self.license = dict(license or {})
         #: Serve commands and queries declared without ``http=`` at ``POST /commands/<name>`` and
         #: ``GET /queries/<name>`` (commands run internally, by handlers, notifications, files or sagas, never).
         self.generic_routes = generic_routes

@@ -3,6 +3,7 @@ and without deferred update (see :mod:`interlink.core.notification`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -41,15 +42,21 @@ class NotificationVerbs:
         version: Callable[[Any], int] | None = None,
         name: str | None = None,
         retry: RetryPolicy | None = None,
+        side_effects: bool = False,
     ) -> NotificationSpec:
         """State Change Notification: on each ``event_type``, fetch the resource through ``fetch`` and run
         ``command`` with the translated data; a 404/410 runs ``gone`` with the notification's fields.
+
+        ``side_effects=True`` says the subscription reacts to every change (its command emits, sends or
+        starts a saga), so it needs each one as it happens: ``interlink advise`` never suggests deferring it.
 
         The fetched data's ``version`` (or ``version(data)``) must reach the notified one, else the
         notification is retried later (read lag). ``retry`` overrides the runtime's retry policy (a source
         that is down is a transient failure). See :mod:`interlink.core.notification`.
         """
         spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, False, "fail")
+        if side_effects:
+            spec = self.notifications[spec.name] = dataclasses.replace(spec, side_effects=True)
         self._retry(event_type, retry)
         return spec
 
@@ -100,11 +107,18 @@ class NotificationVerbs:
         if fetch not in self.external_services.values():
             raise ConfigurationError(f"{what}: fetch= must be an external service declared on {self}")
         subscription = name or event_type.message_type()
-        taken = {s.event_type for s in self.notifications.values()} | {h.event_type for h in self.handlers}
-        if subscription in self.notifications or event_type in taken:
+        # Name the declaration already there, not the one being refused.
+        named = self.notifications.get(subscription)
+        same = next((s.name for s in self.notifications.values() if s.event_type is event_type), None)
+        handler = next((h.name for h in self.handlers if h.event_type is event_type), None)
+        if named is not None and named.event_type is not event_type:
             raise ConfigurationError(
-                f"domain {self.name!r} already subscribes to {event_type.__name__} ({subscription!r})"
+                f"domain {self.name!r} already has a subscription named {subscription!r} "
+                f"(to {named.event_type.__name__}): name this one otherwise (name=...)"
             )
+        if same is not None or handler is not None:
+            existing = f"subscription {same!r}" if same is not None else f"handler {handler!r}"
+            raise ConfigurationError(f"domain {self.name!r} already subscribes to {event_type.__name__} ({existing})")
         self.notifications[subscription] = notification_spec(
             subscription, event_type, fetch=fetch, command=command_spec,
             gone=gone_spec if isinstance(gone_spec, CommandSpec) else None, aggregate=aggregate, deferred=deferred,

@@ -180,15 +180,15 @@ class FileIngested(PublicEvent):
     """A claimed inbound file reached its end: ``archived`` (read to the end) or ``failed`` (aborted, with
     ``reason``). ``records`` read = ``accepted`` + ``rejected``. Each domain gets its own subclass."""
 
-    source: str
-    file_name: str
-    file_id: str
-    sha256: str
-    outcome: Literal["archived", "failed"]
-    records: int
-    accepted: int
-    rejected: int
-    reason: str | None = None
+    source: str = Field(description="The inbound file source (its declared name).")
+    file_name: str = Field(description="The file's name as it arrived.")
+    file_id: str = Field(description="The id the domain gave the file when it claimed it.")
+    sha256: str = Field(description="The SHA-256 of the file's bytes: the same file is taken once.")
+    outcome: Literal["archived", "failed"] = Field(description="Read to the end (archived) or aborted (failed).")
+    records: int = Field(description="Records read: accepted + rejected.")
+    accepted: int = Field(description="Records whose command ran.")
+    rejected: int = Field(description="Records refused, each kept with its reason.")
+    reason: str | None = Field(None, description="Why the file failed, if it did.")
 
 
 def file_ingested_event(domain_name: str) -> type[FileIngested]:

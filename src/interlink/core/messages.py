@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from interlink.core.aggregate import Aggregate
 from interlink.exceptions import ConfigurationError
@@ -117,10 +117,10 @@ class NotificationEvent(PublicEvent):
         ctx.emit(CustomerChanged.of(customer, path=f"/customers/{customer.id}"), about=customer)
     """
 
-    resource: str
-    id: str
-    version: int
-    path: str
+    resource: str = Field(description="The kind of resource that changed (its aggregate type).")
+    id: str = Field(description="The id of the resource that changed.")
+    version: int = Field(description="Its version after the change: a fetch must return this one or a later one.")
+    path: str = Field(description="Where the producer's API serves the resource: GET it for the current state.")
 
     @classmethod
     def of(cls, aggregate: Aggregate, *, path: str) -> Self:

@@ -87,6 +87,8 @@ class NotificationSpec:
     deferred: bool
     when_source_down: SourceDown
     version: Callable[[Any], int]
+    #: The update command acts on every change (emits, sends, starts a saga): deferring it would skip that.
+    side_effects: bool = False
 
     @property
     def pattern(self) -> str:
@@ -111,6 +113,7 @@ def notification_spec(
     deferred: bool,
     when_source_down: SourceDown,
     version: Callable[[Any], int] | None,
+    side_effects: bool = False,
 ) -> NotificationSpec:
     """Check a declaration and build its spec; every mistake is a ConfigurationError naming it."""
     where = f"notification subscription {name!r}"
@@ -126,9 +129,12 @@ def notification_spec(
         raise ConfigurationError(
             f"{where}: name the local aggregate the command keeps (aggregate=...), so ctx.fresh can read through it"
         )
+    if deferred and side_effects:
+        raise ConfigurationError(f"{where}: a subscription that reacts to every change cannot defer its update")
     return NotificationSpec(
-        name, event_type, fetch, command, gone, aggregate, deferred, when_source_down, version or version_of
-    )
+        name, event_type, fetch, command, gone, aggregate, deferred, when_source_down, version or version_of,
+        side_effects,
+    )  # fmt: skip
 
 
 class Refresher(Protocol):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from interlink.exceptions import InvalidInput
 
@@ -19,8 +19,15 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     """Some items and, when there are more, the cursor that fetches the next page."""
 
-    items: list[T]
-    next_cursor: str | None = None
+    items: list[T] = Field(description="The items of this page, in id order.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to fetch the next page; absent on the last page."
+    )
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        """``CustomerPage`` for ``Page[Customer]``: a schema name a client generator keeps as it is."""
+        return "".join(getattr(p, "__name__", str(p)) for p in params) + "Page"
 
 
 class InvalidCursor(InvalidInput):

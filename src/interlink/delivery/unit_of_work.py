@@ -24,6 +24,7 @@ from interlink.core.messages import Command, Event
 from interlink.core.notification import Refresher
 from interlink.core.sagas import SAGA_KIND, Saga, begin
 from interlink.delivery.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
+from interlink.delivery.read_tally import ReadTally
 from interlink.exceptions import (
     ConcurrencyError,
     ConfigurationError,
@@ -85,6 +86,7 @@ class UnitOfWork:
         external: ExternalServices | None = None,
         refresher: Refresher | None = None,
         max_message_size: int | None = None,
+        reads: ReadTally | None = None,
     ) -> None:
         self.domain = domain
         # The broker's limit: a message over it could never be published, so it is never committed.
@@ -95,6 +97,7 @@ class UnitOfWork:
         self._traceparent = traceparent
         self._external = external
         self._refresher = refresher
+        self._reads = reads
         self._identity: dict[Key, Aggregate | None] = {}
         self._writes: dict[Key, AggregateWrite] = {}
         self._messages: list[_StagedMessage] = []
@@ -284,6 +287,10 @@ class UnitOfWork:
             "traceparent": tracing.child_traceparent(self._traceparent),
         }
         return await self._external.get(service, path, headers)
+
+    async def count_reads(self, cls: type[Aggregate], n: int) -> None:
+        if self._reads is not None:
+            await self._reads.count(cls, n)
 
     async def refresh(self, cls: type[Aggregate], id: str, ctx: Context) -> bool:
         if self._refresher is None:

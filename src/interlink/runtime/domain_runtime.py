@@ -19,6 +19,7 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
 from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
 from interlink.delivery.ids import random_hex
+from interlink.delivery.read_tally import ReadTally
 from interlink.delivery.redrive import Redrive
 from interlink.delivery.relay import Relay
 from interlink.delivery.retry import RetryPolicy
@@ -86,6 +87,10 @@ class DomainRuntime:
         self.deferred_reads = (
             DeferredReads(domain, store, self.committer, self.clock, external) if domain.notifications else None
         )
+        #: Counts the reads of the copies kept from other domains, for ``interlink advise``.
+        kept = [s.aggregate for s in domain.notifications.values() if s.aggregate is not None]
+        kept += [r.model for r in domain.replicas.values()]
+        self.read_tally = ReadTally(store, self.committer, self.clock, kept) if kept else None
         if domain.replicas:
             dispatchers = [*dispatchers, ReplicaDispatcher(domain, self.clock)]
         command_events: list[Dispatcher] = [CommandDispatcher(domain, self.clock), ReplyDispatcher(domain, self.clock)]
@@ -212,6 +217,8 @@ class DomainRuntime:
         self._tasks = []
         if self.deferred_reads is not None:
             await self.deferred_reads.flush()
+        if self.read_tally is not None:
+            await self.read_tally.flush()
         if self._owned_external is not None:
             await self._owned_external.close()
         await self.store.close()
@@ -276,6 +283,7 @@ class DomainRuntime:
             external=self.external,
             refresher=self.deferred_reads,
             max_message_size=self.broker.max_message_size,
+            reads=self.read_tally,
         )
 
     async def replay_dead_letter(self, letter_id: int) -> None:

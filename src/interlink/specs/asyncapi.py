@@ -25,7 +25,20 @@ import re
 from typing import Any
 
 from interlink.specs.cloudevents import STRUCTURED_CONTENT_TYPE, envelope_schema
-from interlink.specs.model import Channel, DomainSpec, MessageSpec, Operation, SagaSpec
+from interlink.specs.examples import message_example
+from interlink.specs.model import (
+    COMMAND_EVENT,
+    DEFERRED_UPDATE,
+    INBOUND_FILE,
+    PATTERNS,
+    STATE_CHANGE_NOTIFICATION,
+    STATE_TRANSFER,
+    Channel,
+    DomainSpec,
+    MessageSpec,
+    Operation,
+    SagaSpec,
+)
 from interlink.specs.schemas import model_schemas
 from interlink.specs.wire import ISSUER, Wire
 from interlink.specs.wire_url import wire_for
@@ -38,6 +51,26 @@ DEFAULT_BROKER_URL = "sqlite:///.interlink/broker.db"
 PATTERN = "x-interlink-pattern"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _REPLY_LOCATION = "$message.payload#/replyto"
+#: A tag per pattern, defined once in ``info.tags`` and named by the operations and messages it covers.
+_TAGS: dict[str, dict[str, str]] = {
+    STATE_CHANGE_NOTIFICATION: {
+        "name": STATE_CHANGE_NOTIFICATION,
+        "description": "State Change Notification: a thin event says what changed; the consumer fetches the rest.",
+    },
+    DEFERRED_UPDATE: {
+        "name": DEFERRED_UPDATE,
+        "description": "Deferred update: a notification marks the copy pending; the next read that needs it fetches.",
+    },
+    STATE_TRANSFER: {
+        "name": STATE_TRANSFER,
+        "description": "Event-Carried State Transfer: the event carries the state; consumers keep a replica.",
+    },
+    COMMAND_EVENT: {
+        "name": COMMAND_EVENT,
+        "description": "Command events: a command directed to one domain, confirmed by a reply.",
+    },
+    INBOUND_FILE: {"name": INBOUND_FILE, "description": "Inbound File: a command per record of a data file."},
+}
 
 
 def _key(text: str) -> str:
@@ -50,23 +83,39 @@ def channel_key(channel: str, message_type: str) -> str:
     return f"{_key(channel)}__{_key(message_type)}"
 
 
-def asyncapi_document(spec: DomainSpec, version: str = "1.0.0", broker: str | None = None) -> dict[str, Any]:
+def asyncapi_document(spec: DomainSpec, version: str | None = None, broker: str | None = None) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of one domain on the broker at ``broker`` (a broker URL, as ``interlink run
-    --broker`` takes; the embedded default broker when None)."""
+    --broker`` takes; the embedded default broker when None), at the domain's version unless ``version``."""
     wire = wire_for(broker or DEFAULT_BROKER_URL)
     messages = _all_messages(spec)
     models = [*(m.model for m in messages), *(s.data for s in spec.sagas)]
     data, schemas = model_schemas(models, "#/components/schemas/{model}")
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for op in spec.operations:
+    security = wire.security_schemes()
+    ops = spec.operations
+    for op in ops:
         for message in op.messages:
             op_id = op.id if len(op.messages) == 1 else f"{op.id}_{_key(message.message_type)}"
             operations[op_id] = _operation(spec, wire, op, message, channels)
+    info: dict[str, Any] = {
+        "title": f"{spec.name} domain",
+        "version": version or spec.version,
+        "description": _description(spec),
+    }
+    if spec.contact:
+        info["contact"] = spec.contact
+    if spec.license:
+        info["license"] = spec.license
+    tags = {p: _TAGS[p] for p in _TAGS if any(p in (o.pattern, *(m.pattern for m in o.messages)) for o in ops)}
+    info["tags"] = [{"$ref": f"#/components/tags/{p}"} for p in tags]
+    server = _server(wire, given=broker is not None)
+    if security:
+        server["security"] = [{"$ref": f"#/components/securitySchemes/{name}"} for name in security]
     document: dict[str, Any] = {
         "asyncapi": ASYNCAPI_VERSION,
-        "info": {"title": f"{spec.name} domain", "version": version, "description": _description(spec)},
-        "servers": {wire.name: _server(wire, given=broker is not None)},
+        "info": info,
+        "servers": {wire.name: server},
         "defaultContentType": STRUCTURED_CONTENT_TYPE,
         "channels": channels,
         "operations": operations,
@@ -83,6 +132,10 @@ def asyncapi_document(spec: DomainSpec, version: str = "1.0.0", broker: str | No
     }
     if not schemas:
         del document["components"]["schemas"]
+    if security:
+        document["components"]["securitySchemes"] = security
+    if tags:
+        document["components"]["tags"] = tags
     if spec.sagas:
         document["x-interlink-sagas"] = {s.name: _saga(s, data[s.data]) for s in spec.sagas}
     return document
@@ -179,7 +232,22 @@ def _message(wire: Wire, message: MessageSpec, data: dict[str, Any]) -> dict[str
         rendered["summary"] = message.summary
     if message.pattern:
         rendered[PATTERN] = message.pattern
+    if (example := message_example(message, payload)) is not None:
+        rendered["examples"] = [example]
     return rendered
+
+
+def _operation_description(spec: DomainSpec, op: Operation, message: MessageSpec) -> str:
+    """What the operation does, in a sentence a reader of a portal needs: who, what, and by which pattern."""
+    verb = "publishes" if op.action == "send" else "receives"
+    where = f" from {op.peer}" if op.peer and op.action == "receive" else f" to {op.peer}" if op.peer else ""
+    text = f"{spec.name} {verb} {message.message_type}{where} on `{op.channel}`"
+    text += f" ({PATTERNS[op.pattern]})." if op.pattern in PATTERNS else "."
+    if op.summary:
+        text += f" {op.summary[0].upper()}{op.summary[1:]}" + ("" if op.summary.endswith(".") else ".")
+    if op.reply is not None:
+        text += " The target answers on the issuer's replies channel."
+    return text
 
 
 def _channel(spec: DomainSpec, wire: Wire, address: str, message: MessageSpec, channels: dict[str, Any]) -> str:
@@ -190,7 +258,8 @@ def _channel(spec: DomainSpec, wire: Wire, address: str, message: MessageSpec, c
     declared = spec.channels.get(address) or Channel(address)
     message_key = _key(message.message_type)
     rendered: dict[str, Any] = {
-        "address": None if declared.dynamic else wire.address(address, message.message_type),
+        # A run-time address is left out: AsyncAPI reads an absent address as one chosen at run time.
+        **({} if declared.dynamic else {"address": wire.address(address, message.message_type)}),
         "title": f"{message.message_type} on {address}",
         "messages": {message_key: {"$ref": f"#/components/messages/{message_key}"}},
     }
@@ -217,6 +286,9 @@ def _operation(
     }
     if op.summary:
         rendered["summary"] = op.summary
+    rendered["description"] = _operation_description(spec, op, message)
+    if op.pattern:
+        rendered["tags"] = [{"$ref": f"#/components/tags/{op.pattern}"}]
     if bindings := wire.operation_bindings(op.action, spec.name, op.channel):
         rendered["bindings"] = bindings
     if op.pattern:

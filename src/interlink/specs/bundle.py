@@ -8,7 +8,7 @@ inbound files, ``<domain>/files.json`` (layout name -> JSON Schema); the landsca
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from interlink.core.domain import Domain
-from interlink.patterns.api_exposure import build_api
+from interlink.exceptions import ConfigurationError
+from interlink.patterns.api_exposure import ApiSettings, build_api
 from interlink.specs.asyncapi import asyncapi_document
 from interlink.specs.collect import collect
 from interlink.specs.diagram import html_page, svg
@@ -46,13 +47,22 @@ def _yaml(document: dict[str, Any]) -> str:
 
 
 def write_bundle(
-    domains: Sequence[Domain], out: Path, title: str = "Landscape", broker: str | None = None
+    domains: Sequence[Domain],
+    out: Path,
+    title: str = "Landscape",
+    broker: str | None = None,
+    api: ApiSettings | None = None,
 ) -> list[BundledDomain]:
     """Write every document of ``domains`` under ``out``, the landscape diagram, and an ``index.html``; the
-    AsyncAPI documents describe the broker at the URL ``broker`` (the embedded default one when None)."""
+    AsyncAPI documents describe the broker at the URL ``broker`` (the embedded default one when None), the
+    OpenAPI documents the API as ``api`` configures it (its servers).
+
+    ConfigurationError when two documents share an operation id: an API portal holding the landscape
+    needs them unique."""
     out.mkdir(parents=True, exist_ok=True)
     bundled = []
     specs = []
+    ids: dict[str, str] = {}
     for domain in domains:
         folder = out / domain.name
         folder.mkdir(exist_ok=True)
@@ -60,17 +70,22 @@ def write_bundle(
         spec = collect(domain)
         specs.append(spec)
         asyncapi = asyncapi_document(spec, broker=broker)
+        openapi = build_api(domain, settings=api).openapi()
+        _unique_ids(ids, f"{domain.name}/asyncapi", asyncapi["operations"])
+        _unique_ids(
+            ids, f"{domain.name}/openapi", [o["operationId"] for p in openapi["paths"].values() for o in p.values()]
+        )
         documents: dict[str, tuple[str, str]] = {
             "AsyncAPI 3.0 (JSON)": ("asyncapi.json", _json(asyncapi)),
             "AsyncAPI 3.0 (YAML)": ("asyncapi.yaml", _yaml(asyncapi)),
-            "OpenAPI 3.1": ("openapi.json", _json(build_api(domain).openapi())),
+            "OpenAPI 3.1": ("openapi.json", _json(openapi)),
         }
         layouts = file_schemas(domain)
         if layouts:
             documents["inbound file layouts (JSON Schema)"] = ("files.json", _json(layouts))
-        for title, (name, text) in documents.items():
+        for what, (name, text) in documents.items():
             (folder / name).write_text(text, encoding="utf-8")
-            entry.files[title] = f"{domain.name}/{name}"
+            entry.files[what] = f"{domain.name}/{name}"
         entry.summary = [
             f"{len(spec.channels)} channel(s), {len(spec.operations)} operation(s)",
             f"{len(spec.routes)} HTTP route(s)",
@@ -88,6 +103,13 @@ def write_bundle(
     others = {what: name for what, (name, _) in diagrams.items()}
     (out / "index.html").write_text(_index(bundled, others, diagrams["landscape diagram (SVG)"][1]), encoding="utf-8")
     return bundled
+
+
+def _unique_ids(seen: dict[str, str], where: str, ids: Iterable[str]) -> None:
+    for id in ids:
+        if id in seen:
+            raise ConfigurationError(f"operation id {id!r} of {where} is also one of {seen[id]}: rename one")
+        seen[id] = where
 
 
 def _index(bundled: list[BundledDomain], others: dict[str, str], picture: str) -> str:

@@ -8,7 +8,6 @@ Each kind of declaration has one collector: a function that reads the registry o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from interlink.core.command_events import replies_channel
@@ -28,6 +27,7 @@ from interlink.specs.model import (
     Link,
     MessageSpec,
     Operation,
+    operation_id,
 )
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
 FIELDS_READ = "x-interlink-fields-read"
 #: The extension of a notification's operation naming the resource it fetches from the producer's API.
 FETCH = "x-interlink-fetch"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 Collector = Callable[[Domain, DomainSpec], None]
 
@@ -79,7 +78,9 @@ def emitted_events(domain: Domain, spec: DomainSpec) -> None:
     for name, event in domain.events.items():
         pattern = _emitted_pattern(event)
         message = MessageSpec(event.message_type(), event, pattern, _summary(event))
-        spec.operations.append(Operation(f"emit{name}", "send", address, (message,), pattern, _summary(event)))
+        spec.operations.append(
+            Operation(operation_id(domain.name, "emit", name), "send", address, (message,), pattern, _summary(event))
+        )
 
 
 def _subscribed_pattern(domain: Domain, event: type[Event]) -> str | None:
@@ -107,7 +108,15 @@ def event_handlers(domain: Domain, spec: DomainSpec) -> None:
         summary = (handler.func.__doc__ or "").strip().split("\n")[0]
         peer = owner if owner != domain.name else None
         spec.operations.append(
-            Operation(f"on_{handler.name}", "receive", address, (message,), pattern, summary, peer=peer)
+            Operation(
+                operation_id(domain.name, "on", handler.name),
+                "receive",
+                address,
+                (message,),
+                pattern,
+                summary,
+                peer=peer,
+            )
         )
 
 
@@ -126,7 +135,8 @@ def notifications(domain: Domain, spec: DomainSpec) -> None:
         reads = {FETCH: {"service": notification.fetch.name, "resource": notification.fetch.resource}}
         spec.operations.append(
             Operation(
-                f"on_{event.__name__}", "receive", address, (message,), pattern, f"{what}, {fetch}", peer=owner,
+                operation_id(domain.name, "on", event.__name__), "receive", address, (message,), pattern,
+                f"{what}, {fetch}", peer=owner,
                 extensions=reads,
             )
         )  # fmt: skip
@@ -146,8 +156,8 @@ def replicas(domain: Domain, spec: DomainSpec) -> None:
         extensions = {"x-interlink-replica": replica.name, FIELDS_READ: read}
         spec.operations.append(
             Operation(
-                f"replica_{_UNSAFE.sub('_', replica.name)}", "receive", address, (message,), STATE_TRANSFER, summary,
-                peer=owner, extensions=extensions,
+                operation_id(domain.name, "replica", replica.name), "receive", address, (message,),
+                STATE_TRANSFER, summary, peer=owner, extensions=extensions,
             )
         )  # fmt: skip
 
@@ -192,7 +202,7 @@ COLLECTORS: list[Collector] = [
 
 def collect(domain: Domain) -> DomainSpec:
     """The specification model of one domain."""
-    spec = DomainSpec(domain.name, domain.description)
+    spec = DomainSpec(domain.name, domain.description, domain.version, domain.contact, domain.license)
     for collector in COLLECTORS:
         collector(domain, spec)
     return spec

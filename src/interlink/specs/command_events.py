@@ -12,20 +12,26 @@ deadline passed first (``reason`` says why); a timeout is written by the issuer 
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
 
 from interlink.core.command_events import ReplyData, replies_channel
 from interlink.core.domain import Domain
 from interlink.core.messages import Command
 from interlink.core.sagas import Saga
-from interlink.specs.model import COMMAND_EVENT, DomainSpec, MessageSpec, Operation, Reply, SagaSpec, SagaStepSpec
+from interlink.specs.model import (
+    COMMAND_EVENT,
+    DomainSpec,
+    MessageSpec,
+    Operation,
+    Reply,
+    SagaSpec,
+    SagaStepSpec,
+    operation_id,
+)
 
 __all__ = ["command_messages", "commands_channel", "reply_handlers", "reply_model", "sagas"]
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
 def commands_channel(target: str) -> str:
@@ -56,7 +62,7 @@ def reply_model(command: type[Command], confirmation: type[BaseModel] | None) ->
             f"The reply to {command.__name__}: `confirmed`{kept} as `confirmation`; `failed` when the target "
             "refused it or `timed_out` when no answer came before the issuer's deadline, with `reason`."
         ),
-        confirmation=(typed | None, None),
+        confirmation=(typed | None, Field(None, description="The target's confirmation, when confirmed.")),
     )
 
 
@@ -89,7 +95,8 @@ def command_messages(domain: Domain, spec: DomainSpec) -> None:
         summary = (handler.func.__doc__ or "").strip().split("\n")[0] if handler is not None else ""
         spec.operations.append(
             Operation(
-                f"accept{name}", "receive", address, (_command_message(command, domain.name),), COMMAND_EVENT,
+                operation_id(domain.name, "accept", name), "receive", address,
+                (_command_message(command, domain.name),), COMMAND_EVENT,
                 summary or _summary(command), reply=reply,
             )
         )  # fmt: skip
@@ -127,7 +134,15 @@ def reply_handlers(domain: Domain, spec: DomainSpec) -> None:
         summary = f"sends {command.__name__} to {target}; its reply is handled by {handler.name}" + (
             f" ({doc})" if doc else ""
         )
-        _send(domain, spec, f"send{command.message_name()}", command, target, handler.confirmation_type, summary)
+        _send(
+            domain,
+            spec,
+            operation_id(domain.name, "send", command.message_name()),
+            command,
+            target,
+            handler.confirmation_type,
+            summary,
+        )
 
 
 def _seconds(value: Any) -> float | None:
@@ -141,13 +156,13 @@ def _confirmation(domain: Domain, command: type[Command]) -> type[BaseModel] | N
 
 
 def _saga(domain: Domain, spec: DomainSpec, saga: Saga) -> SagaSpec:
-    key = _UNSAFE.sub("_", saga.name)
     steps = []
     for number, step in enumerate(saga.steps, start=1):
         target = step.target()
         mark = {"saga": saga.name, "step": number, "role": "step"}
         operation = _send(
-            domain, spec, f"saga_{key}_step{number}_{step.command.message_name()}", step.command, target,
+            domain, spec, operation_id(domain.name, "saga", saga.name, f"step{number}", step.command.message_name()),
+            step.command, target,
             _confirmation(domain, step.command),
             f"saga {saga.name}, step {number}: sends {step.command.__name__} to {target}",
             {"x-interlink-saga": mark},
@@ -155,8 +170,9 @@ def _saga(domain: Domain, spec: DomainSpec, saga: Saga) -> SagaSpec:
         undo: str | None = None
         if step.compensate is not None:
             undo = _send(
-                domain, spec, f"saga_{key}_compensate{number}_{step.compensate.message_name()}", step.compensate,
-                target, _confirmation(domain, step.compensate),
+                domain, spec,
+                operation_id(domain.name, "saga", saga.name, f"compensate{number}", step.compensate.message_name()),
+                step.compensate, target, _confirmation(domain, step.compensate),
                 f"saga {saga.name}: undoes step {number} with {step.compensate.__name__} to {target}",
                 {"x-interlink-saga": mark | {"role": "compensation"}},
             )  # fmt: skip

@@ -18,7 +18,7 @@ from textwrap import wrap
 from interlink.specs.landscape import Edge, Landscape, Node
 from interlink.specs.model import API_EXPOSURE, PATTERNS
 
-__all__ = ["html_page", "svg"]
+__all__ = ["box_size", "html_page", "svg", "text_width"]
 
 MARGIN, TOP = 40, 70
 GAP_X, GAP_Y = 300, 60
@@ -27,6 +27,19 @@ SIZES = {"domain": (190, 84), "files": (170, 66), "system": (170, 56)}
 FILL = {"domain": ("#f8c06b", "#c08a35"), "files": ("#fbea8a", "#8c8c8c"), "system": ("#e6e6e6", "#8c8c8c")}
 ARROW = "#7a7a7a"
 FONT = "Helvetica, Arial, sans-serif"
+#: Font sizes (px): a box's name and description, an arrow label's title and details.
+NAME, DESCRIPTION, TITLE, DETAIL = 15, 12, 13, 11
+
+
+def text_width(text: str, size: float, *, bold: bool = False) -> float:
+    """A generous estimate of the width of ``text`` in Helvetica at ``size`` px (no font metrics at hand)."""
+    return len(text) * size * (0.62 if bold else 0.56)
+
+
+def box_size(node: Node) -> tuple[float, float]:
+    """A node's box: its kind's size, wider when its name needs it (the domain glyph takes the top right)."""
+    w, h = SIZES[node.kind]
+    return max(w, text_width(node.label, NAME, bold=True) + 52), h
 
 
 @dataclass(frozen=True)
@@ -91,12 +104,12 @@ def _layout(landscape: Landscape) -> tuple[dict[str, Box], float, float]:
         by_column.setdefault(column[node.id], []).append(node)
     heights = {c: sum(SIZES[n.kind][1] for n in nodes) + GAP_Y * (len(nodes) - 1) for c, nodes in by_column.items()}
     tallest = max(heights.values(), default=0)
-    widest = max(w for w, _ in SIZES.values())
+    widest = max([w for w, _ in SIZES.values()] + [box_size(n)[0] for n in landscape.nodes])
     boxes: dict[str, Box] = {}
     for c, nodes in sorted(by_column.items()):
         y = TOP + (tallest - heights[c]) / 2
         for node in nodes:
-            w, h = SIZES[node.kind]
+            w, h = box_size(node)
             boxes[node.id] = Box(MARGIN + c * (widest + GAP_X) + (widest - w) / 2, y, w, h, c)
             y += h + GAP_Y
     width = MARGIN * 2 + (max(by_column, default=0) + 1) * widest + max(by_column, default=0) * GAP_X
@@ -122,10 +135,10 @@ def _node(node: Node, box: Box) -> str:
             for dx in (0, 6)
             for dy in (0, 6)
         )
-    lines = wrap(node.description, 30)[:2]
-    text = [f'<text x="{x + w / 2}" y="{y + 26}" font-weight="bold" font-size="14">{escape(node.label)}</text>']
+    lines = wrap(node.description, int((w - 16) / (DESCRIPTION * 0.56)))[:2]
+    text = [f'<text x="{x + w / 2}" y="{y + 27}" font-weight="bold" font-size="{NAME}">{escape(node.label)}</text>']
     text += [
-        f'<text x="{x + w / 2}" y="{y + 46 + 14 * i}" font-size="11">{escape(line)}</text>'
+        f'<text x="{x + w / 2}" y="{y + 47 + 15 * i}" font-size="{DESCRIPTION}">{escape(line)}</text>'
         for i, line in enumerate(lines)
     ]
     return (
@@ -158,7 +171,8 @@ def _texts(edge: Edge) -> tuple[str, str, float, float]:
     """An arrow's label: its title, its (shortened) details, and the size of the box holding them."""
     detail = ", ".join(edge.details)
     short = detail if len(detail) <= 32 else detail[:30] + "..."
-    return short, detail, max(len(edge.title) * 7.0, len(short) * 6.0) + 14, 32 if short else 20
+    width = max(text_width(edge.title, TITLE, bold=True), text_width(short, DETAIL)) + 16
+    return short, detail, width, 36 if short else 22
 
 
 def _ends(edge: Edge, boxes: dict[str, Box]) -> tuple[float, float, int]:
@@ -229,9 +243,10 @@ def _lanes(landscape: Landscape, boxes: dict[str, Box], labels: list[Label]) -> 
     return [(a, b) for a, b in ends]
 
 
-def _edge(edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, float]) -> str:
+def _edge(edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, float]) -> tuple[str, str]:
     """An arrow and its label: the path runs from its source's side to the label's near edge, through the label
-    (which hides it) and on from the far edge to its target's side."""
+    (which hides it) and on from the far edge to its target's side. The label is returned apart, to be drawn
+    above every arrow: no other arrow then runs over it."""
     x1, x2, way = _ends(edge, boxes)
     y1, y2 = ys
     short, detail, _, _ = _texts(edge)
@@ -256,12 +271,15 @@ def _edge(edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, floa
         f'data-reply="{str(edge.reply).lower()}">'
         f"<title>{escape(edge.source)} to {escape(edge.target)}: {escape(edge.title)} ({escape(detail)})</title>"
         f'<path d="{route}" fill="none" stroke="{ARROW}" stroke-width="1.4"{dash} marker-end="url(#arrow)"/>'
-        f'<rect x="{left}" y="{top}" width="{label.w}" height="{label.h}" rx="4" '
-        f'fill="#ffffff" stroke="#bdbdbd"/>'
-        f'<text x="{label.x}" y="{top + 14}" text-anchor="middle" font-size="12" font-weight="bold">'
+        # The label's place, unpainted: the arrow's group spans its label, so a straight arrow has a height.
+        f'<rect x="{left}" y="{top}" width="{label.w}" height="{label.h}" fill="none" stroke="none"/></g>'
+    ), (
+        f'<g class="integration-label" data-source="{escape(edge.source)}" data-target="{escape(edge.target)}">'
+        f'<rect x="{left}" y="{top}" width="{label.w}" height="{label.h}" rx="4" fill="#ffffff" stroke="#bdbdbd"/>'
+        f'<text x="{label.x}" y="{top + 16}" text-anchor="middle" font-size="{TITLE}" font-weight="bold">'
         f"{escape(edge.title)}</text>"
         + (
-            f'<text x="{label.x}" y="{top + 28}" text-anchor="middle" font-size="10">{escape(short)}</text>'
+            f'<text x="{label.x}" y="{top + 31}" text-anchor="middle" font-size="{DETAIL}">{escape(short)}</text>'
             if short
             else ""
         )
@@ -274,7 +292,8 @@ def svg(landscape: Landscape, title: str = "Landscape") -> str:
     boxes, width, height = _layout(landscape)
     labels = _place_labels(landscape, boxes)
     lanes = _lanes(landscape, boxes, labels)
-    drawn = [_edge(edge, boxes, labels[i], lanes[i]) for i, edge in enumerate(landscape.edges)]
+    pairs = [_edge(edge, boxes, labels[i], lanes[i]) for i, edge in enumerate(landscape.edges)]
+    drawn = [arrow for arrow, _ in pairs] + [caption for _, caption in pairs]
     width = max([width] + [label.x + label.w / 2 + MARGIN for label in labels])
     height = max([height] + [label.y + label.h / 2 + MARGIN for label in labels])
     nodes = [_node(n, boxes[n.id]) for n in landscape.nodes]

@@ -26,6 +26,8 @@ __all__ = ["Change", "diff_documents", "diff_paths", "load_document"]
 Document = dict[str, Any]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+_PLACEHOLDER = re.compile(r"\{[^}]*\}")
+_SEMVER = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 def load_document(path: Path) -> Document:
@@ -83,12 +85,35 @@ def diff_documents(old: Document, new: Document, where: str) -> list[Change]:
     if _kind(new) != kind and new:
         return [Change(where, f"the document is no longer {kind}", True)]
     if kind == "asyncapi":
-        return _asyncapi(old, new, where)
+        return _versioned(old, new, where, _asyncapi(old, new, where))
     if kind == "openapi":
-        return _openapi(old, new, where)
+        return _versioned(old, new, where, _openapi(old, new, where))
     if kind == "schema":
         return compare_schemas(old, new, where, document_resolver(old), document_resolver(new), read=False)
     return _layouts(old, new, where)
+
+
+def _versioned(old: Document, new: Document, where: str, changes: list[Change]) -> list[Change]:
+    """``changes``, and whether the document's version says what they are: a breaking change needs a new
+    major version (semantic versioning), which is itself breaking when it is missing."""
+    before, after = str(old.get("info", {}).get("version", "")), str(new.get("info", {}).get("version", ""))
+    old_major, new_major = _major(before), _major(after)
+    if old_major is None or new_major is None:
+        return changes
+    breaking = [c for c in changes if c.breaking]
+    if breaking and new_major <= old_major:
+        needed = f"{old_major + 1}.0.0"
+        what = f"version {before} -> {after}: {len(breaking)} breaking change(s) need a new major version ({needed})"
+        return [*changes, Change(where, what, True)]
+    if new_major > old_major:
+        why = "as its breaking changes need" if breaking else "though no change breaks a client"
+        return [*changes, Change(where, f"version {before} -> {after}: a new major version, {why}", False)]
+    return changes
+
+
+def _major(version: str) -> int | None:
+    found = _SEMVER.match(version)
+    return int(found.group(1)) if found else None
 
 
 def _added_removed(old: dict[str, Any], new: dict[str, Any], where: str, what: str) -> list[Change]:
@@ -169,9 +194,11 @@ def _asyncapi(old: Document, new: Document, where: str) -> list[Change]:
 # -- OpenAPI -----------------------------------------------------------------------------------------
 
 
-def _operations(document: Document) -> dict[str, Any]:
+def _operations(document: Document) -> dict[str, tuple[str, Any]]:
+    """Operations by method and path template with the parameters' names left out (a client fills in the
+    values by position, so renaming one changes nothing for it), each with its path as written."""
     return {
-        f"{method.upper()} {path}": op
+        f"{method.upper()} {_PLACEHOLDER.sub('{}', path)}": (f"{method.upper()} {path}", op)
         for path, item in document.get("paths", {}).items()
         for method, op in item.items()
         if method in _METHODS
@@ -185,16 +212,25 @@ def _json_schema(content: dict[str, Any]) -> Any:
 def _openapi(old: Document, new: Document, where: str) -> list[Change]:
     old_resolve, new_resolve = document_resolver(old), document_resolver(new)
     old_ops, new_ops = _operations(old), _operations(new)
-    changes = _added_removed(old_ops, new_ops, where, "operation")
-    for name, op in old_ops.items():
-        if name not in new_ops:
+    changes = [
+        Change(where, f"operation {shown} removed", True) for k, (shown, _) in old_ops.items() if k not in new_ops
+    ]
+    changes += [
+        Change(where, f"operation {shown} added", False) for k, (shown, _) in new_ops.items() if k not in old_ops
+    ]
+    for key, (name, then) in old_ops.items():
+        if key not in new_ops:
             continue
-        then, now, here = op, new_ops[name], f"{where} {name}"
+        renamed, now = new_ops[key]
+        here = f"{where} {name}"
+        if renamed != name:
+            changes.append(Change(here, f"path parameter(s) renamed: now {renamed}", False))
         known = {(p.get("in"), p.get("name")) for p in then.get("parameters", [])}
         changes += [
             Change(here, f"new required {p.get('in')} parameter {p.get('name')!r}", True)
             for p in now.get("parameters", [])
-            if p.get("required") and (p.get("in"), p.get("name")) not in known
+            # A path parameter is filled in by position: the path template's match above covers it.
+            if p.get("required") and p.get("in") != "path" and (p.get("in"), p.get("name")) not in known
         ]
         old_body = _json_schema(old_resolve(then.get("requestBody", {})).get("content", {}))
         new_body = _json_schema(new_resolve(now.get("requestBody", {})).get("content", {}))

@@ -7,7 +7,10 @@ which files are taken, and which command each record runs.
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, get_args
+
+from pydantic import BaseModel
 
 from interlink.core.domain import Domain
 from interlink.core.inbound import InboundFileSpec
@@ -21,6 +24,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 def file_schema(domain: Domain, source: InboundFileSpec) -> dict[str, Any]:
     """The JSON Schema of one inbound file source's records, with the file's layout."""
     record = source.record.model_json_schema(mode="validation")
+    _keep_decimal_constraints(source.record, record)
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "$id": f"urn:interlink:{domain.name}:files:{source.name}",
@@ -37,6 +41,36 @@ def file_schema(domain: Domain, source: InboundFileSpec) -> dict[str, Any]:
             "event": source.event.message_type(),
         },
     }
+
+
+_DECIMAL_LIMITS = ("gt", "ge", "lt", "le", "multiple_of", "max_digits", "decimal_places")
+_JSON_NAMES = {
+    "gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum", "multiple_of": "multipleOf",
+    "max_digits": "maxDigits", "decimal_places": "decimalPlaces",
+}  # fmt: skip
+
+
+def _keep_decimal_constraints(model: type[BaseModel], schema: dict[str, Any]) -> None:
+    """A file holds a Decimal as text, and pydantic's schema of the text branch drops the field's limits:
+    put them back. Digits and decimal places become the text's ``pattern`` (and the number's
+    ``multipleOf``); the bounds, exact as the model has them, go in ``x-interlink-decimal``."""
+    for name, info in model.model_fields.items():
+        if Decimal not in (info.annotation, *get_args(info.annotation)):
+            continue
+        limits = {a: getattr(m, a) for m in info.metadata for a in _DECIMAL_LIMITS if getattr(m, a, None) is not None}
+        prop = schema.get("properties", {}).get(info.alias or name)
+        if not limits or not isinstance(prop, dict):
+            continue
+        places, digits = limits.get("decimal_places"), limits.get("max_digits")
+        branches = prop.get("anyOf", [prop])
+        for branch in branches:
+            if branch.get("type") == "string" and (places is not None or digits is not None):
+                whole = "+" if digits is None else f"{{0,{digits - (places or 0)}}}"
+                fraction = "" if places == 0 else f"(\\.[0-9]{{0,{places}}})?" if places is not None else "(\\.[0-9]+)?"
+                branch["pattern"] = f"^-?[0-9]{whole}{fraction}$"
+            if branch.get("type") == "number" and places:
+                branch["multipleOf"] = float(Decimal(1).scaleb(-places))
+        prop["x-interlink-decimal"] = {_JSON_NAMES.get(k, k): str(v) for k, v in limits.items()}
 
 
 def file_schemas(domain: Domain) -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ events on ``<owner>.events``, command events on ``<target>.commands`` with the C
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,6 +32,7 @@ __all__ = [
     "Reply",
     "SagaSpec",
     "SagaStepSpec",
+    "operation_id",
 ]
 
 API_EXPOSURE = "api-exposure"
@@ -49,6 +51,18 @@ PATTERNS: dict[str, str] = {
     STATE_TRANSFER: "state transfer",
     COMMAND_EVENT: "command event",
 }
+
+
+_WORD = re.compile(r"([A-Z]+)([A-Z][a-z])|([a-z0-9])([A-Z])")
+_NOT_ID = re.compile(r"[^a-z0-9]+")
+
+
+def operation_id(domain: str, *parts: str) -> str:
+    """An operation id in the one style of every document (snake_case, like the commands' and queries'),
+    starting with the domain's name so that it is unique across a landscape:
+    ``operation_id("loan-request", "on", "CustomerChanged")`` is ``loan_request_on_customer_changed``."""
+    words = [_WORD.sub(lambda m: "_".join(g for g in m.groups() if g), p) for p in (domain, *parts)]
+    return _NOT_ID.sub("_", "_".join(words).lower()).strip("_")
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,10 @@ class DomainSpec:
 
     name: str
     description: str = ""
+    #: The domain's interface version, contact and license (``Domain(..., version=, contact=, license=)``).
+    version: str = "1.0.0"
+    contact: dict[str, str] = field(default_factory=dict)
+    license: dict[str, str] = field(default_factory=dict)
     channels: dict[str, Channel] = field(default_factory=dict)
     operations: list[Operation] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)

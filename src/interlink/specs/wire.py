@@ -138,6 +138,10 @@ class Wire:
         """The JSON Schema of what the broker carries beside the body, or None when nothing."""
         return None
 
+    def security_schemes(self) -> dict[str, Any]:
+        """How a client authenticates to this broker (AsyncAPI security schemes by name); none by default."""
+        return {}
+
 
 @dataclass(frozen=True)
 class EmbeddedWire(Wire):
@@ -200,6 +204,14 @@ class AmqpWire(Wire):
             "type it takes. The body is the CloudEvent; the properties carry `content_type`, `message_id` (the "
             "CloudEvents `id`), `type` and `delivery_mode` 2 (persistent)."
         )
+
+    def security_schemes(self) -> dict[str, Any]:
+        return {
+            "userPassword": {
+                "type": "userPassword",
+                "description": "The user and password of the broker URL (`amqp://user:password@host/vhost`).",
+            }
+        }
 
     def exchange(self, channel: str) -> str:
         """The exchange of ``channel``."""
@@ -279,6 +291,14 @@ class NatsWire(Wire):
             "body is the CloudEvent; the header `Nats-Msg-Id` is its `id` (JetStream drops a re-sent one)."
         )
 
+    def security_schemes(self) -> dict[str, Any]:
+        return {
+            "userPassword": {
+                "type": "userPassword",
+                "description": "The user and password (or the token) of the broker URL, never written here.",
+            }
+        }
+
     def _subject(self, channel: str, type: str) -> str:
         parts = [p if p == ISSUER else nats_token(p) for p in channel.split(".")]
         return ".".join([str(self.namespace), *parts, nats_token(type)])
@@ -333,6 +353,14 @@ class RedisWire(Wire):
             "`type`, `channel` and `body` (the CloudEvent). A receiving domain reads through a consumer group "
             "named after it. (AsyncAPI's Redis bindings 0.1.0 define no fields.)"
         )
+
+    def security_schemes(self) -> dict[str, Any]:
+        return {
+            "userPassword": {
+                "type": "userPassword",
+                "description": "The user and password of the broker URL (Redis ACL), never written here.",
+            }
+        }
 
     def stream(self, channel: str) -> str:
         """The stream key of ``channel``."""

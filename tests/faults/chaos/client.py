@@ -1,5 +1,6 @@
 """The load's HTTP client: one command sent under an Idempotency-Key, again with the same key and body until the
-API acknowledges it (200), as a careful client does when its connection drops or the service is restarting."""
+API acknowledges it (200, or 201 for a creation), as a careful client does when its connection drops or the
+service is restarting."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ async def until_acknowledged(http: httpx.AsyncClient, op: Operation, deadline: C
             op.answers[type(exc).__name__] += 1
         else:
             op.answers[str(answer.status_code)] += 1
-            if answer.status_code == 200:
+            if answer.status_code in (200, 201):  # 201: the command created its resource
                 op.acknowledged = True
                 return
             if answer.status_code not in RETRIED:

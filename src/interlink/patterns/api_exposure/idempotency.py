@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -67,7 +68,9 @@ async def _renew(store: Store, key: str, fingerprint: str, lease: float) -> None
             log.warning("could not renew the lease of Idempotency-Key %r: %s", key[:40], exc)
 
 
-def replay(held: IdempotencyRecord, fingerprint: str, correlation: str, *, etag: bool) -> Response:
+def replay(
+    held: IdempotencyRecord, fingerprint: str, correlation: str, *, etag: bool, location: str | None = None
+) -> Response:
     """The answer to a request whose key is held: 422 (other request), 409 (still running) or the response."""
     if held.fingerprint != fingerprint:
         return problem(422, "Unprocessable Content", "this Idempotency-Key was used with another request")
@@ -81,4 +84,8 @@ def replay(held: IdempotencyRecord, fingerprint: str, correlation: str, *, etag:
         version = json.loads(held.response).get("version")
         if isinstance(version, int):
             headers["ETag"] = f'"{version}"'
+    if location is not None and held.status == 201 and held.response:
+        created = json.loads(held.response).get("id")
+        if isinstance(created, str):
+            headers["Location"] = location.format(quote(created, safe=""))
     return Response((held.response or "").encode(), held.status or 200, headers, "application/json")

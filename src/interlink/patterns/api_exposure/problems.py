@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -59,19 +59,19 @@ GENERIC_DETAIL = {
 class ProblemField(BaseModel):
     """One invalid field: where it is and what is wrong with it."""
 
-    field: str
-    message: str
+    field: str = Field(description="Where: `body.<field>`, `path.<name>`, `query.<name>` or `header.<name>`.")
+    message: str = Field(description="What is wrong with it.")
 
 
 class Problem(BaseModel):
     """An RFC 9457 problem details document."""
 
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    errors: list[ProblemField] | None = None
+    type: str = Field("about:blank", description="A URI naming the kind of problem (`about:blank`: see status).")
+    title: str = Field(description="The status's reason phrase.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str | None = Field(None, description="What went wrong with this request.")
+    instance: str | None = Field(None, description="The request's path.")
+    errors: list[ProblemField] | None = Field(None, description="Each invalid field, for a 422.")
 
 
 def problem(

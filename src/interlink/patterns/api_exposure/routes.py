@@ -15,8 +15,9 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -58,11 +59,11 @@ def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
 def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "body not JSON, bad Idempotency-Key or unknown cursor", 415: "body not application/json",
-        401: "not authenticated", 403: "missing scope", 404: "not found", 409: "conflict",
-        412: "If-Match does not match", 413: "body too large", 422: "invalid request",
+        401: "not authenticated", 403: "missing scope", 404: "not found", 405: "method not allowed on this path",
+        409: "conflict", 412: "If-Match does not match", 413: "body too large", 422: "invalid request",
         502: "another domain's API failed", 503: "store or broker unavailable", 504: "request timed out",
     }  # fmt: skip
-    return {
+    responses: dict[int | str, dict[str, Any]] = {
         s: {
             "description": described[s],
             "model": Problem,
@@ -71,6 +72,50 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for s in statuses
     }
+    if 405 in responses:
+        allow = {"description": "The methods this path takes (RFC 9110).", "schema": {"type": "string"}}
+        responses[405]["headers"] = {"Allow": allow}
+    return responses
+
+
+_CORRELATION = {
+    "description": "The correlation id of the request: the caller's X-Correlation-Id, or a new one.",
+    "schema": {"type": "string", "pattern": _SAFE_ID.pattern},
+}
+_ETAG_HEADER = {
+    "description": 'The version of the resource as a strong ETag (like "3"): send it as If-Match to change it.',
+    "schema": {"type": "string", "pattern": _ETAG.pattern},
+}
+
+
+def _success(status: int, description: str, *, etag: bool, location: bool = False) -> dict[int | str, Any]:
+    """The documented success response: its description and the headers the route sends with it."""
+    headers: dict[str, Any] = {"X-Correlation-Id": _CORRELATION}
+    if etag:
+        headers["ETag"] = _ETAG_HEADER
+    if location:
+        headers["Location"] = {
+            "description": "The path of the resource the command created.",
+            "schema": {"type": "string", "format": "uri-reference"},
+        }
+    return {status: {"description": description, "headers": headers}}
+
+
+def _description(spec: CommandSpec | QuerySpec, what: str, schemes: Sequence[str]) -> str:
+    """The operation's description: the function's docstring, and the scopes it needs."""
+    text = inspect.cleandoc(spec.func.__doc__ or "") or f"Runs the {what} {spec.name}."
+    if schemes:
+        needs = f"Needs the scope(s) {', '.join(f'`{s}`' for s in spec.scopes)}." if spec.scopes else "Needs no scope."
+        text += f"\n\n{needs}"
+    return text
+
+
+def _security(spec: CommandSpec | QuerySpec, schemes: Sequence[str]) -> dict[str, Any]:
+    """The operation's security requirement: any one scheme, with the scopes it needs (OpenAPI 3.1 lets a
+    scheme other than OAuth2 name the roles it needs the same way)."""
+    if not schemes:
+        return {}
+    return {"security": [{name: list(spec.scopes)} for name in schemes]}
 
 
 def _trace(request: Request) -> tuple[str, str | None]:
@@ -129,8 +174,20 @@ def _body_model(spec: CommandSpec, path_params: list[str]) -> type[BaseModel] | 
     return model
 
 
-def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: ApiSettings) -> None:
-    """Expose a command: body -> input model, Idempotency-Key, If-Match, result (with ETag) -> JSON."""
+def add_command_route(
+    app: FastAPI,
+    host: HostRef,
+    spec: CommandSpec,
+    settings: ApiSettings,
+    *,
+    schemes: Sequence[str] = (),
+    location: str | None = None,
+) -> None:
+    """Expose a command: body -> input model, Idempotency-Key, If-Match, result (with ETag) -> JSON.
+
+    With ``location`` (the path of the query reading the resource, ``/customers/{}``), a command whose
+    result is an aggregate it has just created (version 1) answers 201 with that path as ``Location``.
+    """
     method, path = route_of(spec)
     path_params = _PLACEHOLDER.findall(path)
     body_model = _body_model(spec, path_params)
@@ -141,6 +198,8 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
     async def endpoint(request: Request, **kwargs: Any) -> Response:
         await _authorize(request, settings, spec.scopes, what)
         correlation, traceparent = _trace(request)
+        # Under a mount (several domains in one process) the resource is read below its prefix.
+        where = f"{request.scope.get('root_path', '')}{location}" if location is not None else None
         body = kwargs.pop("body", None)
         kwargs.pop("idempotency_key", None)
         key = idempotency_key(request)
@@ -155,17 +214,19 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
                 settings,
                 target.execute(spec.func, data, correlation_id=correlation, traceparent=traceparent, expect=expect),
             )
-            return Response(_encode(adapter, result), 200, _headers(correlation, result), "application/json")
+            status, headers = _created(where, correlation, result)
+            return Response(_encode(adapter, result), status, headers, "application/json")
         raw = await request.body()
         fingerprint = hashlib.sha256(f"{method} {request.url.path}\n".encode() + raw).hexdigest()
         held = await target.store.claim_idempotency(key, fingerprint, settings.idempotency_lease)
         if held is not None:
-            return replay(held, fingerprint, correlation, etag=returns_aggregate)
+            return replay(held, fingerprint, correlation, etag=returns_aggregate, location=where)
         encoded: dict[str, bytes] = {}
 
         def finish(result: Any) -> IdempotencyRecord:
             encoded["body"] = _encode(adapter, result)
-            return IdempotencyRecord(key, fingerprint, "done", time.time(), 200, encoded["body"].decode())
+            status = _created(where, correlation, result)[0]
+            return IdempotencyRecord(key, fingerprint, "done", time.time(), status, encoded["body"].decode())
 
         async with claimed_key(target.store, key, fingerprint, settings.idempotency_lease):
             result = await _timed(
@@ -174,7 +235,8 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
                     spec.func, data, correlation_id=correlation, traceparent=traceparent, expect=expect, finish=finish
                 ),
             )
-        return Response(encoded["body"], 200, _headers(correlation, result), "application/json")
+        status, headers = _created(where, correlation, result)
+        return Response(encoded["body"], status, headers, "application/json")
 
     parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
     for name in path_params:
@@ -204,7 +266,11 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, header], default=None)
         )
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    statuses = (400, 404, 409, 412, 413, 415, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
+    statuses = (400, 404, 405, 409, 412, 413, 415, 422, 502, 503, 504) + ((401, 403) if schemes else ())
+    responses = _responses(*statuses) | _success(200, "The command's result.", etag=returns_aggregate)
+    if location is not None:
+        created = "The command created the resource: its result, and where to read it."
+        responses |= _success(201, created, etag=returns_aggregate, location=True)
     app.add_api_route(
         path,
         endpoint,
@@ -212,10 +278,21 @@ def add_command_route(app: FastAPI, host: HostRef, spec: CommandSpec, settings: 
         name=spec.name,
         operation_id=spec.name,
         summary=(spec.func.__doc__ or spec.name).strip().splitlines()[0],
+        description=_description(spec, "command", schemes),
         response_model=spec.result_type if adapter is not None else None,
-        responses=_responses(*statuses),
+        responses=responses,
         tags=["commands"],
+        openapi_extra=_security(spec, schemes),
     )
+
+
+def _created(location: str | None, correlation: str, result: Any) -> tuple[int, dict[str, str]]:
+    """201 with a Location for a resource the command has just created (version 1), else 200."""
+    headers = _headers(correlation, result)
+    if location is not None and isinstance(result, Aggregate) and result.version == 1:
+        headers["Location"] = location.format(quote(result.id, safe=""))
+        return 201, headers
+    return 200, headers
 
 
 async def _check_input(request: Request, data: dict[str, Any], path: dict[str, Any]) -> None:
@@ -262,7 +339,9 @@ def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int | No
     return str(resource_id), int(found.group(1))
 
 
-def add_query_route(app: FastAPI, host: HostRef, spec: QuerySpec, settings: ApiSettings) -> None:
+def add_query_route(
+    app: FastAPI, host: HostRef, spec: QuerySpec, settings: ApiSettings, *, schemes: Sequence[str] = ()
+) -> None:
     """Expose a query: path and query parameters in, result (with ETag for an aggregate) out."""
     method, path = route_of(spec)
     adapter = TypeAdapter(spec.result_type) if spec.result_type not in (None, inspect.Parameter.empty) else None
@@ -290,7 +369,8 @@ def add_query_route(app: FastAPI, host: HostRef, spec: QuerySpec, settings: ApiS
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
         )
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    statuses = (400, 404, 422, 502, 503, 504) + ((401, 403) if settings.auth else ())
+    statuses = (400, 404, 405, 422, 502, 503, 504) + ((401, 403) if schemes else ())
+    etag = isinstance(spec.result_type, type) and issubclass(spec.result_type, Aggregate)
     app.add_api_route(
         path,
         endpoint,
@@ -298,7 +378,9 @@ def add_query_route(app: FastAPI, host: HostRef, spec: QuerySpec, settings: ApiS
         name=spec.name,
         operation_id=spec.name,
         summary=(spec.func.__doc__ or spec.name).strip().splitlines()[0],
+        description=_description(spec, "query", schemes),
         response_model=spec.result_type if adapter is not None else None,
-        responses=_responses(*statuses),
+        responses=_responses(*statuses) | _success(200, "The query's result.", etag=etag),
         tags=["queries"],
+        openapi_extra=_security(spec, schemes),
     )

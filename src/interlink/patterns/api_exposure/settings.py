@@ -22,4 +22,7 @@ class ApiSettings:
     #: One ``interlink.access`` log line per request (interlink.observability.access_log).
     access_log: bool = False
     title: str | None = None
-    version: str = "1.0.0"
+    #: The document's ``info.version``; None: the domain's own version (``Domain(..., version=...)``).
+    version: str | None = None
+    #: The URLs the API is reached at (the document's ``servers``), from configuration (``--api-url``).
+    servers: tuple[str, ...] = ()

@@ -148,8 +148,9 @@ class FileIntake:
         for report in reports:
             self.reports.append(report)
             log.info(
-                "inbound file %s: %s%s", report.name, report.outcome, f" ({report.reason})" if report.reason else ""
-            )
+                "inbound file %s: %s, %d records: %d accepted, %d rejected%s", report.name, report.outcome,
+                report.records, report.accepted, report.rejected, f" ({report.reason})" if report.reason else "",
+            )  # fmt: skip
         return reports
 
     async def _watch(self, worker: SourceWorker) -> None:

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.notification import NotificationSpec
+from interlink.delivery.read_tally import read_count
 from interlink.ports.store import COUNTERS_PREFIX, Store
 
 R = TypeVar("R", bound=Aggregate)
@@ -76,6 +77,17 @@ class Figures:
     pending: int
     oldest_pending: datetime | None
     since: datetime | None
+    #: Reads of the kept copy through ctx.get / find / list (None: not measured); ``served`` counts ctx.fresh.
+    copy_reads: int | None = None
+    #: The subscription reacts to every change (``on_notification(..., side_effects=True)``).
+    side_effects: bool = False
+
+    @property
+    def reads(self) -> int | None:
+        """Every read of the kept copy (ctx.fresh and plain reads); None when neither was measured."""
+        if self.copy_reads is None and self.served == 0:
+            return None
+        return self.served + (self.copy_reads or 0)
 
     @property
     def mean_fetch_ms(self) -> float | None:
@@ -99,9 +111,13 @@ async def subscription_figures(store: Store, spec: NotificationSpec, page: int =
             starts.append(counters.since)
     pending = [s.pending_since async for s in _all(store, sync_type(spec.name), page) if s.pending]
     since = [p for p in pending if p is not None]
+    copy = await read_count(store, spec.aggregate.aggregate_name()) if spec.aggregate is not None else None
+    if copy is not None and copy.since is not None:
+        starts.append(copy.since)
     return Figures(
         spec.name, spec.pattern, totals.received, totals.fetches, totals.served, totals.stale,
         totals.fetch_seconds, totals.payload_bytes, len(pending), min(since, default=None), min(starts, default=None),
+        copy.reads if copy is not None else None, spec.side_effects,
     )  # fmt: skip
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from interlink.core.state_transfer import ReplicaSpec
+from interlink.delivery.read_tally import read_count
 from interlink.ports.store import Store
 
 __all__ = ["LOW_SHARE", "ReplicaAdvice", "ReplicaFigures", "advise_replica", "replica_figures"]
@@ -33,6 +35,8 @@ class ReplicaFigures:
     fields_read: list[str]
     fields_sent: list[str]
     mean_copy_bytes: float | None
+    #: Reads of the copies through ctx.replica / replicas / get / find / list (None: not measured).
+    reads: int | None = None
 
     @property
     def share_read(self) -> float:
@@ -47,6 +51,30 @@ class ReplicaAdvice:
     figures: ReplicaFigures
     recommendation: str
     reason: str
+    #: What switching would change; "" when keeping.
+    effect: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The advice as JSON: figures not measured are null."""
+        f = self.figures
+        return {
+            "integration": f.replica,
+            "kind": "replica",
+            "in_use": "state transfer",
+            "fits": self.recommendation,
+            "switch": self.recommendation != "keep state transfer",
+            "figures": {
+                "changes": f.changes,
+                "reads": f.reads,
+                "copies": f.copies,
+                "tombstones": f.tombstones,
+                "fields_read": f.fields_read,
+                "fields_sent": f.fields_sent,
+                "mean_copy_bytes": f.mean_copy_bytes,
+            },
+            "why": self.reason,
+            "effect_of_switching": self.effect or None,
+        }
 
 
 async def replica_figures(store: Store, spec: ReplicaSpec, page: int = 1000) -> ReplicaFigures:
@@ -66,9 +94,10 @@ async def replica_figures(store: Store, spec: ReplicaSpec, page: int = 1000) -> 
         if len(found) < page:
             break
     total = copies + tombstones
+    reads = await read_count(store, spec.kind)
     return ReplicaFigures(
         spec.name, spec.event.message_type(), copies, tombstones, changes, spec.fields_read, spec.fields_sent,
-        size / total if total else None,
+        size / total if total else None, reads.reads if reads is not None else None,
     )  # fmt: skip
 
 
@@ -76,6 +105,7 @@ def advise_replica(figures: ReplicaFigures) -> ReplicaAdvice:
     """Whether the consumer uses enough of the payload to justify carrying it in every event."""
     share = figures.share_read
     used = f"reads {len(figures.fields_read)} of the {len(figures.fields_sent)} state fields ({share:.0%})"
+    reads = f"{figures.reads} reads" if figures.reads is not None else "reads not measured"
     if figures.changes == 0:
         return ReplicaAdvice(figures, "keep state transfer", f"no event applied yet; {used}")
     if share < LOW_SHARE:
@@ -83,11 +113,15 @@ def advise_replica(figures: ReplicaFigures) -> ReplicaAdvice:
         return ReplicaAdvice(
             figures,
             "carry less",
-            f"{figures.changes} changes carried {len(figures.fields_sent)} fields each, but this consumer {used}: "
-            f"{unused} travel for nothing; a thinner event or a notification with a fetch of what it needs fits better",
+            f"{figures.changes} changes carried {len(figures.fields_sent)} fields each ({reads}), but this consumer "
+            f"{used}: {unused} travel for nothing; a thinner event or a notification with a fetch of what it "
+            "needs fits better",
+            f"{len(unused)} of {len(figures.fields_sent)} fields no longer carried in each of {figures.changes} "
+            "events (bytes saved not measured: event sizes are not recorded); staleness: none added with a "
+            "thinner event, a fetch per change with a notification",
         )
     return ReplicaAdvice(
         figures,
         "keep state transfer",
-        f"{figures.changes} changes applied locally with no call back; this consumer {used}",
+        f"{figures.changes} changes applied locally with no call back ({reads}); this consumer {used}",
     )

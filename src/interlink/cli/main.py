@@ -14,6 +14,7 @@ from interlink.cli import dead_letters, demo, ingest, landscape, outbox, replica
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import err_console, errors, load_domains, run_async
+from interlink.cli.migrate import migrate
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
 from interlink.cli.resilience import DEFAULTS as RESILIENCE
 from interlink.cli.resilience import (
@@ -58,6 +59,7 @@ app.command()(ingest.ingest)
 app.command()(landscape.landscape)
 app.command("advise")(advise_command)
 app.command()(demo.demo)
+app.command()(migrate)
 
 
 class LogFormatChoice(enum.StrEnum):

@@ -31,11 +31,14 @@ from sqlalchemy import ColumnElement, Delete, Integer, Text, cast, delete, func,
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateSchema, DropSchema
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.elements import TextClause
 
 from interlink.adapters.stores import schema
+from interlink.adapters.stores.migrations import Ddl
 from interlink.adapters.stores.sql import SqlStore
+from interlink.adapters.stores.sql_schema import migrate_policy
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, FieldValue, Retained
@@ -74,6 +77,7 @@ class PostgresStore(SqlStore):
             self._pool_size = int(options.pop("pool_size", "5"))
         except ValueError as exc:
             raise ConfigurationError("pool_size must be a whole number") from exc
+        self.migrate_policy = migrate_policy(options, self.redacted_url)
         if options:
             raise ConfigurationError(f"{self.redacted_url}: unknown option(s) {sorted(options)}")
         self._dsn = urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, "", ""))
@@ -135,10 +139,28 @@ class PostgresStore(SqlStore):
                 log.debug("closing the LISTEN connection: %s", exc)
         await super()._close()
 
-    async def _before_schema(self, conn: AsyncConnection) -> None:
+    def _lock(self, ddl: Ddl) -> None:
         # Processes starting together must not race to create the same tables.
-        await conn.execute(select(func.pg_advisory_xact_lock(self._lock_key)))
-        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+        ddl.connection.execute(select(func.pg_advisory_xact_lock(self._lock_key)))
+
+    def _create_container(self, ddl: Ddl) -> None:
+        # Only when missing: even CREATE SCHEMA IF NOT EXISTS needs the CREATE right on the database.
+        if not ddl.connection.execute(select(1).where(_namespace(self.schema))).first():
+            ddl.run(CreateSchema(self.schema))
+
+    def _drop_container(self, ddl: Ddl) -> list[str]:
+        # Only when empty (no CASCADE): a schema may hold what is not Interlink's (schema=public, a user's table).
+        if not ddl.connection.execute(select(1).where(_namespace(self.schema))).first():
+            return []
+        held = ddl.connection.execute(
+            text("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s"),
+            {"s": self.schema},
+        ).scalar()
+        if held or self.schema == "public":
+            log.info("store %s: schema %s kept, it holds other objects", self.redacted_url, self.schema)
+            return []
+        ddl.run(DropSchema(self.schema))
+        return [f"schema {self.schema}"]
 
     def _translate(self, exc: Exception) -> Exception:
         cause = getattr(exc, "orig", None) or exc
@@ -300,6 +322,10 @@ class PostgresStore(SqlStore):
                 delay = min(delay * 2, 10.0)
 
         self._rewatching = asyncio.get_running_loop().create_task(again(), name="interlink-listen")
+
+
+def _namespace(name: str) -> Any:
+    return text("EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :schema)").bindparams(schema=name)
 
 
 def _arrays(*names: str) -> list[Any]:

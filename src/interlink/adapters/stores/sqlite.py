@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from interlink.adapters.stores.sql import SqlStore
+from interlink.adapters.stores.sql_schema import migrate_policy
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import OutboxRow, StoredAggregate
@@ -55,6 +56,7 @@ class SqliteStore(SqlStore):
             self.busy_timeout = int(options.pop("busy_timeout", "5000"))
         except ValueError as exc:
             raise ConfigurationError(f"{url}: busy_timeout must be milliseconds") from exc
+        self.migrate_policy = migrate_policy(options, url)
         if options:
             raise ConfigurationError(f"{url}: unknown option(s) {sorted(options)}")
         self._raw: aiosqlite.Connection | None = None

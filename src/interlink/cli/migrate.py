@@ -1,0 +1,81 @@
+"""``interlink migrate``: create or upgrade the store's schema of each domain, or print the SQL it would run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
+
+import typer
+
+from interlink.adapters.stores.sql_schema import MigrationReport, SqlSchema
+from interlink.cli.loading import load_domains, run_async
+from interlink.cli.options import DEFAULTS, StoreOption
+from interlink.cli.store_note import say_store
+from interlink.exceptions import ConfigurationError
+from interlink.runtime.backends import open_store
+from interlink.urls import redact
+
+__all__ = ["domain_names", "migrate"]
+
+Targets = Annotated[
+    list[str] | None, typer.Argument(help="MODULE:DOMAIN (or MODULE) whose stores to act on; or use --domain.")
+]
+Domains = Annotated[list[str] | None, typer.Option("--domain", help="A domain name (repeatable), instead of MODULE.")]
+
+
+def domain_names(targets: list[str] | None, domains: list[str] | None, store: str) -> list[str]:
+    """The domains named by MODULE targets and ``--domain``; with none, the store URL must name one database."""
+    names = [d.name for t in targets or [] for d in load_domains(t)] + list(domains or [])
+    if names:
+        return list(dict.fromkeys(names))
+    parts = urlsplit(store)
+    if "{domain}" in store or (parts.scheme == "postgresql" and "schema" not in parse_qs(parts.query)):
+        raise ConfigurationError(
+            f"the store URL {redact(store)!r} depends on the domain: name the domains (MODULE:DOMAIN or --domain NAME)"
+        )
+    return ["interlink"]
+
+
+def migrate(
+    targets: Targets = None,
+    store: StoreOption = DEFAULTS["store"],
+    domain: Domains = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the SQL it would run; change nothing.")] = False,
+) -> None:
+    """Create the store's tables, or apply its pending schema migrations (docs/migrations.md).
+
+    Prints the current and target schema versions and the SQL, as a script on stdout. Run it with a role that
+    has DDL rights before starting a release; the runtime then needs none (`?migrate=never` in the store URL
+    makes it refuse a schema that is behind instead of migrating it).
+    """
+    names = domain_names(targets, domain, store)
+
+    async def main() -> None:
+        for name in names:
+            adapter = open_store(store, name)
+            say_store(adapter)
+            if not isinstance(adapter, SqlSchema):
+                typer.echo(f"-- {name}: a {adapter.scheme} store has no schema to migrate")
+                continue
+            _show(name, await adapter.migrate(dry_run=dry_run))
+
+    run_async(main)
+
+
+def _show(name: str, report: MigrationReport) -> None:
+    current = "none (no tables)" if report.current is None else str(report.current)
+    typer.echo(
+        f"-- {name}: schema version {current} -> {report.target} "
+        f"(usable by Interlink from schema version {report.compatible_from} on)"
+    )
+    for statement in report.statements:
+        typer.echo(f"{statement};")
+    if report.current is not None and report.current > report.target:
+        outcome = f"the database is newer than this Interlink ({report.target}); nothing to do"
+    elif not report.statements:
+        outcome = "up to date; nothing to do"
+    elif report.dry_run:
+        outcome = f"dry run: {len(report.statements)} statement(s) not run, nothing changed"
+    else:
+        outcome = f"{len(report.statements)} statement(s) run"
+    typer.echo(f"-- {name}: {outcome}")

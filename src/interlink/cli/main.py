@@ -40,6 +40,7 @@ from interlink.cli.retention import (
     RetainSagas,
     retention_settings,
 )
+from interlink.cli.teardown import teardown
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
@@ -60,6 +61,7 @@ app.command()(landscape.landscape)
 app.command("advise")(advise_command)
 app.command()(demo.demo)
 app.command()(migrate)
+app.command()(teardown)
 
 
 class LogFormatChoice(enum.StrEnum):

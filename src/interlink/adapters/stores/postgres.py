@@ -6,7 +6,9 @@ URL: ``postgresql://user:password@host:5432/database`` with query options
 - ``sslmode`` (``disable``, ``require``, ``verify-ca``, ``verify-full``), ``sslrootcert``, ``sslcert``,
   ``sslkey``: TLS, with libpq's names and meanings;
 - ``pool_size`` (5);
-- ``application_name`` (``interlink:<schema>``): how its connections show in ``pg_stat_activity``.
+- ``application_name`` (``interlink:<schema>``): how its connections show in ``pg_stat_activity``;
+- ``migrate`` (``auto``): ``never`` issues no DDL and refuses a schema that is missing or behind
+  (docs/migrations.md).
 
 Several processes of one domain may share its schema: aggregate writes are checked against their version
 (a row lock makes the second writer wait, then see the new version and fail with ConcurrencyError), inbox

@@ -1,9 +1,10 @@
 """SQLite store, the embedded default: one file per domain, WAL mode, no server.
 
 URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; query options ``synchronous``
-(``full`` by default: a committed command survives a power cut, not only a crash) and ``busy_timeout``
-in milliseconds (5000), and ``migrate`` (``auto``, or ``never``: no DDL, see docs/migrations.md). Several processes may share the file: every write transaction starts with
-``BEGIN IMMEDIATE`` so two writers queue on SQLite's lock instead of failing half-way.
+(``full`` by default: a committed command survives a power cut, not only a crash), ``busy_timeout``
+in milliseconds (5000) and ``migrate`` (``auto``; ``never``: no DDL, see docs/migrations.md). Several
+processes may share the file: every write transaction starts with ``BEGIN IMMEDIATE`` so two writers queue
+on SQLite's lock instead of failing half-way.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import DropTable
 
 from interlink.adapters.stores import schema
@@ -165,7 +165,9 @@ class SqlSchema:
                 ddl.create_table(table)
         else:
             for version in range(found + 1, code + 1):
-                self.migrations[version].apply(ddl)
+                migration = self.migrations.get(version)
+                if migration is not None:  # a version number no change of this release uses is skipped
+                    migration.apply(ddl)
         oldest = compatible_from(code, self.migrations)
         for key, value in ((_SCHEMA_KEY, code), (_COMPATIBLE_KEY, oldest)):
             if key not in marks:
@@ -176,6 +178,10 @@ class SqlSchema:
 
     def _lock(self, ddl: Ddl) -> None:
         """First in a migration's or teardown's transaction: a server database locks out the others here."""
+
+    async def _before_schema(self, conn: AsyncConnection) -> None:
+        """First in any other transaction that changes the schema (an index created at start): the same lock."""
+        await conn.run_sync(lambda sync: self._lock(Ddl(sync)))
 
     def _create_container(self, ddl: Ddl) -> None:
         """Before the tables: what holds them (PostgreSQL creates its schema when it is missing)."""

@@ -4,6 +4,8 @@ pending, ``migrate=never``, and the previous release running on a schema migrate
 from __future__ import annotations
 
 import asyncio
+import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store
 from interlink.testing.waiting import wait_until
 from tests.integration.test_end_to_end import change_order, order, shipping, versions_seen
+from tests.support.run_options import run
 from tests.support.services import fresh_name, require
 
 DOMAIN = "loans"
@@ -30,6 +33,13 @@ NEXT = SCHEMA_VERSION + 1
 # A table only the simulated next release knows (its own metadata: the real schema stays as it is).
 _next_metadata = MetaData()
 _next_table = Table("interlink_next_audit", _next_metadata, Column("id", String(40), primary_key=True))
+
+
+def _sqlite_tables(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    db.close()
+    return names
 
 
 def _with(url: str, **options: str) -> str:
@@ -223,3 +233,24 @@ async def test_a_role_without_ddl_rights_runs_a_command_and_a_consumer(
             return await versions_seen(runtime, "O-1") == [1]
 
         await wait_until(consumed, timeout=20, what="the event consumed by shipping")
+
+
+def test_interlink_run_with_migrate_never_on_a_fresh_store_names_interlink_migrate(tmp_path: Path) -> None:
+    """`interlink run` on a store URL with migrate=never and no tables stops, saying to run `interlink migrate`."""
+    store = f"sqlite:///{tmp_path}/{{domain}}.db?migrate=never"
+    result = run(
+        "examples.bank.customer_communication",
+        "--store",
+        store,
+        "--broker",
+        f"sqlite:///{tmp_path}/broker.db",
+        "--startup-timeout",
+        "0",
+    )
+    assert result.returncode != 0
+    said = re.sub(r"[\s│╭╮╰╯─]+", " ", result.stdout + result.stderr)
+    assert "has no Interlink tables" in said
+    assert "run `interlink migrate" in said
+    assert not (tmp_path / "customer-communication.db").exists() or not _sqlite_tables(
+        tmp_path / "customer-communication.db"
+    )

@@ -77,7 +77,7 @@ class Ddl:
         table = column.table
         assert isinstance(table, Table)
         definition = CreateColumn(column).compile(dialect=self.connection.dialect)
-        self.run(DDL(f"ALTER TABLE {self._name(table)} ADD COLUMN {definition}"))  # type: ignore[no-untyped-call]
+        self.run(DDL(f"ALTER TABLE {self.qualified_name(table)} ADD COLUMN {definition}"))  # type: ignore[no-untyped-call]
 
     def run(self, statement: ExecutableDDLElement | UpdateBase) -> None:
         """Record the statement and, unless this is a dry run, execute it."""
@@ -89,7 +89,8 @@ class Ddl:
         if not self.dry_run:
             self.connection.execute(statement)
 
-    def _name(self, table: Table) -> str:
+    def qualified_name(self, table: Table) -> str:
+        """The table's name as SQL, quoted, with the store's schema when it has one."""
         quote = self.connection.dialect.identifier_preparer.quote
         return f"{quote(self.schema)}.{quote(table.name)}" if self.schema else quote(table.name)
 

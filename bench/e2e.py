@@ -43,6 +43,7 @@ from baseline import run_baseline  # noqa: E402
 from landscape import LANDSCAPES, Landscape  # noqa: E402
 
 from interlink import Domain  # noqa: E402
+from interlink.observability.metrics import disable_metrics, enable_metrics  # noqa: E402
 
 BROKERS = {"sqlite": "sqlite:///{dir}/broker.db", "memory://": "memory://"}
 
@@ -53,12 +54,13 @@ class Side:
 
     landscape: str | None = None
     broker: str = ""
+    metrics: bool = False  # with OpenTelemetry metrics recorded (interlink[otel])
 
     @property
     def label(self) -> str:
         if self.landscape is None:
             return "baseline: sqlite + queue"
-        return f"interlink {self.landscape}, {self.broker.rstrip(':/')} broker"
+        return f"interlink {self.landscape}, {self.broker.rstrip(':/')} broker" + (" +metrics" if self.metrics else "")
 
 
 class VerificationFailed(Exception):
@@ -170,7 +172,12 @@ def run_once(args: argparse.Namespace, side: Side, events: int) -> RunResult:
         if side.landscape is None:
             b = asyncio.run(run_baseline(workdir, events, args.baseline_batch))
             return RunResult(b.events, b.producer_seconds, b.total_seconds, b.loop_cpu_seconds, b.cpu_seconds)
-        return asyncio.run(run_interlink(workdir, events, args.concurrency, side, args.timeout))
+        if side.metrics:
+            enable_metrics()
+        try:
+            return asyncio.run(run_interlink(workdir, events, args.concurrency, side, args.timeout))
+        finally:
+            disable_metrics()
 
 
 def profile_once(args: argparse.Namespace, side: Side) -> None:
@@ -246,6 +253,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup", type=int, default=1000, help="events of one untimed run per side first (default 1000)"
     )
     parser.add_argument("--baseline-batch", type=int, default=500, help="rows per executemany + commit (default 500)")
+    parser.add_argument("--metrics", action="store_true", help="also run each side with metrics on, side by side")
     parser.add_argument("--dir", help="parent of the fresh temp dirs (default: the system's temp dir)")
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for the last effect (default 300)"
@@ -265,7 +273,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sides = [Side(landscape, broker) for landscape in args.landscape for broker in args.broker] + [Side()]
+    sides = [Side(landscape, broker) for landscape in args.landscape for broker in args.broker]
+    if args.metrics:  # each side again with metrics on, printed beside it
+        sides = [s for side in sides for s in (side, Side(side.landscape, side.broker, metrics=True))]
+    sides += [Side()]
     results: dict[Side, list[RunResult]] = {side: [] for side in sides}
     try:
         if args.warmup:

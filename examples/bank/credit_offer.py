@@ -28,7 +28,7 @@ from examples.bank.credit_contract import (
     credit_offer,
 )
 from examples.bank.loan_request_model import LoanRequestChanged
-from interlink import Aggregate, CommandRejected, Context, Replica
+from interlink import Aggregate, CommandRejected, Context, Indexed, Replica
 from interlink.core.pagination import Page
 
 __all__ = ["DEFAULT_LIMIT", "MAX_TERM_MONTHS", "CreditLimit", "CreditOffer", "LoanRequestCopy", "credit_offer"]
@@ -42,7 +42,7 @@ MAX_TERM_MONTHS = 120
 class LoanRequestCopy(Replica):
     """What this domain reads of a loan request; id and version are the loan request's own."""
 
-    customer_id: str
+    customer_id: Annotated[str, Indexed()]
     amount: int
     term_months: int
     status: str

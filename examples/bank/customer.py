@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from interlink import Aggregate, Context, Domain, NotificationEvent, PublicEvent
+from interlink import Aggregate, Context, Domain, Indexed, NotificationEvent, PublicEvent
 from interlink.core.inbound import CsvFormat
 from interlink.core.pagination import Page
 
@@ -43,10 +43,10 @@ class Customer(Aggregate):
 
     name: str
     email: str
-    segment: Segment = "retail"
+    segment: Annotated[Segment, Indexed()] = "retail"
     phone: str | None = None
     address: Address | None = None
-    channel: Channel = "api"
+    channel: Annotated[Channel, Indexed()] = "api"
 
 
 @customer.event

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from interlink import Aggregate, Command, Context, Domain
+from interlink import Aggregate, Command, Context, Domain, Indexed
 from interlink.core.pagination import Page
 
 customer_communication = Domain("customer-communication", description="Messages the bank sends its customers")
@@ -27,7 +27,7 @@ PHONE = r"^\+[1-9][0-9]{7,14}$"
 class Sms(Aggregate):
     """One text message to a customer (id: chosen by the sender); ``requests``: how often it was asked for."""
 
-    customer_id: str
+    customer_id: Annotated[str, Indexed()]
     phone: str
     text: str
     status: Literal["sent"] = "sent"

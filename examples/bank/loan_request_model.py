@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from interlink import Aggregate, Domain, StateTransferEvent
+from interlink import Aggregate, Domain, Indexed, StateTransferEvent
 
 loan_request = Domain("loan-request", description="Loan requests and the credit files behind them")
 
@@ -67,11 +67,11 @@ class Borrower(Aggregate):
 class LoanRequest(Aggregate):
     """A customer's request for a loan; ``credit`` follows credit_offer's offer, ``saga_id`` its origination."""
 
-    customer_id: str
+    customer_id: Annotated[str, Indexed()]
     amount: int = Field(gt=0)
     term_months: int = Field(ge=6, le=360)
     purpose: str
-    status: Status = "submitted"
+    status: Annotated[Status, Indexed()] = "submitted"
     credit: Credit = "none"
     decline_reason: str | None = None
     saga_id: str

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from interlink import Aggregate, Context, Domain
+from interlink import Aggregate, Context, Domain, Indexed
 from interlink.core.inbound import FixedField, FixedWidthFormat
 from interlink.core.pagination import Page
 
@@ -42,7 +42,7 @@ REPAYMENT_LAYOUT = FixedWidthFormat(
 class Repayment(Aggregate):
     """One repayment on a loan (id: the mainframe's reference)."""
 
-    loan_request_id: str
+    loan_request_id: Annotated[str, Indexed()]
     customer_id: str
     amount: Decimal
     value_date: date

@@ -4,10 +4,12 @@ pending, ``migrate=never``, and the previous release running on a schema migrate
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, text, update
@@ -15,15 +17,20 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import DropIndex
 from typer.testing import CliRunner, Result
 
+from interlink import Aggregate, Domain, Indexed
 from interlink.adapters.stores import schema
-from interlink.adapters.stores.migrations import MIGRATIONS, Ddl, Migration
+from interlink.adapters.stores.migrations import MIGRATIONS, Ddl, Migration, compatible_from
 from interlink.adapters.stores.sql import SqlStore
+from interlink.adapters.stores.sql_queries import query_index_name
 from interlink.cli.main import app
+from interlink.core.command_events import REQUEST_KIND
+from interlink.core.indexed import declared_indexes
 from interlink.exceptions import StoreError
 from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet, InboxMark
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store
 from interlink.testing.waiting import wait_until
+from tests.integration.test_due_store import _as_version_6
 from tests.integration.test_end_to_end import change_order, order, shipping, versions_seen
 from tests.support.run_options import run
 from tests.support.services import fresh_name, require
@@ -33,6 +40,19 @@ NEXT = SCHEMA_VERSION + 1
 # A table only the simulated next release knows (its own metadata: the real schema stays as it is).
 _next_metadata = MetaData()
 _next_table = Table("interlink_next_audit", _next_metadata, Column("id", String(40), primary_key=True))
+
+#: A domain with a declared query field, whose index `interlink migrate MODULE` creates.
+accounts = Domain("accounts")
+
+
+@accounts.aggregate
+class Account(Aggregate):
+    """An account, listed by its owner."""
+
+    owner: Annotated[str, Indexed()]
+
+
+ACCOUNT_INDEX = query_index_name("Account", "owner")
 
 
 def _sqlite_tables(path: Path) -> list[str]:
@@ -78,6 +98,24 @@ async def _migrate(store_url: str, *args: str) -> str:
 async def _version(url: str) -> int:
     async with _sql_store(url) as store:
         return await store.schema_version()
+
+
+async def _marks(url: str) -> dict[str, str]:
+    """Every row of interlink_meta, read without connecting a store (nothing is checked or migrated)."""
+    store = _sql_store(url)
+    writer, reader = store._engines()
+    try:
+        async with reader.connect() as conn:
+            return (await conn.run_sync(store._read_state))[1]
+    finally:
+        await reader.dispose()
+        if writer is not reader:
+            await writer.dispose()
+
+
+async def _query_indexes(store: SqlStore) -> set[str]:
+    async with store._read() as conn:
+        return {str(r[0]) for r in await conn.execute(text(store._index_names_sql()))}
 
 
 async def test_dry_run_prints_the_sql_and_changes_nothing_then_migrate_creates_the_tables(store_url: str) -> None:
@@ -128,7 +166,8 @@ async def test_the_previous_release_starts_reads_and_writes_on_a_compatibly_migr
     async with _sql_store(store_url) as store:
         await store.commit([ChangeSet(writes=[AggregateWrite("Loan", "l-1", 0, 1, '{"amount": 1}')])])
     report = await _sql_store(store_url, _next_release(store, compatible=True)).migrate()
-    assert (report.current, report.target, report.compatible_from) == (SCHEMA_VERSION, NEXT, 1)
+    oldest = compatible_from(SCHEMA_VERSION, MIGRATIONS)  # unchanged by a compatible migration
+    assert (report.current, report.target, report.compatible_from) == (SCHEMA_VERSION, NEXT, oldest)
     assert await _version(store_url) == NEXT
     async with _sql_store(_with(store_url, migrate="never")) as previous:
         assert previous.code_version == SCHEMA_VERSION
@@ -147,19 +186,89 @@ async def test_the_previous_release_starts_reads_and_writes_on_a_compatibly_migr
         assert await previous.schema_version() == NEXT
 
 
-async def test_the_release_before_starts_on_the_current_schema_when_its_migration_allows(store_url: str) -> None:
-    """A store of the release before this one (code version patched one down) starts, reads and writes on a
-    schema this release migrated when this version's migration is declared compatible, and is refused if not."""
-    previous = type("PreviousRelease", (type(_sql_store(store_url)),), {"code_version": SCHEMA_VERSION - 1})
+@pytest.mark.parametrize("app_version", [8, 7, 6])
+async def test_an_application_at_version_8_runs_on_a_database_at_9_and_older_ones_are_refused(
+    store_url: str, app_version: int
+) -> None:
+    """A database at 9 records compatible_from 8 (version 8 retyped the aggregates, 9 only added a nullable
+    column and an index): an application at 8 starts with migrate=never, reads and writes; one at 6 or 7 is
+    refused, naming the version it needs."""
+    assert SCHEMA_VERSION == 9, "version 10 is here: say which release this rollback test is about"
     await _migrate(store_url)
-    store = _sql_store(_with(store_url, migrate="never"), previous)
-    if SCHEMA_VERSION in MIGRATIONS and not MIGRATIONS[SCHEMA_VERSION].compatible:
-        with pytest.raises(StoreError, match="upgrade Interlink"):
+    assert await _marks(store_url) == {"schema": "9", "compatible_from": "8"}
+    async with _sql_store(store_url) as current:
+        await current.commit([ChangeSet(writes=[AggregateWrite("Loan", "l-1", 0, 1, '{"amount": 1}')])])
+    release = type("Release", (type(current),), {"code_version": app_version})
+    store = _sql_store(_with(store_url, migrate="never"), release)
+    if app_version < 8:
+        refused = (
+            rf"has schema version 9, which Interlink from schema version 8 on can use, newer than this "
+            rf"Interlink \({app_version}\): upgrade Interlink"
+        )
+        with pytest.raises(StoreError, match=refused):
             await store.connect()
         return
     async with store:
-        await store.commit([ChangeSet(writes=[AggregateWrite("Loan", "l-1", 0, 1, "{}")])])
-        assert await store.load("Loan", "l-1") is not None
+        loaded = await store.load("Loan", "l-1")
+        assert loaded is not None
+        assert loaded.data == '{"amount": 1}'
+        change = ChangeSet(
+            writes=[AggregateWrite("Loan", "l-1", 1, 2, '{"amount": 2}'), AggregateWrite("Loan", "l-2", 0, 1, "{}")],
+            inbox=[InboxMark("loans", "m-1")],
+        )
+        await store.commit([change])
+        assert await store.seen("loans", ["m-1"]) == {"m-1"}
+        assert await store.schema_version() == 9
+    assert await _marks(store_url) == {"schema": "9", "compatible_from": "8"}  # the older application wrote no DDL
+
+
+async def test_the_dry_run_from_version_6_shows_the_due_time_backfill_as_a_comment(store_url: str) -> None:
+    """From version 6, `--dry-run` prints the due_at column, its index and the backfill of the requests' due
+    times as an SQL comment, changing nothing; `interlink migrate` then runs all three."""
+    async with _sql_store(store_url) as store:
+        pass
+    request = '{"command_type": "t", "command": {}, "to": "x", "deadline": "2026-01-01T00:05:00Z", "saga": null}'
+    await _as_version_6(store, request)
+    shown = await _migrate(store_url, "--dry-run")
+    assert "ADD COLUMN due_at" in shown
+    assert "CREATE INDEX ix_interlink_aggregates_kind_due_at" in shown
+    assert f"\n-- data, not run in a dry run: due_at of the 1 {REQUEST_KIND} record(s) without one" in shown
+    assert (await _sql_store(store_url).migrate(dry_run=True)).current == 6  # the dry run left it at 6
+    done = await _migrate(store_url)
+    assert (
+        f"\n-- data: due_at of the 1 {REQUEST_KIND} record(s) without one, from each one's deadline: 1 row(s)" in done
+    )
+    async with _sql_store(_with(store_url, migrate="never")) as store:
+        deadline = 1767225900.0  # 2026-01-01T00:05:00Z
+        assert [(d.id, d.due_at) for d in await store.due(REQUEST_KIND, deadline, 10)] == [("cmd-old", deadline)]
+
+
+async def test_migrate_module_creates_the_declared_query_indexes_and_migrate_never_creates_none(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`interlink migrate MODULE` creates the query fields' indexes (its dry run prints them); a store with
+    migrate=never creates none at start, and warns naming `interlink migrate`."""
+    url = store_url.replace("{domain}", "accounts")
+    await _migrate(url)  # the tables only: no MODULE, no query fields
+    never = _sql_store(_with(url, migrate="never"))
+    caplog.set_level(logging.WARNING, "interlink.store")
+    async with never:
+        assert await never.ensure_query_indexes(declared_indexes(accounts)) == []
+        assert ACCOUNT_INDEX not in await _query_indexes(never)
+    assert "not created (migrate=never): run `interlink migrate" in caplog.text
+    target = f"{__name__}:accounts"
+    shown = await _cli("migrate", target, "--store", url, "--dry-run")
+    assert shown.exit_code == 0, shown.output
+    assert f'CREATE INDEX IF NOT EXISTS "{ACCOUNT_INDEX}"' in shown.output
+    assert "dry run: 1 statement(s) not run" in shown.output
+    done = await _cli("migrate", target, "--store", url)
+    assert done.exit_code == 0, done.output
+    assert "1 statement(s) run" in done.output
+    async with _sql_store(_with(url, migrate="never")) as store:
+        assert ACCOUNT_INDEX in await _query_indexes(store)
+        assert await store.ensure_query_indexes(declared_indexes(accounts)) == []
+    again = await _cli("migrate", target, "--store", url)
+    assert "up to date; nothing to do" in again.output
 
 
 async def test_an_incompatible_migration_refuses_the_previous_release(store_url: str) -> None:
@@ -199,18 +308,22 @@ async def no_ddl_role() -> AsyncIterator[tuple[str, str]]:
 
 
 async def test_a_role_without_ddl_rights_runs_a_command_and_a_consumer(
-    no_ddl_role: tuple[str, str], tmp_path: Path
+    no_ddl_role: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """After `interlink migrate` as an owner, a role with only USAGE and SELECT/INSERT/UPDATE/DELETE runs the
-    domains: a command commits, its event is relayed and consumed by the other domain."""
+    domains: a command commits, its event is relayed and consumed by the other domain, and the query indexes
+    the owner created are found (none missing, none attempted)."""
     prefix, role = no_ddl_role
     base = require("postgres").url
     owner_url = f"{base}?schema={prefix}_{{domain}}"
-    result = await _cli("migrate", "--store", owner_url, "--domain", "order", "--domain", "shipping")
+    result = await _cli(
+        "migrate", f"{__name__}:accounts", "--store", owner_url, "--domain", "order", "--domain", "shipping"
+    )
     assert result.exit_code == 0, result.output
+    assert f'CREATE INDEX IF NOT EXISTS "{ACCOUNT_INDEX}"' in result.output  # as the owner, before the role
     engine = create_async_engine(base.replace("postgresql://", "postgresql+asyncpg://"))
     async with engine.begin() as conn:
-        for domain in ("order", "shipping"):
+        for domain in ("order", "shipping", "accounts"):
             name = f'"{prefix}_{domain}"'
             await conn.execute(text(f'GRANT USAGE ON SCHEMA {name} TO "{role}"'))
             await conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {name} TO "{role}"'))
@@ -226,13 +339,15 @@ async def test_a_role_without_ddl_rights_runs_a_command_and_a_consumer(
     settings = Settings(
         store_url=role_url, broker_url=f"sqlite:///{tmp_path}/broker.db", relay_poll_interval=0.1, fetch_wait=0.1
     )
-    async with Runtime([order, shipping], settings) as runtime:
+    caplog.set_level(logging.WARNING, "interlink.store")
+    async with Runtime([order, shipping, accounts], settings) as runtime:
         await runtime["order"].execute(change_order, {"id": "O-1", "amount": 5})
 
         async def consumed() -> bool:
             return await versions_seen(runtime, "O-1") == [1]
 
         await wait_until(consumed, timeout=20, what="the event consumed by shipping")
+    assert "query index" not in caplog.text
 
 
 def test_interlink_run_with_migrate_never_on_a_fresh_store_names_interlink_migrate(tmp_path: Path) -> None:

@@ -18,13 +18,14 @@ OPTIONS = {
     "--retain-idempotency": "INTERLINK_RETAIN_IDEMPOTENCY",
     "--retain-replies": "INTERLINK_RETAIN_REPLIES",
     "--retain-sagas": "INTERLINK_RETAIN_SAGAS",
+    "--retain-counters": "INTERLINK_RETAIN_COUNTERS",
     "--prune-interval": "INTERLINK_PRUNE_INTERVAL",
     "--prune-batch": "INTERLINK_PRUNE_BATCH",
 }
 
 
 def test_help_names_every_option_and_its_environment_variable() -> None:
-    """`interlink run --help` lists the six retention options with their variables, as docs/retention.md."""
+    """`interlink run --help` lists the seven retention options with their variables, as docs/retention.md."""
     assert_documented(OPTIONS, "retention.md")
 
 
@@ -65,11 +66,12 @@ def test_options_become_settings() -> None:
     """Durations in s, m, h, d or 'forever' and the prune options become the runtime's Retention."""
     settings = retention_settings(
         retain_inbox="14d", retain_idempotency="36h", retain_replies="90m", retain_sagas="forever",
-        prune_interval=0, prune_batch=250,
+        retain_counters="2d", prune_interval=0, prune_batch=250,
     )  # fmt: skip
     assert settings == Retention(
-        inbox=14 * 86400, idempotency=36 * 3600, replies=90 * 60, sagas=None, interval=None, batch=250
-    )
+        inbox=14 * 86400, idempotency=36 * 3600, replies=90 * 60, sagas=None, counters=2 * 86400, interval=None,
+        batch=250,
+    )  # fmt: skip
     defaults = retention_settings(**DEFAULTS)
     assert defaults == Retention()
     assert parse_duration("120", "x") == 120.0

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlink import Aggregate, Context, Domain, PublicEvent
+from interlink import Aggregate, Context, Domain, Indexed, PublicEvent
 from interlink.core.pagination import Page
 from interlink.exceptions import BusinessRuleError
 
@@ -33,8 +33,8 @@ ADMIN = "accounts:admin"
 class Account(Aggregate):
     """An account; the balance is in cents."""
 
-    holder: str
-    currency: Currency
+    holder: Annotated[str, Indexed()]
+    currency: Annotated[Currency, Indexed()]
     balance: int = 0
 
 

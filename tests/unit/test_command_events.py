@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -16,6 +17,7 @@ from interlink.adapters.stores.memory import MemoryStore
 from interlink.core.command_events import REPLY_KIND, REQUEST_KIND, Outcome, ReplyData, reply_type_of
 from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.command_events.deadlines import DeadlineWatch
 from interlink.ports.broker import OutgoingMessage
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.waiting import wait_until
@@ -241,3 +243,80 @@ async def test_a_deadline_that_passed_while_the_issuer_was_down_times_out_after_
             assert Notice.model_validate_json(stored.data).outcome == "timed_out"
         finally:
             await after.stop()
+
+
+class _NoScanStore(MemoryStore):
+    """A memory store that refuses to list requests: the deadline watch must find them by due time."""
+
+    async def _list_aggregates(self, kind: str, **kwargs: Any) -> Any:
+        assert kind != REQUEST_KIND, "the deadline watch scanned the outstanding requests"
+        return await super()._list_aggregates(kind, **kwargs)
+
+
+@dataclass
+class _Clock:
+    """A clock the test moves by hand."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_the_deadline_watch_finds_due_requests_by_due_time_page_by_page() -> None:
+    """One tick times out every request due, through Store.due pages of its batch; later ones stay due later."""
+    domain = Domain("paging-issuer")
+    timed_out: list[str] = []
+
+    @domain.on_reply(Ping)
+    async def ping_replied(ctx: Context, reply: Reply[Ping, BaseModel]) -> None:
+        timed_out.append(reply.command.ping_id)
+
+    @domain.command
+    async def send_ping(ctx: Context, data: SendPing) -> None:
+        ctx.send(Ping(ping_id=data.ping_id), to="silent", deadline=timedelta(seconds=data.deadline_seconds))
+
+    clock = _Clock(datetime(2026, 1, 1, tzinfo=UTC))
+    async with MemoryBroker() as broker, _NoScanStore(domain=domain.name) as store:
+        runtime = DomainRuntime(domain, store, broker, SETTINGS, clock=clock)
+        for n in range(5):
+            await runtime.execute(send_ping, SendPing(ping_id=f"soon-{n}", deadline_seconds=10 + n))
+        await runtime.execute(send_ping, SendPing(ping_id="later", deadline_seconds=3600))
+        watch = DeadlineWatch(domain, store, runtime.committer, clock, batch=2)
+
+        assert await watch.tick() == 0
+        clock.at += timedelta(seconds=60)
+        assert await watch.tick() == 5
+        assert timed_out == [f"soon-{n}" for n in range(5)]
+        assert [due.id for due in await store.due(REQUEST_KIND, clock.at.timestamp(), 10)] == []
+        clock.at += timedelta(hours=1)
+        assert await watch.tick() == 1
+        assert timed_out[-1] == "later"
+
+
+async def test_a_request_is_due_at_its_deadline_until_its_reply_settles_it() -> None:
+    """The unit of work dates a request with its deadline when it sends it; the reply's commit removes it."""
+    async with MemoryBroker() as broker:
+        issuer = DomainRuntime(lending, MemoryStore(domain="lending"), broker, SETTINGS)
+        target = DomainRuntime(partner, MemoryStore(domain="partner"), broker, SETTINGS)
+        await target.prepare()  # subscribed, but not running: the request stays outstanding
+        await issuer.start()
+        try:
+            sent = datetime.now(UTC).timestamp()
+            await issuer.execute(notify, Notify(sms_id="s7", deadline_seconds=3600))
+            [due] = await issuer.store.due(REQUEST_KIND, sent + 7200, 10)
+            assert sent + 3600 <= due.due_at <= datetime.now(UTC).timestamp() + 3600
+            assert await issuer.store.due(REQUEST_KIND, sent + 3599, 10) == []
+            await target.start()
+            notice = await wait_until(lambda: land_notice(issuer, "s7"), 5, what="the reply")
+            assert notice.outcome == "confirmed"
+            assert await issuer.store.due(REQUEST_KIND, sent + 7200, 10) == []
+        finally:
+            await issuer.stop()
+            await target.stop()
+
+
+async def land_notice(issuer: DomainRuntime, id: str) -> Notice | None:
+    """The issuer's notice of one SMS, once its reply handler ran."""
+    stored = await issuer.store.load("Notice", id)
+    return Notice.model_validate_json(stored.data) if stored else None

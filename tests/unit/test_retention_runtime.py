@@ -32,7 +32,8 @@ def _record(kind: str, id: str, **fields: str) -> AggregateWrite:
 
 
 async def test_the_runtime_prunes_old_records_in_the_background(tmp_path: Path) -> None:
-    """Old inbox marks (in several batches), a stored reply and an ended saga go; a running saga stays."""
+    """Old inbox marks (in several batches), a stored reply, an ended saga and a stopped process's counters go;
+    a running saga stays."""
     domain = loans.domain
     async with SqliteStore(f"sqlite:///{tmp_path}/loans.db", domain=domain.name) as store, MemoryBroker() as broker:
         old = [InboxMark(domain.name, f"m-{n}") for n in range(MARKS)]
@@ -41,9 +42,12 @@ async def test_the_runtime_prunes_old_records_in_the_background(tmp_path: Path) 
             _record("~saga", "s-ended", status="compensated"),
             _record("~saga", "s-running", status="running"),
             _record(loans.copy.aggregate_name(), "c-1", status="completed"),
+            _record("~counters:loans.customers", "delivery-stopped"),
         ]
         await store.commit([ChangeSet(inbox=old, writes=writes)])
-        retention = Retention(inbox=0.01, idempotency=0.01, replies=0.01, sagas=0.01, interval=0.02, batch=1000)
+        retention = Retention(
+            inbox=0.01, idempotency=0.01, replies=0.01, sagas=0.01, counters=0.01, interval=0.02, batch=1000
+        )
         runtime = DomainRuntime(domain, store, broker, Settings(retention=retention), external=FakeExternalServices())
         assert runtime.pruner is not None
         await runtime.start()
@@ -53,6 +57,9 @@ async def test_the_runtime_prunes_old_records_in_the_background(tmp_path: Path) 
             )
             await wait_until(lambda: runtime.pruner and runtime.pruner.pruned[Retained.SAGA] == 1, 10, what="saga")
             await wait_until(lambda: runtime.pruner and runtime.pruner.pruned[Retained.REPLY] == 1, 10, what="reply")
+            await wait_until(
+                lambda: runtime.pruner and runtime.pruner.pruned[Retained.COUNTERS] == 1, 10, what="counters"
+            )
             assert await store.seen(domain.name, [m.message_id for m in old]) == set()
             assert await store.load("~reply", "cmd-1") is None
             assert await store.load("~saga", "s-ended") is None
@@ -105,3 +112,29 @@ def test_retention_windows_must_be_positive() -> None:
 def _runtime(broker: Broker, retention: Retention) -> DomainRuntime:
     store = MemoryStore(domain=loans.domain.name)
     return DomainRuntime(loans.domain, store, broker, Settings(retention=retention), external=FakeExternalServices())
+
+
+async def test_the_runtime_logs_the_retention_of_every_framework_record(caplog: pytest.LogCaptureFixture) -> None:
+    """At start a domain runtime logs how long each kind of framework record is kept, pruned or not."""
+    caplog.set_level("INFO", logger="interlink.retention")
+    retention = Retention(counters=None, interval=60)
+    async with MemoryBroker() as broker:
+        runtime = DomainRuntime(
+            loans.domain, MemoryStore(domain=loans.domain.name), broker, Settings(retention=retention),
+            external=FakeExternalServices(),
+        )  # fmt: skip
+        await runtime.start()
+        try:
+            await wait_until(lambda: runtime.pruner and runtime.pruner.rounds, 10, what="a round")
+        finally:
+            await runtime.stop()
+    logged = caplog.text
+    assert f"retention {loans.domain.name} (pruned every 1m, 1000 rows per batch)" in logged
+    for shown in (
+        "inbox marks: 7d",
+        "ended sagas (~saga): 30d",
+        "counters (~counters:*), since last written: for good",
+        "outstanding requests (~request): until replied or timed out",
+        "inbound files: for good",
+    ):
+        assert shown in logged, shown

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core import Aggregate, Context, Domain, PublicEvent, Role, SystemClock
+from interlink.core import Aggregate, Context, Domain, Indexed, PublicEvent, Role, SystemClock
 from interlink.core.state_transfer import Replica, StateTransferEvent
 from interlink.delivery.committer import Committer
 from interlink.delivery.dispatch import read_event
@@ -43,7 +43,7 @@ class LoanRequestChanged(StateTransferEvent):
 
 
 class LoanCopy(Replica):
-    status: str
+    status: Annotated[str, Indexed()]
     amount: Decimal
 
 

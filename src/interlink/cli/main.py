@@ -14,6 +14,7 @@ from interlink.cli import dead_letters, demo, ingest, landscape, outbox, replica
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import err_console, errors, load_domains, run_async
+from interlink.cli.metrics import MetricsOption, start_metrics
 from interlink.cli.migrate import migrate
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
 from interlink.cli.resilience import DEFAULTS as RESILIENCE
@@ -34,6 +35,7 @@ from interlink.cli.retention import DEFAULTS as RETENTION
 from interlink.cli.retention import (
     PruneBatch,
     PruneInterval,
+    RetainCounters,
     RetainIdempotency,
     RetainInbox,
     RetainReplies,
@@ -41,6 +43,7 @@ from interlink.cli.retention import (
     retention_settings,
 )
 from interlink.cli.teardown import teardown
+from interlink.cli.telemetry import AccessLogOption, LogPayloadsOption, OtelOption, tracing_for
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
@@ -120,15 +123,20 @@ def run(
     retain_idempotency: RetainIdempotency = RETENTION["retain_idempotency"],
     retain_replies: RetainReplies = RETENTION["retain_replies"],
     retain_sagas: RetainSagas = RETENTION["retain_sagas"],
+    retain_counters: RetainCounters = RETENTION["retain_counters"],
     prune_interval: PruneInterval = RETENTION["prune_interval"],
     prune_batch: PruneBatch = RETENTION["prune_batch"],
+    otel: OtelOption = False,
+    metrics: MetricsOption = None,
+    access_log: AccessLogOption = False,
+    log_payloads: LogPayloadsOption = False,
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
 
     The retry, redrive, batch, visibility and circuit options are described in docs/resilience.md, the
     retention and prune options in docs/retention.md.
     """
-    configure_logging(log_level, log_format.value, sys.stdout)
+    configure_logging(log_level, log_format.value, sys.stdout, payloads=log_payloads)
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
         broker = with_broker_option(broker, "visibility_timeout", visibility_timeout)
@@ -140,6 +148,7 @@ def run(
         retention = retention_settings(
             retain_inbox=retain_inbox, retain_idempotency=retain_idempotency, retain_replies=retain_replies,
             retain_sagas=retain_sagas, prune_interval=prune_interval, prune_batch=prune_batch,
+            retain_counters=retain_counters,
         )  # fmt: skip
         endpoint = HttpEndpoint.parse(http) if http else None
         # A producing domain served here is fetched back here, wherever --http puts it.
@@ -155,7 +164,11 @@ def run(
                 "--jwt-secret/--jwks-file or --api-keys, or pass --insecure"
             )
         api = ApiSettings(
-            auth=auth, max_body_bytes=max_body, request_timeout=request_timeout, idempotency_lease=idempotency_lease
+            auth=auth,
+            max_body_bytes=max_body,
+            request_timeout=request_timeout,
+            idempotency_lease=idempotency_lease,
+            access_log=access_log,
         )
     where = f"; API on http://{http}" if http else ""
     # A log line, not a console print: in JSON every line of the process is an object, and no text is wrapped.
@@ -167,7 +180,13 @@ def run(
         where,
     )
     log_services(domains, service_urls, authenticated=auth is not None)
-    run_async(lambda: runtime.serve(endpoint, api))
+    with errors():
+        stop_tracing = tracing_for(domains, otel)
+        start_metrics(metrics)
+    try:
+        run_async(lambda: runtime.serve(endpoint, api))
+    finally:
+        stop_tracing()
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""The retention options of ``interlink run``: how long inbox marks, idempotency keys, stored replies and ended
-sagas are kept, and how often they are pruned. Each has an environment variable; docs/retention.md lists them."""
+"""The retention options of ``interlink run``: how long inbox marks, idempotency keys, stored replies, ended
+sagas and counters are kept, and how often they are pruned. Each has an environment variable; docs/retention.md
+lists them."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from interlink.exceptions import ConfigurationError
+from interlink.runtime.retention import shown_duration as _shown
 from interlink.runtime.settings import Retention
 
 __all__ = [
     "DEFAULTS",
     "PruneBatch",
     "PruneInterval",
+    "RetainCounters",
     "RetainIdempotency",
     "RetainInbox",
     "RetainReplies",
@@ -43,6 +46,13 @@ RetainReplies = Annotated[
 RetainSagas = Annotated[
     str, typer.Option(envvar="INTERLINK_RETAIN_SAGAS", help=_HELP.format(what="ended sagas (running ones always)"))
 ]
+RetainCounters = Annotated[
+    str,
+    typer.Option(
+        envvar="INTERLINK_RETAIN_COUNTERS",
+        help=_HELP.format(what="notification counters not written since (a stopped process's)"),
+    ),
+]
 PruneInterval = Annotated[
     float,
     typer.Option(envvar="INTERLINK_PRUNE_INTERVAL", min=0, help="Seconds between two pruning rounds; 0: no pruning."),
@@ -52,15 +62,6 @@ PruneBatch = Annotated[
 ]
 
 
-def _shown(seconds: float | None) -> str:
-    if seconds is None:
-        return "forever"
-    for unit in ("d", "h", "m"):
-        if seconds % _UNITS[unit] == 0:
-            return f"{seconds / _UNITS[unit]:g}{unit}"
-    return f"{seconds:g}s"
-
-
 _RETENTION = Retention()
 #: The defaults of the options, taken from Retention so there is one source for each.
 DEFAULTS: dict[str, Any] = {
@@ -68,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "retain_idempotency": _shown(_RETENTION.idempotency),
     "retain_replies": _shown(_RETENTION.replies),
     "retain_sagas": _shown(_RETENTION.sagas),
+    "retain_counters": _shown(_RETENTION.counters),
     "prune_interval": _RETENTION.interval,
     "prune_batch": _RETENTION.batch,
 }
@@ -89,6 +91,7 @@ def retention_settings(
     retain_idempotency: str,
     retain_replies: str,
     retain_sagas: str,
+    retain_counters: str = DEFAULTS["retain_counters"],
     prune_interval: float,
     prune_batch: int,
 ) -> Retention:
@@ -98,6 +101,7 @@ def retention_settings(
         idempotency=parse_duration(retain_idempotency, "retain-idempotency"),
         replies=parse_duration(retain_replies, "retain-replies"),
         sagas=parse_duration(retain_sagas, "retain-sagas"),
+        counters=parse_duration(retain_counters, "retain-counters"),
         interval=prune_interval or None,
         batch=prune_batch,
     )

@@ -6,6 +6,7 @@ from interlink.core.command_events import CommandRejected, Outcome, Reply
 from interlink.core.context import Context, Role, Session
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
+from interlink.core.indexed import Indexed
 from interlink.core.messages import Command, Event, Message, NotificationEvent, PrivateEvent, PublicEvent
 from interlink.core.sagas import Saga, SagaState, SagaStatus, Step
 from interlink.core.state_transfer import Replica, ReplicaSpec, StateTransferEvent
@@ -20,6 +21,7 @@ __all__ = [
     "Event",
     "ExternalService",
     "ExternalServices",
+    "Indexed",
     "Message",
     "NotificationEvent",
     "Outcome",

@@ -23,12 +23,13 @@ from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
 from interlink.core.declarations import CommandSpec, ServiceSpec
 from interlink.core.external import ExternalService
+from interlink.core.indexed import check_filters
 from interlink.core.messages import Command, Event
 from interlink.core.notification import SourceUnavailable
 from interlink.core.pagination import Page, decode_cursor, encode_cursor
 from interlink.core.sagas import Saga
 from interlink.core.state_transfer import Replica
-from interlink.exceptions import InvalidInput, NotFoundError, RuleViolation
+from interlink.exceptions import ConfigurationError, InvalidInput, NotFoundError, RuleViolation
 
 if TYPE_CHECKING:
     from interlink.core.domain import Domain
@@ -163,13 +164,18 @@ class Context:
         limit: int = 50,
     ) -> Page[A]:
         """A page of aggregates whose fields equal ``where`` (None values are ignored: no filter), in id
-        order; pass the page's ``next_cursor`` back to get the next one."""
+        order; pass the page's ``next_cursor`` back to get the next one.
+
+        Every field in ``where`` must be declared ``Indexed()`` on the aggregate (ConfigurationError
+        otherwise), so the page is one index range scan however many aggregates there are."""
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
         filters = {k: v for k, v in (where or {}).items() if v is not None}
         unknown = sorted(set(filters) - set(cls.model_fields))
         if unknown:
             raise InvalidInput(f"{cls.__name__} has no field(s) {unknown} to filter on")
+        if filters:
+            self._indexed(cls, filters)
         after = decode_cursor(cursor) if cursor else None
         found = await self._session.list_aggregates(cls, filters, after, limit + 1)
         more = len(found) > limit
@@ -278,6 +284,18 @@ class Context:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
+
+    def _indexed(self, cls: type[Aggregate], filters: Mapping[str, object]) -> None:
+        # A list by a field the store keeps no index for would read every aggregate of the kind.
+        check_filters(cls, filters)
+        if cls not in self.domain.aggregates.values() and not any(
+            spec.model is cls for spec in self.domain.replicas.values()
+        ):
+            raise ConfigurationError(
+                f"{cls.__name__} is listed by {', '.join(sorted(filters))} but is not an aggregate of domain "
+                f"{self.domain.name!r}, so its query fields are not indexed: declare it with "
+                f"@{self.domain.name.replace('-', '_')}.aggregate"
+            )
 
     def _no_replica(self, aggregate: Aggregate, what: str) -> None:
         # Only the producer's events change a replica; a local write would be overwritten or lost.

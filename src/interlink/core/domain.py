@@ -31,6 +31,7 @@ from interlink.core.inbound import (
     file_ingested_event,
     inbound_file_spec,
 )
+from interlink.core.indexed import indexed_fields
 from interlink.core.messages import Command, Event, Message
 from interlink.core.notification import NotificationSpec
 from interlink.core.retry import RetryPolicy
@@ -96,7 +97,8 @@ class Domain(NotificationVerbs, CommandEventVerbs):
     # -- data and messages -------------------------------------------------------------------------
 
     def aggregate(self, cls: A) -> A:
-        """Declare a root entity of this domain."""
+        """Declare a root entity of this domain; its ``Indexed()`` fields are the ones it may be listed by."""
+        indexed_fields(cls)  # a field declared Indexed() that no store can index is refused here
         self._unique(self.aggregates, cls.aggregate_name(), cls, "aggregate")
         self.aggregates[cls.aggregate_name()] = cls
         return cls
@@ -209,6 +211,7 @@ class Domain(NotificationVerbs, CommandEventVerbs):
         )
         if spec.name in self.replicas:
             raise ConfigurationError(f"domain {self.name!r} already declares replica {spec.name!r}")
+        indexed_fields(spec.model)
         self._retry(event, retry)
         self.replicas[spec.name] = spec
         return spec

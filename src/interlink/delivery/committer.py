@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from interlink.exceptions import ConcurrencyError, DuplicateMessage
+from interlink.observability import tracing
 from interlink.ports.store import ChangeSet, Store
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import SpanContext
 
 __all__ = ["Committer"]
 
-_Pending = tuple[ChangeSet, asyncio.Future[None]]
+#: A change set, what its commit settles, and the span it was committed from (tracing on).
+_Pending = tuple[ChangeSet, "asyncio.Future[None]", "SpanContext | None"]
 
 
 class Committer:
@@ -45,9 +51,10 @@ class Committer:
         """Commit several change sets, in order; returns each one's error (None when it committed)."""
         loop = asyncio.get_running_loop()
         futures = []
+        parent = tracing.current_context()
         for change in changes:
             future: asyncio.Future[None] = loop.create_future()
-            self._queue.append((change, future))
+            self._queue.append((change, future, parent))
             futures.append(future)
         if self._leader is None or self._leader.done():
             self._leader = asyncio.create_task(self._drain())
@@ -66,13 +73,15 @@ class Committer:
             await self._commit_group(group)
 
     async def _commit_group(self, group: list[_Pending]) -> None:
-        broken = [c for c, _ in group if any(dep.failed for dep in c.depends_on)]
+        broken = [c for c, _, _ in group if any(dep.failed for dep in c.depends_on)]
         if broken:
             # Only possible when replaying one by one: a change set read what a failed one staged.
             _settle(group, error=ConcurrencyError("it read changes of a message whose commit failed; retry"))
             return
         try:
-            await self._store.commit([change for change, _ in group])
+            # One span per transaction, not per unit of work waiting for it (see tracing.committing).
+            with tracing.committing(self._store.domain, [parent for _, _, parent in group]):
+                await self._store.commit([change for change, _, _ in group])
         except (ConcurrencyError, DuplicateMessage) as exc:
             if len(group) == 1:
                 _settle(group, error=exc)
@@ -84,12 +93,15 @@ class Committer:
         else:
             _settle(group, error=None)
             if self._on_commit is not None:
-                self._on_commit([change for change, _ in group])
+                self._on_commit([change for change, _, _ in group])
 
 
 def _settle(group: list[_Pending], *, error: Exception | None) -> None:
-    for change, future in group:
+    for change, future, _ in group:
         change.failed = error is not None
+        if error is None and change.after_commit:
+            for callback in change.after_commit:
+                callback()
         if future.done():
             continue
         if error is None:

@@ -34,7 +34,7 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
-from interlink.delivery.retry import ErrorClass, FailureLedger, RetryPolicy, Verdict
+from interlink.delivery.retry import ErrorClass, FailureLedger, RetryPolicy, Verdict, classify
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import (
     AdapterError,
@@ -44,7 +44,9 @@ from interlink.exceptions import (
     MessageError,
     StoreUnavailable,
 )
+from interlink.observability import messaging
 from interlink.observability.logs import bound
+from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import Broker, Delivery, Subscription
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
 
@@ -119,6 +121,7 @@ class Consumer:
         self._external = external
         self._stopping = False
         self.ledger = FailureLedger()
+        self._spans = messaging.ConsumerSpans(subscription.name, subscription.channels, broker, dispatcher.types())
 
     def stop(self) -> None:
         """Take no new batch; :meth:`run` returns once the batch in hand is committed and acked."""
@@ -134,7 +137,9 @@ class Consumer:
         acking: asyncio.Task[None] | None = None
         while not self._stopping:
             try:
+                started = messaging.receive_started()
                 deliveries = await self._broker.fetch(self.subscription.name, self._batch_size, self._fetch_wait)
+                self._spans.received(started, deliveries)
                 if deliveries:
                     acks, retries = await self._handle(deliveries)
                     if acking is not None:
@@ -162,6 +167,7 @@ class Consumer:
     async def _handle(self, deliveries: list[Delivery]) -> tuple[list[Delivery], list[Retry]]:
         """Steps 1 to 4: what to ack and what to retry once the batch is committed."""
         self.stats.batches += 1
+        metrics.consumed(self._broker.scheme, self.subscription.name, len(deliveries))
         decoded: list[tuple[Delivery, Envelope]] = []
         work: list[_Work] = []
         for d in deliveries:
@@ -190,6 +196,7 @@ class Consumer:
             if envelope.id in seen:
                 acks.append(d)
                 self.stats.duplicates += 1
+                metrics.processed(self.domain.name, self.subscription.name, "duplicate")
                 continue
             if envelope.id in in_batch:
                 # A second delivery of a message in hand. Its fate is the first one's, known only after the
@@ -207,12 +214,16 @@ class Consumer:
                 external=self._external,
             )
             try:
-                with bound(
-                    domain=self.domain.name,
-                    subscription=self.subscription.name,
-                    message_id=envelope.id,
-                    correlation_id=envelope.correlationid or envelope.id,
-                    traceparent=envelope.traceparent,
+                with (
+                    bound(
+                        domain=self.domain.name,
+                        subscription=self.subscription.name,
+                        message_id=envelope.id,
+                        correlation_id=envelope.correlationid or envelope.id,
+                        traceparent=envelope.traceparent,
+                    ),
+                    self._spans.processing(envelope, d.attempt),
+                    metrics.processing(self._broker.scheme, self.subscription.name),
                 ):
                     await self._dispatcher.dispatch(envelope, uow)
             except Exception as exc:
@@ -278,8 +289,10 @@ class Consumer:
                 acks.append(item.delivery)
                 if isinstance(error, DuplicateMessage):
                     self.stats.duplicates += 1
+                    metrics.processed(self.domain.name, self.subscription.name, "duplicate")
                 elif item.error is not None:
                     self.stats.dead_lettered += 1
+                    metrics.dead_lettered(self.domain.name, self.subscription.name, *_letter_of(item.change))
                     # With its traceback: the operator who replays it first needs to know where it failed.
                     with bound(
                         domain=self.domain.name,
@@ -289,6 +302,7 @@ class Consumer:
                         log.error("dead letter %s: %s", item.delivery.message_id, item.error, exc_info=item.error)
                 else:
                     self.stats.processed += 1
+                    metrics.processed(self.domain.name, self.subscription.name, "success")
             else:
                 # The store is down, or the commit lost a race with another writer: neither is the message's
                 # fault, so both are transient (retried on the time budget, its attempts untouched); any
@@ -310,14 +324,17 @@ class Consumer:
 
     async def _acknowledge(self, acks: list[Delivery], retries: list[Retry]) -> None:
         """Step 5: ack what committed, hand failures back with their delays."""
-        await self._broker.ack(acks)
+        with self._spans.settling("ack", acks), metrics.settling(self._broker.scheme, self.subscription.name):
+            await self._broker.ack(acks)
         for delivery in acks:
             self.ledger.settled(delivery.message_id)
         for delivery, error, delay in retries:
             self.stats.retried += 1
+            metrics.retried(self.domain.name, self.subscription.name, classify(error), error)
             with bound(domain=self.domain.name, subscription=self.subscription.name, message_id=delivery.message_id):
                 log.info("retry %s in %.2fs (delivery %d): %s", delivery.message_id, delay, delivery.attempt, error)
-            await self._broker.retry(delivery, delay)
+            with self._spans.settling("retry", [delivery]):
+                await self._broker.retry(delivery, delay)
 
     def _dead_letter(self, delivery: Delivery, message_type: str, error: Exception, verdict: Verdict) -> _Work:
         letter = DeadLetter(
@@ -335,3 +352,9 @@ class Consumer:
     def _count_error(self, error: Exception) -> None:
         name = type(error).__name__
         self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+
+
+def _letter_of(change: ChangeSet) -> tuple[str | None, str]:
+    """The error class and error of the dead letter a change set parks."""
+    letter = change.dead_letters[0]
+    return letter.error_class, letter.error

@@ -61,9 +61,13 @@ class Redrive:
         """End :meth:`run` (at once if it is waiting, else after the letter in hand)."""
         self._stopping.set()
 
+    def start(self, name: str) -> asyncio.Task[None]:
+        """Start :meth:`run` as a task; a :meth:`stop` from then on ends it, even one made before it first ran."""
+        self._stopping.clear()
+        return asyncio.create_task(self.run(), name=name)
+
     async def run(self) -> None:
         """A round every ``interval`` seconds until :meth:`stop`; a failing round is logged and retried."""
-        self._stopping.clear()
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.interval)

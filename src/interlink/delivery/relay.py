@@ -25,6 +25,8 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.envelope import Envelope, ordering_key_of
 from interlink.exceptions import AdapterError, BrokerError, ConfigurationError, MessageError, MessageRefused
+from interlink.observability import messaging
+from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import Broker, OutgoingMessage
 from interlink.ports.store import ChangeSet, DeadLetter, Store
 
@@ -88,6 +90,7 @@ class Relay:
         self._refused: tuple[OutgoingMessage, MessageRefused] | None = None
         self.published = 0
         self.parked = 0
+        self._system = messaging.system_of(broker)
 
     def wake(self) -> None:
         """New outbox rows were committed: publish them now rather than at the next poll."""
@@ -116,7 +119,8 @@ class Relay:
     async def _publish(self, messages: list[OutgoingMessage]) -> None:
         crash_point("relay.before_publish")
         try:
-            await self._broker.publish(messages)
+            with messaging.sending(messages, self._system), metrics.publishing(self._broker.scheme, messages):
+                await self._broker.publish(messages)
         except MessageRefused as exc:
             message = next((m for m in messages if m.message_id == exc.message_id), None)
             if message is None:

@@ -7,7 +7,7 @@ concurrency is checked when the change set is committed: a write names the versi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -24,7 +24,6 @@ from interlink.core.messages import Command, Event
 from interlink.core.notification import Refresher
 from interlink.core.sagas import SAGA_KIND, Saga, begin
 from interlink.delivery.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
-from interlink.delivery.tracing import child_traceparent
 from interlink.exceptions import (
     ConcurrencyError,
     ConfigurationError,
@@ -32,6 +31,8 @@ from interlink.exceptions import (
     PreconditionFailed,
     RuleViolation,
 )
+from interlink.observability import messaging, tracing
+from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
@@ -66,7 +67,8 @@ class _StagedMessage:
     message: BaseModel
     envelope_fields: dict[str, object]
     about: Aggregate | None
-    channel: str | None = None  # set for replies; otherwise derived from source and target
+    id: str
+    channel: str
 
 
 class UnitOfWork:
@@ -97,6 +99,7 @@ class UnitOfWork:
         self._writes: dict[Key, AggregateWrite] = {}
         self._messages: list[_StagedMessage] = []
         self._depends_on: list[ChangeSet] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._precondition: tuple[str, int | None] | None = None
 
     async def load(self, cls: type[A], id: str) -> A | None:
@@ -164,7 +167,7 @@ class UnitOfWork:
 
     def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None:
         fields: dict[str, object] = {"type": event.message_type()}
-        self._messages.append(_StagedMessage(event, self._common(ctx) | fields, about))
+        self._stage(event, self._common(ctx) | fields, about)
 
     def stage_command(self, command: Command, to: str, ctx: Context) -> None:
         self.send_command(command, to, ctx)
@@ -195,7 +198,7 @@ class UnitOfWork:
             "replyto": replies_channel(self.domain.name),
             "commandid": command_id,
         }
-        self._messages.append(_StagedMessage(command, self._common(ctx) | fields, None))
+        self._stage(command, self._common(ctx) | fields, None)
         if saga is not None or self.domain.awaits_reply(type(command)):
             request = OutstandingRequest(
                 command_type=str(fields["type"]),
@@ -206,20 +209,24 @@ class UnitOfWork:
                 deadline=deadline,
                 saga=saga,
             )
-            self.stage_record(REQUEST_KIND, command_id, request.model_dump_json(), 0)
+            # Its due time is the deadline, so the deadline watch finds it through the store's index.
+            due_at = deadline.timestamp() if deadline is not None else None
+            self.stage_record(REQUEST_KIND, command_id, request.model_dump_json(), 0, due_at=due_at)
         return command_id
 
     def stage_saga(self, saga: Saga, data: Any, ctx: Context) -> str:
         state, first = begin(saga, new_message_id(), data, ctx.correlation_id, self._clock.now())
         self.stage_record(SAGA_KIND, state.id, state.model_dump_json(), 0)
-        self.send_command(
-            first.command, first.to, ctx, deadline=first.deadline, command_id=first.command_id, saga=state.id
-        )
+        metrics.saga_entered(self, self.domain.name, saga.name, None, state.status.value)
+        with tracing.saga_transition(saga.name, state.id, state.step, "begin"):
+            self.send_command(
+                first.command, first.to, ctx, deadline=first.deadline, command_id=first.command_id, saga=state.id
+            )
         return state.id
 
     def stage_reply(self, data: BaseModel, fields: dict[str, object], channel: str) -> None:
         """Stage a reply message for the channel the command named (not derived from the domains)."""
-        self._messages.append(_StagedMessage(data, {"source": self.domain.name, **fields}, None, channel))
+        self._stage(data, {"source": self.domain.name, **fields}, None, channel)
 
     async def load_record(self, kind: str, id: str) -> tuple[str, int] | None:
         """A framework record (reserved kind, e.g. ``~saga``) as (data JSON, version), or None; sees what
@@ -237,18 +244,24 @@ class UnitOfWork:
         stored = await self._store.load(*key)
         return (stored.data, stored.version) if stored else None
 
-    def stage_record(self, kind: str, id: str, data: str | None, version: int) -> None:
-        """Write (``data`` None: delete) a framework record that was at ``version`` (0: new) when read."""
+    def stage_record(self, kind: str, id: str, data: str | None, version: int, *, due_at: float | None = None) -> None:
+        """Write (``data`` None: delete) a framework record that was at ``version`` (0: new) when read;
+        ``due_at`` (epoch seconds) is when it falls due for :meth:`Store.due` (None: never; a delete clears it)."""
         key = (kind, id)
         prior = self._writes.get(key)
         expected = prior.expected_version if prior else version
-        self._writes[key] = AggregateWrite(kind, id, expected, version + 1, data)
+        self._writes[key] = AggregateWrite(kind, id, expected, version + 1, data, due_at)
 
     def discard(self) -> None:
         """Forget everything staged so far (a command handler failed for a business reason)."""
         self._identity.clear()
         self._writes.clear()
         self._messages.clear()
+        self._after_commit.clear()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what is staged here committed (never if it does not)."""
+        self._after_commit.append(callback)
 
     def expect(self, id: str, version: int | None) -> None:
         """If-Match: loading the aggregate with this id must find it at this version (None: find it at
@@ -268,7 +281,7 @@ class UnitOfWork:
             raise ConfigurationError(f"no external services are configured to reach {service.name!r}")
         headers = {
             "X-Correlation-Id": ctx.correlation_id,
-            "traceparent": child_traceparent(self._traceparent),
+            "traceparent": tracing.child_traceparent(self._traceparent),
         }
         return await self._external.get(service, path, headers)
 
@@ -287,8 +300,21 @@ class UnitOfWork:
             "source": self.domain.name,
             "correlationid": ctx.correlation_id,
             "causationid": ctx.causation_id,
-            "traceparent": child_traceparent(self._traceparent),
         }
+
+    def _stage(
+        self, message: BaseModel, fields: dict[str, object], about: Aggregate | None, channel: str | None = None
+    ) -> None:
+        """Stage a message with its id and channel known now, and its creation context (a ``create`` span
+        while tracing is on) in its ``traceparent``."""
+        message_id = new_message_id()
+        target = fields.get("targetdomain")
+        channel = channel or channel_of(self.domain.name, str(target) if target else None)
+        fields["traceparent"] = messaging.message_created(
+            self._traceparent, destination=channel, message_id=message_id, message_type=str(fields["type"]),
+            conversation_id=str(fields.get("correlationid") or "") or None,
+        )  # fmt: skip
+        self._messages.append(_StagedMessage(message, fields, about, message_id, channel))
 
     @property
     def writes(self) -> list[AggregateWrite]:
@@ -306,7 +332,7 @@ class UnitOfWork:
             about = staged.about
             attributes = {
                 "specversion": "1.0",
-                "id": new_message_id(),
+                "id": staged.id,
                 "time": now,
                 "datacontenttype": "application/json",
                 "subject": about.id if about else None,
@@ -314,17 +340,18 @@ class UnitOfWork:
                 **staged.envelope_fields,
             }
             message_type = str(attributes["type"])
-            target = attributes.get("targetdomain")
             body = encode_trusted(attributes, staged.message.__pydantic_serializer__.to_json(staged.message))
             if self._max_message_size is not None and len(body) > self._max_message_size:
                 raise MessageTooLarge(message_type, len(body), self._max_message_size)
             outbox.append(
                 OutgoingMessage(
-                    str(attributes["id"]),
-                    staged.channel or channel_of(self.domain.name, str(target) if target else None),
+                    staged.id,
+                    staged.channel,
                     message_type,
                     body,
                     ordering_key_of(message_type, about.id if about else None),
                 )
             )
-        return ChangeSet(writes=self.writes, outbox=outbox, depends_on=list(self._depends_on))
+        return ChangeSet(
+            writes=self.writes, outbox=outbox, depends_on=list(self._depends_on), after_commit=list(self._after_commit)
+        )

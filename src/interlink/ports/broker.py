@@ -179,6 +179,14 @@ class Broker(abc.ABC):
     async def _teardown(self) -> list[str]:
         raise BrokerError(f"{type(self).__name__} cannot tear down what it created")
 
+    async def backlog(self, subscription: str) -> int | None:
+        """Messages of ``subscription`` waiting at the broker, or None when it cannot tell (its consumer lag)."""
+        self._check()
+        return await self._backlog(subscription)
+
+    async def _backlog(self, subscription: str) -> int | None:
+        return None  # adapters that can count cheaply override this
+
     def _check(self) -> None:
         if not self._connected:
             raise BrokerError(f"{type(self).__name__} is not connected: call connect() first")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -14,6 +14,7 @@ __all__ = [
     "AggregateWrite",
     "ChangeSet",
     "DeadLetter",
+    "DueRecord",
     "FileProgress",
     "IdempotencyRecord",
     "InboundFile",
@@ -24,7 +25,8 @@ __all__ = [
     "merge_writes",
 ]
 
-SCHEMA_VERSION = 6
+# Version 7 is unused; a store runs only the migrations this release has (migrations.py).
+SCHEMA_VERSION = 9
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,27 @@ class StoredAggregate:
 
 @dataclass(frozen=True)
 class AggregateWrite:
-    """Write (or, with ``data`` None, delete) an aggregate if it is still at ``expected_version``."""
+    """Write (or, with ``data`` None, delete) an aggregate if it is still at ``expected_version``.
+
+    ``due_at`` (epoch seconds) is when a framework record falls due (an outstanding request's deadline):
+    :meth:`~interlink.ports.store.Store.due` finds it by that time through an index. None: never due.
+    """
 
     kind: str
     id: str
     expected_version: int
     new_version: int
     data: str | None
+    due_at: float | None = None
+
+
+@dataclass(frozen=True)
+class DueRecord:
+    """A record whose due time has passed, as :meth:`~interlink.ports.store.Store.due` finds it."""
+
+    id: str
+    due_at: float
+    record: StoredAggregate
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,8 @@ class ChangeSet:
     depends_on: list[ChangeSet] = field(default_factory=list, repr=False, compare=False)
     #: Set by the committer when this change set could not be committed.
     failed: bool = field(default=False, repr=False, compare=False)
+    #: Run by the committer once this change set committed (metrics that must count only what committed).
+    after_commit: list[Callable[[], None]] = field(default_factory=list, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(
@@ -148,7 +166,7 @@ def merge_writes(changes: Sequence[ChangeSet]) -> list[AggregateWrite]:
             if prior.expected_version == 0 and w.data is None:
                 del merged[key]  # created and deleted within one commit: nothing to write
             else:
-                merged[key] = AggregateWrite(w.kind, w.id, prior.expected_version, w.new_version, w.data)
+                merged[key] = AggregateWrite(w.kind, w.id, prior.expected_version, w.new_version, w.data, w.due_at)
     return list(merged.values())
 
 

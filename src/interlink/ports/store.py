@@ -21,6 +21,7 @@ from interlink.ports.records import (
     AggregateWrite,
     ChangeSet,
     DeadLetter,
+    DueRecord,
     FileProgress,
     IdempotencyRecord,
     InboundFile,
@@ -32,10 +33,12 @@ from interlink.ports.records import (
 )
 
 __all__ = [
+    "COUNTERS_PREFIX",
     "SCHEMA_VERSION",
     "AggregateWrite",
     "ChangeSet",
     "DeadLetter",
+    "DueRecord",
     "FieldValue",
     "FileProgress",
     "IdempotencyRecord",
@@ -59,12 +62,19 @@ class Retained(enum.StrEnum):
     ``inbox``: inbox marks, by the time the message was handled; ``idempotency``: Idempotency-Key records, by
     the time of the request; ``reply``: stored command replies (``~reply``), by their last write; ``saga``:
     ended sagas (completed, compensated, failed), by their last write. A running saga is never pruned.
+    ``counters``: notification counters (``~counters:<subscription>``) not written for the window, i.e. of a
+    process that stopped: a live process writes its own with every notification or flush.
     """
 
     INBOX = "inbox"
     IDEMPOTENCY = "idempotency"
     REPLY = "reply"
     SAGA = "saga"
+    COUNTERS = "counters"
+
+
+#: The kinds of notification counters start with this (``~counters:<subscription>``).
+COUNTERS_PREFIX = "~counters:"
 
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -199,12 +209,30 @@ class Store(abc.ABC):
     async def list_aggregates(
         self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
     ) -> list[tuple[str, StoredAggregate]]:
-        """Aggregates of a kind whose top-level fields equal ``where``, by id, starting after ``after``."""
+        """Aggregates of a kind whose top-level fields equal ``where``, by id, starting after ``after``.
+
+        A field given to :meth:`ensure_query_indexes` for the kind is read through its index (SQL stores); any
+        other field is compared on every aggregate of the kind (``ctx.list`` refuses those, docs/queries.md).
+        """
         self._check()
         for name in where:
             if not _FIELD.match(name):
                 raise StoreError(f"cannot filter on {name!r}: not a field name")
         return await self._list_aggregates(kind, where=where, after=after, limit=limit)
+
+    async def ensure_query_indexes(self, fields: Mapping[str, Sequence[str]]) -> list[str]:
+        """Keep an index for each declared query field (``fields``: kind -> field names; see
+        :func:`interlink.core.indexed.declared_indexes`), creating the missing ones; returns the statements it
+        ran (none when every index exists). A store without indexes (in memory) does nothing."""
+        self._check()
+        for kind, names in fields.items():
+            for name in names:
+                if not _FIELD.match(name):
+                    raise StoreError(f"cannot index {kind}.{name}: not a field name")
+        return await self._ensure_query_indexes(fields)
+
+    async def _ensure_query_indexes(self, fields: Mapping[str, Sequence[str]]) -> list[str]:
+        return []
 
     @abc.abstractmethod
     async def _list_aggregates(
@@ -247,6 +275,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def _prune(self, kind: Retained, older_than: float, limit: int) -> int: ...
+
+    async def due(self, kind: str, now: float, limit: int) -> list[DueRecord]:
+        """Up to ``limit`` records of ``kind`` whose due time (``AggregateWrite.due_at``) is at or before
+        ``now`` (epoch seconds), earliest first.
+
+        Found through the (kind, due_at) index: the cost depends on ``limit``, not on how many records wait.
+        """
+        self._check()
+        if limit < 1:
+            raise StoreError(f"due limit must be positive, got {limit}")
+        return await self._due(kind, now, limit)
+
+    @abc.abstractmethod
+    async def _due(self, kind: str, now: float, limit: int) -> list[DueRecord]: ...
 
     @abc.abstractmethod
     async def claim_file(self, file: InboundFile, lease: float, *, replace_owner: str | None = None) -> InboundFile:

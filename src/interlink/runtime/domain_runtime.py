@@ -13,6 +13,7 @@ from interlink.core.context import Context, Role
 from interlink.core.declarations import CommandSpec, QuerySpec
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
+from interlink.core.indexed import declared_indexes
 from interlink.core.messages import Event
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
@@ -23,13 +24,14 @@ from interlink.delivery.relay import Relay
 from interlink.delivery.retry import RetryPolicy
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
+from interlink.observability import messaging, tracing
 from interlink.patterns.command_events import CommandDispatcher, DeadlineWatch, ReplyDispatcher
 from interlink.patterns.inbound_file import FileIntake
 from interlink.patterns.notification import DeferredReads, NotificationDispatcher
 from interlink.patterns.state_transfer import ReplicaDispatcher
 from interlink.ports.broker import Broker, Subscription
 from interlink.ports.store import ChangeSet, IdempotencyRecord, Store
-from interlink.runtime.retention import Pruner, check_inbox_window
+from interlink.runtime.retention import Pruner, check_inbox_window, log_retention
 from interlink.runtime.settings import Settings
 
 __all__ = ["DomainRuntime"]
@@ -57,6 +59,7 @@ class DomainRuntime:
         self.domain = domain
         self.store = store
         self.broker = broker
+        messaging.use_broker(broker)
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
         self._owned_external: HttpExternalServices | None = None
@@ -141,7 +144,7 @@ class DomainRuntime:
         retention = self.settings.retention
         if self.consumers:
             check_inbox_window(retention, broker, domain.name)
-        #: Prunes old inbox marks, idempotency keys, stored replies and ended sagas (None: off).
+        #: Prunes old inbox marks, idempotency keys, stored replies, ended sagas and counters (None: off).
         self.pruner = Pruner(store, retention, domain.name) if retention.interval is not None else None
         self._prune_task: asyncio.Task[None] | None = None
 
@@ -158,6 +161,7 @@ class DomainRuntime:
     async def prepare(self) -> None:
         """Connect the store and declare the subscription (idempotent), without starting any work."""
         await self.store.connect()
+        await self.store.ensure_query_indexes(declared_indexes(self.domain))
         if self._owned_external is not None:
             await self._owned_external.connect()
         if self.consumers:
@@ -173,11 +177,12 @@ class DomainRuntime:
         if self.intake is not None:
             await self.intake.start()
         if self.deadlines is not None:
-            self._deadline_task = asyncio.create_task(self.deadlines.run(), name=f"{self.domain.name}-deadlines")
+            self._deadline_task = self.deadlines.start(f"{self.domain.name}-deadlines")
         if self.redrive is not None:
-            self._redrive_task = asyncio.create_task(self.redrive.run(), name=f"{self.domain.name}-redrive")
+            self._redrive_task = self.redrive.start(f"{self.domain.name}-redrive")
+        log_retention(self.domain.name, self.settings.retention)
         if self.pruner is not None:
-            self._prune_task = asyncio.create_task(self.pruner.run(), name=f"{self.domain.name}-retention")
+            self._prune_task = self.pruner.start(f"{self.domain.name}-retention")
 
     async def stop(self) -> None:
         """Stop taking messages, finish those in hand, flush the outbox, close the store."""
@@ -235,14 +240,15 @@ class DomainRuntime:
         if expect is not None:
             uow.expect(*expect)
         ctx = self._context(uow, Role.COMMAND, spec.name, correlation_id)
-        if spec.input_type is None:
-            result = await command(ctx)
-        else:
-            result = await command(ctx, spec.input_type.model_validate(data))
-        change = uow.changes()
-        if finish is not None:
-            change.idempotency = finish(result)
-        await self.committer.commit(change)
+        with tracing.command(self.domain.name, spec.name, traceparent):
+            if spec.input_type is None:
+                result = await command(ctx)
+            else:
+                result = await command(ctx, spec.input_type.model_validate(data))
+            change = uow.changes()
+            if finish is not None:
+                change.idempotency = finish(result)
+            await self.committer.commit(change)
         return result
 
     async def query(
@@ -258,7 +264,8 @@ class DomainRuntime:
         if not isinstance(spec, QuerySpec):
             raise ConfigurationError(f"{getattr(query, '__name__', query)!r} is not a query of {self.domain}")
         uow = self._unit_of_work(traceparent)
-        return await query(self._context(uow, Role.QUERY, spec.name, correlation_id), **params)
+        with tracing.query(self.domain.name, spec.name, traceparent):
+            return await query(self._context(uow, Role.QUERY, spec.name, correlation_id), **params)
 
     def _unit_of_work(self, traceparent: str | None = None) -> UnitOfWork:
         return UnitOfWork(

@@ -17,6 +17,7 @@ from interlink.patterns.inbound_file import FileIntake
 from interlink.ports.broker import Broker
 from interlink.runtime.backends import open_broker, open_store, redact
 from interlink.runtime.domain_runtime import DomainRuntime
+from interlink.runtime.gauges import StoreGauges
 from interlink.runtime.http import HttpEndpoint, api_for, make_server
 from interlink.runtime.settings import Settings
 from interlink.runtime.startup import Backoff, until_ready
@@ -67,6 +68,7 @@ class Runtime:
         self._clock = clock
         self._broker: Broker | None = None
         self._runtimes: dict[str, DomainRuntime] = {}
+        self._gauges: StoreGauges | None = None
 
     def __getitem__(self, name: str) -> DomainRuntime:
         try:
@@ -110,6 +112,8 @@ class Runtime:
             # time would otherwise never deliver the first events to a domain hosted here.
             for runtime in self._runtimes.values():
                 await runtime.start()
+            self._gauges = StoreGauges(self._runtimes.values(), self.settings.metrics_interval)
+            self._gauges.start()
             if self.settings.gc_threshold is not None:
                 gc.freeze()
                 gc.set_threshold(self.settings.gc_threshold, *gc.get_threshold()[1:])
@@ -119,6 +123,9 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop consumers (finishing messages in hand), flush outboxes, close connections."""
+        if self._gauges is not None:
+            await self._gauges.stop()
+            self._gauges = None
         await asyncio.gather(*(r.stop() for r in self._runtimes.values()), return_exceptions=True)
         self._runtimes.clear()
         if self._broker is not None:

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from interlink.adapters.http.config import ServiceEndpoint, env_var, redact
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService
 from interlink.exceptions import ConfigurationError
+from interlink.observability.access_log import AccessLog
+from interlink.observability.metrics import CONTENT_TYPE, prometheus_text, readings
 from interlink.patterns.api_exposure import ApiSettings, build_api
 from interlink.patterns.api_exposure.docs import docs_index
 from interlink.patterns.api_exposure.exposure import served
@@ -59,10 +61,17 @@ class HttpEndpoint:
 
 
 def api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAPI:
-    """One domain's API at the root, or several mounted under ``/<domain>``."""
+    """One domain's API at the root, or several mounted under ``/<domain>``; with the access log if asked."""
+    app = _api_for(runtimes, settings)
+    if settings.access_log:
+        app.add_middleware(AccessLog)
+    return app
+
+
+def _api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAPI:
     if len(runtimes) == 1:
         ((name, runtime),) = runtimes.items()
-        return build_api(runtime.domain, lambda: runtime, settings)
+        return _with_metrics(build_api(runtime.domain, lambda: runtime, settings))
     root = FastAPI(title="Interlink domains", docs_url=None, redoc_url=None, openapi_url=None)
     # A path outside every domain is answered like one inside: problem+json.
     install_problem_handlers(root)
@@ -70,7 +79,19 @@ def api_for(runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> FastAP
     for name, runtime in runtimes.items():
         root.mount(f"/{name}", build_api(runtime.domain, lambda r=runtime: r, settings))  # type: ignore[misc]
     root.add_middleware(RequestGuard)
-    return root
+    return _with_metrics(root)
+
+
+def _with_metrics(app: FastAPI) -> FastAPI:
+    """``GET /metrics``: Prometheus text, when metrics are on (docs/observability.md); unauthenticated,
+    like the probes, so a scraper needs no token: it names no customer data, only counts."""
+    if readings() is not None:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(prometheus_text(), media_type=CONTENT_TYPE)
+
+    return app
 
 
 def _add_root_routes(root: FastAPI, runtimes: dict[str, DomainRuntime], settings: ApiSettings) -> None:

@@ -13,7 +13,7 @@ from interlink.ports.broker import Broker
 from interlink.ports.store import Retained, Store
 from interlink.runtime.settings import Retention
 
-__all__ = ["Pruner", "check_inbox_window"]
+__all__ = ["KEPT", "Pruner", "check_inbox_window", "declared", "log_retention", "shown_duration", "windows"]
 
 log = logging.getLogger("interlink.retention")
 
@@ -25,8 +25,52 @@ def windows(retention: Retention) -> dict[Retained, float]:
         Retained.IDEMPOTENCY: retention.idempotency,
         Retained.REPLY: retention.replies,
         Retained.SAGA: retention.sagas,
+        Retained.COUNTERS: retention.counters,
     }
     return {kind: window for kind, window in found.items() if window is not None}
+
+
+#: The framework records that are not pruned by age, and why each stays bounded (docs/retention.md).
+KEPT: dict[str, str] = {
+    "outstanding requests (~request)": "until replied or timed out (found by due time)",
+    "running sagas (~saga)": "until they end",
+    "pending flags (~pending:*)": "one per resource",
+    "replicas (~replica:*)": "one per replicated aggregate",
+    "outbox": "until the broker confirms",
+    "dead letters": "until replayed or resolved",
+    "inbound files": "for good (a file's content is refused twice)",
+}
+
+
+def declared(retention: Retention) -> list[tuple[str, str]]:
+    """Every kind of framework record with how long it is kept, as ``interlink run`` logs it at start."""
+    pruned = {
+        Retained.INBOX: (retention.inbox, "inbox marks"),
+        Retained.IDEMPOTENCY: (retention.idempotency, "idempotency keys"),
+        Retained.REPLY: (retention.replies, "stored replies (~reply)"),
+        Retained.SAGA: (retention.sagas, "ended sagas (~saga)"),
+        Retained.COUNTERS: (retention.counters, "counters (~counters:*), since last written"),
+    }
+    off = retention.interval is None
+    shown = [(name, "for good" if w is None or off else shown_duration(w)) for w, name in pruned.values()]
+    return shown + list(KEPT.items())
+
+
+def shown_duration(seconds: float | None) -> str:
+    """A duration as the retention options take it: ``7d``, ``24h``, ``30m``, ``90s``; ``forever`` for None."""
+    if seconds is None:
+        return "forever"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def log_retention(name: str, retention: Retention) -> None:
+    """Log the declared retention of every framework record of domain ``name`` (once, at start)."""
+    pacing = "not pruned" if retention.interval is None else f"pruned every {shown_duration(retention.interval)}"
+    kinds = "; ".join(f"{kind}: {kept}" for kind, kept in declared(retention))
+    log.info("retention %s (%s, %d rows per batch): %s", name, pacing, retention.batch, kinds)
 
 
 def check_inbox_window(retention: Retention, broker: Broker, domain: str) -> None:
@@ -59,13 +103,15 @@ class Pruner:
         """End :meth:`run` (at once if it is waiting, else after the batch in hand)."""
         self._stopping.set()
 
+    def start(self, name: str) -> asyncio.Task[None]:
+        """Start :meth:`run` as a task; a :meth:`stop` from then on ends it, even one made before it first ran."""
+        self._stopping.clear()
+        return asyncio.create_task(self.run(), name=name)
+
     async def run(self) -> None:
         """A round at start and then every ``interval`` seconds until :meth:`stop`; a failing round is logged."""
-        self._stopping.clear()
         interval = self.retention.interval
         assert interval is not None, "a pruner runs only with an interval"
-        shown = ", ".join(f"{kind.value} {window:g} s" for kind, window in windows(self.retention).items())
-        log.info("retention %s: keeping %s; pruning every %g s", self.name, shown or "everything", interval)
         while not self._stopping.is_set():
             try:
                 await self.round()

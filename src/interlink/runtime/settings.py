@@ -37,9 +37,11 @@ class Retention:
     sagas: float | None = 30 * DAY
     interval: float | None = 300.0
     batch: int = 1000
+    #: Notification counters not written for this long (a stopped process's); live ones are rewritten.
+    counters: float | None = 30 * DAY
 
     def __post_init__(self) -> None:
-        windows = (self.inbox, self.idempotency, self.replies, self.sagas, self.interval)
+        windows = (self.inbox, self.idempotency, self.replies, self.sagas, self.counters, self.interval)
         if any(w is not None and w <= 0 for w in windows) or self.batch < 1:
             raise ConfigurationError("retention windows and the prune interval must be positive, the batch at least 1")
 
@@ -58,7 +60,7 @@ class Settings:
     circuit_cooldown: float = 30.0
     #: Seconds between two redrive rounds (letters parked after a transient budget); None: no redrive.
     redrive_interval: float | None = 30.0
-    #: How long inbox marks, idempotency keys, stored replies and ended sagas are kept (docs/retention.md).
+    #: How long inbox marks, idempotency keys, stored replies, ended sagas and counters are kept (docs/retention.md).
     retention: Retention = field(default_factory=Retention)
     #: Where other domains' APIs are (external service name -> base URL); the environment
     #: (``INTERLINK_SERVICE_<NAME>_URL``) and the declaration's default come after.
@@ -68,6 +70,8 @@ class Settings:
     fetch_wait: float = 0.5
     relay_batch: int = 500
     relay_poll_interval: float = 1.0
+    #: Seconds between two samplings of the stores' gauges (outbox, sagas, pending flags) when metrics are on.
+    metrics_interval: float = 15.0
     #: The runtime hosts the process, so it tunes the garbage collector for a message pump: objects
     #: alive after start-up are frozen out of collections, and young collections run less often.
     #: None leaves the interpreter's settings alone.

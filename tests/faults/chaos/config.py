@@ -1,6 +1,6 @@
 """How long and how hard the chaos run goes, from the environment (defaults keep the soak to a few minutes a pair).
 
-- ``INTERLINK_CHAOS_SECONDS``: seconds of load and faults per pair (default 120).
+- ``INTERLINK_CHAOS_SECONDS``: seconds of load and faults per pair (default 90).
 - ``INTERLINK_CHAOS_SEED``: seed of every random choice (default: drawn, and printed so a run can be repeated).
 - ``INTERLINK_CHAOS_SETTLE``: the most seconds the landscape may take to settle after the faults (default 180).
 """
@@ -23,7 +23,7 @@ class ChaosConfig:
     """One pair's run: how long the faults last, how long the client may keep retrying and the landscape
     may take to settle, and the seed."""
 
-    seconds: float = 120.0
+    seconds: float = 90.0
     settle: float = 180.0
     seed: int = 0
     #: Client workers submitting loan requests, and workers moving customers (each one operation at a time).
@@ -50,7 +50,7 @@ class ChaosConfig:
         """The configuration the environment asks for."""
         env = os.environ
         seed = int(env["INTERLINK_CHAOS_SEED"]) if env.get("INTERLINK_CHAOS_SEED") else random.randrange(10**6)
-        seconds = float(env.get("INTERLINK_CHAOS_SECONDS") or 120)
+        seconds = float(env.get("INTERLINK_CHAOS_SECONDS") or 90)
         settle = float(env.get("INTERLINK_CHAOS_SETTLE") or 180)
         if seconds < 10 or settle < 10:
             raise ValueError("INTERLINK_CHAOS_SECONDS and INTERLINK_CHAOS_SETTLE must be at least 10")

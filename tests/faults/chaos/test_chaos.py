@@ -5,7 +5,7 @@ while every domain is SIGKILLed in turn and restarted after 1-5 s and (PostgreSQ
 are terminated. Then it settles and is counted from the stores: every acknowledged operation applied exactly
 once, no dead letter, every copy at its source's latest version, every saga ended, every outbox empty.
 
-``INTERLINK_CHAOS_SECONDS`` sets the seconds of faults a pair (default 120), ``INTERLINK_CHAOS_SEED`` the seed.
+``INTERLINK_CHAOS_SECONDS`` sets the seconds of faults a pair (default 90), ``INTERLINK_CHAOS_SEED`` the seed.
 """
 
 from __future__ import annotations

@@ -175,6 +175,10 @@ class MemoryBroker(Broker):
             queue.channels.update(subscription.channels)
             queue.types.update(subscription.types)
 
+    async def _backlog(self, subscription: str) -> int | None:
+        queue = self._state.queues.get(subscription)
+        return len(queue.pending) if queue is not None else None  # in flight included: not acked yet
+
     async def _fetch(self, subscription: str, max_messages: int, wait: float) -> list[Delivery]:
         if max_messages < 1:
             raise ValueError(f"max_messages must be at least 1, got {max_messages}")

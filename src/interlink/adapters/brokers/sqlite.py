@@ -321,6 +321,11 @@ class SqliteBroker(Broker):
             )
         self._signal.notify()
 
+    async def _backlog(self, subscription: str) -> int | None:
+        # The primary key's prefix: a range count, in flight included (a delivery row lives until its ack).
+        rows = await self._read("SELECT count(*) FROM broker_deliveries WHERE subscription = ?", (subscription,))
+        return int(rows[0][0])
+
     async def _require(self, subscription: str) -> None:
         # Subscriptions are never removed, so a name seen once needs no second look.
         if subscription in self._known:

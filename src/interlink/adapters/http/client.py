@@ -36,6 +36,8 @@ from interlink.adapters.http.config import ClientPolicy, ServiceEndpoint, redact
 from interlink.adapters.http.errors import from_response, retry_after, translate
 from interlink.core.external import ExternalService
 from interlink.exceptions import ConfigurationError, ExternalServiceError
+from interlink.observability.http_tracing import http_call
+from interlink.observability.metrics import hooks as metrics
 
 __all__ = ["IDEMPOTENT_METHODS", "HttpExternalServices"]
 
@@ -85,6 +87,7 @@ class HttpExternalServices:
         self._sleep = sleep
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._connected = False
+        metrics.watch(self, _circuit_states)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={redact(e.base_url)}" for name, e in self._endpoints.items())
@@ -155,6 +158,12 @@ class HttpExternalServices:
 
         Retries only idempotent methods; raises ExternalServiceError when the call finally fails.
         """
+        with metrics.external_call(service.name):
+            return await self._request(service, method, path, json=json, headers=headers)
+
+    async def _request(
+        self, service: ExternalService[Any], method: str, path: str, *, json: Any, headers: Mapping[str, str] | None
+    ) -> Any:
         endpoint = self._endpoint(service.name)
         url = endpoint.url(path)
         client = self._client(service.name)
@@ -169,7 +178,9 @@ class HttpExternalServices:
             asked: float | None = None  # Retry-After
             cause: BaseException | None = None
             try:
-                response = await client.request(method, url, json=json, headers=sent)
+                with http_call(service.name, method, shown, attempt) as call:
+                    response = await client.request(method, url, json=json, headers=call.headers(sent))
+                    call.answered(response.status_code)
             except (httpx.HTTPError, OSError) as exc:
                 error, cause = translate(exc, service.name, shown), exc
             except BaseException:
@@ -244,3 +255,15 @@ def _decode(response: httpx.Response, method: str, service: str, url: str) -> An
         return response.json()
     except ValueError:
         raise ExternalServiceError(service, url, "invalid JSON", status=response.status_code) from None
+
+
+_CIRCUIT_STATES = {"closed": 0, "half-open": 1, "open": 2}
+
+
+def _circuit_states(client: HttpExternalServices) -> list[tuple[str, dict[str, str | int], float]]:
+    """The gauge ``interlink.external_service.circuit_state`` of each service of a client."""
+    return [
+        ("interlink.external_service.circuit_state", {"interlink.external_service.name": name},
+         _CIRCUIT_STATES[circuit.state])
+        for name, circuit in client._circuits.items()
+    ]  # fmt: skip

@@ -19,8 +19,10 @@ from interlink.core.command_events import REPLY_KIND
 from interlink.core.sagas import SAGA_KIND, SagaStatus
 from interlink.exceptions import ConcurrencyError, DuplicateMessage
 from interlink.ports.store import (
+    COUNTERS_PREFIX,
     ChangeSet,
     DeadLetter,
+    DueRecord,
     FieldValue,
     FileProgress,
     IdempotencyRecord,
@@ -42,6 +44,7 @@ class _State:
     outbox: dict[int, tuple[OutboxRow, float]] = field(default_factory=dict)
     inbox: dict[tuple[str, str], float] = field(default_factory=dict)  # mark -> time handled
     written: dict[tuple[str, str], float] = field(default_factory=dict)  # aggregate -> time of last write
+    due: dict[tuple[str, str], float] = field(default_factory=dict)  # framework record -> its due time
     dead_letters: dict[int, DeadLetter] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     files: dict[str, InboundFile] = field(default_factory=dict)
@@ -102,9 +105,14 @@ class MemoryStore(Store):
             if w.data is None:
                 del state.aggregates[(w.kind, w.id)]
                 state.written.pop((w.kind, w.id), None)
+                state.due.pop((w.kind, w.id), None)
             else:
                 state.aggregates[(w.kind, w.id)] = StoredAggregate(w.data, w.new_version)
                 state.written[(w.kind, w.id)] = now
+                if w.due_at is None:
+                    state.due.pop((w.kind, w.id), None)
+                else:
+                    state.due[(w.kind, w.id)] = w.due_at
         state.inbox.update(dict.fromkeys(marks, now))
         state.files.update(files)
         for change in changes:
@@ -213,19 +221,25 @@ class MemoryStore(Store):
             for key in keys:
                 del state.idempotency[key]
             return len(keys)
-        wanted = REPLY_KIND if kind is Retained.REPLY else SAGA_KIND
         ended = {s.value for s in SagaStatus if s.ended}
-        found = [
-            written
-            for written, at in state.written.items()
-            if written[0] == wanted
-            and at < older_than
-            and (kind is Retained.REPLY or json.loads(state.aggregates[written].data).get("status") in ended)
-        ][:limit]
+
+        def retained(k: str, id: str) -> bool:
+            if kind is Retained.COUNTERS:
+                return k.startswith(COUNTERS_PREFIX)
+            if kind is Retained.REPLY:
+                return k == REPLY_KIND
+            return k == SAGA_KIND and json.loads(state.aggregates[(k, id)].data).get("status") in ended
+
+        found = [written for written, at in state.written.items() if at < older_than and retained(*written)][:limit]
         for written in found:
             del state.aggregates[written]
             del state.written[written]
+            state.due.pop(written, None)
         return len(found)
+
+    async def _due(self, kind: str, now: float, limit: int) -> list[DueRecord]:
+        found = sorted((at, id) for (k, id), at in self._state.due.items() if k == kind and at <= now)[:limit]
+        return [DueRecord(id, at, self._state.aggregates[(kind, id)]) for at, id in found]
 
     async def claim_file(self, file: InboundFile, lease: float, *, replace_owner: str | None = None) -> InboundFile:
         self._check()

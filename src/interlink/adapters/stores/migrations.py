@@ -2,27 +2,32 @@
 ``migrate=never``, by a store connecting to a database that is behind).
 
 A fresh database gets the latest tables from :mod:`interlink.adapters.stores.schema` and no migration;
-a database at version n runs ``MIGRATIONS[n + 1]``, ``MIGRATIONS[n + 2]``, ... in the same transaction
-that records the new version, so a crash half-way leaves it at version n.
+a database at version n runs every migration above n, in order, in the same transaction that records the
+new version, so a crash half-way leaves it at version n. The numbers need not be consecutive: a release runs
+the migrations it has.
 
 Each migration declares whether it is ``compatible``: whether the release before it still reads and writes
-the tables once it ran (a new table, index or nullable column is; a dropped or renamed column is not). The
+the tables once it ran (a new table, index or nullable column is; a dropped or retyped column is not). The
 database records the oldest application schema version that can still use it (:func:`compatible_from`), so
 a rollback to the previous release starts. A migration changes the database only through :class:`Ddl`,
-which runs each statement, or in a dry run only writes it down.
+which runs each statement, or in a dry run only writes it down; a change of rows (not of the schema) goes
+through :meth:`Ddl.backfill`, which a dry run describes as an SQL comment.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Index, Table, inspect
+from sqlalchemy import Column, Connection, Index, Table, func, inspect, select, update
 from sqlalchemy.schema import DDL, CreateColumn, CreateIndex, CreateTable, ExecutableDDLElement
 from sqlalchemy.sql.dml import UpdateBase
 
 from interlink.adapters.stores import schema
+from interlink.core.command_events import REQUEST_KIND
 
 __all__ = ["MIGRATIONS", "Ddl", "Migration", "compatible_from"]
 
@@ -58,6 +63,13 @@ class Ddl:
         found = inspect(self.connection).get_columns(table.name, schema=self.schema)
         return column.name in {c["name"] for c in found}
 
+    def column_type(self, column: Column[Any]) -> str | None:
+        """The column's type as the database's catalog names it (upper case), or None when it is missing."""
+        table = column.table
+        assert isinstance(table, Table)
+        found = inspect(self.connection).get_columns(table.name, schema=self.schema)
+        return next((str(c["type"]).upper() for c in found if c["name"] == column.name), None)
+
     def create_table(self, table: Table) -> None:
         """CREATE TABLE and its indexes, unless the table exists."""
         if not self.has_table(table):
@@ -88,6 +100,14 @@ class Ddl:
         self.statements.append(str(compiled).strip())
         if not self.dry_run:
             self.connection.execute(statement)
+
+    def backfill(self, description: str, apply: Callable[[Connection], int]) -> None:
+        """A change of rows, not of the schema (data a new column starts with): ``apply`` runs it and returns
+        the number of rows it changed. Written down as an SQL comment; a dry run does not call ``apply``."""
+        if self.dry_run:
+            self.statements.append(f"-- data, not run in a dry run: {description}")
+        else:
+            self.statements.append(f"-- data: {description}: {apply(self.connection)} row(s) updated")
 
     def qualified_name(self, table: Table) -> str:
         """The table's name as SQL, quoted, with the store's schema when it has one."""
@@ -142,11 +162,59 @@ def _v6_retention_indexes(ddl: Ddl) -> None:
     ddl.create_index(_index(schema.aggregates, "ix_interlink_aggregates_kind_updated_at"))
 
 
+def _v8_aggregates_jsonb(ddl: Ddl) -> None:
+    """Version 8: on PostgreSQL, aggregates as JSONB (SQLite keeps TEXT), so each declared query field has an
+    expression index (docs/queries.md); a U+0000 escape (which JSONB cannot hold) becomes U+FFFD. The table is
+    rewritten under an exclusive lock: minutes for millions of aggregates. On every SQL store, an index on the
+    dead letters' message id (parking a message looked for an earlier row of it by scanning them all).
+
+    Not compatible: the previous release's statements write text into ``data``, which a JSONB column refuses."""
+    ddl.create_index(_index(schema.dead_letters, "ix_interlink_dead_letters_message_id"))
+    if ddl.connection.dialect.name != "postgresql":
+        return
+    if "JSON" in (ddl.column_type(schema.aggregates.c.data) or ""):
+        return  # created by this release's metadata
+    retype = r"ALTER COLUMN data TYPE jsonb USING replace(data, '\u0000', '\ufffd')::jsonb"
+    ddl.run(DDL(f"ALTER TABLE {ddl.qualified_name(schema.aggregates)} {retype}"))  # type: ignore[no-untyped-call]
+
+
+def _v9_due_times(ddl: Ddl) -> None:
+    """Version 9: the due time of framework records (nullable: the previous release, which does not name the
+    column, still writes), its (kind, due_at) index, and the deadlines of the requests outstanding now (data:
+    in a dry run, a comment with their number)."""
+    t = schema.aggregates
+    existed = ddl.has_column(t.c.due_at)
+    ddl.add_column(t.c.due_at)
+    ddl.create_index(_index(t, "ix_interlink_aggregates_kind_due_at"))
+    # In a dry run the column may not exist yet: count the requests without naming it.
+    pending = select(func.count()).select_from(t).where(t.c.kind == REQUEST_KIND)
+    if existed:
+        pending = pending.where(t.c.due_at.is_(None))
+    count = ddl.connection.execute(pending).scalar_one()
+    ddl.backfill(f"due_at of the {count} {REQUEST_KIND} record(s) without one, from each one's deadline", _due_times)
+
+
+def _due_times(conn: Connection) -> int:
+    t = schema.aggregates
+    rows = conn.execute(select(t.c.id, t.c.data).where(t.c.kind == REQUEST_KIND, t.c.due_at.is_(None))).all()
+    changed = 0
+    for id, data in rows:
+        deadline = (json.loads(data) if isinstance(data, str) else data).get("deadline")
+        if deadline is not None:
+            due = datetime.fromisoformat(deadline).timestamp()
+            conn.execute(update(t).where(t.c.kind == REQUEST_KIND, t.c.id == id).values(due_at=due))
+            changed += 1
+    return changed
+
+
 # One line per version; `compatible=False` makes every older release refuse the database (docs/migrations.md).
+# Version 7 is unused; a missing number is skipped.
 MIGRATIONS: dict[int, Migration] = {
     2: Migration(_v2_inbox_age_index, compatible=True),
     3: Migration(_v3_idempotency, compatible=True),
     4: Migration(_v4_inbound_files, compatible=True),
     5: Migration(_v5_dead_letter_class, compatible=True),
     6: Migration(_v6_retention_indexes, compatible=True),
+    8: Migration(_v8_aggregates_jsonb, compatible=False),
+    9: Migration(_v9_due_times, compatible=True),
 }

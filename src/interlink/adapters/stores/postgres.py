@@ -29,8 +29,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from sqlalchemy import ColumnElement, Delete, Integer, Text, cast, delete, func, literal_column, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import ColumnElement, Delete, Float, Integer, Text, delete, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateSchema, DropSchema
@@ -51,6 +51,8 @@ __all__ = ["PostgresStore"]
 log = logging.getLogger("interlink.store")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+# A JSON escape of U+0000: `\u0000` after an even number of backslashes (none, or escaped ones).
+_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 # SQLSTATE classes and codes after which trying again later may succeed.
 _TRANSIENT = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01", "55P03")
 
@@ -166,7 +168,7 @@ class PostgresStore(SqlStore):
 
     def _translate(self, exc: Exception) -> Exception:
         cause = getattr(exc, "orig", None) or exc
-        code = getattr(cause, "sqlstate", None) or getattr(getattr(cause, "__cause__", None), "sqlstate", None)
+        code = _sqlstate(exc)
         where = f"PostgreSQL store {self.redacted_url} ({self.schema})"
         if isinstance(exc, OSError | ConnectionError | TimeoutError) or (
             isinstance(code, str) and code.startswith(_TRANSIENT)
@@ -185,10 +187,10 @@ class PostgresStore(SqlStore):
     async def _update_many(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> int:
         statement = text(
             f'UPDATE "{self.schema}".interlink_aggregates AS a '
-            "SET version = v.nv, data = v.d, updated_at = :now "
-            "FROM unnest(:k, :i, :ev, :nv, :d) AS v(k, i, ev, nv, d) "
+            "SET version = v.nv, data = v.d::jsonb, updated_at = :now, due_at = v.du "
+            "FROM unnest(:k, :i, :ev, :nv, :d, :du) AS v(k, i, ev, nv, d, du) "
             "WHERE a.kind = v.k AND a.id = v.i AND a.version = v.ev"
-        ).bindparams(*_arrays("k", "i", "ev", "nv", "d"))
+        ).bindparams(*_arrays("k", "i", "ev", "nv", "d"), bindparam("du", type_=ARRAY(Float)))
         result = await conn.execute(
             statement,
             {
@@ -196,7 +198,8 @@ class PostgresStore(SqlStore):
                 "i": [w.id for w in writes],
                 "ev": [w.expected_version for w in writes],
                 "nv": [w.new_version for w in writes],
-                "d": [w.data for w in writes],
+                "d": [None if w.data is None else self._document(w.data) for w in writes],
+                "du": [w.due_at for w in writes],
                 "now": now,
             },
         )
@@ -214,6 +217,18 @@ class PostgresStore(SqlStore):
             "ev": [w.expected_version for w in writes],
         }
         return int((await conn.execute(statement, params)).rowcount)
+
+    async def _remove_outbox(self, conn: AsyncConnection, seqs: list[int]) -> None:
+        # One primary-key probe per row, then a TID scan, whatever the plan cache or the statistics say. As
+        # `seq IN ($1, ... $n)`, a generic plan made with a young outbox's statistics scanned every pending row
+        # (each batch of a backlog reading all of it); joined with unnest(), fresh statistics chose a hash join
+        # over a scan of the outbox as soon as a batch was a few percent of it.
+        table = f'"{self.schema}".interlink_outbox'
+        statement = text(
+            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT o.ctid FROM unnest(:seqs) AS v(seq) "
+            f"CROSS JOIN LATERAL (SELECT ctid FROM {table} WHERE seq = v.seq LIMIT 1) AS o))"
+        ).bindparams(bindparam("seqs", type_=ARRAY(Integer)))
+        await conn.execute(statement, {"seqs": seqs})
 
     async def seen(self, subscription: str, message_ids: Sequence[str]) -> set[str]:
         if not message_ids:
@@ -247,17 +262,34 @@ class PostgresStore(SqlStore):
         picked = select(ctid).select_from(table).where(condition).limit(limit)
         return delete(table).where(ctid == func.any(func.array(picked.scalar_subquery())))
 
-    # -- queries -----------------------------------------------------------------------------------
+    # -- queries (declared query fields, docs/queries.md) -----------------------------------------
 
-    def _field(self, name: str) -> Any:
-        # jsonb cannot hold U+0000: one row whose text has the escape would make every filtered list fail.
-        # Such a string reads as U+FFFD for the filter only (the API refuses NUL; older rows may have it).
-        data = func.replace(schema.aggregates.c.data, "\\u0000", "\\ufffd")
-        return cast(data, JSONB)[name].astext
+    @property
+    def _aggregates_sql(self) -> str:
+        return f'"{self.schema}".interlink_aggregates'
+
+    _data_sql = "data::text"  # read as text, not parsed by the driver's JSONB decoder
+
+    def _field_sql(self, name: str) -> str:
+        return f"(data ->> '{name}')"
 
     def _field_value(self, value: FieldValue) -> Any:
         # ->> gives text: JSON true is 'true', numbers their decimal text.
         return ("true" if value else "false") if isinstance(value, bool) else (None if value is None else str(value))
+
+    def _index_names_sql(self) -> str:
+        return (
+            f"SELECT indexname FROM pg_indexes WHERE schemaname = '{self.schema}' "
+            "AND tablename = 'interlink_aggregates'"
+        )
+
+    def _denied(self, exc: Exception) -> bool:
+        return _sqlstate(exc) == "42501"  # insufficient_privilege
+
+    def _document(self, data: str) -> str:
+        # JSONB cannot hold U+0000: such a character (the API refuses it; a message or a file may carry it) is
+        # stored as U+FFFD. Only an escape preceded by an even number of backslashes is one.
+        return _NUL.sub(r"\1\\ufffd", data) if "\\u0000" in data else data
 
     # -- outbox ------------------------------------------------------------------------------------
 
@@ -284,7 +316,7 @@ class PostgresStore(SqlStore):
             if not rows:
                 return 0
             await publish([OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows])
-            await conn.execute(delete(t).where(t.c.seq.in_([r[0] for r in rows])))
+            await self._remove_outbox(conn, [r[0] for r in rows])
         return len(rows)
 
     async def watch_outbox(self, wake: Callable[[], None]) -> None:
@@ -328,6 +360,12 @@ class PostgresStore(SqlStore):
 
 def _namespace(name: str) -> Any:
     return text("EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :schema)").bindparams(schema=name)
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    cause = getattr(exc, "orig", None) or exc
+    code = getattr(cause, "sqlstate", None) or getattr(getattr(cause, "__cause__", None), "sqlstate", None)
+    return code if isinstance(code, str) else None
 
 
 def _arrays(*names: str) -> list[Any]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Float,
     Index,
     Integer,
@@ -13,11 +16,39 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    cast,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
-__all__ = ["aggregates", "dead_letters", "files", "idempotency", "inbox", "meta", "metadata", "outbox"]
+__all__ = ["JsonDocument", "aggregates", "dead_letters", "files", "idempotency", "inbox", "meta", "metadata", "outbox"]
 
 metadata = MetaData()
+
+
+class _Jsonb(UserDefinedType[str]):
+    """JSONB, handed to the driver as text and read back cast to text: no JSON parsing in Python."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "JSONB"
+
+    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
+        # Read as text: the driver's JSONB decoder would parse it into Python objects.
+        return cast(colexpr, Text)
+
+
+class JsonDocument(TypeDecorator[str]):
+    """A JSON document, text in Python: TEXT on SQLite, JSONB on PostgreSQL (since schema version 8), where
+    the declared query fields are indexed by expression (docs/queries.md)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[str]:
+        return dialect.type_descriptor(_Jsonb() if dialect.name == "postgresql" else Text())
+
 
 meta = Table(
     "interlink_meta",
@@ -32,10 +63,14 @@ aggregates = Table(
     Column("kind", String(200), primary_key=True),
     Column("id", String(200), primary_key=True),
     Column("version", Integer, nullable=False),
-    Column("data", Text, nullable=False),
+    Column("data", JsonDocument(), nullable=False),
     Column("updated_at", Float, nullable=False),
     # Since schema version 6: framework records (stored replies, ended sagas) are pruned by age through it.
     Index("ix_interlink_aggregates_kind_updated_at", "kind", "updated_at"),
+    # Since schema version 9: when a framework record falls due (an outstanding request's deadline), found
+    # by Store.due through the index; NULL for everything that is never due.
+    Column("due_at", Float),
+    Index("ix_interlink_aggregates_kind_due_at", "kind", "due_at"),
 )
 
 outbox = Table(
@@ -76,6 +111,8 @@ dead_letters = Table(
     # Since schema version 5: transient, permanent or poison (NULL in rows parked before).
     Column("error_class", String(16)),
     Index("ix_interlink_dead_letters_subscription", "subscription"),
+    # Since schema version 8: parking a message looks up whether it is parked already, by its id.
+    Index("ix_interlink_dead_letters_message_id", "message_id"),
     sqlite_autoincrement=True,
 )
 

@@ -10,7 +10,7 @@ import abc
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from interlink.adapters.stores import schema
+from interlink.adapters.stores.sql_due import SqlDueTimes
 from interlink.adapters.stores.sql_files import SqlFileClaims
 from interlink.adapters.stores.sql_idempotency import SqlIdempotencyKeys
+from interlink.adapters.stores.sql_queries import SqlQueries
 from interlink.adapters.stores.sql_retention import SqlRetention
 from interlink.adapters.stores.sql_schema import SqlSchema
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError
@@ -39,7 +41,6 @@ from interlink.ports.store import (
     AggregateWrite,
     ChangeSet,
     DeadLetter,
-    FieldValue,
     OutboxRow,
     OutboxStatus,
     Store,
@@ -52,7 +53,7 @@ __all__ = ["SqlStore"]
 log = logging.getLogger("interlink.store")
 
 
-class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlRetention, SqlSchema, Store, abc.ABC):
+class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlDueTimes, SqlSchema, Store, abc.ABC):
     """A store on SQLAlchemy 2 async: one writer at a time per process, reads in parallel."""
 
     def __init__(self, url: str, *, domain: str) -> None:
@@ -164,7 +165,7 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlRetention, SqlSchema, Store
                 await self._finish_idempotency(conn, record)
             sent = [seq for c in changes for seq in c.outbox_sent]
             if sent:
-                await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(sent)))
+                await self._remove_outbox(conn, sent)
             resolved = [i for c in changes for i in c.resolved_dead_letters]
             if resolved:
                 await conn.execute(delete(schema.dead_letters).where(schema.dead_letters.c.id.in_(resolved)))
@@ -184,8 +185,9 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlRetention, SqlSchema, Store
                             "kind": w.kind,
                             "id": w.id,
                             "version": w.new_version,
-                            "data": w.data,
+                            "data": self._document(w.data or ""),  # creates carry data
                             "updated_at": now,
+                            "due_at": w.due_at,
                         }
                         for w in creates
                     ],
@@ -198,15 +200,22 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlRetention, SqlSchema, Store
         if deletes and await self._delete_many(conn, deletes) != len(deletes):
             raise _stale(deletes)
 
+    def _document(self, data: str) -> str:
+        """An aggregate's JSON text as the database stores it (PostgreSQL's JSONB cannot hold U+0000)."""
+        return data
+
     async def _update_many(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> int:
         """Apply version-checked updates; returns how many rows matched their expected version."""
         t = schema.aggregates
         stmt = (
             update(t)
             .where(t.c.kind == bindparam("k"), t.c.id == bindparam("i"), t.c.version == bindparam("ev"))
-            .values(version=bindparam("nv"), data=bindparam("d"), updated_at=now)
+            .values(version=bindparam("nv"), data=bindparam("d"), updated_at=now, due_at=bindparam("du"))
         )
-        params = [{"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data} for w in writes]
+        params = [
+            {"k": w.kind, "i": w.id, "ev": w.expected_version, "nv": w.new_version, "d": w.data, "du": w.due_at}
+            for w in writes
+        ]
         # The sqlite3 driver sums rowcount over executemany, which is what is needed here.
         return int((await conn.execute(stmt, params)).rowcount)
 
@@ -271,7 +280,11 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlRetention, SqlSchema, Store
             return
         assert self._writer is not None
         async with self._errors(), self._write_lock, self._writer.begin() as conn:
-            await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(list(seqs))))
+            await self._remove_outbox(conn, list(seqs))
+
+    async def _remove_outbox(self, conn: AsyncConnection, seqs: list[int]) -> None:
+        """Delete the outbox rows of these sequence numbers (sent, or parked)."""
+        await conn.execute(delete(schema.outbox).where(schema.outbox.c.seq.in_(seqs)))
 
     async def _park_outbox(self, letter: DeadLetter) -> bool:
         assert self._writer is not None
@@ -308,29 +321,6 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlRetention, SqlSchema, Store
         async with self._errors(), self._read() as conn:
             row = (await conn.execute(select(t).where(t.c.id == id))).first()
         return _dead_letter(row) if row else None
-
-    # -- queries and idempotency -----------------------------------------------------------------------
-
-    def _field(self, name: str) -> Any:
-        """SQL expression for a top-level field of the aggregate's JSON document."""
-        return func.json_extract(schema.aggregates.c.data, f"$.{name}")
-
-    def _field_value(self, value: FieldValue) -> Any:
-        return int(value) if isinstance(value, bool) else value
-
-    async def _list_aggregates(
-        self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
-    ) -> list[tuple[str, StoredAggregate]]:
-        t = schema.aggregates
-        query = select(t.c.id, t.c.data, t.c.version).where(t.c.kind == kind)
-        for name, value in where.items():
-            expression = self._field(name)
-            query = query.where(expression.is_(None) if value is None else expression == self._field_value(value))
-        if after is not None:
-            query = query.where(t.c.id > after)
-        async with self._errors(), self._read() as conn:
-            rows = (await conn.execute(query.order_by(t.c.id).limit(limit))).all()
-        return [(r[0], StoredAggregate(r[1], r[2])) for r in rows]
 
 
 def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:

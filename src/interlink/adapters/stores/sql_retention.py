@@ -1,5 +1,5 @@
 """Retention on SQL: the part of :class:`~interlink.adapters.stores.sql.SqlStore` that prunes old inbox marks,
-idempotency keys, stored replies and ended sagas, one bounded batch at a time through their age indexes.
+idempotency keys, stored replies, ended sagas and counters, one bounded batch at a time through their age indexes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from interlink.adapters.stores import schema
 from interlink.core.command_events import REPLY_KIND
 from interlink.core.sagas import SAGA_KIND, SagaStatus
-from interlink.ports.store import Retained
+from interlink.ports.store import COUNTERS_PREFIX, Retained
 
 __all__ = ["SqlRetention"]
 
@@ -56,5 +56,10 @@ class SqlRetention:
         t = schema.aggregates
         if kind is Retained.REPLY:
             return t, and_(t.c.kind == REPLY_KIND, t.c.updated_at < older_than)
+        if kind is Retained.COUNTERS:
+            # A range of kinds rather than LIKE, which SQLite (case-insensitive LIKE) cannot serve by the index.
+            after = COUNTERS_PREFIX[:-1] + chr(ord(COUNTERS_PREFIX[-1]) + 1)
+            kinds = and_(t.c.kind >= COUNTERS_PREFIX, t.c.kind < after)
+            return t, and_(kinds, t.c.updated_at < older_than)
         ended = [s.value for s in SagaStatus if s.ended]
         return t, and_(t.c.kind == SAGA_KIND, t.c.updated_at < older_than, self._field("status").in_(ended))

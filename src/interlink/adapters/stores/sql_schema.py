@@ -11,14 +11,14 @@ and refused otherwise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.schema import DropTable
+from sqlalchemy.schema import DDL, DropTable
 
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import MIGRATIONS, Ddl, Migration, compatible_from
@@ -77,6 +77,8 @@ class SqlSchema:
         def redacted_url(self) -> str: ...
         def _errors(self) -> AbstractAsyncContextManager[None]: ...
         def _engines(self) -> tuple[AsyncEngine, AsyncEngine]: ...
+        def _index_names_sql(self) -> str: ...
+        def query_indexes(self, fields: Mapping[str, Sequence[str]]) -> dict[str, str]: ...
 
     # -- on connect --------------------------------------------------------------------------------
 
@@ -134,9 +136,13 @@ class SqlSchema:
 
     # -- migrate -----------------------------------------------------------------------------------
 
-    async def migrate(self, *, dry_run: bool = False) -> MigrationReport:
-        """Create the tables of a fresh database or apply the pending migrations, in one transaction; with
-        ``dry_run`` only compile the SQL it would run. Works on a store that is not connected."""
+    async def migrate(
+        self, *, dry_run: bool = False, query_fields: Mapping[str, Sequence[str]] | None = None
+    ) -> MigrationReport:
+        """Create the tables of a fresh database or apply the pending migrations, then create the missing
+        indexes of the declared query fields (``query_fields``: kind -> field names, as
+        :func:`interlink.core.indexed.declared_indexes` gives them), in one transaction; with ``dry_run`` only
+        compile the SQL it would run. Works on a store that is not connected."""
         writer = self._writer
         own = writer is None
         if own:
@@ -146,7 +152,10 @@ class SqlSchema:
         assert writer is not None
         try:
             async with self._errors(), writer.begin() as conn:
-                return await conn.run_sync(self._upgrade, dry_run)
+                report = await conn.run_sync(self._upgrade, dry_run)
+                if query_fields:
+                    await conn.run_sync(self._create_query_indexes, query_fields, report)
+                return report
         finally:
             if own:
                 await writer.dispose()
@@ -175,6 +184,17 @@ class SqlSchema:
             elif marks[key] != str(value):
                 ddl.run(update(schema.meta).where(schema.meta.c.key == key).values(value=str(value)))
         return MigrationReport(found, code, oldest, ddl.statements, dry_run=dry_run)
+
+    def _create_query_indexes(
+        self, conn: Connection, fields: Mapping[str, Sequence[str]], report: MigrationReport
+    ) -> None:
+        """The missing indexes of the declared query fields, after the tables (docs/queries.md)."""
+        ddl = Ddl(conn, dry_run=report.dry_run)
+        present = {str(r[0]) for r in conn.execute(text(self._index_names_sql()))}
+        for name, statement in self.query_indexes(fields).items():
+            if name not in present:
+                ddl.run(DDL(statement))  # type: ignore[no-untyped-call]
+        report.statements.extend(ddl.statements)
 
     def _lock(self, ddl: Ddl) -> None:
         """First in a migration's or teardown's transaction: a server database locks out the others here."""

@@ -19,5 +19,7 @@ class ApiSettings:
     #: Seconds an Idempotency-Key claim outlives its holder (renewed every third of it while the command runs).
     idempotency_lease: float = 5.0
     readiness_outbox_lag: float = 30.0
+    #: One ``interlink.access`` log line per request (interlink.observability.access_log).
+    access_log: bool = False
     title: str | None = None
     version: str = "1.0.0"

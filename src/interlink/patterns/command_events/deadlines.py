@@ -1,7 +1,9 @@
 """The deadline watch: a small task that turns outstanding requests past their deadline into timeouts.
 
-It scans the issuer's ``~request`` records; for each one past its deadline it settles the request with a
-timed-out reply in its own transaction (see :func:`~interlink.patterns.command_events.replies.settle`).
+It asks the store for the issuer's ``~request`` records whose due time (their deadline) has passed
+(:meth:`~interlink.ports.store.Store.due`, an index lookup whatever the number of outstanding requests; a
+saga's step timeouts are the deadlines of its requests); each one it settles with a timed-out reply in its
+own transaction (see :func:`~interlink.patterns.command_events.replies.settle`).
 If the real reply commits first, the record's version moved and this timeout does not commit: a request
 ends once, either way. Several processes of one domain may watch at the same time for the same reason.
 """
@@ -29,8 +31,18 @@ log = logging.getLogger("interlink.command_events")
 class DeadlineWatch:
     """Delivers a timed-out reply, once, for every outstanding request whose deadline passed."""
 
-    def __init__(self, domain: Domain, store: Store, committer: Committer, clock: Clock, *, interval: float = 0.5):
+    def __init__(
+        self,
+        domain: Domain,
+        store: Store,
+        committer: Committer,
+        clock: Clock,
+        *,
+        interval: float = 0.5,
+        batch: int = 200,
+    ):
         self.domain = domain
+        self._batch = batch
         self._store = store
         self._committer = committer
         self._clock = clock
@@ -42,9 +54,13 @@ class DeadlineWatch:
         """End :meth:`run` at its next tick."""
         self._stopping.set()
 
+    def start(self, name: str) -> asyncio.Task[None]:
+        """Start :meth:`run` as a task; a :meth:`stop` from then on ends it, even one made before it first ran."""
+        self._stopping.clear()
+        return asyncio.create_task(self.run(), name=name)
+
     async def run(self) -> None:
         """Scan every ``interval`` seconds until :meth:`stop`."""
-        self._stopping.clear()
         while not self._stopping.is_set():
             try:
                 await self.tick()
@@ -54,30 +70,27 @@ class DeadlineWatch:
                 await asyncio.wait_for(self._stopping.wait(), self._interval)
 
     async def tick(self) -> int:
-        """One scan; returns how many requests it timed out."""
-        now = self._clock.now()
-        expired: list[str] = []
-        after: str | None = None
-        while True:
-            page = await self._store.list_aggregates(REQUEST_KIND, where={}, after=after, limit=500)
-            for id, stored in page:
-                deadline = OutstandingRequest.model_validate_json(stored.data).deadline
-                if deadline is not None and deadline <= now:
-                    expired.append(id)
-            if len(page) < 500:
-                break
-            after = page[-1][0]
+        """Time out every request due now, ``batch`` at a time; returns how many it timed out."""
+        now = self._clock.now().timestamp()
+        tried: set[str] = set()
         done = 0
-        for command_id in expired:
-            try:
-                done += await self._time_out(command_id)
-            except AdapterError:
-                raise
-            except Exception:
-                # A reply handler (or on_end command) that fails on the timeout must not stop the watch:
-                # the request stays outstanding and is tried again at the next tick.
-                log.exception("timing out request %s of %s failed; tried again later", command_id, self.domain.name)
-        return done
+        while True:
+            page = await self._store.due(REQUEST_KIND, now, self._batch)
+            fresh = [due.id for due in page if due.id not in tried]
+            for command_id in fresh:
+                tried.add(command_id)
+                try:
+                    done += await self._time_out(command_id)
+                except AdapterError:
+                    raise
+                except Exception:
+                    # A reply handler (or on_end command) that fails on the timeout must not stop the watch:
+                    # the request stays outstanding (and due) and is tried again at the next tick.
+                    log.exception("timing out request %s of %s failed; tried again later", command_id, self.domain.name)
+            # Settled requests leave the index, so the next page holds the next ones; a page of nothing but
+            # failures seen already ends the tick.
+            if len(page) < self._batch or not fresh:
+                return done
 
     async def _time_out(self, command_id: str) -> int:
         uow = UnitOfWork(self.domain, self._store, self._clock)

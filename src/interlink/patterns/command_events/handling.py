@@ -20,6 +20,7 @@ from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, DomainError, InvalidPayload, UnknownMessageType
+from interlink.observability import tracing
 
 __all__ = ["CommandDispatcher"]
 
@@ -54,7 +55,8 @@ class CommandDispatcher(Dispatcher):
             log.info("command %s %s was handled already: replying with the stored outcome", envelope.type, command_id)
             reply = ReplyData.model_validate_json(stored[0])
         else:
-            reply = await self._run(spec, command, envelope, uow)
+            with tracing.command_event(self.domain.name, envelope.type, command_id):
+                reply = await self._run(spec, command, envelope, uow)
             uow.stage_record(REPLY_KIND, command_id, reply.model_dump_json(), 0)
         if envelope.replyto:
             fields: dict[str, object] = {

@@ -28,6 +28,8 @@ from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload
+from interlink.observability import tracing
+from interlink.observability.metrics import hooks as metrics
 
 __all__ = ["ReplyDispatcher", "reply_command_types", "settle"]
 
@@ -72,7 +74,8 @@ class ReplyDispatcher(Dispatcher):
                 envelope.id, envelope.type, reply.outcome.value, command_id, self.domain.name,
             )  # fmt: skip
             return
-        await settle(self.domain, self._clock, uow, command_id, found, reply)
+        with tracing.reply(self.domain.name, envelope.type, command_id, reply.outcome.value):
+            await settle(self.domain, self._clock, uow, command_id, found, reply)
 
 
 async def settle(
@@ -81,6 +84,7 @@ async def settle(
     """Remove the outstanding request and hand the reply to its saga or its reply handler."""
     request = OutstandingRequest.model_validate_json(found[0])
     uow.stage_record(REQUEST_KIND, command_id, None, found[1])
+    metrics.reply_applied(uow, domain.name, request.command_type, request.sent_at, reply.outcome.value, clock.now)
     if request.saga is not None:
         await _advance_saga(domain, clock, uow, request, command_id, reply)
         return
@@ -117,18 +121,23 @@ async def _advance_saga(
         raise ConfigurationError(
             f"saga {state.id} is a {state.name!r} saga, which domain {domain.name!r} no longer declares"
         )
-    now = clock.now()
+    now, before = clock.now(), state.status.value
     send = advance(saga, state, command_id, reply, now)
-    if send is not None:
-        ctx = Context(
-            domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
-        )
-        uow.send_command(send.command, send.to, ctx, deadline=send.deadline, command_id=send.command_id, saga=state.id)
-    uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), found[1])
-    if state.status.ended:
-        log.info("saga %s (%s) ended %s", state.id, state.name, state.status.value)
-        if saga.on_end is not None:
+    metrics.saga_entered(uow, domain.name, saga.name, before, state.status.value)
+    with tracing.saga_transition(saga.name, state.id, state.step, state.status.value):
+        if send is not None:
             ctx = Context(
-                domain, uow, Role.HANDLER, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
+                domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
             )
-            await ctx.execute(saga.on_end, state)
+            uow.send_command(
+                send.command, send.to, ctx, deadline=send.deadline, command_id=send.command_id, saga=state.id
+            )
+        uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), found[1])
+        if state.status.ended:
+            log.info("saga %s (%s) ended %s", state.id, state.name, state.status.value)
+            if saga.on_end is not None:
+                ctx = Context(
+                    domain, uow, Role.HANDLER, name=f"saga {saga.name}", clock=clock,
+                    correlation_id=state.correlation_id,
+                )  # fmt: skip
+                await ctx.execute(saga.on_end, state)

@@ -36,6 +36,8 @@ from interlink.core.inbound import InboundFileSpec
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError
+from interlink.observability import tracing
+from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.inbound_file.errors import ClaimLost
 from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.readers import RawRecord
@@ -105,7 +107,8 @@ class Ingestion:
         if self.aborted:
             return True
         for batch in _batches(records, self.checkpoint, self.spec.batch_size):
-            await self._commit(await self._stage(batch))
+            with tracing.inbound_batch(self._host.domain.name, self.spec.name, len(batch), self.checkpoint):
+                await self._commit(await self._stage(batch))
             if self.aborted:
                 break
             if stop():
@@ -155,6 +158,7 @@ class Ingestion:
                     overlay.absorb(done)
                     change.writes += done.writes
                     change.outbox += done.outbox
+                    change.after_commit += done.after_commit
                     accepted += 1
                     continue
             rejects.append((record, reason))
@@ -219,6 +223,7 @@ class Ingestion:
 
     def _advanced(self, checkpoint: int, accepted: int, rejected: int, line: int) -> None:
         crash_point("ingest.after_commit")
+        metrics.file_records(self._host.domain.name, self.spec.name, accepted - self.accepted, rejected - self.rejected)
         self.checkpoint, self.accepted, self.rejected, self.line = checkpoint, accepted, rejected, line
         self._committed_rejects = self._rejects.size
         if self._on_progress is not None:

@@ -23,6 +23,7 @@ from typing import Literal
 from interlink.core.inbound import InboundFileSpec
 from interlink.delivery.ids import random_hex
 from interlink.exceptions import AdapterError, ConcurrencyError
+from interlink.observability import tracing
 from interlink.patterns.inbound_file.errors import FileRefused
 from interlink.patterns.inbound_file.files import MARKER, Folders, hazard, open_checked
 from interlink.patterns.inbound_file.host import IntakeHost
@@ -142,7 +143,8 @@ class SourceWorker:
                 return await self._duplicate(path, file_id, name, held)
             if held.owner != self.owner:
                 return FileReport(self.spec.name, name, "busy", f"held by {held.owner}", file_id)
-        return await self._ingest(path, held, facts.lines, on_progress, stop)
+        with tracing.inbound_file(self._host.domain.name, self.spec.name, name):
+            return await self._ingest(path, held, facts.lines, on_progress, stop)
 
     async def _claim(self, file: InboundFile) -> InboundFile:
         store = self._host.store

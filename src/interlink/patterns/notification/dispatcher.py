@@ -29,6 +29,7 @@ from interlink.delivery.envelope import Envelope
 from interlink.delivery.ids import random_hex
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ExternalServiceError
+from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.notification.records import Counters, ResourceSync, counters_type, sync_type
 
 __all__ = ["Fetched", "NotificationDispatcher", "fetch_resource", "run_command"]
@@ -108,6 +109,7 @@ class NotificationDispatcher(Dispatcher):
             self._flag(sync, event)
         elif event.version > sync.applied:
             await self._update(spec, ctx, uow, sync, counters, event)
+            metrics.notification_fetched(uow, self.domain.name, spec.name, envelope.time, self._clock.now)
         # else: the local copy already has this version or a later one (coalesced): nothing to fetch.
         sync.notified = max(sync.notified, event.version)
         uow.stage_save(sync)

@@ -23,6 +23,7 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.ids import random_hex
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, ExternalServiceError
+from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.notification.dispatcher import count_fetch, fetch_resource, run_command
 from interlink.patterns.notification.records import counters_type, sync_type
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
@@ -99,6 +100,7 @@ class DeferredReads:
             uow = UnitOfWork(self.domain, self._store, self._clock, external=self._external)
             sync = await uow.load(record, id)
             if sync is None or not sync.pending:
+                metrics.deferred_read(self.domain.name, spec.name, "current")
                 return False
             ctx = Context(
                 self.domain, uow, Role.HANDLER, name=spec.name, clock=self._clock, correlation_id=correlation_id
@@ -108,6 +110,7 @@ class DeferredReads:
             except SourceUnavailable as exc:
                 if spec.when_source_down == "stale":
                     log.warning("serving stale %s %r: %s", spec.aggregate, id, exc)
+                    metrics.deferred_read(self.domain.name, spec.name, "stale", sync.pending_since, self._clock.now)
                     return True
                 raise SourceUnavailable(
                     f"{spec.name}: {id!r} has an update pending and its source is unavailable ({exc})"
@@ -133,6 +136,9 @@ class DeferredReads:
                 await self._committer.commit(uow.changes())
             except ConcurrencyError:
                 continue  # a notification or another process moved the flag: look again
+            metrics.deferred_read(
+                self.domain.name, spec.name, "stale" if sync.pending else "fresh", sync.pending_since, self._clock.now
+            )
             if sync.pending:  # the source still lags behind the notified version
                 if spec.when_source_down == "stale":
                     return True

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.notification import NotificationSpec
-from interlink.ports.store import Store
+from interlink.ports.store import COUNTERS_PREFIX, Store
 
 R = TypeVar("R", bound=Aggregate)
 
@@ -58,7 +58,7 @@ def sync_type(subscription: str) -> type[ResourceSync]:
 @cache
 def counters_type(subscription: str) -> type[Counters]:
     """The record type filed under ``~counters:<subscription>``."""
-    return type("Counters", (Counters,), {"__aggregate_name__": f"~counters:{subscription}"})
+    return type("Counters", (Counters,), {"__aggregate_name__": f"{COUNTERS_PREFIX}{subscription}"})
 
 
 @dataclass(frozen=True)

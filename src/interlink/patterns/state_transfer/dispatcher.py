@@ -9,6 +9,7 @@ from interlink.delivery.dispatch import Dispatcher, read_event, run_handlers
 from interlink.delivery.envelope import Envelope
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, UnknownMessageType
+from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.state_transfer.apply import apply_state
 
 __all__ = ["ReplicaDispatcher"]
@@ -44,7 +45,8 @@ class ReplicaDispatcher(Dispatcher):
         if spec is None:
             raise UnknownMessageType(f"domain {self.domain.name!r} keeps no replica from {envelope.type!r}")
         event = read_event(self.domain, envelope, spec.event)
-        await apply_state(uow, spec, event)
+        if await apply_state(uow, spec, event):
+            metrics.replica_applied(uow, self.domain.name, spec.name, envelope.time, self._clock.now)
         handlers = [h for h in self.domain.handlers if h.event_type is spec.event]
         if handlers:
             await run_handlers(self.domain, self._clock, handlers, event, envelope, uow)

@@ -343,6 +343,17 @@ class NatsBroker(Broker):
             self._adopt(name, fresh)
         return self._routes[name]
 
+    async def _backlog(self, subscription: str) -> int | None:
+        _, js = self._client()
+        route = await self._route(subscription)
+        total = 0
+        with translating(f"count the backlog of {subscription!r}"):
+            for stream, consumer in route.consumers:
+                info = await js.consumer_info(stream, consumer)
+                # Not yet delivered (of the subjects it filters on) plus delivered but not acked yet.
+                total += (info.num_pending or 0) + (info.num_ack_pending or 0)
+        return total
+
     # -- fetching --------------------------------------------------------------------------------
 
     async def _fetch(self, subscription: str, max_messages: int, wait: float) -> list[Delivery]:

@@ -271,6 +271,20 @@ class RabbitMqBroker(Broker):
             if not self._connected:
                 return []  # closed while waiting: a fetch does not hold up shutdown
 
+    async def _backlog(self, subscription: str) -> int | None:
+        session = await self._live()
+        async with self._request():
+            # A channel of its own, as in _feed: a passive declare of a missing queue closes its channel.
+            channel = await session.connection.channel(publisher_confirms=False)
+            try:
+                queue = await channel.declare_queue(self.settings.queue(subscription), passive=True)
+            except ChannelNotFoundEntity:
+                return None
+            finally:
+                await _quietly(channel.close(), self.settings.request_timeout)
+        count = queue.declaration_result.message_count
+        return int(count) if count is not None else None  # ready messages; those in flight are not counted
+
     async def _feed(self, subscription: str) -> _Feed:
         if subscription not in self._known:
             session = await self._live()

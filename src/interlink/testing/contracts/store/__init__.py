@@ -18,6 +18,7 @@ live in the modules of this package; ``StoreContract`` combines them.
 from __future__ import annotations
 
 from interlink.testing.contracts.store.data import DataContract
+from interlink.testing.contracts.store.due import DueContract
 from interlink.testing.contracts.store.messaging import MessagingContract
 from interlink.testing.contracts.store.records import RecordsContract
 from interlink.testing.contracts.store.retention import RetentionContract
@@ -26,7 +27,7 @@ from interlink.testing.contracts.store.teardown import TeardownContract
 __all__ = ["StoreContract"]
 
 
-class StoreContract(DataContract, MessagingContract, RecordsContract, RetentionContract, TeardownContract):
+class StoreContract(DataContract, DueContract, MessagingContract, RecordsContract, RetentionContract, TeardownContract):
     """Abstract tests of the :class:`~interlink.ports.store.Store` port.
 
     Subclasses define the ``store`` fixture (see the module docstring); it is not declared here so that a

@@ -172,6 +172,19 @@ class DataContract(StoreContractBase):
 
     async def test_list_filters_on_fields_and_pages_by_id(self, store: Store) -> None:
         """list_aggregates keeps only matching fields (str, int, bool, null), in id order, from a cursor."""
+        await self._filters_and_pages(store)
+
+    async def test_query_indexes_keep_list_results(self, store: Store) -> None:
+        """With every field indexed (ensure_query_indexes, run twice) the lists find exactly the same."""
+        fields = {KIND: ["status", "amount", "vip", "note"], "~replica:x": ["status"]}
+        await store.ensure_query_indexes(fields)
+        assert await store.ensure_query_indexes(fields) == []  # nothing left to create
+        await self._filters_and_pages(store)
+        await store.commit([ChangeSet(writes=[_create("c-1", '{"status": "open"}', kind="~replica:x")])])
+        found = await store.list_aggregates("~replica:x", where={"status": "open"}, after=None, limit=10)
+        assert [i for i, _ in found] == ["c-1"]
+
+    async def _filters_and_pages(self, store: Store) -> None:
         docs = [
             ("a-1", '{"id": "a-1", "status": "open", "amount": 5, "vip": true, "note": null}'),
             ("a-2", '{"id": "a-2", "status": "closed", "amount": 5, "vip": false, "note": "x"}'),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from interlink.ports.store import ChangeSet, InboxMark, Retained, Store
-from interlink.testing.contracts.store.base import KIND, SUB, StoreContractBase, _create
+from interlink.ports.store import AggregateWrite, ChangeSet, InboxMark, Retained, Store
+from interlink.testing.contracts.store.base import KIND, SUB, StoreContractBase, _create, _message, _update
 
 __all__ = ["RetentionContract"]
 
@@ -95,3 +95,44 @@ class RetentionContract(StoreContractBase):
         held = await store.claim_idempotency("key-new", "f4", lease=60)
         assert held is not None
         assert held.fingerprint == "f2"
+
+    async def test_prune_counters_not_written_within_the_window(self, store: Store) -> None:
+        """Counters last written before the cut-off (a stopped process's) go; ones written since stay, and a
+        counter written again after a prune is simply created afresh."""
+        await store.commit([_record("~counters:sub-a", "delivery-gone", received=5)])
+        await store.commit([_record("~counters:sub-b", "reads-gone", served=2)])
+        await store.commit([_record("~counters:sub-a", "delivery-live", received=1)])
+        await store.commit([_record("~pending:sub-a", "r-1", pending=True)])
+        await store.commit([_record("~countersx", "c-1"), _record(KIND, "a-1")])
+        cut = _boundary()
+        live = await store.load("~counters:sub-a", "delivery-live")
+        assert live is not None
+        await store.commit([ChangeSet(writes=[_update("delivery-live", 1, '{"received": 2}', "~counters:sub-a")])])
+
+        assert await _prune_all(store, Retained.COUNTERS, cut, limit=1) == [1, 1, 0]
+        assert await store.load("~counters:sub-a", "delivery-gone") is None
+        assert await store.load("~counters:sub-b", "reads-gone") is None
+        assert await store.load("~counters:sub-a", "delivery-live") is not None
+        for kind, id in (("~pending:sub-a", "r-1"), ("~countersx", "c-1"), (KIND, "a-1")):
+            assert await store.load(kind, id) is not None
+        await store.commit([_record("~counters:sub-b", "reads-gone", served=3)])
+
+    async def test_no_prune_removes_what_is_still_needed(self, store: Store) -> None:
+        """Pruning every kind with a cut-off past everything leaves outstanding requests (due or not), running
+        and compensating sagas, pending flags, replicas, business aggregates and the outbox alone."""
+        needed = [
+            _create("cmd-waiting", "{}", kind="~request"),
+            _create("s-running", json.dumps({"status": "running"}), kind="~saga"),
+            _create("s-compensating", json.dumps({"status": "compensating"}), kind="~saga"),
+            _create("r-1", json.dumps({"pending": True}), kind="~pending:sub-a"),
+            _create("c-1", "{}", kind="~replica:Customer"),
+            _create("a-1", "{}"),
+        ]
+        due = AggregateWrite("~request", "cmd-due", 0, 1, "{}", 1.0)
+        await store.commit([ChangeSet(writes=[due, *needed], outbox=[_message(1)])])
+        for kind in Retained:
+            await _prune_all(store, kind, time.time() + 3600, limit=10)
+        for write in [due, *needed]:
+            assert await store.load(write.kind, write.id) is not None, write
+        assert [d.id for d in await store.due("~request", 2.0, 10)] == ["cmd-due"]
+        assert len(await store.outbox_batch(10)) == 1

@@ -32,6 +32,7 @@ from interlink.runtime.backends import open_store
 from interlink.testing.waiting import wait_until
 from tests.integration.test_due_store import _as_version_6
 from tests.integration.test_end_to_end import change_order, order, shipping, versions_seen
+from tests.integration.test_query_indexes import _as_version_6 as _as_text_version_6
 from tests.support.run_options import run
 from tests.support.services import fresh_name, require
 
@@ -241,6 +242,40 @@ async def test_the_dry_run_from_version_6_shows_the_due_time_backfill_as_a_comme
     async with _sql_store(_with(store_url, migrate="never")) as store:
         deadline = 1767225900.0  # 2026-01-01T00:05:00Z
         assert [(d.id, d.due_at) for d in await store.due(REQUEST_KIND, deadline, 10)] == [("cmd-old", deadline)]
+
+
+async def test_the_dry_run_of_version_8_on_postgres_prints_the_jsonb_rewrite_and_leaves_text() -> None:
+    """On a PostgreSQL schema at 6 with TEXT aggregates, `--dry-run` prints the ALTER ... TYPE jsonb of version 8
+    and leaves the column TEXT; `interlink migrate` converts it and records compatible_from 8."""
+    base = require("postgres").url
+    name = fresh_name("mig")
+    url = f"{base}?schema={name}"
+    engine = create_async_engine(base.replace("postgresql://", "postgresql+asyncpg://"))
+
+    async def data_type() -> str:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT data_type FROM information_schema.columns WHERE table_schema = :s "
+                    "AND table_name = 'interlink_aggregates' AND column_name = 'data'"
+                ),
+                {"s": name},
+            )
+            return str(found.scalar_one())
+
+    try:
+        await _migrate(url)
+        await _as_text_version_6(name, [("L1", '{"id": "L1"}')])
+        shown = await _migrate(url, "--dry-run")
+        assert f"ALTER TABLE {name}.interlink_aggregates ALTER COLUMN data TYPE jsonb USING replace(data" in shown
+        assert await data_type() == "text"
+        await _migrate(url)
+        assert await data_type() == "jsonb"
+        assert await _marks(url) == {"schema": str(SCHEMA_VERSION), "compatible_from": "8"}
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        await engine.dispose()
 
 
 async def test_migrate_module_creates_the_declared_query_indexes_and_migrate_never_creates_none(

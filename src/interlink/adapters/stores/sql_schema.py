@@ -5,7 +5,8 @@ Connecting reads ``interlink_meta`` and issues no DDL when the schema is current
 role without DDL rights. A fresh or older database is migrated on connect unless the URL says
 ``migrate=never``; then the store refuses it, naming ``interlink migrate``. A database newer than the code is
 used when its recorded ``compatible_from`` is at most the code's version (a rollback to the previous release),
-and refused otherwise.
+and refused otherwise. ``migrate`` also creates the indexes of the declared query fields it is given (those of
+a MODULE's domains), which a store with ``migrate=never`` does not create at start.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class SqlSchema:
                 self.redacted_url,
                 "created" if report.current is None else f"upgraded from version {report.current}",
                 report.target,
-                len(report.statements),
+                len([s for s in report.statements if not s.startswith("--")]),  # a comment: a data change
             )
 
     def _accept_newer(self, found: int, marks: Mapping[str, str]) -> None:

@@ -1,5 +1,5 @@
 """Every statement the SQL stores run on the hot path (aggregate get and put, outbox claim and removal, inbox
-lookup, idempotency keys, parking) reads its table through an index, with 20,000 rows in each table; on
+lookup, idempotency keys, parking, held aggregates) reads its table through an index, with 20,000 rows in each table; on
 PostgreSQL whether planned for its parameters or as the generic plan a prepared statement falls back to."""
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ async def _hot_path(store: PostgresStore | SqliteStore) -> None:
     letter = DeadLetter("sub", "dead-7", "t", b"{}", "e", 2, datetime.now(UTC))
     await store.commit([ChangeSet(idempotency=record, dead_letters=[letter])])
     await store.release_idempotency("key-other")
+    # Order-preserving dead letters: is an aggregate held (once per batch), park behind it, its queue.
+    held = DeadLetter("sub", "held-1", "t", b"{}", "e", 0, datetime.now(UTC), error_class="held", ordering_key="k1")
+    await store.commit([ChangeSet(dead_letters=[held])])
+    assert await store.parked_keys("sub", ["k1", "k2"]) == {"k1"}
+    assert len(await store.letters_of_key("sub", "k1", 1)) == 1
 
 
 @pytest.mark.parametrize("statistics", ["analyzed", "taken-when-empty"])

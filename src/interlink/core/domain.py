@@ -62,7 +62,9 @@ class Domain(NotificationVerbs, CommandEventVerbs):
         async def submit(ctx: Context, data: SubmitLoan) -> LoanRequest: ...
     """
 
-    def __init__(self, name: str, *, description: str = "", generic_routes: bool = False) -> None:
+    def __init__(
+        self, name: str, *, description: str = "", generic_routes: bool = False, ordered_dead_letters: bool = False
+    ) -> None:
         if not _NAME.match(name):
             raise ConfigurationError(
                 f"domain name {name!r} must be lowercase letters, digits and '-', starting with a letter"
@@ -72,6 +74,9 @@ class Domain(NotificationVerbs, CommandEventVerbs):
         #: Serve commands and queries declared without ``http=`` at ``POST /commands/<name>`` and
         #: ``GET /queries/<name>`` (commands run internally, by handlers, notifications, files or sagas, never).
         self.generic_routes = generic_routes
+        #: Order-preserving dead letters for the domain's subscription: while a message about an aggregate is
+        #: parked, the later ones about it wait behind it in the store (docs/resilience.md).
+        self.ordered_dead_letters = ordered_dead_letters
         self.aggregates: dict[str, type[Aggregate]] = {}
         self.events: dict[str, type[Event]] = {}
         self.command_messages: dict[str, type[Command]] = {}

@@ -16,6 +16,11 @@ source, the store or the broker) is retried on a time budget without using up th
 a permanent one is parked at once, a poison one after its attempts. The policy is the one declared for
 the message's type (``retry=``), else the runtime's.
 
+With order-preserving dead letters (``Domain(..., ordered_dead_letters=True)``), a message whose aggregate
+(CloudEvents source and subject) has a letter parked is not handled: it is parked behind it as ``held``, in
+the same commit as the rest of the batch, and acked; so is every later message of the batch about an
+aggregate whose message was parked earlier in it. :mod:`interlink.runtime.replay` releases them.
+
 A crash between 4 and 5 means redelivery; the inbox mark, committed with the effects, turns it into a
 no-op. That is effectively-once: at-least-once delivery plus an idempotent receiver.
 """
@@ -34,6 +39,7 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
+from interlink.delivery.holding import Holding
 from interlink.delivery.retry import ErrorClass, FailureLedger, RetryPolicy, Verdict, classify
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import (
@@ -63,6 +69,8 @@ class ConsumerStats:
     duplicates: int = 0
     retried: int = 0
     dead_lettered: int = 0
+    #: Messages parked behind an earlier letter of their aggregate (order-preserving dead letters).
+    held: int = 0
     batches: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     #: Failures by class (transient, permanent, poison), each delivery that failed counted once.
@@ -77,6 +85,8 @@ class _Work:
     committed: bool = False  # its change set committed (or was found committed already)
     policy: RetryPolicy | None = None
     message_type: str = "?"
+    held: bool = False  # parked behind an earlier letter of its aggregate, never handled
+    ordering_key: str | None = None  # its aggregate, when the subscription keeps order
 
 
 #: A delivery to hand back, why, and after how many seconds.
@@ -120,6 +130,7 @@ class Consumer:
         self._fetch_wait = fetch_wait
         self._external = external
         self._stopping = False
+        self._holding = Holding(store, subscription.name, clock, enabled=domain.ordered_dead_letters)
         self.ledger = FailureLedger()
         self._spans = messaging.ConsumerSpans(subscription.name, subscription.channels, broker, dispatcher.types())
 
@@ -192,6 +203,9 @@ class Consumer:
         overlay = Overlay()
         in_batch: dict[str, _Work] = {}
         copies: list[tuple[Delivery, _Work]] = []
+        held = await self._held_keys(decoded, seen, retries, work)
+        if held is None:
+            return acks, retries
         for d, envelope in decoded:
             if envelope.id in seen:
                 acks.append(d)
@@ -203,6 +217,12 @@ class Consumer:
                 # commit: on brokers that ack by message (JetStream, Redis Streams) acking this copy now
                 # would also settle the first, and lose the message if the first copy's commit failed.
                 copies.append((d, in_batch[envelope.id]))
+                continue
+            key = self._holding.key(envelope)
+            if key is not None and key in held:
+                letter = ChangeSet(dead_letters=[self._holding.letter(d, envelope, key)])
+                in_batch[envelope.id] = item = _Work(d, letter, message_type=envelope.type, held=True)
+                work.append(item)
                 continue
             policy = self.policy_for(envelope.type)
             uow = UnitOfWork(
@@ -230,12 +250,13 @@ class Consumer:
                 # A store outage in the handler's own reads, a source that is down, a bad message, a bug:
                 # the class of the error decides (see interlink.delivery.retry).
                 self._count_error(exc)
-                self._retry_or_park(d, envelope.type, exc, policy, retries, work)
+                if self._retry_or_park(d, envelope.type, exc, policy, retries, work, key) and key is not None:
+                    held.add(key)  # the later messages of this batch about it wait behind it
                 continue
             change = uow.changes()
             change.inbox.append(InboxMark(self.subscription.name, envelope.id))
             overlay.absorb(change)
-            in_batch[envelope.id] = item = _Work(d, change, policy=policy, message_type=envelope.type)
+            in_batch[envelope.id] = item = _Work(d, change, policy=policy, message_type=envelope.type, ordering_key=key)
             work.append(item)
         await self._commit(work, acks, retries)
         for copy, first in copies:
@@ -255,12 +276,28 @@ class Consumer:
         policy: RetryPolicy,
         retries: list[Retry],
         work: list[_Work],
-    ) -> None:
+        ordering_key: str | None = None,
+    ) -> bool:
+        """Hand a failure back or park it, as its verdict says; True when it is parked."""
         verdict = self._judge(delivery, error, policy)
         if verdict.park:
-            work.append(self._dead_letter(delivery, message_type, error, verdict))
+            work.append(self._dead_letter(delivery, message_type, error, verdict, ordering_key))
         else:
             retries.append((delivery, error, verdict.delay))
+        return verdict.park
+
+    async def _held_keys(
+        self, decoded: list[tuple[Delivery, Envelope]], seen: set[str], retries: list[Retry], work: list[_Work]
+    ) -> set[str] | None:
+        """The aggregates of this batch with a letter parked; None when the store cannot tell: the batch then
+        comes back whole, as if ``seen`` had failed."""
+        try:
+            return await self._holding.parked(e for _, e in decoded if e.id not in seen)
+        except StoreUnavailable as exc:
+            retries.extend((item.delivery, exc, self.policy.delay(1)) for item in work)
+            retries.extend((d, exc, self.policy_for(e.type).delay(1)) for d, e in decoded)
+            work.clear()
+            return None
 
     def _judge(
         self, delivery: Delivery, error: Exception, policy: RetryPolicy, error_class: ErrorClass | None = None
@@ -290,6 +327,8 @@ class Consumer:
                 if isinstance(error, DuplicateMessage):
                     self.stats.duplicates += 1
                     metrics.processed(self.domain.name, self.subscription.name, "duplicate")
+                elif item.held:
+                    self.stats.held += 1
                 elif item.error is not None:
                     self.stats.dead_lettered += 1
                     metrics.dead_lettered(self.domain.name, self.subscription.name, *_letter_of(item.change))
@@ -312,12 +351,14 @@ class Consumer:
                 if not transient:
                     self._count_error(error)
                 policy = item.policy or self.policy
-                if item.error is not None:
+                if item.error is not None or item.held:
                     retries.append((item.delivery, error, policy.delay(1)))
                     continue
                 verdict = self._judge(item.delivery, error, policy, "transient" if transient else None)
                 if verdict.park:
-                    parked.append(self._dead_letter(item.delivery, item.message_type, error, verdict))
+                    parked.append(
+                        self._dead_letter(item.delivery, item.message_type, error, verdict, item.ordering_key)
+                    )
                 else:
                     retries.append((item.delivery, error, verdict.delay))
         return parked
@@ -336,7 +377,14 @@ class Consumer:
             with self._spans.settling("retry", [delivery]):
                 await self._broker.retry(delivery, delay)
 
-    def _dead_letter(self, delivery: Delivery, message_type: str, error: Exception, verdict: Verdict) -> _Work:
+    def _dead_letter(
+        self,
+        delivery: Delivery,
+        message_type: str,
+        error: Exception,
+        verdict: Verdict,
+        ordering_key: str | None = None,
+    ) -> _Work:
         letter = DeadLetter(
             subscription=self.subscription.name,
             message_id=delivery.message_id,
@@ -346,6 +394,7 @@ class Consumer:
             attempts=verdict.attempts,
             failed_at=self._clock.now(),
             error_class=verdict.error_class,
+            ordering_key=ordering_key,
         )
         return _Work(delivery, ChangeSet(dead_letters=[letter]), error, message_type=message_type)
 

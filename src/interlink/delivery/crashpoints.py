@@ -7,7 +7,8 @@ Unset, a crash point costs one comparison.
 Points: ``relay.before_publish`` (outbox committed, nothing published), ``relay.after_publish``
 (published and confirmed, not yet marked sent), ``consumer.before_commit`` (handler ran, nothing
 committed), ``consumer.after_commit`` (effects and inbox mark committed, not yet acked),
-``ingest.after_commit`` (a batch of file records and its checkpoint committed, nothing else done).
+``ingest.after_commit`` (a batch of file records and its checkpoint committed, nothing else done),
+``replay.after_release`` (a released dead letter handled and removed, the next one released, not handled).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import signal
 __all__ = ["POINTS", "crash_point"]
 
 POINTS = frozenset({"relay.before_publish", "relay.after_publish", "consumer.before_commit", "consumer.after_commit"})
-POINTS |= {"ingest.after_commit"}
+POINTS |= {"ingest.after_commit", "replay.after_release"}
 
 
 def _armed() -> tuple[str | None, int]:

@@ -10,6 +10,10 @@ message type wait for the next round, so a source that is down costs one refused
 A replay that now fails for another reason (the source answers, the handler refuses) keeps the letter
 with its new reason and class, and it is not redriven again: an operator replays it. A declaration opts
 out with ``retry=RetryPolicy(redrive=False)``.
+
+Each round also hands on the ``released`` letters of order-preserving dead letters: a held letter whose turn
+came while no process was there to handle it (the letter before it discarded from the command line, or a
+crash during a release). Replaying one releases the rest of its aggregate's queue after it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from interlink.core.clock import Clock
 from interlink.delivery.committer import Committer
 from interlink.delivery.retry import RetryPolicy, classify
 from interlink.exceptions import ConcurrencyError, DuplicateMessage
-from interlink.ports.store import ChangeSet, DeadLetter, Store
+from interlink.ports.store import RELEASED, ChangeSet, DeadLetter, Store
 
 __all__ = ["Redrive"]
 
@@ -80,10 +84,11 @@ class Redrive:
                 log.warning("redrive %s: %s", self.subscription, exc)
 
     async def round(self) -> int:
-        """Replay the transient letters whose cause may be gone; returns how many were handled."""
+        """Replay the transient letters whose cause may be gone, and the released ones; returns how many
+        were handled (released letters counted once per queue)."""
+        done = await self._released()
         letters = await self._store.dead_letters(self.subscription, limit=self._batch, error_class="transient")
         still_down: set[str] = set()
-        done = 0
         for letter in letters:
             if self._stopping.is_set():
                 break
@@ -105,6 +110,19 @@ class Redrive:
             done += 1
             log.info("redrive %s: %s handled", self.subscription, letter.message_id)
         self.redriven += done
+        return done
+
+    async def _released(self) -> int:
+        done = 0
+        for letter in await self._store.dead_letters(self.subscription, limit=self._batch, error_class=RELEASED):
+            if self._stopping.is_set() or letter.id is None:
+                break
+            try:
+                await self._replay(letter.id)  # the rest of its queue follows it
+            except Exception as exc:  # it now holds the rest, with its reason, for an operator
+                log.warning("redrive %s: released %s failed: %s", self.subscription, letter.message_id, exc)
+                continue
+            done += 1
         return done
 
     async def _reclassify(self, letter: DeadLetter, error: Exception) -> None:

@@ -11,6 +11,8 @@ from interlink.exceptions import ConcurrencyError
 from interlink.ports.broker import OutgoingMessage
 
 __all__ = [
+    "HELD",
+    "RELEASED",
     "AggregateWrite",
     "ChangeSet",
     "DeadLetter",
@@ -25,8 +27,15 @@ __all__ = [
     "merge_writes",
 ]
 
-# Version 7 is unused; a store runs only the migrations this release has (migrations.py).
-SCHEMA_VERSION = 9
+# Versions 7 and 10 are unused; a store runs only the migrations this release has (migrations.py).
+SCHEMA_VERSION = 11
+
+#: The error class of a letter parked behind an earlier letter of its ordering key (order-preserving dead
+#: letters, docs/resilience.md): it was never handled, and waits for the letters before it to go.
+HELD = "held"
+#: The error class of a held letter whose turn has come (the letters before it were replayed or discarded):
+#: the runtime hands it to its handlers, in order, then the next one.
+RELEASED = "released"
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,10 @@ class DeadLetter:
     runtime redrives it once the cause is gone), ``permanent`` (it can never succeed as it is) or
     ``poison`` (its handler kept failing). None for letters parked before schema version 5.
     ``attempts`` counts the failures of that class.
+
+    ``ordering_key`` (since schema version 11) is set on the letters of a subscription with order-preserving
+    dead letters: the letters of one key form a queue by ``id``, whose first letter blocks the others
+    (``held``, then ``released`` when their turn comes).
     """
 
     subscription: str
@@ -89,6 +102,7 @@ class DeadLetter:
     failed_at: datetime
     id: int | None = None
     error_class: str | None = None
+    ordering_key: str | None = None
 
 
 @dataclass

@@ -17,6 +17,8 @@ from typing import Self
 from interlink.exceptions import StoreError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.records import (
+    HELD,
+    RELEASED,
     SCHEMA_VERSION,
     AggregateWrite,
     ChangeSet,
@@ -34,6 +36,8 @@ from interlink.ports.records import (
 
 __all__ = [
     "COUNTERS_PREFIX",
+    "HELD",
+    "RELEASED",
     "SCHEMA_VERSION",
     "AggregateWrite",
     "ChangeSet",
@@ -121,6 +125,11 @@ class Store(abc.ABC):
         Raises ConcurrencyError when an aggregate is not at its expected version (or a file's progress does
         not continue from its stored checkpoint under its owner) and DuplicateMessage when an inbox mark
         exists already.
+
+        Dead letters with an ``ordering_key`` queue by id per (subscription, key): a ``held`` letter for a
+        message parked already leaves its row as it is (a redelivery keeps its place and state), and once
+        the commit has parked or removed letters of a key, the first letter of that key, if ``held``,
+        becomes ``released`` (in the same transaction, so its turn is never lost).
         """
         self._check()
         if any(changes):
@@ -205,6 +214,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def dead_letter(self, id: int) -> DeadLetter | None:
         """One parked message by its id."""
+
+    @abc.abstractmethod
+    async def parked_keys(self, subscription: str, keys: Sequence[str]) -> set[str]:
+        """Which of these ordering keys have a letter parked under ``subscription`` (one index lookup)."""
+
+    @abc.abstractmethod
+    async def letters_of_key(self, subscription: str, key: str, limit: int = 100) -> list[DeadLetter]:
+        """The letters parked under ``subscription`` with this ordering key, in their order (by id)."""
 
     async def list_aggregates(
         self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int

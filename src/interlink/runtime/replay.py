@@ -13,6 +13,14 @@ runtime is stopped or running in other processes:
 - what the handling emits is staged in the outbox with the rest, and published by the replaying process
   (or, if the broker cannot take it now, by the domain's relay once it runs).
 
+With order-preserving dead letters (``Domain(..., ordered_dead_letters=True)``) the letters of one
+aggregate form a queue: the first blocks the ones ``held`` behind it. Replaying or discarding the first
+makes the store release the next (in the same transaction); :meth:`Replayer.replay` and
+:meth:`Replayer.discard` then hand the released letters to the handlers one by one, in order, until none is
+left or one fails (it then blocks the rest, with its reason). A crash in between leaves the next letter
+``released``: the domain's redrive task (or the next replay) carries on from it, and the inbox keeps a
+letter that was handled already from being applied twice. A held letter is not replayed out of turn.
+
 Letters that a part of Interlink parks under a name of its own rather than a consumer's subscription
 (messages the broker refused to take, for instance) are replayed by the handler registered for that name
 with :func:`register_replayer`.
@@ -23,14 +31,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from interlink.core.domain import Domain
+from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.envelope import Envelope
+from interlink.delivery.retry import classify
 from interlink.delivery.unit_of_work import UnitOfWork
-from interlink.exceptions import AdapterError, ConcurrencyError, DuplicateMessage
-from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
+from interlink.exceptions import AdapterError, ConcurrencyError, DuplicateMessage, PreconditionFailed
+from interlink.ports.store import HELD, RELEASED, ChangeSet, DeadLetter, InboxMark, Store
 from interlink.runtime.backends import open_broker, open_store
 from interlink.runtime.domain_runtime import DomainRuntime
 from interlink.runtime.settings import Settings
@@ -113,7 +123,72 @@ class Replayer:
         self._attempts = attempts
 
     async def replay(self, letter_id: int) -> Outcome:
-        """Handle a parked letter again, once; raises what the handling raised (the letter stays parked)."""
+        """Handle a parked letter again, once; raises what the handling raised (the letter stays parked).
+
+        A letter of an order-preserving subscription is replayed only in its turn (PreconditionFailed while an
+        earlier letter of its aggregate is parked); once it is handled, the letters held behind it follow.
+        """
+        letter = await self.runtime.store.dead_letter(letter_id)
+        if letter is None:
+            return "gone"
+        key = letter.ordering_key
+        if key is not None and letter.error_class == HELD:
+            first = await self.runtime.store.letters_of_key(letter.subscription, key, 1)
+            if first and first[0].id != letter_id:
+                raise PreconditionFailed(
+                    f"dead letter {letter_id} waits behind dead letter {first[0].id} of {key}: "
+                    "replay or discard that one first"
+                )
+        try:
+            outcome = await self._replay_retrying(letter_id)
+        except Exception as exc:
+            if letter.error_class in (HELD, RELEASED):
+                await self._block(letter, exc)
+            raise
+        if key is not None:
+            await self.release(letter.subscription, key)
+        return outcome
+
+    async def discard(self, letter_ids: Sequence[int]) -> None:
+        """Remove parked letters without handling them (see :func:`discard_letters`), then hand the letters
+        they held back, in order, to the handlers."""
+        letters = [await self.runtime.store.dead_letter(letter_id) for letter_id in letter_ids]
+        await discard_letters(self.runtime.store, letter_ids)
+        for subscription, key in sorted({(d.subscription, d.ordering_key) for d in letters if d and d.ordering_key}):
+            await self.release(subscription, key)
+
+    async def release(self, subscription: str, key: str) -> int:
+        """Handle the released letters of one aggregate in order, until none is left or one fails (that one
+        then blocks the rest, with its reason). Returns how many were handled; safe to repeat."""
+        handled = 0
+        while (first := await self.runtime.store.letters_of_key(subscription, key, 1)) and (
+            first[0].error_class == RELEASED
+        ):
+            letter = first[0]
+            assert letter.id is not None
+            try:
+                await self._replay_retrying(letter.id)
+            except Exception as exc:
+                await self._block(letter, exc)
+                log.error("dead letter %d of %s failed when released; it holds the rest: %s", letter.id, key, exc)
+                break
+            handled += 1
+            crash_point("replay.after_release")
+        return handled
+
+    async def _block(self, letter: DeadLetter, error: Exception) -> None:
+        """A held letter failed in its turn: it stays first, with its reason, and holds the rest."""
+        failed = replace(
+            letter,
+            id=None,
+            error=f"{type(error).__name__}: {error}",
+            error_class=classify(error),
+            attempts=letter.attempts + 1,
+            failed_at=self.runtime.clock.now(),
+        )
+        await self.runtime.committer.commit(ChangeSet(dead_letters=[failed]))
+
+    async def _replay_retrying(self, letter_id: int) -> Outcome:
         for attempt in range(1, self._attempts + 1):
             letter = await self.runtime.store.dead_letter(letter_id)
             if letter is None:

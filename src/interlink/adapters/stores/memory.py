@@ -20,6 +20,8 @@ from interlink.core.sagas import SAGA_KIND, SagaStatus
 from interlink.exceptions import ConcurrencyError, DuplicateMessage
 from interlink.ports.store import (
     COUNTERS_PREFIX,
+    HELD,
+    RELEASED,
     ChangeSet,
     DeadLetter,
     DueRecord,
@@ -115,28 +117,44 @@ class MemoryStore(Store):
                     state.due[(w.kind, w.id)] = w.due_at
         state.inbox.update(dict.fromkeys(marks, now))
         state.files.update(files)
+        touched: set[tuple[str, str]] = set()  # ordering keys whose letters changed
         for change in changes:
             for message in change.outbox:
                 seq = next(state.seq)
                 state.outbox[seq] = (OutboxRow(seq, message), now)
             for letter in change.dead_letters:
                 # A message parked already (a crash before its ack) keeps its one row, updated.
-                letter_id = next(
+                parked = next(
                     (
                         i
                         for i, d in state.dead_letters.items()
                         if (d.subscription, d.message_id) == (letter.subscription, letter.message_id)
                     ),
                     None,
-                ) or next(state.seq)
-                state.dead_letters[letter_id] = replace(letter, id=letter_id)
+                )
+                if parked is not None and letter.error_class == HELD:
+                    continue  # held again after a redelivery: it keeps its place and its state
+                letter_id = parked or next(state.seq)
+                ordering_key = state.dead_letters[parked].ordering_key if parked else letter.ordering_key
+                state.dead_letters[letter_id] = replace(letter, id=letter_id, ordering_key=ordering_key)
             if change.idempotency is not None:
                 record = change.idempotency
                 state.idempotency[record.key] = replace(record, state="done")
             for seq in change.outbox_sent:
                 state.outbox.pop(seq, None)
             for letter_id in change.resolved_dead_letters:
-                state.dead_letters.pop(letter_id, None)
+                gone = state.dead_letters.pop(letter_id, None)
+                if gone is not None and gone.ordering_key is not None:
+                    touched.add((gone.subscription, gone.ordering_key))
+            touched.update((d.subscription, d.ordering_key) for d in change.dead_letters if d.ordering_key)
+        for subscription, key in touched:
+            head = min(
+                (d for d in state.dead_letters.values() if (d.subscription, d.ordering_key) == (subscription, key)),
+                key=lambda d: d.id or 0,
+                default=None,
+            )
+            if head is not None and head.error_class == HELD:
+                state.dead_letters[head.id or 0] = replace(head, error_class=RELEASED)
 
     async def outbox_batch(self, limit: int) -> list[OutboxRow]:
         self._check()
@@ -170,6 +188,20 @@ class MemoryStore(Store):
     async def dead_letter(self, id: int) -> DeadLetter | None:
         self._check()
         return self._state.dead_letters.get(id)
+
+    async def parked_keys(self, subscription: str, keys: Sequence[str]) -> set[str]:
+        self._check()
+        wanted = set(keys)
+        return {
+            d.ordering_key
+            for d in self._state.dead_letters.values()
+            if d.subscription == subscription and d.ordering_key in wanted and d.ordering_key is not None
+        }
+
+    async def letters_of_key(self, subscription: str, key: str, limit: int = 100) -> list[DeadLetter]:
+        self._check()
+        letters = sorted(self._state.dead_letters.items())
+        return [d for _, d in letters if (d.subscription, d.ordering_key) == (subscription, key)][:limit]
 
     async def _list_aggregates(
         self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int

@@ -207,8 +207,17 @@ def _due_times(conn: Connection) -> int:
     return changed
 
 
+def _v11_ordered_dead_letters(ddl: Ddl) -> None:
+    """Version 11: the ordering key of dead letters (nullable: letters parked before have none, and the previous
+    release, which does not name the column, still parks letters, without a key) and the (subscription,
+    ordering_key, id) index that finds the letters of one key in order, for order-preserving dead letters
+    (docs/resilience.md)."""
+    ddl.add_column(schema.dead_letters.c.ordering_key)
+    ddl.create_index(_index(schema.dead_letters, "ix_interlink_dead_letters_ordering_key"))
+
+
 # One line per version; `compatible=False` makes every older release refuse the database (docs/migrations.md).
-# Version 7 is unused; a missing number is skipped.
+# Versions 7 and 10 are unused here; a missing number is skipped.
 MIGRATIONS: dict[int, Migration] = {
     2: Migration(_v2_inbox_age_index, compatible=True),
     3: Migration(_v3_idempotency, compatible=True),
@@ -217,4 +226,5 @@ MIGRATIONS: dict[int, Migration] = {
     6: Migration(_v6_retention_indexes, compatible=True),
     8: Migration(_v8_aggregates_jsonb, compatible=False),
     9: Migration(_v9_due_times, compatible=True),
+    11: Migration(_v11_ordered_dead_letters, compatible=True),
 }

@@ -180,6 +180,11 @@ class PostgresStore(SqlStore):
 
     # -- writes: one statement per kind of write, whatever the number of rows ----------------------
 
+    async def _serialise_key(self, conn: AsyncConnection, subscription: str, key: str) -> None:
+        # Held until the transaction ends: the commit that comes second sees the first one's letters.
+        lock = zlib.crc32(f"{self.schema}\0{subscription}\0{key}".encode()) << 31 | 1 << 30
+        await conn.execute(select(func.pg_advisory_xact_lock(lock)))
+
     async def _after_outbox(self, conn: AsyncConnection) -> None:
         # Delivered to the listening relays when (and only if) this transaction commits.
         await conn.execute(select(func.pg_notify(self._channel, "")))

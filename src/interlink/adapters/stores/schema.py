@@ -110,9 +110,13 @@ dead_letters = Table(
     Column("failed_at", Float, nullable=False),
     # Since schema version 5: transient, permanent or poison (NULL in rows parked before).
     Column("error_class", String(16)),
+    # Since schema version 11: the ordering key of a letter of an order-preserving subscription (else NULL).
+    Column("ordering_key", String(400)),
     Index("ix_interlink_dead_letters_subscription", "subscription"),
     # Since schema version 8: parking a message looks up whether it is parked already, by its id.
     Index("ix_interlink_dead_letters_message_id", "message_id"),
+    # Since schema version 11: the letters of one ordering key, in order (is a key held? which is first?).
+    Index("ix_interlink_dead_letters_ordering_key", "subscription", "ordering_key", "id"),
     sqlite_autoincrement=True,
 )
 

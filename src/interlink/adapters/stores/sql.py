@@ -32,12 +32,14 @@ from interlink.adapters.stores import schema
 from interlink.adapters.stores.sql_due import SqlDueTimes
 from interlink.adapters.stores.sql_files import SqlFileClaims
 from interlink.adapters.stores.sql_idempotency import SqlIdempotencyKeys
+from interlink.adapters.stores.sql_ordered import SqlOrderedLetters
 from interlink.adapters.stores.sql_queries import SqlQueries
 from interlink.adapters.stores.sql_retention import SqlRetention
 from interlink.adapters.stores.sql_schema import SqlSchema
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
+    HELD,
     AggregateWrite,
     ChangeSet,
     DeadLetter,
@@ -53,7 +55,17 @@ __all__ = ["SqlStore"]
 log = logging.getLogger("interlink.store")
 
 
-class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlDueTimes, SqlSchema, Store, abc.ABC):
+class SqlStore(
+    SqlFileClaims,
+    SqlIdempotencyKeys,
+    SqlQueries,
+    SqlRetention,
+    SqlDueTimes,
+    SqlOrderedLetters,
+    SqlSchema,
+    Store,
+    abc.ABC,
+):
     """A store on SQLAlchemy 2 async: one writer at a time per process, reads in parallel."""
 
     def __init__(self, url: str, *, domain: str) -> None:
@@ -167,8 +179,16 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
             if sent:
                 await self._remove_outbox(conn, sent)
             resolved = [i for c in changes for i in c.resolved_dead_letters]
+            touched = {(d.subscription, d.ordering_key) for d in letters if d.ordering_key is not None}
             if resolved:
-                await conn.execute(delete(schema.dead_letters).where(schema.dead_letters.c.id.in_(resolved)))
+                t = schema.dead_letters
+                keyed = select(t.c.subscription, t.c.ordering_key).where(
+                    t.c.id.in_(resolved), t.c.ordering_key.is_not(None)
+                )
+                touched.update((r.subscription, r.ordering_key) for r in await conn.execute(keyed))
+                await conn.execute(delete(t).where(t.c.id.in_(resolved)))
+            for subscription, key in sorted(touched):
+                await self._release_first(conn, subscription, key)
 
     async def _apply_writes(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> None:
         t = schema.aggregates
@@ -236,6 +256,8 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
         fresh = []
         for letter in letters:
             row_id = parked.get((letter.subscription, letter.message_id))
+            if row_id is not None and letter.error_class == HELD:
+                continue  # held again after a redelivery: it keeps its place and its state
             if row_id is None:
                 fresh.append(_dead_letter_row(letter))
             else:
@@ -322,6 +344,10 @@ class SqlStore(SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlD
             row = (await conn.execute(select(t).where(t.c.id == id))).first()
         return _dead_letter(row) if row else None
 
+    async def letters_of_key(self, subscription: str, key: str, limit: int = 100) -> list[DeadLetter]:
+        async with self._errors(), self._read() as conn:
+            return [_dead_letter(r) for r in await conn.execute(self._letters_of_key(subscription, key, limit))]
+
 
 def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:
     names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
@@ -338,6 +364,7 @@ def _dead_letter_row(d: DeadLetter) -> dict[str, Any]:
         "attempts": d.attempts,
         "failed_at": d.failed_at.timestamp(),
         "error_class": d.error_class,
+        "ordering_key": d.ordering_key,
     }
 
 
@@ -352,4 +379,5 @@ def _dead_letter(r: Row[Any]) -> DeadLetter:
         failed_at=datetime.fromtimestamp(r.failed_at, UTC),
         id=r.id,
         error_class=r.error_class,
+        ordering_key=r.ordering_key,
     )

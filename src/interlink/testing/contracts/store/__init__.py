@@ -20,6 +20,7 @@ from __future__ import annotations
 from interlink.testing.contracts.store.data import DataContract
 from interlink.testing.contracts.store.due import DueContract
 from interlink.testing.contracts.store.messaging import MessagingContract
+from interlink.testing.contracts.store.ordered import OrderedLettersContract
 from interlink.testing.contracts.store.records import RecordsContract
 from interlink.testing.contracts.store.retention import RetentionContract
 from interlink.testing.contracts.store.teardown import TeardownContract
@@ -27,7 +28,15 @@ from interlink.testing.contracts.store.teardown import TeardownContract
 __all__ = ["StoreContract"]
 
 
-class StoreContract(DataContract, DueContract, MessagingContract, RecordsContract, RetentionContract, TeardownContract):
+class StoreContract(
+    DataContract,
+    DueContract,
+    MessagingContract,
+    OrderedLettersContract,
+    RecordsContract,
+    RetentionContract,
+    TeardownContract,
+):
     """Abstract tests of the :class:`~interlink.ports.store.Store` port.
 
     Subclasses define the ``store`` fixture (see the module docstring); it is not declared here so that a

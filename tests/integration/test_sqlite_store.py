@@ -27,7 +27,8 @@ def _url(path: Path) -> str:
 
 def _set_schema_version(path: Path, version: int) -> None:
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE interlink_meta SET value = ? WHERE key = 'schema'", (str(version),))
+        # As a release whose migration the current one cannot follow: compatible only from that version on.
+        db.execute("UPDATE interlink_meta SET value = ? WHERE key IN ('schema', 'compatible_from')", (str(version),))
     db.close()
 
 

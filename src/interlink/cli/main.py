@@ -15,6 +15,7 @@ from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import err_console, errors, load_domains, run_async
 from interlink.cli.metrics import MetricsOption, start_metrics
+from interlink.cli.migrate import migrate
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption
 from interlink.cli.resilience import DEFAULTS as RESILIENCE
 from interlink.cli.resilience import (
@@ -41,6 +42,7 @@ from interlink.cli.retention import (
     RetainSagas,
     retention_settings,
 )
+from interlink.cli.teardown import teardown
 from interlink.cli.telemetry import AccessLogOption, LogPayloadsOption, OtelOption, tracing_for
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.observability.logs import configure_logging
@@ -61,6 +63,8 @@ app.command()(ingest.ingest)
 app.command()(landscape.landscape)
 app.command("advise")(advise_command)
 app.command()(demo.demo)
+app.command()(migrate)
+app.command()(teardown)
 
 
 class LogFormatChoice(enum.StrEnum):

@@ -170,6 +170,15 @@ class Broker(abc.ABC):
         self._check()
         await self._retry(delivery, delay)
 
+    async def teardown(self) -> list[str]:
+        """Delete everything this broker's namespace created (exchanges, queues, streams, consumers, keys,
+        tables), messages included; returns what it removed. For ``interlink teardown`` and tests."""
+        self._check()
+        return await self._teardown()
+
+    async def _teardown(self) -> list[str]:
+        raise BrokerError(f"{type(self).__name__} cannot tear down what it created")
+
     async def backlog(self, subscription: str) -> int | None:
         """Messages of ``subscription`` waiting at the broker, or None when it cannot tell (its consumer lag)."""
         self._check()

@@ -282,6 +282,14 @@ class Store(abc.ABC):
             raise StoreError(f"prune limit must be positive, got {limit}")
         return await self._prune(Retained(kind), older_than, limit)
 
+    async def teardown(self) -> list[str]:
+        """Delete this domain's framework tables (and a schema of its own once empty), data included; returns
+        what it removed. Needs no :meth:`connect`, so a store refused at connect can be removed too."""
+        return await self._teardown()
+
+    async def _teardown(self) -> list[str]:
+        raise StoreError(f"{type(self).__name__} cannot tear down what it created")
+
     @abc.abstractmethod
     async def _prune(self, kind: Retained, older_than: float, limit: int) -> int: ...
 

@@ -142,6 +142,14 @@ class MemoryBroker(Broker):
         # Waiting fetches return at once instead of sleeping out their wait on a closed broker.
         self._state.wake()
 
+    async def _teardown(self) -> list[str]:
+        state = self._state
+        removed = [f"subscription {name}" for name in sorted(state.queues)]
+        state.queues.clear()
+        state.seen.clear()
+        state.wake()
+        return removed
+
     async def _ping(self) -> None:
         pass
 

@@ -230,6 +230,16 @@ class SqliteBroker(Broker):
                     await conn.close()
         self._signal.notify()
 
+    async def _teardown(self) -> list[str]:
+        # The file is the embedded broker's namespace: its tables go, the file stays (it may hold other tables).
+        tables = ("broker_deliveries", "broker_subscriptions", "broker_messages", "broker_schema")
+        async with self._transaction() as conn:
+            found = {r[0] for r in await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table in (t for t in tables if t in found):
+                await conn.execute(f"DROP TABLE {table}")
+        self._known.clear()
+        return [f"table {t} in {self.path}" for t in tables if t in found]
+
     async def _ping(self) -> None:
         await self._read("SELECT 1", ())
 

@@ -71,6 +71,11 @@ class MemoryStore(Store):
     async def _close(self) -> None:
         pass
 
+    async def _teardown(self) -> list[str]:
+        # In place: every MemoryStore of this name and domain sees the storage emptied.
+        self._state.__dict__.update(_State().__dict__)
+        return [f"memory store of {self.domain}"]
+
     async def ping(self) -> None:
         self._check()
 

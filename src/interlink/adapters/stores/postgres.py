@@ -6,7 +6,9 @@ URL: ``postgresql://user:password@host:5432/database`` with query options
 - ``sslmode`` (``disable``, ``require``, ``verify-ca``, ``verify-full``), ``sslrootcert``, ``sslcert``,
   ``sslkey``: TLS, with libpq's names and meanings;
 - ``pool_size`` (5);
-- ``application_name`` (``interlink:<schema>``): how its connections show in ``pg_stat_activity``.
+- ``application_name`` (``interlink:<schema>``): how its connections show in ``pg_stat_activity``;
+- ``migrate`` (``auto``): ``never`` issues no DDL and refuses a schema that is missing or behind
+  (docs/migrations.md).
 
 Several processes of one domain may share its schema: aggregate writes are checked against their version
 (a row lock makes the second writer wait, then see the new version and fail with ConcurrencyError), inbox
@@ -31,11 +33,14 @@ from sqlalchemy import ColumnElement, Delete, Float, Integer, Text, delete, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateSchema, DropSchema
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.elements import TextClause
 
 from interlink.adapters.stores import schema
+from interlink.adapters.stores.migrations import Ddl
 from interlink.adapters.stores.sql import SqlStore
+from interlink.adapters.stores.sql_schema import migrate_policy
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, FieldValue, Retained
@@ -76,6 +81,7 @@ class PostgresStore(SqlStore):
             self._pool_size = int(options.pop("pool_size", "5"))
         except ValueError as exc:
             raise ConfigurationError("pool_size must be a whole number") from exc
+        self.migrate_policy = migrate_policy(options, self.redacted_url)
         if options:
             raise ConfigurationError(f"{self.redacted_url}: unknown option(s) {sorted(options)}")
         self._dsn = urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, "", ""))
@@ -137,10 +143,28 @@ class PostgresStore(SqlStore):
                 log.debug("closing the LISTEN connection: %s", exc)
         await super()._close()
 
-    async def _before_schema(self, conn: AsyncConnection) -> None:
+    def _lock(self, ddl: Ddl) -> None:
         # Processes starting together must not race to create the same tables.
-        await conn.execute(select(func.pg_advisory_xact_lock(self._lock_key)))
-        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+        ddl.connection.execute(select(func.pg_advisory_xact_lock(self._lock_key)))
+
+    def _create_container(self, ddl: Ddl) -> None:
+        # Only when missing: even CREATE SCHEMA IF NOT EXISTS needs the CREATE right on the database.
+        if not ddl.connection.execute(select(1).where(_namespace(self.schema))).first():
+            ddl.run(CreateSchema(self.schema))
+
+    def _drop_container(self, ddl: Ddl) -> list[str]:
+        # Only when empty (no CASCADE): a schema may hold what is not Interlink's (schema=public, a user's table).
+        if not ddl.connection.execute(select(1).where(_namespace(self.schema))).first():
+            return []
+        held = ddl.connection.execute(
+            text("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s"),
+            {"s": self.schema},
+        ).scalar()
+        if held or self.schema == "public":
+            log.info("store %s: schema %s kept, it holds other objects", self.redacted_url, self.schema)
+            return []
+        ddl.run(DropSchema(self.schema))
+        return [f"schema {self.schema}"]
 
     def _translate(self, exc: Exception) -> Exception:
         cause = getattr(exc, "orig", None) or exc
@@ -337,6 +361,10 @@ class PostgresStore(SqlStore):
                 delay = min(delay * 2, 10.0)
 
         self._rewatching = asyncio.get_running_loop().create_task(again(), name="interlink-listen")
+
+
+def _namespace(name: str) -> Any:
+    return text("EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :schema)").bindparams(schema=name)
 
 
 def _sqlstate(exc: Exception) -> str | None:

@@ -29,18 +29,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from interlink.adapters.stores import schema
-from interlink.adapters.stores.migrations import MIGRATIONS
 from interlink.adapters.stores.sql_due import SqlDueTimes
 from interlink.adapters.stores.sql_files import SqlFileClaims
 from interlink.adapters.stores.sql_idempotency import SqlIdempotencyKeys
 from interlink.adapters.stores.sql_ordered import SqlOrderedLetters
 from interlink.adapters.stores.sql_queries import SqlQueries
 from interlink.adapters.stores.sql_retention import SqlRetention
-from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreError
+from interlink.adapters.stores.sql_schema import SqlSchema
+from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
     HELD,
-    SCHEMA_VERSION,
     AggregateWrite,
     ChangeSet,
     DeadLetter,
@@ -57,7 +56,15 @@ log = logging.getLogger("interlink.store")
 
 
 class SqlStore(
-    SqlFileClaims, SqlIdempotencyKeys, SqlQueries, SqlRetention, SqlDueTimes, SqlOrderedLetters, Store, abc.ABC
+    SqlFileClaims,
+    SqlIdempotencyKeys,
+    SqlQueries,
+    SqlRetention,
+    SqlDueTimes,
+    SqlOrderedLetters,
+    SqlSchema,
+    Store,
+    abc.ABC,
 ):
     """A store on SQLAlchemy 2 async: one writer at a time per process, reads in parallel."""
 
@@ -91,34 +98,10 @@ class SqlStore(
     async def _connect(self) -> None:
         self._writer, self._reader = self._engines()
         try:
-            await self._create_schema(self._writer)
+            await self._prepare_schema()
         except BaseException:
             await self._close()  # a refused store must not leave pooled connections behind
             raise
-
-    async def _create_schema(self, writer: AsyncEngine) -> None:
-        async with self._errors(), writer.begin() as conn:
-            await self._before_schema(conn)
-            await conn.run_sync(schema.metadata.create_all)
-            key = schema.meta.c.key == "schema"
-            row = (await conn.execute(select(schema.meta.c.value).where(key))).first()
-            if row is None:
-                await conn.execute(insert(schema.meta).values(key="schema", value=str(SCHEMA_VERSION)))
-                return
-            found = int(row[0])
-            if found > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store at {self.redacted_url} has schema version {found}, newer than this "
-                    f"Interlink ({SCHEMA_VERSION}): upgrade Interlink"
-                )
-            for version in sorted(v for v in MIGRATIONS if found < v <= SCHEMA_VERSION):
-                await conn.run_sync(MIGRATIONS[version])
-                log.info("store %s: schema upgraded to version %d", self.redacted_url, version)
-            if found < SCHEMA_VERSION:
-                await conn.execute(update(schema.meta).where(key).values(value=str(SCHEMA_VERSION)))
-
-    async def _before_schema(self, conn: AsyncConnection) -> None:
-        """Runs first in the schema transaction: a server database creates its schema and locks it here."""
 
     @property
     def redacted_url(self) -> str:

@@ -49,6 +49,10 @@ class SqlQueries:
     if TYPE_CHECKING:
         _writer: AsyncEngine | None
         _write_lock: asyncio.Lock
+        migrate_policy: str
+
+        @property
+        def redacted_url(self) -> str: ...
 
         def _check(self) -> None: ...
         def _errors(self) -> AbstractAsyncContextManager[None]: ...
@@ -125,19 +129,36 @@ class SqlQueries:
             f"({self._field_sql(field)}, id) WHERE kind = '{kind}'"
         )
 
-    async def _ensure_query_indexes(self, fields: Mapping[str, Sequence[str]]) -> list[str]:
+    def query_indexes(self, fields: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """The index name and DDL of each declared query field (``fields``: kind -> field names)."""
         wanted: dict[str, str] = {}
         for kind, names in fields.items():
             if not _SAFE_KIND.match(kind):
                 log.warning("store: aggregates of kind %r cannot have query indexes (name too unusual)", kind)
                 continue
             wanted |= {query_index_name(kind, f): self.query_index_statement(kind, f) for f in names}
+        return wanted
+
+    async def _ensure_query_indexes(self, fields: Mapping[str, Sequence[str]]) -> list[str]:
+        wanted = self.query_indexes(fields)
         if not wanted:
             return []
         async with self._errors(), self._read() as conn:
             present = {r[0] for r in await conn.execute(text(self._index_names_sql()))}
         missing = [ddl for name, ddl in wanted.items() if name not in present]
         if not missing:
+            return []
+        if self.migrate_policy == "never":
+            # No DDL at all under migrate=never (docs/migrations.md): lists by these fields still answer, by
+            # reading every aggregate of the kind, until `interlink migrate MODULE` creates the indexes.
+            log.warning(
+                "store %s: %d query index(es) missing, not created (migrate=never): run `interlink migrate "
+                "MODULE --store URL` to create them; until then lists by these fields read every aggregate of "
+                "the kind: %s",
+                self.redacted_url,
+                len(missing),
+                missing,
+            )
             return []
         try:
             async with self._errors(), self._write_lock, self._creating() as conn:

@@ -1,9 +1,10 @@
 """SQLite store, the embedded default: one file per domain, WAL mode, no server.
 
 URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; query options ``synchronous``
-(``full`` by default: a committed command survives a power cut, not only a crash) and ``busy_timeout``
-in milliseconds (5000). Several processes may share the file: every write transaction starts with
-``BEGIN IMMEDIATE`` so two writers queue on SQLite's lock instead of failing half-way.
+(``full`` by default: a committed command survives a power cut, not only a crash), ``busy_timeout``
+in milliseconds (5000) and ``migrate`` (``auto``; ``never``: no DDL, see docs/migrations.md). Several
+processes may share the file: every write transaction starts with ``BEGIN IMMEDIATE`` so two writers queue
+on SQLite's lock instead of failing half-way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from interlink.adapters.stores.sql import SqlStore
+from interlink.adapters.stores.sql_schema import migrate_policy
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import OutboxRow, StoredAggregate
@@ -55,6 +57,7 @@ class SqliteStore(SqlStore):
             self.busy_timeout = int(options.pop("busy_timeout", "5000"))
         except ValueError as exc:
             raise ConfigurationError(f"{url}: busy_timeout must be milliseconds") from exc
+        self.migrate_policy = migrate_policy(options, url)
         if options:
             raise ConfigurationError(f"{url}: unknown option(s) {sorted(options)}")
         self._raw: aiosqlite.Connection | None = None

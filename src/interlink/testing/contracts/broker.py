@@ -71,6 +71,19 @@ class BrokerContract:
         raise NotImplementedError(f"{type(self).__name__} must provide the `broker` fixture")
         yield  # noqa: PT022 - an async generator, like the fixtures that override it
 
+    async def test_teardown_removes_subscriptions_and_their_messages(self, broker: Broker) -> None:
+        """After teardown (which names what it removed) the same subscription, declared again on a new broker
+        of the same URL, holds none of the messages published before."""
+        channel = _fresh("orders")
+        sub = await _subscribe(broker, channel)
+        await broker.publish(_messages(channel, 3))
+        assert await broker.teardown()
+        again = type(broker)(broker.url)
+        async with again:
+            await again.subscribe(Subscription(sub, (channel,), frozenset({"Thing"})))
+            assert await again.fetch(sub, 10, wait=self.visibility_timeout * 3) == []
+            await again.teardown()
+
     async def test_roundtrip_in_publish_order(self, broker: Broker) -> None:
         """Published messages are fetched in publish order, first attempt, and gone for good once acked."""
         channel = _fresh("orders")

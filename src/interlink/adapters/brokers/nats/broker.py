@@ -190,6 +190,27 @@ class NatsBroker(Broker):
         with translating(f"ping {self.settings.server}"):
             await js.account_info()
 
+    async def _teardown(self) -> list[str]:
+        # A stream is this namespace's when every subject it holds is under "<namespace>." (no dot in a namespace,
+        # so another namespace sharing the prefix never matches); its consumers go with it.
+        nc, js = self._client()
+        namespace, removed = self.settings.namespace, []
+        with translating(f"tear down namespace {namespace!r}"):
+            query = json.dumps({"subject": f"{namespace}.>"}).encode()
+            reply = await nc.request(f"{DEFAULT_PREFIX}.STREAM.NAMES", query, self.settings.request_timeout)
+            for stream in sorted(json.loads(reply.data).get("streams") or []):
+                subjects = (await js.stream_info(stream)).config.subjects or []
+                if not subjects or any(s.split(".", 1)[0] != namespace for s in subjects):
+                    continue
+                offset = 0
+                while page := await js.consumers_info(stream, offset):
+                    removed += [f"consumer {info.name} on {stream}" for info in page]
+                    offset += len(page)
+                await js.delete_stream(stream)
+                removed.append(f"stream {stream}")
+        self._routes.clear()
+        return removed
+
     def _client(self) -> tuple[Client, JetStreamContext]:
         if self._nc is None or self._js is None:
             raise BrokerError(f"NATS broker for {self.settings.server} is closed")

@@ -33,6 +33,7 @@ from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelNotFoundEntity
 from pamqp.commands import Basic
 
+from interlink.adapters.brokers.rabbitmq.teardown import list_names
 from interlink.exceptions import BrokerError
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 
@@ -134,6 +135,21 @@ class RabbitMqBroker(Broker):
             self._session = await self._open()
             log.info("reconnected to RabbitMQ at %s", self.settings.address)
             return self._session
+
+    async def _teardown(self) -> list[str]:
+        # Every name of the namespace starts with "<namespace>." (config.py); the default exchanges never do.
+        prefix = f"{self.settings.namespace}."
+        queues, exchanges = await list_names(self.settings)
+        session, removed = await self._live(), []
+        async with self._request():
+            for name in sorted(q for q in queues if q.startswith(prefix)):
+                await session.raw.queue_delete(name)
+                removed.append(f"queue {name}")
+            for name in sorted(e for e in exchanges if e.startswith(prefix)):
+                await session.raw.exchange_delete(name)
+                removed.append(f"exchange {name}")
+        self._subscriptions.clear()  # not declared again on a reconnect
+        return removed
 
     async def _drop(self) -> None:
         """Forget the session and all delivered on it; RabbitMQ requeues what was not acked."""

@@ -175,6 +175,21 @@ class RedisBroker(Broker):
         with translating(self.settings):
             await self._live().ping()
 
+    async def _teardown(self) -> list[str]:
+        client = self._live()
+        # Glob characters in a namespace are taken literally.
+        pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.settings.namespace) + ":*"
+        with translating(self.settings):
+            keys = sorted([key async for key in client.scan_iter(match=pattern, count=1000)])
+            for start in range(0, len(keys), 500):
+                await client.delete(*keys[start : start + 500])
+        self._declared.clear()
+        self._groups.clear()
+        names = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
+        seen = [n for n in names if n.startswith(f"{self.settings.namespace}:seen:")]
+        shown = [f"key {n}" for n in names if n not in set(seen)]
+        return shown + ([f"{len(seen)} dedupe key(s) {self.settings.namespace}:seen:*"] if seen else [])
+
     def _live(self) -> Redis:
         if self._client is None:
             raise BrokerError(f"Redis broker at {self.settings.address} is closed")

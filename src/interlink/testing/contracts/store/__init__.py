@@ -23,12 +23,19 @@ from interlink.testing.contracts.store.messaging import MessagingContract
 from interlink.testing.contracts.store.ordered import OrderedLettersContract
 from interlink.testing.contracts.store.records import RecordsContract
 from interlink.testing.contracts.store.retention import RetentionContract
+from interlink.testing.contracts.store.teardown import TeardownContract
 
 __all__ = ["StoreContract"]
 
 
 class StoreContract(
-    DataContract, DueContract, MessagingContract, OrderedLettersContract, RecordsContract, RetentionContract
+    DataContract,
+    DueContract,
+    MessagingContract,
+    OrderedLettersContract,
+    RecordsContract,
+    RetentionContract,
+    TeardownContract,
 ):
     """Abstract tests of the :class:`~interlink.ports.store.Store` port.
 

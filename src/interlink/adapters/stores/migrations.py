@@ -104,6 +104,14 @@ def _v9_due_times(conn: Connection) -> None:
             conn.execute(update(t).where(t.c.kind == REQUEST_KIND, t.c.id == id).values(due_at=due))
 
 
+def _v10_operations(conn: Connection) -> None:
+    """Version 10: the traceback and top frame of each dead letter (nullable: the previous release, which does
+    not name them, still parks), and the operators' audit log (a new table the previous release ignores)."""
+    _add_column(conn, schema.dead_letters.name, "traceback", "TEXT")
+    _add_column(conn, schema.dead_letters.name, "top_frame", "VARCHAR(400)")
+    schema.audit.create(conn, checkfirst=True)
+
+
 def _v11_ordered_dead_letters(conn: Connection) -> None:
     """Version 11: the ordering key of dead letters (nullable: letters parked before have none) and the
     (subscription, ordering_key, id) index that finds the letters of one key in order, for order-preserving
@@ -114,7 +122,7 @@ def _v11_ordered_dead_letters(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
-#: Versions 7 and 10 are unused here; a missing number is skipped.
+#: Version 7 is unused; a missing number is skipped.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_inbox_age_index,
     3: _v3_idempotency,
@@ -123,5 +131,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _v6_retention_indexes,
     8: _v8_aggregates_jsonb,
     9: _v9_due_times,
+    10: _v10_operations,
     11: _v11_ordered_dead_letters,
 }

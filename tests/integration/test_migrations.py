@@ -187,23 +187,23 @@ async def test_the_previous_release_starts_reads_and_writes_on_a_compatibly_migr
         assert await previous.schema_version() == NEXT
 
 
-@pytest.mark.parametrize("app_version", [9, 8, 7, 6])
+@pytest.mark.parametrize("app_version", [11, 9, 8, 7, 6])
 async def test_applications_from_version_8_run_on_the_current_database_and_older_ones_are_refused(
     store_url: str, app_version: int
 ) -> None:
-    """A database at 11 records compatible_from 8 (version 8 retyped the aggregates; 9 and 11 only added
-    nullable columns and indexes): an application at 9 or 8 starts with migrate=never, reads and writes; one
+    """A database at 12 records compatible_from 8 (version 8 retyped the aggregates; 9, 11 and 12 only added
+    nullable columns, indexes and a table): an application at 11, 9 or 8 starts with migrate=never, reads and writes; one
     at 6 or 7 is refused, naming the version it needs."""
-    assert SCHEMA_VERSION == 11, "a new version is here: say which releases this rollback test is about"
+    assert SCHEMA_VERSION == 12, "a new version is here: say which releases this rollback test is about"
     await _migrate(store_url)
-    assert await _marks(store_url) == {"schema": "11", "compatible_from": "8"}
+    assert await _marks(store_url) == {"schema": "12", "compatible_from": "8"}
     async with _sql_store(store_url) as current:
         await current.commit([ChangeSet(writes=[AggregateWrite("Loan", "l-1", 0, 1, '{"amount": 1}')])])
     release = type("Release", (type(current),), {"code_version": app_version})
     store = _sql_store(_with(store_url, migrate="never"), release)
     if app_version < 8:
         refused = (
-            rf"has schema version 11, which Interlink from schema version 8 on can use, newer than this "
+            rf"has schema version 12, which Interlink from schema version 8 on can use, newer than this "
             rf"Interlink \({app_version}\): upgrade Interlink"
         )
         with pytest.raises(StoreError, match=refused):
@@ -219,8 +219,8 @@ async def test_applications_from_version_8_run_on_the_current_database_and_older
         )
         await store.commit([change])
         assert await store.seen("loans", ["m-1"]) == {"m-1"}
-        assert await store.schema_version() == 11
-    assert await _marks(store_url) == {"schema": "11", "compatible_from": "8"}  # the older application wrote no DDL
+        assert await store.schema_version() == 12
+    assert await _marks(store_url) == {"schema": "12", "compatible_from": "8"}  # the older application wrote no DDL
 
 
 async def test_the_dry_run_from_version_6_shows_the_due_time_backfill_as_a_comment(store_url: str) -> None:

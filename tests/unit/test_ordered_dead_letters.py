@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.delivery.envelope import Envelope, new_message_id
+from interlink.operations import Operations
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import HELD, RELEASED, ChangeSet
 from interlink.runtime import DomainRuntime, Runtime
@@ -155,3 +156,16 @@ async def test_discard_through_the_replayer_releases_at_once() -> None:
         await Replayer(rt["ledger"]).discard([first.id])
         assert of("A") == [1, 3, 4]
         assert await rt["ledger"].store.dead_letters() == []
+
+
+async def test_discard_through_operations_releases_at_once_and_is_audited() -> None:
+    """Operations.discard removes A2, hands A3 then A4 to the handler before it returns, and audits the drop."""
+    async with Runtime([accounts, ledger], MEMORY) as rt:
+        first, *_ = await parked_behind(rt)
+        assert first.id is not None
+        ops = Operations(ledger, rt["ledger"].store)
+        assert await ops.discard([first.id], actor="ops", reason="bad posting") == 1
+        await ops.close()
+        assert of("A") == [1, 3, 4]
+        assert await rt["ledger"].store.dead_letters() == []
+        assert [e.action for e in await ops.audit()] == ["dead_letter.discard"]

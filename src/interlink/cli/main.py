@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from interlink.cli import dead_letters, demo, ingest, landscape, outbox, replica, sagas, spec
+from interlink.cli import audit, dead_letters, demo, ingest, landscape, outbox, replica, sagas, spec
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import err_console, errors, load_domains, run_async
@@ -54,6 +54,7 @@ from interlink.runtime.http import HttpEndpoint, local_service_urls, log_service
 app = typer.Typer(
     help="Interlink: run and inspect a bank's service domains.", no_args_is_help=True, add_completion=False
 )
+app.add_typer(audit.app, name="audit")
 app.add_typer(dead_letters.app, name="dead-letters")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(replica.app, name="replica")

@@ -1,4 +1,5 @@
-"""``interlink sagas list|show``: where each saga of a domain is, and what happened to it."""
+"""``interlink sagas list|show|retry|compensate|abandon``: where each saga of a domain is, what happened to it,
+and what an operator does to one that is stuck (each action audited, see docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import typer
 from rich.table import Table
 
 from interlink.cli.loading import console, load_domain, run_async
-from interlink.cli.options import DEFAULTS, StoreOption, TargetArgument
+from interlink.cli.operating import (
+    ActorOption,
+    JsonOption,
+    ReasonOption,
+    default_actor,
+    operations,
+    print_json,
+    required,
+)
+from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption, TargetArgument
 from interlink.cli.store_note import say_store
 from interlink.core.sagas import SagaStatus
 from interlink.exceptions import ConfigurationError
@@ -28,6 +38,11 @@ def list_(
     store: StoreOption = DEFAULTS["store"],
     status: StatusOption = None,
     limit: int = 100,
+    definition: Annotated[str | None, typer.Option(help="Only sagas of this declared saga (its name).")] = None,
+    older_than: Annotated[
+        float | None, typer.Option(help="Only sagas started more than this many seconds ago.")
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List sagas by id: name, status, step, started, and why it failed or compensated."""
     domain = load_domain(target)
@@ -35,6 +50,21 @@ def list_(
         raise typer.BadParameter(f"unknown status {status!r}", param_hint="--status")
 
     async def main() -> None:
+        if as_json or definition is not None or older_than is not None:
+            async with operations(domain, store) as ops:
+                views = await ops.sagas(state=status, definition=definition, older_than=older_than, limit=limit)
+            if as_json:
+                print_json(views)
+                return
+            table = Table(title=f"sagas of {domain.name} ({len(views)})")
+            for column in ("id", "name", "status", "step", "started at", "reason"):
+                table.add_column(column, overflow="fold")
+            for v in views:
+                table.add_row(
+                    v.id, v.name, v.status, str(v.step), v.started_at.isoformat(timespec="seconds"), v.reason or ""
+                )
+            console.print(table)
+            return
         async with open_store(store, domain.name) as s:
             say_store(s)
             found = await list_sagas(s, status=status, limit=limit)
@@ -79,3 +109,60 @@ def show(target: TargetArgument, saga_id: str, store: StoreOption = DEFAULTS["st
         console.print(table)
 
     run_async(main)
+
+
+SagaIdArgument = Annotated[str, typer.Argument(help="The saga's id (see `sagas list`).")]
+
+
+def _act(
+    target: str, saga_id: str, store: str, broker: str | None, reason: str | None, actor: str | None, verb: str
+) -> None:
+    domain = load_domain(target)
+    why, who = required(reason), actor or default_actor()
+
+    async def main() -> None:
+        async with operations(domain, store, broker) as ops:
+            action = {"retry": ops.retry_saga_step, "compensate": ops.compensate_saga, "abandon": ops.abandon_saga}
+            await action[verb](saga_id, actor=who, reason=why)
+            view = (await ops.saga(saga_id)).saga
+        console.print(f"saga {saga_id}: {verb} done; now {view.status} at step {view.step}", highlight=False)
+
+    run_async(main)
+
+
+@app.command()
+def retry(
+    target: TargetArgument,
+    saga_id: SagaIdArgument,
+    reason: ReasonOption = None,
+    store: StoreOption = DEFAULTS["store"],
+    broker: BrokerOption = DEFAULTS["broker"],
+    actor: ActorOption = None,
+) -> None:
+    """Re-send the command the saga waits for, under the same command id (a receiver that ran it answers again)."""
+    _act(target, saga_id, store, broker, reason, actor, "retry")
+
+
+@app.command()
+def compensate(
+    target: TargetArgument,
+    saga_id: SagaIdArgument,
+    reason: ReasonOption = None,
+    store: StoreOption = DEFAULTS["store"],
+    broker: BrokerOption = DEFAULTS["broker"],
+    actor: ActorOption = None,
+) -> None:
+    """Fail the running saga's current step with the reason: the compensations of the steps before it run."""
+    _act(target, saga_id, store, broker, reason, actor, "compensate")
+
+
+@app.command()
+def abandon(
+    target: TargetArgument,
+    saga_id: SagaIdArgument,
+    reason: ReasonOption = None,
+    store: StoreOption = DEFAULTS["store"],
+    actor: ActorOption = None,
+) -> None:
+    """End the saga as abandoned: no more steps, no compensations."""
+    _act(target, saga_id, store, None, reason, actor, "abandon")

@@ -109,10 +109,12 @@ class SagaStatus(enum.StrEnum):
     COMPLETED = "completed"
     COMPENSATED = "compensated"
     FAILED = "failed"
+    #: Ended by an operator (``interlink sagas abandon``): no more steps, no compensations.
+    ABANDONED = "abandoned"
 
     @property
     def ended(self) -> bool:
-        """True for completed, compensated and failed (needing attention)."""
+        """True for completed, compensated, failed (needing attention) and abandoned."""
         return self not in (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
 
 

@@ -39,6 +39,7 @@ from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.envelope import Envelope
+from interlink.delivery.failures import failure_details
 from interlink.delivery.holding import Holding
 from interlink.delivery.retry import ErrorClass, FailureLedger, RetryPolicy, Verdict, classify
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
@@ -385,6 +386,7 @@ class Consumer:
         verdict: Verdict,
         ordering_key: str | None = None,
     ) -> _Work:
+        trace, frame = failure_details(error)
         letter = DeadLetter(
             subscription=self.subscription.name,
             message_id=delivery.message_id,
@@ -395,6 +397,8 @@ class Consumer:
             failed_at=self._clock.now(),
             error_class=verdict.error_class,
             ordering_key=ordering_key,
+            traceback=trace,
+            top_frame=frame,
         )
         return _Work(delivery, ChangeSet(dead_letters=[letter]), error, message_type=message_type)
 

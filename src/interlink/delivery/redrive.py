@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from interlink.core.clock import Clock
 from interlink.delivery.committer import Committer
+from interlink.delivery.failures import failure_details
 from interlink.delivery.retry import RetryPolicy, classify
 from interlink.exceptions import ConcurrencyError, DuplicateMessage
 from interlink.ports.store import RELEASED, ChangeSet, DeadLetter, Store
@@ -129,7 +130,14 @@ class Redrive:
         """Keep the letter with its new reason and class: its cause is no longer an outage."""
         kind = classify(error)
         log.error("redrive %s: %s now fails as %s: %s", self.subscription, letter.message_id, kind, error)
+        trace, frame = failure_details(error)
         updated = replace(
-            letter, error=f"{type(error).__name__}: {error}", error_class=kind, failed_at=self._clock.now(), id=None
+            letter,
+            error=f"{type(error).__name__}: {error}",
+            error_class=kind,
+            failed_at=self._clock.now(),
+            id=None,
+            traceback=trace,
+            top_frame=frame,
         )
         await self._committer.commit(ChangeSet(dead_letters=[updated]))

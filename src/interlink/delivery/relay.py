@@ -28,7 +28,7 @@ from interlink.exceptions import AdapterError, BrokerError, ConfigurationError, 
 from interlink.observability import messaging
 from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import Broker, OutgoingMessage
-from interlink.ports.store import ChangeSet, DeadLetter, Store
+from interlink.ports.store import AuditRecord, ChangeSet, DeadLetter, Store
 
 __all__ = ["PARKED_PREFIX", "Relay", "is_parked_outbox", "requeue_parked"]
 
@@ -43,23 +43,33 @@ def is_parked_outbox(letter: DeadLetter) -> bool:
     return letter.subscription.startswith(PARKED_PREFIX)
 
 
-async def requeue_parked(store: Store, letter_id: int, committer: Committer | None = None) -> OutgoingMessage:
+async def requeue_parked(
+    store: Store,
+    letter_id: int,
+    committer: Committer | None = None,
+    *,
+    body: bytes | None = None,
+    audit: AuditRecord | None = None,
+) -> OutgoingMessage:
     """Put a parked outbox message back into the outbox, same id, and drop its dead letter: one transaction.
 
     Raises ConfigurationError when ``letter_id`` is no parked outbox message. The relay publishes it next,
-    after the rows committed before this call.
+    after the rows committed before this call. ``body`` replaces the message (an edited copy, with the
+    message id it carries); ``audit`` is committed in the same transaction.
     """
     letter = await store.dead_letter(letter_id)
     if letter is None or not is_parked_outbox(letter):
         raise ConfigurationError(f"dead letter {letter_id} of domain {store.domain!r} is no parked outbox message")
+    message_id, raw = letter.message_id, letter.body if body is None else body
     try:
-        envelope = Envelope.decode(letter.body)
+        envelope = Envelope.decode(raw)
         ordering_key = ordering_key_of(envelope.type, envelope.subject)
+        message_id = message_id if body is None else envelope.id
     except MessageError:
         ordering_key = None  # not ours to judge: the broker refused it for its size or address only
     channel = letter.subscription.removeprefix(PARKED_PREFIX)
-    message = OutgoingMessage(letter.message_id, channel, letter.message_type, letter.body, ordering_key)
-    change = ChangeSet(outbox=[message], resolved_dead_letters=[letter_id])
+    message = OutgoingMessage(message_id, channel, letter.message_type, raw, ordering_key)
+    change = ChangeSet(outbox=[message], resolved_dead_letters=[letter_id], audit=[audit] if audit else [])
     await (committer.commit(change) if committer is not None else store.commit([change]))
     return message
 

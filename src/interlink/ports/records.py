@@ -14,6 +14,7 @@ __all__ = [
     "HELD",
     "RELEASED",
     "AggregateWrite",
+    "AuditRecord",
     "ChangeSet",
     "DeadLetter",
     "DueRecord",
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 # Versions 7 and 10 are unused; a store runs only the migrations this release has (migrations.py).
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 #: The error class of a letter parked behind an earlier letter of its ordering key (order-preserving dead
 #: letters, docs/resilience.md): it was never handled, and waits for the letters before it to go.
@@ -86,7 +87,9 @@ class DeadLetter:
     ``error_class`` says why it was parked: ``transient`` (an outage outlasted the retry budget: the
     runtime redrives it once the cause is gone), ``permanent`` (it can never succeed as it is) or
     ``poison`` (its handler kept failing). None for letters parked before schema version 5.
-    ``attempts`` counts the failures of that class.
+    ``attempts`` counts the failures of that class. ``traceback`` (the formatted traceback of the last
+    failure) and ``top_frame`` (``file:function`` where it was raised) since schema version 10; None before,
+    and for letters parked without an exception (a message the broker refused).
 
     ``ordering_key`` (since schema version 11) is set on the letters of a subscription with order-preserving
     dead letters: the letters of one key form a queue by ``id``, whose first letter blocks the others
@@ -103,6 +106,26 @@ class DeadLetter:
     id: int | None = None
     error_class: str | None = None
     ordering_key: str | None = None
+    traceback: str | None = None
+    top_frame: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One operator action, as the append-only audit log keeps it (since schema version 10).
+
+    ``action`` names what was done (``dead_letter.replay``, ``saga.abandon``, ...), ``target`` what it was done
+    to; ``before`` and ``after`` are JSON documents of the state the action changed (None when there is none).
+    """
+
+    actor: str
+    action: str
+    target: str
+    reason: str
+    at: datetime
+    before: str | None = None
+    after: str | None = None
+    id: int | None = None
 
 
 @dataclass
@@ -120,6 +143,8 @@ class ChangeSet:
     idempotency: IdempotencyRecord | None = None
     #: How far an inbound file got, committed with the effects of the records it covers.
     file_progress: FileProgress | None = None
+    #: Operator actions recorded in the append-only audit log with the change they made.
+    audit: list[AuditRecord] = field(default_factory=list)
     #: Change sets of the same batch whose staged (uncommitted) state this one read. If one of them fails
     #: to commit, this one must not commit either: it decided on state that never existed.
     depends_on: list[ChangeSet] = field(default_factory=list, repr=False, compare=False)
@@ -138,6 +163,7 @@ class ChangeSet:
             or self.outbox_sent
             or self.idempotency
             or self.file_progress
+            or self.audit
         )
 
 

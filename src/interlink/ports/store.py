@@ -21,6 +21,7 @@ from interlink.ports.records import (
     RELEASED,
     SCHEMA_VERSION,
     AggregateWrite,
+    AuditRecord,
     ChangeSet,
     DeadLetter,
     DueRecord,
@@ -40,6 +41,7 @@ __all__ = [
     "RELEASED",
     "SCHEMA_VERSION",
     "AggregateWrite",
+    "AuditRecord",
     "ChangeSet",
     "DeadLetter",
     "DueRecord",
@@ -67,7 +69,8 @@ class Retained(enum.StrEnum):
     the time of the request; ``reply``: stored command replies (``~reply``), by their last write; ``saga``:
     ended sagas (completed, compensated, failed), by their last write. A running saga is never pruned.
     ``counters``: notification counters (``~counters:<subscription>``) not written for the window, i.e. of a
-    process that stopped: a live process writes its own with every notification or flush.
+    process that stopped: a live process writes its own with every notification or flush. ``audit``: entries
+    of the operators' audit log, by the time of the action (a long window: it is evidence).
     """
 
     INBOX = "inbox"
@@ -75,6 +78,7 @@ class Retained(enum.StrEnum):
     REPLY = "reply"
     SAGA = "saga"
     COUNTERS = "counters"
+    AUDIT = "audit"
 
 
 #: The kinds of notification counters start with this (``~counters:<subscription>``).
@@ -223,6 +227,14 @@ class Store(abc.ABC):
     async def letters_of_key(self, subscription: str, key: str, limit: int = 100) -> list[DeadLetter]:
         """The letters parked under ``subscription`` with this ordering key, in their order (by id)."""
 
+    @abc.abstractmethod
+    async def audit_entries(self, limit: int = 100, *, before: int | None = None) -> list[AuditRecord]:
+        """The operators' audit log, newest first; only entries with an id below ``before`` when given.
+
+        Entries are appended with :attr:`ChangeSet.audit`; no port method changes or removes one (only
+        :meth:`prune`, past the audit retention).
+        """
+
     async def list_aggregates(
         self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
     ) -> list[tuple[str, StoredAggregate]]:
@@ -320,3 +332,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def inbound_file(self, file_id: str) -> InboundFile | None:
         """The record of one inbound file, or None."""
+
+    async def unfinished_files(self, limit: int = 100) -> list[InboundFile]:
+        """Inbound files not archived (still processing, or failed), oldest claim first.
+
+        The default reads none; the stores that keep inbound files override it.
+        """
+        self._check()
+        return []

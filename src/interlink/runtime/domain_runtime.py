@@ -223,6 +223,15 @@ class DomainRuntime:
             await self._owned_external.close()
         await self.store.close()
 
+    async def detach(self) -> None:
+        """Flush the deferred-read counters and close the external services, leaving the store and broker as
+        they are: the end of a runtime made only to replay over a store its caller owns (see
+        :class:`interlink.operations.Operations`)."""
+        if self.deferred_reads is not None:
+            await self.deferred_reads.flush()
+        if self._owned_external is not None:
+            await self._owned_external.close()
+
     # -- the way in ------------------------------------------------------------------------------
 
     async def execute(

@@ -40,7 +40,7 @@ from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import classify
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError, DuplicateMessage, PreconditionFailed
-from interlink.ports.store import HELD, RELEASED, ChangeSet, DeadLetter, InboxMark, Store
+from interlink.ports.store import HELD, RELEASED, AuditRecord, ChangeSet, DeadLetter, InboxMark, Store
 from interlink.runtime.backends import open_broker, open_store
 from interlink.runtime.domain_runtime import DomainRuntime
 from interlink.runtime.settings import Settings
@@ -122,11 +122,17 @@ class Replayer:
         self.runtime = runtime
         self._attempts = attempts
 
-    async def replay(self, letter_id: int) -> Outcome:
+    async def replay(
+        self, letter_id: int, *, audit: Callable[[Outcome], AuditRecord] | None = None, body: bytes | None = None
+    ) -> Outcome:
         """Handle a parked letter again, once; raises what the handling raised (the letter stays parked).
 
         A letter of an order-preserving subscription is replayed only in its turn (PreconditionFailed while an
         earlier letter of its aggregate is parked); once it is handled, the letters held behind it follow.
+        ``audit`` makes the audit entry of the outcome, committed with the replay (in its transaction, but for
+        letters of a registered replayer, whose own commit it follows); none when the letter is gone.
+        ``body`` replaces the letter's message (an edited copy with its own message id): the copy is handled
+        and marked in the inbox, and the original letter is removed in the same transaction.
         """
         letter = await self.runtime.store.dead_letter(letter_id)
         if letter is None:
@@ -140,7 +146,7 @@ class Replayer:
                     "replay or discard that one first"
                 )
         try:
-            outcome = await self._replay_retrying(letter_id)
+            outcome = await self._replay_retrying(letter_id, audit, body)
         except Exception as exc:
             if letter.error_class in (HELD, RELEASED):
                 await self._block(letter, exc)
@@ -188,13 +194,20 @@ class Replayer:
         )
         await self.runtime.committer.commit(ChangeSet(dead_letters=[failed]))
 
-    async def _replay_retrying(self, letter_id: int) -> Outcome:
+    async def _replay_retrying(
+        self,
+        letter_id: int,
+        audit: Callable[[Outcome], AuditRecord] | None = None,
+        body: bytes | None = None,
+    ) -> Outcome:
         for attempt in range(1, self._attempts + 1):
             letter = await self.runtime.store.dead_letter(letter_id)
             if letter is None:
                 return "gone"
+            if body is not None:
+                letter = replace(letter, body=body, message_id=Envelope.decode(body).id)
             try:
-                return await self._replay(letter)
+                return await self._replay(letter, audit)
             except ConcurrencyError:
                 # Another process changed what the handling read (a running consumer, a deadline watch,
                 # another replay): handle it again on the state as it is now.
@@ -203,16 +216,18 @@ class Replayer:
                 log.info("dead letter %d: state moved while it was replayed; attempt %d", letter_id, attempt + 1)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _replay(self, letter: DeadLetter) -> Outcome:
+    async def _replay(self, letter: DeadLetter, audit: Callable[[Outcome], AuditRecord] | None) -> Outcome:
         assert letter.id is not None
         runtime = self.runtime
         handler = _HANDLERS.get(letter.subscription)
         if handler is not None:
             await handler(runtime, letter)
+            if audit is not None:
+                await runtime.committer.commit(ChangeSet(audit=[audit("replayed")]))
             return "replayed"
         envelope = Envelope.decode(letter.body)
         if await runtime.store.seen(letter.subscription, [envelope.id]):
-            await self._resolve(letter.id)
+            await self._resolve(letter.id, audit)
             return "processed"
         uow = UnitOfWork(
             runtime.domain,
@@ -226,16 +241,18 @@ class Replayer:
         change = uow.changes()
         change.inbox.append(InboxMark(letter.subscription, envelope.id))
         change.resolved_dead_letters.append(letter.id)
+        change.audit.extend([audit("replayed")] if audit is not None else [])
         try:
             await runtime.committer.commit(change)
         except DuplicateMessage:
             # Processed meanwhile by another process: its effects stand, only the parked copy goes.
-            await self._resolve(letter.id)
+            await self._resolve(letter.id, audit)
             return "processed"
         return "replayed"
 
-    async def _resolve(self, letter_id: int) -> None:
-        await self.runtime.committer.commit(ChangeSet(resolved_dead_letters=[letter_id]))
+    async def _resolve(self, letter_id: int, audit: Callable[[Outcome], AuditRecord] | None = None) -> None:
+        change = ChangeSet(resolved_dead_letters=[letter_id], audit=[audit("processed")] if audit is not None else [])
+        await self.runtime.committer.commit(change)
 
 
 @asynccontextmanager

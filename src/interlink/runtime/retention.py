@@ -26,6 +26,7 @@ def windows(retention: Retention) -> dict[Retained, float]:
         Retained.REPLY: retention.replies,
         Retained.SAGA: retention.sagas,
         Retained.COUNTERS: retention.counters,
+        Retained.AUDIT: retention.audit,
     }
     return {kind: window for kind, window in found.items() if window is not None}
 
@@ -50,6 +51,7 @@ def declared(retention: Retention) -> list[tuple[str, str]]:
         Retained.REPLY: (retention.replies, "stored replies (~reply)"),
         Retained.SAGA: (retention.sagas, "ended sagas (~saga)"),
         Retained.COUNTERS: (retention.counters, "counters (~counters:*), since last written"),
+        Retained.AUDIT: (retention.audit, "audit log entries"),
     }
     off = retention.interval is None
     shown = [(name, "for good" if w is None or off else shown_duration(w)) for w, name in pruned.values()]

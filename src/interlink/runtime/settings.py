@@ -39,9 +39,11 @@ class Retention:
     batch: int = 1000
     #: Notification counters not written for this long (a stopped process's); live ones are rewritten.
     counters: float | None = 30 * DAY
+    #: Entries of the operators' audit log (docs/operations.md): evidence, so kept long.
+    audit: float | None = 400 * DAY
 
     def __post_init__(self) -> None:
-        windows = (self.inbox, self.idempotency, self.replies, self.sagas, self.counters, self.interval)
+        windows = (self.inbox, self.idempotency, self.replies, self.sagas, self.counters, self.audit, self.interval)
         if any(w is not None and w <= 0 for w in windows) or self.batch < 1:
             raise ConfigurationError("retention windows and the prune interval must be positive, the batch at least 1")
 

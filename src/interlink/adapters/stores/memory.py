@@ -22,6 +22,7 @@ from interlink.ports.store import (
     COUNTERS_PREFIX,
     HELD,
     RELEASED,
+    AuditRecord,
     ChangeSet,
     DeadLetter,
     DueRecord,
@@ -50,6 +51,7 @@ class _State:
     dead_letters: dict[int, DeadLetter] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     files: dict[str, InboundFile] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -147,6 +149,8 @@ class MemoryStore(Store):
                 if gone is not None and gone.ordering_key is not None:
                     touched.add((gone.subscription, gone.ordering_key))
             touched.update((d.subscription, d.ordering_key) for d in change.dead_letters if d.ordering_key)
+            for entry in change.audit:
+                state.audit.append(replace(entry, id=next(state.seq)))
         for subscription, key in touched:
             head = min(
                 (d for d in state.dead_letters.values() if (d.subscription, d.ordering_key) == (subscription, key)),
@@ -203,6 +207,11 @@ class MemoryStore(Store):
         letters = sorted(self._state.dead_letters.items())
         return [d for _, d in letters if (d.subscription, d.ordering_key) == (subscription, key)][:limit]
 
+    async def audit_entries(self, limit: int = 100, *, before: int | None = None) -> list[AuditRecord]:
+        self._check()
+        entries = [a for a in reversed(self._state.audit) if before is None or (a.id or 0) < before]
+        return entries[:limit]
+
     async def _list_aggregates(
         self, kind: str, *, where: Mapping[str, FieldValue], after: str | None, limit: int
     ) -> list[tuple[str, StoredAggregate]]:
@@ -253,6 +262,11 @@ class MemoryStore(Store):
             for key in keys:
                 del state.idempotency[key]
             return len(keys)
+        if kind is Retained.AUDIT:
+            old_ids = {a.id for a in state.audit if a.at.timestamp() < older_than}
+            dropped = set(sorted(i for i in old_ids if i is not None)[:limit])
+            state.audit[:] = [a for a in state.audit if a.id not in dropped]
+            return len(dropped)
         ended = {s.value for s in SagaStatus if s.ended}
 
         def retained(k: str, id: str) -> bool:
@@ -290,6 +304,11 @@ class MemoryStore(Store):
     async def inbound_file(self, file_id: str) -> InboundFile | None:
         self._check()
         return self._state.files.get(file_id)
+
+    async def unfinished_files(self, limit: int = 100) -> list[InboundFile]:
+        self._check()
+        files = sorted((f for f in self._state.files.values() if f.state != "archived"), key=lambda f: f.claimed_at)
+        return files[:limit]
 
 
 def _content(f: InboundFile) -> str:

@@ -216,8 +216,16 @@ def _v11_ordered_dead_letters(ddl: Ddl) -> None:
     ddl.create_index(_index(schema.dead_letters, "ix_interlink_dead_letters_ordering_key"))
 
 
+def _v12_operations(ddl: Ddl) -> None:
+    """Version 12: the traceback and top frame of each dead letter (nullable: the previous release, which does
+    not name them, still parks), and the operators' audit log (a new table the previous release ignores)."""
+    ddl.add_column(schema.dead_letters.c.traceback)
+    ddl.add_column(schema.dead_letters.c.top_frame)
+    ddl.create_table(schema.audit)
+
+
 # One line per version; `compatible=False` makes every older release refuse the database (docs/migrations.md).
-# Versions 7 and 10 are unused here; a missing number is skipped.
+# Versions 7 and 10 are unused; a missing number is skipped.
 MIGRATIONS: dict[int, Migration] = {
     2: Migration(_v2_inbox_age_index, compatible=True),
     3: Migration(_v3_idempotency, compatible=True),
@@ -227,4 +235,5 @@ MIGRATIONS: dict[int, Migration] = {
     8: Migration(_v8_aggregates_jsonb, compatible=False),
     9: Migration(_v9_due_times, compatible=True),
     11: Migration(_v11_ordered_dead_letters, compatible=True),
+    12: Migration(_v12_operations, compatible=True),
 }

@@ -21,7 +21,18 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
-__all__ = ["JsonDocument", "aggregates", "dead_letters", "files", "idempotency", "inbox", "meta", "metadata", "outbox"]
+__all__ = [
+    "JsonDocument",
+    "aggregates",
+    "audit",
+    "dead_letters",
+    "files",
+    "idempotency",
+    "inbox",
+    "meta",
+    "metadata",
+    "outbox",
+]
 
 metadata = MetaData()
 
@@ -117,6 +128,26 @@ dead_letters = Table(
     Index("ix_interlink_dead_letters_message_id", "message_id"),
     # Since schema version 11: the letters of one ordering key, in order (is a key held? which is first?).
     Index("ix_interlink_dead_letters_ordering_key", "subscription", "ordering_key", "id"),
+    # Since schema version 10 (nullable: the previous release still parks): where the last failure was raised,
+    # for grouping letters by fingerprint, and its traceback.
+    Column("traceback", Text),
+    Column("top_frame", String(400)),
+    sqlite_autoincrement=True,
+)
+
+# Since schema version 10: the operators' audit log, append-only (nothing but retention deletes from it).
+audit = Table(
+    "interlink_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+    Index("ix_interlink_audit_at", "at"),
     sqlite_autoincrement=True,
 )
 

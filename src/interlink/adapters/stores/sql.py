@@ -41,6 +41,7 @@ from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
     HELD,
     AggregateWrite,
+    AuditRecord,
     ChangeSet,
     DeadLetter,
     OutboxRow,
@@ -189,6 +190,9 @@ class SqlStore(
                 await conn.execute(delete(t).where(t.c.id.in_(resolved)))
             for subscription, key in sorted(touched):
                 await self._release_first(conn, subscription, key)
+            entries = [_audit_row(a) for c in changes for a in c.audit]
+            if entries:
+                await conn.execute(insert(schema.audit), entries)
 
     async def _apply_writes(self, conn: AsyncConnection, writes: list[AggregateWrite], now: float) -> None:
         t = schema.aggregates
@@ -262,7 +266,9 @@ class SqlStore(
                 fresh.append(_dead_letter_row(letter))
             else:
                 row = _dead_letter_row(letter)
-                values = {k: row[k] for k in ("error", "attempts", "failed_at", "error_class")}
+                values = {
+                    k: row[k] for k in ("error", "attempts", "failed_at", "error_class", "traceback", "top_frame")
+                }
                 await conn.execute(update(t).where(t.c.id == row_id).values(**values))
         if fresh:
             await conn.execute(insert(t), fresh)
@@ -348,6 +354,38 @@ class SqlStore(
         async with self._errors(), self._read() as conn:
             return [_dead_letter(r) for r in await conn.execute(self._letters_of_key(subscription, key, limit))]
 
+    async def audit_entries(self, limit: int = 100, *, before: int | None = None) -> list[AuditRecord]:
+        t = schema.audit
+        query = select(t).order_by(t.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(t.c.id < before)
+        async with self._errors(), self._read() as conn:
+            return [
+                AuditRecord(
+                    actor=r.actor,
+                    action=r.action,
+                    target=r.target,
+                    reason=r.reason,
+                    at=datetime.fromtimestamp(r.at, UTC),
+                    before=r.before,
+                    after=r.after,
+                    id=r.id,
+                )
+                for r in await conn.execute(query)
+            ]
+
+
+def _audit_row(a: AuditRecord) -> dict[str, Any]:
+    return {
+        "at": a.at.timestamp(),
+        "actor": a.actor,
+        "action": a.action,
+        "target": a.target,
+        "reason": a.reason,
+        "before": a.before,
+        "after": a.after,
+    }
+
 
 def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:
     names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
@@ -365,6 +403,8 @@ def _dead_letter_row(d: DeadLetter) -> dict[str, Any]:
         "failed_at": d.failed_at.timestamp(),
         "error_class": d.error_class,
         "ordering_key": d.ordering_key,
+        "traceback": d.traceback,
+        "top_frame": d.top_frame,
     }
 
 
@@ -380,4 +420,6 @@ def _dead_letter(r: Row[Any]) -> DeadLetter:
         id=r.id,
         error_class=r.error_class,
         ordering_key=r.ordering_key,
+        traceback=r.traceback,
+        top_frame=r.top_frame,
     )

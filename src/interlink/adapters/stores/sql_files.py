@@ -77,6 +77,13 @@ class SqlFileClaims:
             row = (await conn.execute(select(t).where(t.c.file_id == file_id))).first()
         return _file(row) if row else None
 
+    async def unfinished_files(self, limit: int = 100) -> list[InboundFile]:
+        # No index on state: one row per file ever ingested, read by an operator, not on a hot path.
+        t = schema.files
+        query = select(t).where(t.c.state != "archived").order_by(t.c.claimed_at).limit(limit)
+        async with self._errors(), self._read() as conn:
+            return [_file(row) for row in await conn.execute(query)]
+
     async def _apply_file_progress(self, conn: AsyncConnection, changes: Sequence[ChangeSet]) -> None:
         """Move each file's checkpoint on, in order; ConcurrencyError if one is not where it expects."""
         t = schema.files

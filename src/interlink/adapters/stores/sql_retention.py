@@ -1,5 +1,6 @@
 """Retention on SQL: the part of :class:`~interlink.adapters.stores.sql.SqlStore` that prunes old inbox marks,
-idempotency keys, stored replies, ended sagas and counters, one bounded batch at a time through their age indexes.
+idempotency keys, stored replies, ended sagas, counters and audit entries, one bounded batch at a time through
+their age indexes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class SqlRetention:
             return schema.inbox, schema.inbox.c.processed_at < older_than
         if kind is Retained.IDEMPOTENCY:
             return schema.idempotency, schema.idempotency.c.created_at < older_than
+        if kind is Retained.AUDIT:
+            return schema.audit, schema.audit.c.at < older_than
         t = schema.aggregates
         if kind is Retained.REPLY:
             return t, and_(t.c.kind == REPLY_KIND, t.c.updated_at < older_than)

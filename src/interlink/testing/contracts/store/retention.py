@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
-from interlink.ports.store import AggregateWrite, ChangeSet, InboxMark, Retained, Store
+from interlink.ports.store import AggregateWrite, AuditRecord, ChangeSet, InboxMark, Retained, Store
 from interlink.testing.contracts.store.base import KIND, SUB, StoreContractBase, _create, _message, _update
 
 __all__ = ["RetentionContract"]
@@ -136,3 +137,25 @@ class RetentionContract(StoreContractBase):
             assert await store.load(write.kind, write.id) is not None, write
         assert [d.id for d in await store.due("~request", 2.0, 10)] == ["cmd-due"]
         assert len(await store.outbox_batch(10)) == 1
+
+    async def test_audit_entries_are_read_newest_first_and_pruned_only_by_age(self, store: Store) -> None:
+        """Audit entries commit with a change, read back newest first (paged by ``before``), and only those
+        older than the cut-off are pruned, in batches."""
+        now = datetime.now(UTC)
+        entries = [
+            AuditRecord("ops", "dead_letter.discard", f"dead-letter:{n}", "why", now - timedelta(days=10 - n))
+            for n in range(3)
+        ]
+        for entry in entries:
+            await store.commit([ChangeSet(audit=[entry])])
+        await store.commit([ChangeSet(audit=[AuditRecord("ops", "saga.abandon", "saga:s", "why", now, "{}", "{}")])])
+        found = await store.audit_entries(10)
+        assert [e.target for e in found] == ["saga:s", "dead-letter:2", "dead-letter:1", "dead-letter:0"]
+        assert (found[0].before, found[0].after, found[1].before) == ("{}", "{}", None)
+        assert [e.target for e in await store.audit_entries(2, before=found[1].id)] == [
+            "dead-letter:1",
+            "dead-letter:0",
+        ]
+        cut = (now - timedelta(days=1)).timestamp()
+        assert await _prune_all(store, Retained.AUDIT, cut, limit=2) == [2, 1]
+        assert [e.target for e in await store.audit_entries(10)] == ["saga:s"]

@@ -1,0 +1,142 @@
+"""What an operator can do to a saga that is stuck: re-send its step, compensate it, or abandon it.
+
+Each action is one transaction on the issuer's store, with its audit entry:
+
+- **retry** re-sends the command the saga waits for, with the same command id: a receiver that handled it
+  already answers from its stored reply (``~reply``) instead of running it twice;
+- **compensate** settles the request the running saga waits for as failed (the operator's reason), so the
+  saga's own transition runs the compensations of the steps before it, last first, as after a failure;
+- **abandon** ends the saga as ``abandoned``: its outstanding request is dropped (a late reply then changes
+  nothing), no more steps and no compensations are sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from interlink.core.clock import Clock
+from interlink.core.command_events import REQUEST_KIND, Outcome, OutstandingRequest, ReplyData
+from interlink.core.context import Context, Role
+from interlink.core.domain import Domain
+from interlink.core.sagas import SAGA_KIND, Saga, SagaEntry, SagaState, SagaStatus
+from interlink.delivery.unit_of_work import UnitOfWork
+from interlink.exceptions import ConfigurationError, InvalidInput, NotFoundError
+from interlink.patterns.command_events.replies import settle
+from interlink.ports.store import AuditRecord, ChangeSet, Store
+
+__all__ = ["Audit", "abandon", "compensate", "retry_step", "saga_summary"]
+
+#: Makes the audit record of an action from the saga's state before and after it.
+Audit = Callable[[dict[str, Any], dict[str, Any]], AuditRecord]
+
+
+def saga_summary(state: SagaState) -> dict[str, Any]:
+    """What the audit log keeps of a saga an action changes."""
+    return {
+        "saga_id": state.id,
+        "name": state.name,
+        "status": state.status.value,
+        "step": state.step + 1,
+        "awaiting": state.awaiting,
+        "reason": state.reason,
+    }
+
+
+async def _load(domain: Domain, uow: UnitOfWork, saga_id: str) -> tuple[SagaState, int, Saga]:
+    found = await uow.load_record(SAGA_KIND, saga_id)
+    if found is None:
+        raise NotFoundError("saga", saga_id)
+    state = SagaState.model_validate_json(found[0])
+    saga = domain.sagas.get(state.name)
+    if saga is None:
+        raise ConfigurationError(
+            f"saga {saga_id} is a {state.name!r} saga, which domain {domain.name!r} no longer declares"
+        )
+    if state.status.ended:
+        raise InvalidInput(f"saga {saga_id} has ended ({state.status.value}): there is nothing to do to it")
+    return state, found[1], saga
+
+
+async def retry_step(domain: Domain, store: Store, clock: Clock, saga_id: str, audit: Audit) -> ChangeSet:
+    """The change that re-sends the saga's awaited command under its command id (``audit(before, after)``
+    makes the audit record)."""
+    uow = UnitOfWork(domain, store, clock)
+    state, version, saga = await _load(domain, uow, saga_id)
+    command_id = state.awaiting
+    if command_id is None:
+        raise InvalidInput(f"saga {saga_id} waits for no reply: there is no step to retry")
+    before = saga_summary(state)
+    step = saga.steps[state.step]
+    undo = command_id.endswith("-undo")
+    command_type = step.compensate if undo else step.command
+    assert command_type is not None
+    request_doc = await uow.load_record(REQUEST_KIND, command_id)
+    request = OutstandingRequest.model_validate_json(request_doc[0]) if request_doc else None
+    data = saga.data_type.model_validate(state.data)
+    command = (
+        command_type.model_validate(request.command)
+        if request is not None
+        else (step.make_compensation(data) if undo else step.make(data))
+    )
+    deadline = request.deadline if request is not None else state.deadline
+    ctx = Context(domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id)
+    uow.send_command(command, step.target(), ctx, deadline=deadline, command_id=command_id, saga=state.id)
+    now = clock.now()
+    state.history.append(SagaEntry(at=now, step=state.step, what="operator: step re-sent", detail=command_id))
+    uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), version)
+    change = uow.changes()
+    if request_doc is not None:
+        # The request exists: rewrite it (same command id, so a reply settles it) rather than create it.
+        change.writes = [
+            replace(w, expected_version=request_doc[1], new_version=request_doc[1] + 1)
+            if (w.kind, w.id) == (REQUEST_KIND, command_id)
+            else w
+            for w in change.writes
+        ]
+    change.audit.append(audit(before, saga_summary(state) | {"resent": command_id}))
+    return change
+
+
+async def compensate(domain: Domain, store: Store, clock: Clock, saga_id: str, reason: str, audit: Audit) -> ChangeSet:
+    """The change that fails the running saga's awaited step with ``reason`` and starts its compensations."""
+    uow = UnitOfWork(domain, store, clock)
+    state, _, _ = await _load(domain, uow, saga_id)
+    if state.status is not SagaStatus.RUNNING or state.awaiting is None:
+        raise InvalidInput(
+            f"saga {saga_id} is {state.status.value}: only a running saga waiting for a step is compensated "
+            "(retry its step to re-send a compensation)"
+        )
+    before = saga_summary(state)
+    command_id = state.awaiting
+    found = await uow.load_record(REQUEST_KIND, command_id)
+    if found is None:
+        raise InvalidInput(f"saga {saga_id}: its request {command_id} is settled already; look again")
+    request = OutstandingRequest.model_validate_json(found[0])
+    reply = ReplyData(outcome=Outcome.FAILED, command_type=request.command_type, reason=f"operator: {reason}")
+    await settle(domain, clock, uow, command_id, found, reply)
+    after_doc = await uow.load_record(SAGA_KIND, saga_id)
+    assert after_doc is not None
+    change = uow.changes()
+    change.audit.append(audit(before, saga_summary(SagaState.model_validate_json(after_doc[0]))))
+    return change
+
+
+async def abandon(domain: Domain, store: Store, clock: Clock, saga_id: str, reason: str, audit: Audit) -> ChangeSet:
+    """The change that ends the saga as abandoned and drops its outstanding request."""
+    uow = UnitOfWork(domain, store, clock)
+    state, version, _ = await _load(domain, uow, saga_id)
+    before = saga_summary(state)
+    if state.awaiting is not None:
+        found = await uow.load_record(REQUEST_KIND, state.awaiting)
+        if found is not None:
+            uow.stage_record(REQUEST_KIND, state.awaiting, None, found[1])
+    state.awaiting = None
+    state.status = SagaStatus.ABANDONED
+    state.reason = f"abandoned: {reason}"
+    state.history.append(SagaEntry(at=clock.now(), step=state.step, what="operator: abandoned", detail=reason))
+    uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), version)
+    change = uow.changes()
+    change.audit.append(audit(before, saga_summary(state)))
+    return change

@@ -1,0 +1,85 @@
+"""The health of one domain as an operator sees it, read from its store (and its broker, for the lag)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from interlink.core.domain import Domain
+from interlink.core.sagas import SagaStatus
+from interlink.exceptions import AdapterError
+from interlink.operations.views import DomainStatus, FileStatus, ReplicaStatus
+from interlink.patterns.command_events import list_sagas
+from interlink.patterns.notification import subscription_figures
+from interlink.ports.broker import Broker
+from interlink.ports.store import DeadLetter, Store
+
+__all__ = ["domain_status"]
+
+_PAGE = 1000
+
+
+async def _count(store: Store, kind: str) -> int:
+    count, after = 0, None
+    while True:
+        rows = await store.list_aggregates(kind, where={}, after=after, limit=_PAGE)
+        count += len(rows)
+        if len(rows) < _PAGE:
+            return count
+        after = rows[-1][0]
+
+
+async def _count_sagas(store: Store, status: SagaStatus) -> int:
+    count, after = 0, None
+    while True:
+        page = await list_sagas(store, status=status.value, after=after, limit=_PAGE)
+        count += len(page)
+        if len(page) < _PAGE:
+            return count
+        after = page[-1].id
+
+
+async def domain_status(
+    domain: Domain, store: Store, broker: Broker | None, letters: list[DeadLetter], groups: int, now: datetime
+) -> DomainStatus:
+    """Outbox, dead letters, deferred updates, replicas, inbound files, sagas, and the consumer lag."""
+    outbox = await store.outbox_status()
+    pending = 0
+    for spec in domain.notifications.values():
+        if spec.deferred:
+            pending += (await subscription_figures(store, spec)).pending
+    replicas = [
+        ReplicaStatus(name=spec.name, copies=await _count(store, spec.kind)) for spec in domain.replicas.values()
+    ]
+    files = [
+        FileStatus(
+            file_id=f.file_id,
+            source=f.source,
+            name=f.name,
+            state=f.state,
+            records=f.checkpoint,
+            accepted=f.accepted,
+            rejected=f.rejected,
+            claimed_at=datetime.fromtimestamp(f.claimed_at, now.tzinfo),
+        )
+        for f in await store.unfinished_files()
+    ]
+    lag = None
+    if broker is not None:
+        try:
+            lag = await broker.backlog(domain.name)
+        except AdapterError:
+            lag = None  # the broker is down: the lag is unknown, the rest still stands
+    return DomainStatus(
+        domain=domain.name,
+        outbox_pending=outbox.pending,
+        outbox_oldest_age=(now - outbox.oldest_pending).total_seconds() if outbox.oldest_pending else None,
+        dead_letters=len(letters),
+        dead_letter_groups=groups,
+        pending_deferred=pending,
+        replicas=replicas,
+        files_in_progress=files,
+        sagas_running=await _count_sagas(store, SagaStatus.RUNNING)
+        + await _count_sagas(store, SagaStatus.COMPENSATING),
+        sagas_failed=await _count_sagas(store, SagaStatus.FAILED),
+        consumer_lag=lag,
+    )

@@ -192,8 +192,8 @@ async def test_applications_from_version_8_run_on_the_current_database_and_older
     store_url: str, app_version: int
 ) -> None:
     """A database at 12 records compatible_from 8 (version 8 retyped the aggregates; 9, 11 and 12 only added
-    nullable columns, indexes and a table): an application at 11, 9 or 8 starts with migrate=never, reads and writes; one
-    at 6 or 7 is refused, naming the version it needs."""
+    nullable columns, indexes and a table): an application at 11, 9 or 8 starts with migrate=never, reads and
+    writes; one at 6 or 7 is refused, naming the version it needs."""
     assert SCHEMA_VERSION == 12, "a new version is here: say which releases this rollback test is about"
     await _migrate(store_url)
     assert await _marks(store_url) == {"schema": "12", "compatible_from": "8"}

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from interlink.cli import audit, dead_letters, demo, ingest, landscape, outbox, replica, sagas, spec
+from interlink.cli import audit, console, dead_letters, demo, ingest, landscape, outbox, replica, sagas, spec
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import err_console, errors, load_domains, run_async
@@ -66,6 +66,7 @@ app.command("advise")(advise_command)
 app.command()(demo.demo)
 app.command()(migrate)
 app.command()(teardown)
+app.command()(console.console)
 
 
 class LogFormatChoice(enum.StrEnum):
@@ -131,6 +132,7 @@ def run(
     metrics: MetricsOption = None,
     access_log: AccessLogOption = False,
     log_payloads: LogPayloadsOption = False,
+    with_console: console.ConsoleOption = False,
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
 
@@ -164,6 +166,7 @@ def run(
                 f"refusing to serve {endpoint.host}:{endpoint.port} without authentication: configure "
                 "--jwt-secret/--jwks-file or --api-keys, or pass --insecure"
             )
+        extend = console.console_for_run(with_console, endpoint, auth)
         api = ApiSettings(
             auth=auth,
             max_body_bytes=max_body,
@@ -185,7 +188,7 @@ def run(
         stop_tracing = tracing_for(domains, otel)
         start_metrics(metrics)
     try:
-        run_async(lambda: runtime.serve(endpoint, api))
+        run_async(lambda: runtime.serve(endpoint, api, extend=extend))
     finally:
         stop_tracing()
 

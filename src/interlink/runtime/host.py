@@ -9,6 +9,8 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
+from starlette.types import ASGIApp
+
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError
@@ -22,9 +24,11 @@ from interlink.runtime.http import HttpEndpoint, api_for, make_server
 from interlink.runtime.settings import Settings
 from interlink.runtime.startup import Backoff, until_ready
 
-__all__ = ["Runtime"]
+__all__ = ["Extension", "Runtime"]
 
 log = logging.getLogger("interlink.runtime")
+#: Given the started runtime and the APIs' application, the application to serve.
+Extension = Callable[["Runtime", ASGIApp], ASGIApp]
 
 
 class Runtime:
@@ -132,8 +136,13 @@ class Runtime:
             await self._broker.close()
             self._broker = None
 
-    async def serve(self, http: HttpEndpoint | None = None, api: ApiSettings | None = None) -> None:
+    async def serve(
+        self, http: HttpEndpoint | None = None, api: ApiSettings | None = None, *, extend: Extension | None = None
+    ) -> None:
         """Run (and serve the APIs on ``http``) until SIGINT or SIGTERM, then stop gracefully.
+
+        ``extend`` is given the started runtime and the APIs' application, and returns the application to
+        serve instead (``interlink run --console`` mounts the console beside the APIs this way).
 
         A signal that comes while start-up still waits for a dependency ends the wait and the process.
         """
@@ -158,7 +167,8 @@ class Runtime:
             if http is None:
                 await stop.wait()
             else:
-                server, sock = make_server(api_for(self._runtimes, api or ApiSettings()), http)
+                app: ASGIApp = api_for(self._runtimes, api or ApiSettings())
+                server, sock = make_server(app if extend is None else extend(self, app), http)
                 serving = asyncio.create_task(server.serve(sockets=[sock]))
                 waiting = asyncio.create_task(stop.wait())
                 await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)

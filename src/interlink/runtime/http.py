@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp
 
 from interlink.adapters.http.config import ServiceEndpoint, env_var, redact
 from interlink.core.domain import Domain
@@ -182,7 +183,7 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-def make_server(app: FastAPI, endpoint: HttpEndpoint) -> tuple[uvicorn.Server, socket.socket]:
+def make_server(app: ASGIApp, endpoint: HttpEndpoint) -> tuple[uvicorn.Server, socket.socket]:
     """A uvicorn server that leaves signal handling to the runtime, and its socket, bound here so that a
     taken port is one clear error before anything starts."""
     config = uvicorn.Config(

@@ -4,6 +4,8 @@ External Services answered by the producer's real API."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +15,8 @@ from interlink.exceptions import ConfigurationError
 from interlink.testing import Landscape, ManualClock
 from tests.support.command_events_app import Notice, Notify, SendPing, Sms, lending, notify, partner, ping
 from tests.support.notifications import Rename, customer, customer_by_id, loans, pricing, rename
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 async def _notice(land: Landscape, id: str) -> Notice | None:
@@ -131,3 +135,11 @@ def test_the_manual_clock_moves_only_forward() -> None:
     assert (clock.now() - before).total_seconds() == 5 == clock.monotonic()
     with pytest.raises(ValueError, match="does not go back"):
         clock.advance(-1)
+
+
+async def test_the_readme_first_example_passes() -> None:
+    """The README's first example (a domain and its Landscape test) runs as written and its test passes."""
+    code = README.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    await namespace["test_register_customer"]()

@@ -125,7 +125,7 @@ async def source_down(ctx: Context) -> str:
 @broken.command(http="POST /bug")
 async def bug(ctx: Context, data: Nothing) -> str:
     """A command with a bug: a KeyError for a schema-valid body."""
-    return {"other": 1}[data.what]
+    return {"other": "1"}[data.what]
 
 
 @pytest.mark.parametrize(("path", "status"), [("/store-down", 503), ("/source-down", 502)])

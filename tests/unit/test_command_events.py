@@ -76,7 +76,7 @@ def _command(command: Command, command_id: str, *, reply_to: str | None = "lendi
         data=command.model_dump(mode="json"),
         targetdomain="partner",
         replyto=reply_to,
-        commandid=command_id,  # type: ignore[call-arg]
+        commandid=command_id,
     )
     return OutgoingMessage.of(envelope)
 
@@ -108,7 +108,7 @@ async def test_a_reply_for_an_unknown_command_id_is_logged_and_acknowledged(capl
             type=reply_type_of(SendSms),
             time=datetime.now(UTC),
             data=data.model_dump(mode="json"),
-            inreplyto="nobody-asked",  # type: ignore[call-arg]
+            inreplyto="nobody-asked",
         )
         message = OutgoingMessage.of(envelope)
         await land.broker.publish([OutgoingMessage(message.message_id, "lending.replies", message.type, message.body)])

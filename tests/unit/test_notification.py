@@ -77,7 +77,7 @@ async def harness_for(consumer: Consumer, max_attempts: int = 5) -> AsyncIterato
     """A landscape of the consumer domain alone (no redrive: a parked message stays parked)."""
     fake = FakeExternalServices(policy=ClientPolicy(cooldown=0))
     retry = RetryPolicy(max_attempts=max_attempts, base_delay=RETRY_DELAY, max_delay=RETRY_DELAY)
-    settings = Settings(retry=retry, redrive_interval=None, gc_threshold=None, fetch_wait=0.05)
+    settings = Settings(retry=retry, redrive_interval=None, fetch_wait=0.05)
     async with Landscape([consumer.domain], settings=settings, external={consumer.domain.name: fake}) as land:
         yield Harness(consumer, land, fake)
 

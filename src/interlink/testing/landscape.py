@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -75,7 +76,7 @@ class Landscape:
         store_url: ``memory://`` by default; any store URL with ``{domain}`` (or a scoped one).
         broker_url: in memory by default; any broker URL.
         settings: the runtime's settings to start from (their store and broker URLs are replaced by the
-            two above); by default no background pruning, no garbage-collector tuning, short waits.
+            two above); by default no background pruning and short waits; never garbage-collector tuning.
         clock: the clock every domain reads; a fresh :class:`ManualClock` by default.
         services: which domain of the landscape answers each External Service (service name -> domain
             name); a service named like a domain of the landscape is answered by it without saying so.
@@ -100,10 +101,9 @@ class Landscape:
         self.domains = {d.name: d for d in domains}
         if len(self.domains) != len(domains):
             raise ConfigurationError(f"domain names must be unique in a landscape, got {[d.name for d in domains]}")
-        base = settings or Settings(
-            retention=Retention(interval=None), gc_threshold=None, fetch_wait=0.05, relay_poll_interval=0.05
-        )
-        self.settings = Settings(**{**vars(base), "store_url": store_url, "broker_url": broker_url})
+        base = settings or Settings(retention=Retention(interval=None), fetch_wait=0.05, relay_poll_interval=0.05)
+        # The garbage collector is the test process's, not the landscape's to tune.
+        self.settings = dataclasses.replace(base, store_url=store_url, broker_url=broker_url, gc_threshold=None)
         #: The clock of every domain here; :meth:`advance` moves it.
         self.clock = clock or ManualClock()
         self.timeout = timeout

@@ -143,3 +143,13 @@ async def test_the_readme_first_example_passes() -> None:
     namespace: dict[str, Any] = {"__name__": "readme_example"}
     exec(compile(code, "README.md", "exec"), namespace)
     await namespace["test_register_customer"]()
+
+
+async def test_a_reordering_run_shorter_than_asked_is_delivered_by_settle() -> None:
+    """Asked to reorder five messages but only two come: settle() publishes them (reversed) and waits for them."""
+    async with Landscape([customer, loans.domain]) as land:
+        land.reorder_next(5)
+        await land.execute(rename, Rename(id="5", name="first"))
+        await land.execute(rename, Rename(id="5", name="second"))
+        await land.settle()
+        assert await _copy(land, "5") == ("second", 2)

@@ -67,8 +67,8 @@ class ControlledBroker(Broker):
         self._duplicates.append(_Duplicates(count, lambda t: message_type is None or t == message_type))
 
     def reorder_next(self, count: int) -> None:
-        """Hold back the next ``count`` messages published, then publish them in reverse order (at once when
-        ``count`` have come, or when nothing else is left to deliver)."""
+        """Hold back the next ``count`` messages published, then publish them in reverse order (once ``count``
+        have come, or at :meth:`flush_reordered`)."""
         if count < 2:
             raise ValueError(f"reordering needs at least 2 messages, got {count}")
         self._reorder_left = count
@@ -83,8 +83,9 @@ class ControlledBroker(Broker):
 
     def busy(self) -> list[str]:
         """What is still moving: deliveries in hand, messages not yet handled (retries held for the clock
-        do not count: they wait for time to pass), messages held back for reordering."""
-        found = [f"{len(self._reordering)} message(s) held back for reordering"] if self._reordering else []
+        do not count: they wait for time to pass; nor do messages held back for reordering, which wait for
+        the rest of their run or for :meth:`flush_reordered`)."""
+        found = []
         for name in sorted(self._subscriptions):
             if name in self._paused:
                 continue

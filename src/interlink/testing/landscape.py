@@ -30,11 +30,13 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import httpx
+from pydantic import BaseModel
 
 from interlink.adapters.http import ClientPolicy, HttpExternalServices
+from interlink.core.context import Context
 from interlink.core.declarations import CommandSpec, QuerySpec
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
@@ -52,6 +54,7 @@ from interlink.testing.services import InProcessTransport
 __all__ = ["Landscape"]
 
 R = TypeVar("R")
+In = TypeVar("In", bound=BaseModel)
 
 #: The default broker: in memory, and a fetched message stays with its consumer until the test's clock
 #: releases its retry (a real minute must not redeliver it behind the clock's back).
@@ -202,6 +205,24 @@ class Landscape:
         """The store of ``domain``, for reading what it holds."""
         return self[domain].store
 
+    @overload
+    async def execute(
+        self,
+        command: Callable[[Context], Awaitable[R]],
+        data: None = None,
+        *,
+        domain: str | Domain | None = None,
+        correlation_id: str | None = None,
+    ) -> R: ...
+    @overload
+    async def execute(
+        self,
+        command: Callable[[Context, In], Awaitable[R]],
+        data: In | Mapping[str, Any],
+        *,
+        domain: str | Domain | None = None,
+        correlation_id: str | None = None,
+    ) -> R: ...
     async def execute(
         self,
         command: Callable[..., Awaitable[R]],

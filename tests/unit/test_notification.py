@@ -16,10 +16,14 @@ from interlink.exceptions import ConfigurationError
 from interlink.patterns.notification import subscription_figures
 from interlink.ports.broker import OutgoingMessage
 from interlink.runtime import DomainRuntime, Settings
-from interlink.testing import FakeExternalServices, Landscape
+from interlink.testing import FakeExternalServices, Landscape, ManualClock
 from tests.support.notifications import Consumer, Customer, CustomerChanged, loans, notification, payload
 
 PATH = "/customers/42"
+
+
+class StepClock(ManualClock):
+    """A wall clock that moves only when told to (for runtimes assembled by hand in other test modules)."""
 
 
 #: Seconds a failed notification waits before its next attempt (the landscape's clock moves it).

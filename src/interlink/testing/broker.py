@@ -39,6 +39,8 @@ class ControlledBroker(Broker):
     def __init__(self, inner: Broker, clock: Clock) -> None:
         super().__init__(inner.url)
         self.inner = inner
+        # The wrapped broker's name, so what names the messaging system (spans, metrics) names the real one.
+        self.scheme = inner.scheme
         self._clock = clock
         self._subscriptions: dict[str, Subscription] = {}
         self._unacked: dict[str, set[str]] = {}

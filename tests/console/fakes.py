@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["SECRET_VALUE", "FakeOperations"]
@@ -32,7 +32,9 @@ class FakeOperations:
         ]  # fmt: skip
 
     async def dead_letters(self, *, group: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        return [await self.dead_letter(7)]
+        letter = await self.dead_letter(7)
+        assert letter is not None
+        return [letter]
 
     async def dead_letter(self, id: int) -> dict[str, Any] | None:
         if id != 7:
@@ -58,7 +60,7 @@ class FakeOperations:
         return "m-2"
 
     async def sagas(
-        self, *, state: str | None = None, definition: str | None = None, older_than: timedelta | None = None,
+        self, *, state: str | None = None, definition: str | None = None, older_than: float | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:  # fmt: skip
         return [{"id": "s-1", "name": "open-account", "status": "running", "step": 1, "started_at": _AT}]

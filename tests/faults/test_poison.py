@@ -66,14 +66,14 @@ async def test_poison_message_is_parked_after_its_attempts_and_replayed_once_whe
     assert letter.error == "RuntimeError: cannot apply poison payment P-poison: the fix is not deployed"
 
     replay = ("dead-letters", "replay", "fault_app:receipt", str(letter.id), *landscape.urls())
-    fixed = await run_cli(*replay, cwd=landscape.folder, **{FIX_ENV: "1"})
+    fixed = await run_cli(*replay, cwd=landscape.folder, **{FIX_ENV: "1"})  # type: ignore[arg-type]
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert f"replayed dead letter {letter.id}" in fixed.stdout
     async with landscape.counts() as counts:
         assert await counts.receipts() == dict.fromkeys([*good, "P-poison"], 1)
         assert await counts.dead_letters() == 0
 
-    again = await run_cli(*replay, cwd=landscape.folder, **{FIX_ENV: "1"})
+    again = await run_cli(*replay, cwd=landscape.folder, **{FIX_ENV: "1"})  # type: ignore[arg-type]
     assert again.returncode == 2, again.stdout + again.stderr
     assert "Traceback" not in again.stdout + again.stderr
     # One error line, the last; a broker adapter may have logged a warning about its server before it.

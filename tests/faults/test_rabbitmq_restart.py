@@ -19,7 +19,7 @@ import pytest
 
 from interlink.adapters.brokers.rabbitmq import RabbitMqBroker
 from interlink.exceptions import BrokerUnavailable
-from interlink.ports.broker import OutgoingMessage, Subscription
+from interlink.ports.broker import Delivery, OutgoingMessage, Subscription
 from interlink.ports.store import Store
 from interlink.runtime import Runtime, Settings
 from interlink.testing.waiting import wait_until
@@ -86,7 +86,7 @@ async def test_publish_fails_during_the_outage_and_everything_resumes_after_it(n
 
         after = _messages(1)
         await wait_until(lambda: _published(broker, after), timeout=30, what="a publish after the restart")
-        got = []
+        got: list[Delivery] = []
         while len(got) < 6:
             batch = await broker.fetch("sub", 10, wait=5)
             assert batch, f"only {len(got)} of 6 messages came back"

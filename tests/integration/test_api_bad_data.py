@@ -74,7 +74,7 @@ async def test_a_stored_nul_does_not_break_filtered_lists(bank: tuple[httpx.Asyn
     listed = await client.get("/customers", params={"channel": "api"})
     assert listed.status_code == 200, listed.text
     assert [c["id"] for c in listed.json()["items"]] == ["C1", "C2"]
-    stored = "a\ufffdb" if runtime.store.redacted_url.startswith("postgresql") else "a\u0000b"
+    stored = "a\ufffdb" if type(runtime.store).__name__ == "PostgresStore" else "a\u0000b"
     assert (await client.get("/customers/C1")).json()["name"] == stored
 
 
@@ -127,7 +127,7 @@ async def source_down(ctx: Context) -> str:
 @broken.command(http="POST /bug")
 async def bug(ctx: Context, data: Nothing) -> str:
     """A command with a bug: a KeyError for a schema-valid body."""
-    return {"other": 1}[data.what]
+    return {"other": "1"}[data.what]
 
 
 @pytest.mark.parametrize(("path", "status"), [("/store-down", 503), ("/source-down", 502)])

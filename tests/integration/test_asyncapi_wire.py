@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from interlink.runtime import Runtime, Settings
@@ -61,7 +61,7 @@ def _static_addresses(wire: Wire, documents: dict[str, Document]) -> set[str]:
 def _validator(doc: Document, name: str, pointer: str) -> jsonschema.Draft202012Validator:
     """A validator for the schema at ``pointer`` in ``doc``, its ``$ref`` s resolved in the document."""
     uri = f"urn:asyncapi:{name}"
-    registry: Registry[Any] = Registry().with_resource(uri, Resource(contents=doc, specification=DRAFT202012))
+    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(doc))
     return jsonschema.Draft202012Validator(
         {"$ref": f"{uri}#{pointer}"}, registry=registry, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )

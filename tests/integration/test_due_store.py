@@ -121,7 +121,7 @@ async def test_due_is_an_index_scan_on_postgres_with_100k_outstanding(postgres_s
     store = postgres_store
     await _fill(store)
     statement = store.due_statement(REQUEST_KIND, NOW, 200)
-    compiled = statement.compile(dialect=asyncpg_dialect())
+    compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
     engine = _engine()
     async with engine.begin() as conn:
         await conn.execute(text(f'ANALYZE "{store.schema}".interlink_aggregates'))

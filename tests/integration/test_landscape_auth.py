@@ -8,6 +8,7 @@ Without the credential, start-up warns.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -114,7 +115,7 @@ def test_fetch_backs_succeed_with_api_keys_on(tmp_path: Path) -> None:
             return None if response.status_code == 422 else response
 
         for n in range(1, 6):
-            accepted = _until(lambda n=n: submitted(n), 60, f"customer C{n} to be known to loan-request")
+            accepted = _until(functools.partial(submitted, n), 60, f"customer C{n} to be known to loan-request")
             assert accepted.status_code == 201, accepted.text
             score = api.get(f"/risk-assessment/scores/C{n}", params={"amount": 1000})
             assert score.status_code == 200, score.text

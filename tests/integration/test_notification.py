@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from interlink.adapters.http import ClientPolicy, HttpExternalServices
 from interlink.delivery.retry import RetryPolicy
@@ -34,10 +35,10 @@ IDS = [f"C{i}" for i in range(5)]
 ROUNDS = 3  # each customer changes three times: versions 1, 2, 3
 
 
-def settings(backends: Backends, **more: object) -> Settings:
+def settings(backends: Backends, **more: Any) -> Settings:
     return Settings(
         store_url=backends.store, broker_url=backends.broker, relay_poll_interval=0.1, fetch_wait=0.1, **more
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_notification_and_deferred_update_end_to_end(backends: Backends) -> None:

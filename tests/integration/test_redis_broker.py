@@ -10,7 +10,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis import exceptions as rx
@@ -162,7 +162,7 @@ async def test_unreadable_entries_are_delivered_marked_defective(redis_url: str,
         await broker.ack(got)
         assert not await raw.exists(f"{namespace}:sub:{sub}:dead")
     bad, fine = got
-    assert bad.message_id == f"{stream}:{bad_id.decode()}"
+    assert bad.message_id == f"{stream}:{cast(bytes, bad_id).decode()}"
     assert bad.defect is not None
     assert "lacks message_id, type or body" in bad.defect
     assert json.loads(bad.body) == {"hello": "world"}

@@ -83,14 +83,14 @@ async def limited(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         finally:
             server.stop()
     elif kind == "redis":
-        with private_redis(tmp_path / "redis") as server:
-            async with Redis.from_url(server.url) as raw:
+        with private_redis(tmp_path / "redis") as redis_server:
+            async with Redis.from_url(redis_server.url) as raw:
                 await raw.config_set("proto-max-bulk-len", SMALL_LIMIT)  # the smallest Redis allows
 
                 async def raise_bulk_len() -> None:
                     await raw.config_set("proto-max-bulk-len", LARGE_LIMIT)
 
-                yield Limited(server.url, server.url, raise_bulk_len)
+                yield Limited(redis_server.url, redis_server.url, raise_bulk_len)
     else:
         require_rabbitmq_server()
         node = PrivateRabbitMq(tmp_path / "rabbitmq", config=f"max_message_size = {SMALL_LIMIT}\n")

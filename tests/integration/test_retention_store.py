@@ -28,8 +28,8 @@ async def _indexes(store: Store) -> set[str]:
     assert isinstance(store, PostgresStore)
     engine = create_async_engine(require("postgres").url.replace("postgresql://", "postgresql+asyncpg://"))
     async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = :s"), {"s": store.schema})
-        found = {r[0] for r in rows}
+        result = await conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = :s"), {"s": store.schema})
+        found = {r[0] for r in result}
     await engine.dispose()
     return found
 
@@ -104,7 +104,8 @@ async def test_each_prune_batch_is_a_tid_scan_on_postgres() -> None:
                 await conn.execute(text(f'SET LOCAL search_path = "{store.schema}"'))
                 for kind in (Retained.INBOX, Retained.REPLY, Retained.SAGA):
                     statement = store.prune_statement(kind, 4e9, 1000)
-                    sql = str(statement.compile(dialect=postgresql_dialect(), compile_kwargs={"literal_binds": True}))
+                    dialect = postgresql_dialect()  # type: ignore[no-untyped-call]
+                    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
                     plan = " | ".join(r[0] for r in await conn.execute(text(f"EXPLAIN {sql}")))
                     assert "Tid Scan on interlink_" in plan, (kind, plan)
                     assert "Limit" in plan, (kind, plan)

@@ -9,12 +9,14 @@ reason, listed by ``interlink dead-letters list``; good messages around them are
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import aio_pika
 import nats
@@ -24,6 +26,7 @@ from redis.asyncio import Redis
 from interlink.adapters.brokers.nats.config import parse_url as nats_settings
 from interlink.adapters.brokers.rabbitmq.config import parse_url as rabbitmq_settings
 from interlink.adapters.brokers.redis.scripts import Keys
+from interlink.delivery.consumer import ConsumerStats
 from interlink.ports.broker import Broker, OutgoingMessage
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_broker
@@ -104,7 +107,7 @@ async def garbage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
                 async def xadd_fields(fields: dict[str, str]) -> str:
                     entry = await raw.xadd(stream, fields)  # type: ignore[arg-type]
-                    return f"{stream}:{entry.decode()}"
+                    return f"{stream}:{cast(bytes, entry).decode()}"
 
                 yield Garbage(url, xadd, xadd_fields)
     finally:
@@ -134,7 +137,7 @@ async def test_each_unreadable_message_is_one_dead_letter_and_good_ones_flow(gar
         for parked, body in enumerate(bad, start=1):
             # One at a time: each is parked in a batch of its own, so none can share another's dead letter.
             await garbage.send(body)
-            await wait_until(lambda n=parked: stats.dead_lettered >= n, timeout=30, what=f"bad message {parked} parked")
+            await wait_until(functools.partial(_parked, stats, parked), timeout=30, what=f"bad message {parked} parked")
         entry = None
         if garbage.send_fields is not None:
             entry = await garbage.send_fields({"note": "none of the broker's fields"})
@@ -164,3 +167,7 @@ async def test_each_unreadable_message_is_one_dead_letter_and_good_ones_flow(gar
         assert json.loads(defective.body) == {"note": "none of the broker's fields"}
         assert "lacks message_id, type or body" in defective.error
         assert defective.error.startswith("MalformedMessage: Redis entry")
+
+
+def _parked(stats: ConsumerStats, at_least: int) -> bool:
+    return stats.dead_lettered >= at_least

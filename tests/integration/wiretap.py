@@ -152,7 +152,8 @@ class RedisTap(Tap):
     async def captured(self) -> list[Captured]:
         found = []
         for stream in self._streams:
-            for _, raw in await self._client.xrange(stream):
+            entries: Any = await self._client.xrange(stream)
+            for _, raw in entries:
                 fields = {k.decode(): v for k, v in raw.items()}
                 body = fields.pop("body")
                 headers = {k: v.decode() for k, v in fields.items()}

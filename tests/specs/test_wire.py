@@ -162,7 +162,7 @@ def test_the_bundle_documents_the_broker_it_is_given(tmp_path: Path) -> None:
 def _older(document: dict[str, Any]) -> dict[str, Any]:
     """The same document as earlier versions wrote it: payloads were the data alone, a channel held every
     message type, a run-time channel had no name but its key, and a dead-letter channel was listed."""
-    old = json.loads(json.dumps(document))
+    old: dict[str, Any] = json.loads(json.dumps(document))
     for message in old["components"]["messages"].values():
         message["payload"] = message["payload"]["properties"]["data"]
     channels: dict[str, Any] = {}

@@ -29,7 +29,7 @@ def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, url: st
             raise ModuleNotFoundError(f"No module named '{extra}_driver'", name=f"{extra}_driver")
         return real(name, package)
 
-    monkeypatch.setattr(backends.importlib, "import_module", without_driver)
+    monkeypatch.setattr(importlib, "import_module", without_driver)
     with pytest.raises(MissingDriverError) as caught:
         backends.open_store(url, "d") if kind == "store" else backends.open_broker(url)
     assert f"pip install 'interlink[{extra}]'" in str(caught.value)

@@ -26,7 +26,7 @@ from interlink.exceptions import BusinessRuleError, NotFoundError
 from interlink.patterns.api_exposure import build_api
 from interlink.patterns.command_events import load_saga
 from interlink.runtime import DomainRuntime, Settings
-from interlink.testing.waiting import wait_until
+from interlink.testing import FakeExternalServices, Landscape
 
 SETTINGS = Settings(fetch_wait=0.05, relay_poll_interval=0.05)
 Hosted = Callable[[Domain], AbstractAsyncContextManager[DomainRuntime]]
@@ -117,51 +117,37 @@ async def test_a_newer_customer_version_wins_over_an_older_one(hosted: Hosted) -
         assert (kept.name, kept.customer_version) == ("Anna", 3)
 
 
-@asynccontextmanager
-async def _lending() -> AsyncIterator[tuple[DomainRuntime, DomainRuntime, DomainRuntime]]:
-    """loan-request, credit-offer and customer-communication running on one memory broker."""
-    async with MemoryBroker() as broker:
-        hosts = [DomainRuntime(d, MemoryStore(domain=d.name), broker, SETTINGS)
-                 for d in (loan_request, credit_offer, customer_communication)]  # fmt: skip
-        for host in hosts:
-            await host.prepare()
-        for host in hosts:
-            await host.start()
-        try:
-            yield hosts[0], hosts[1], hosts[2]
-        finally:
-            for host in hosts:
-                await host.stop()
+def _lending() -> Landscape:
+    """loan-request, credit-offer and customer-communication on a Landscape (customers are put in directly)."""
+    lending = [loan_request, credit_offer, customer_communication]
+    return Landscape(lending, settings=SETTINGS, external={loan_request.name: FakeExternalServices()})
 
 
-async def _saga_end(loans: DomainRuntime, saga_id: str) -> tuple[str, str | None]:
-    async def ended() -> str | None:
-        state = await load_saga(loans.store, saga_id)
-        return state.status.value if state is not None and state.status.ended else None
-
-    status = await wait_until(ended, 10, what=f"saga {saga_id} to end")
-    state = await load_saga(loans.store, saga_id)
+async def _saga_end(land: Landscape, saga_id: str) -> tuple[str, str | None]:
+    await land.settle()
+    state = await load_saga(land.store(loan_request), saga_id)
     assert state is not None
-    return status, state.reason
+    return state.status.value, state.reason
 
 
 async def test_the_loan_origination_offers_credit_or_compensates() -> None:
     """Within the limit and term the saga completes; over the limit step 1 is refused; too long a term is
     refused at step 2 and the reservation is released; every SMS is sent once and confirmed."""
-    async with _lending() as (loans, credit, comms):
+    async with _lending() as land:
+        loans, credit, comms = land[loan_request], land[credit_offer], land[customer_communication]
         await _borrower(loans, "C1")
         submit = {"customer_id": "C1", "term_months": 60, "purpose": "car"}
         ok = await loans.execute(submit_loan_request, {**submit, "id": "L1", "amount": DEFAULT_LIMIT - 5_000})
-        assert await _saga_end(loans, ok.saga_id) == ("completed", None)
+        assert await _saga_end(land, ok.saga_id) == ("completed", None)
         over = await loans.execute(submit_loan_request, {**submit, "id": "L2", "amount": 6_000})
-        status, reason = await _saga_end(loans, over.saga_id)
+        status, reason = await _saga_end(land, over.saga_id)
         assert status == "compensated"
         assert reason is not None
         assert "L2: 6000 exceeds the 5000 still available" in reason
         long = await loans.execute(
             submit_loan_request, {**submit, "id": "L3", "amount": 1_000, "term_months": MAX_TERM_MONTHS + 1}
         )
-        status, reason = await _saga_end(loans, long.saga_id)
+        status, reason = await _saga_end(land, long.saga_id)
         assert status == "compensated"
         assert reason is not None
         assert f"beyond the {MAX_TERM_MONTHS} months" in reason
@@ -171,28 +157,12 @@ async def test_the_loan_origination_offers_credit_or_compensates() -> None:
         released = await credit.store.load("CreditOffer", "L3")
         assert released is not None
         assert json.loads(released.data)["status"] == "released"
-
-        async def decisions() -> dict[str, str]:
-            found = [(i, await loans.store.load("LoanRequest", i)) for i in ("L1", "L2", "L3")]
-            return {i: f"{d['status']}/{d['credit']}" for i, r in found if r for d in [json.loads(r.data)]}
-
-        async def decided() -> str | None:
-            return "decided" if all("submitted" not in state for state in (await decisions()).values()) else None
-
-        done = await wait_until(decided, 10, what="the loan requests' decisions")
-        assert done == "decided"
-        assert await decisions() == {
-            "L1": "offered/offered", "L2": "declined/none", "L3": "declined/released",
-        }  # fmt: skip
-
-        async def confirmed() -> bool | None:
-            return await count_aggregates(loans.store, "SmsNotice", outcome="confirmed") == 6
-
-        confirmations = await wait_until(confirmed, 10, what="six SMS confirmations")
-        assert confirmations
+        found = [(i, await loans.store.load("LoanRequest", i)) for i in ("L1", "L2", "L3")]
+        decisions = {i: f"{d['status']}/{d['credit']}" for i, r in found if r for d in [json.loads(r.data)]}
+        assert decisions == {"L1": "offered/offered", "L2": "declined/none", "L3": "declined/released"}
+        assert await count_aggregates(loans.store, "SmsNotice", outcome="confirmed") == 6
         assert await count_aggregates(comms.store, "Sms", requests=1) == 6
-        copies = await count_aggregates(credit.store, "~replica:loan-requests")
-        assert copies == 3
+        assert await count_aggregates(credit.store, "~replica:loan-requests") == 3
 
 
 async def test_the_score_rises_with_the_amount_and_a_risky_postcode_area(hosted: Hosted) -> None:

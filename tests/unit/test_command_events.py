@@ -1,9 +1,8 @@
-"""Command events on the memory store and broker: handles, on_reply, duplicates, unknown replies, timeouts."""
+"""Command events on a Landscape (memory store and broker, manual clock): handles, on_reply, duplicates,
+unknown replies, timeouts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from interlink.exceptions import ConfigurationError
 from interlink.patterns.command_events.deadlines import DeadlineWatch
 from interlink.ports.broker import OutgoingMessage
 from interlink.runtime import DomainRuntime, Settings
-from interlink.testing.waiting import wait_until
+from interlink.testing import Landscape, wait_until
 from tests.support.command_events_app import (
     Notice,
     Notify,
@@ -37,55 +36,38 @@ from tests.support.command_events_app import (
 SETTINGS = Settings(fetch_wait=0.05, relay_poll_interval=0.05)
 
 
-@dataclass
-class Landscape:
-    """The issuer and the target on one memory broker."""
-
-    lending: DomainRuntime
-    partner: DomainRuntime
-    broker: MemoryBroker
-
-    async def notice(self, id: str) -> Notice | None:
-        stored = await self.lending.store.load("Notice", id)
-        return Notice.model_validate_json(stored.data) if stored else None
-
-    async def sms_runs(self, id: str) -> int:
-        stored = await self.partner.store.load("Sms", id)
-        return Sms.model_validate_json(stored.data).runs if stored else 0
+async def _notice(land: Landscape, id: str) -> Notice | None:
+    stored = await land.store(lending).load("Notice", id)
+    return Notice.model_validate_json(stored.data) if stored else None
 
 
-@asynccontextmanager
-async def landscape() -> AsyncIterator[Landscape]:
-    async with MemoryBroker() as broker:
-        issuer = DomainRuntime(lending, MemoryStore(domain="lending"), broker, SETTINGS)
-        target = DomainRuntime(partner, MemoryStore(domain="partner"), broker, SETTINGS)
-        await issuer.start()
-        await target.start()
-        try:
-            yield Landscape(issuer, target, broker)
-        finally:
-            await issuer.stop()
-            await target.stop()
+async def _sms_runs(land: Landscape, id: str) -> int:
+    stored = await land.store(partner).load("Sms", id)
+    return Sms.model_validate_json(stored.data).runs if stored else 0
 
 
 async def test_a_command_event_runs_in_the_target_and_its_confirmation_reaches_the_issuer() -> None:
     """The target runs SendSms once and the issuer's reply handler records the confirmation."""
-    async with landscape() as land:
-        await land.lending.execute(notify, Notify(sms_id="s1"))
-        notice = await wait_until(lambda: land.notice("s1"), 5, what="the reply")
+    async with Landscape([lending, partner]) as land:
+        await land.execute(notify, Notify(sms_id="s1"))
+        await land.settle()
+        notice = await _notice(land, "s1")
+        assert notice is not None
         assert (notice.outcome, notice.confirmed_runs, notice.replies) == ("confirmed", 1, 1)
-        assert await land.sms_runs("s1") == 1
-        assert await land.lending.store.list_aggregates(REQUEST_KIND, where={}, after=None, limit=10) == []
+        assert await _sms_runs(land, "s1") == 1
+        assert await land.store(lending).list_aggregates(REQUEST_KIND, where={}, after=None, limit=10) == []
 
 
 async def test_a_business_failure_becomes_a_failure_reply_and_its_effects_are_dropped() -> None:
     """CommandRejected in the target gives the issuer a failed reply with the reason; the target saves nothing."""
-    async with landscape() as land:
-        await land.lending.execute(notify, Notify(sms_id="s2", refuse=True))
-        notice = await wait_until(lambda: land.notice("s2"), 5, what="the reply")
+    async with Landscape([lending, partner]) as land:
+        await land.execute(notify, Notify(sms_id="s2", refuse=True))
+        await land.settle()
+        notice = await _notice(land, "s2")
+        assert notice is not None
         assert notice.outcome == "failed"
         assert notice.reason == "sms s2 refused: number barred"
-        assert await land.sms_runs("s2") == 0
+        assert await _sms_runs(land, "s2") == 0
 
 
 def _command(command: Command, command_id: str, *, reply_to: str | None = "lending.replies") -> OutgoingMessage:
@@ -97,22 +79,22 @@ def _command(command: Command, command_id: str, *, reply_to: str | None = "lendi
         data=command.model_dump(mode="json"),
         targetdomain="partner",
         replyto=reply_to,
-        commandid=command_id,  # type: ignore[call-arg]
+        commandid=command_id,
     )
     return OutgoingMessage.of(envelope)
 
 
 async def test_a_duplicate_command_is_answered_from_the_stored_reply_without_running_again() -> None:
     """The same command id sent twice (two message ids) runs once; both replies carry the first outcome."""
-    async with landscape() as land:
+    async with Landscape([lending, partner]) as land:
         command = SendSms(sms_id="s3", text="hi")
         await land.broker.publish([_command(command, "cmd-3", reply_to=None)])
-        await wait_until(lambda: land.partner.store.load(REPLY_KIND, "cmd-3"), 5, what="the stored reply")
+        await land.settle()
         await land.broker.publish([_command(command, "cmd-3", reply_to=None)])
-        consumer = land.partner.consumers[0]
-        await wait_until(lambda: consumer.stats.processed == 2, 5, what="both commands handled")
-        assert await land.sms_runs("s3") == 1
-        stored = await land.partner.store.load(REPLY_KIND, "cmd-3")
+        await land.settle()
+        assert land["partner"].consumers[0].stats.processed == 2
+        assert await _sms_runs(land, "s3") == 1
+        stored = await land.store(partner).load(REPLY_KIND, "cmd-3")
         assert stored is not None
         reply = ReplyData.model_validate_json(stored.data)
         assert reply.outcome is Outcome.CONFIRMED
@@ -121,7 +103,7 @@ async def test_a_duplicate_command_is_answered_from_the_stored_reply_without_run
 
 async def test_a_reply_for_an_unknown_command_id_is_logged_and_acknowledged(caplog: pytest.LogCaptureFixture) -> None:
     """A reply nobody waits for changes nothing, is not parked, and is acknowledged."""
-    async with landscape() as land:
+    async with Landscape([lending, partner]) as land:
         data = ReplyData(outcome=Outcome.CONFIRMED, command_type=SendSms.message_type(), confirmation={})
         envelope = Envelope(
             id=new_message_id(),
@@ -129,48 +111,46 @@ async def test_a_reply_for_an_unknown_command_id_is_logged_and_acknowledged(capl
             type=reply_type_of(SendSms),
             time=datetime.now(UTC),
             data=data.model_dump(mode="json"),
-            inreplyto="nobody-asked",  # type: ignore[call-arg]
+            inreplyto="nobody-asked",
         )
         message = OutgoingMessage.of(envelope)
         await land.broker.publish([OutgoingMessage(message.message_id, "lending.replies", message.type, message.body)])
-        consumer = land.lending.consumers[0]
-        await wait_until(lambda: consumer.stats.processed == 1, 5, what="the reply handled")
-        assert consumer.stats.dead_lettered == 0
-        assert await land.lending.store.list_aggregates("Notice", where={}, after=None, limit=10) == []
+        await land.settle()
+        consumer = land["lending"].consumers[0]
+        assert (consumer.stats.processed, consumer.stats.dead_lettered) == (1, 0)
+        assert await land.store(lending).list_aggregates("Notice", where={}, after=None, limit=10) == []
         assert "answers no outstanding request 'nobody-asked'" in caplog.text
 
 
 async def test_a_deadline_without_a_reply_delivers_one_timeout_reply() -> None:
     """A Ping to a domain that never answers times out once; later scans do not time it out again."""
-    async with landscape() as land:
-        await land.lending.execute(ping, SendPing(ping_id="p1", deadline_seconds=0.2))
-        notice = await wait_until(lambda: land.notice("p1"), 5, what="the timeout")
+    async with Landscape([lending]) as land:
+        await land.execute(ping, SendPing(ping_id="p1", deadline_seconds=20))
+        await land.advance(19)
+        assert await _notice(land, "p1") is None
+        await land.advance(1)
+        notice = await _notice(land, "p1")
+        assert notice is not None
         assert notice.outcome == "timed_out"
-        assert land.lending.deadlines is not None
-        await land.lending.deadlines.tick()
-        assert (await land.notice("p1")) == notice
-        assert land.lending.deadlines.timed_out == 1
+        await land.advance(60)
+        assert (await _notice(land, "p1")) == notice
+        watch = land["lending"].deadlines
+        assert watch is not None
+        assert watch.timed_out == 1
 
 
 async def test_a_real_reply_after_the_timeout_is_logged_and_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
     """The target comes back after the deadline passed: its reply is acknowledged, the timeout stands."""
-    async with MemoryBroker() as broker:
-        issuer = DomainRuntime(lending, MemoryStore(domain="lending"), broker, SETTINGS)
-        target = DomainRuntime(partner, MemoryStore(domain="partner"), broker, SETTINGS)
-        await target.prepare()  # subscribed, but not running
-        await issuer.start()
-        try:
-            await issuer.execute(notify, Notify(sms_id="s4", deadline_seconds=0.2))
-            await wait_until(lambda: issuer.store.load("Notice", "s4"), 5, what="the timeout")
-            await target.start()
-            await wait_until(lambda: "answers no outstanding request" in caplog.text, 5, what="the late reply")
-            stored = await issuer.store.load("Notice", "s4")
-            assert stored is not None
-            notice = Notice.model_validate_json(stored.data)
-            assert (notice.outcome, notice.replies) == ("timed_out", 1)
-        finally:
-            await issuer.stop()
-            await target.stop()
+    async with Landscape([lending, partner]) as land:
+        async with land.down(partner):
+            await land.execute(notify, Notify(sms_id="s4", deadline_seconds=20))
+            await land.advance(21)
+            assert await _notice(land, "s4") is not None
+        await land.settle()
+        assert "answers no outstanding request" in caplog.text
+        notice = await _notice(land, "s4")
+        assert notice is not None
+        assert (notice.outcome, notice.replies) == ("timed_out", 1)
 
 
 def test_on_reply_checks_the_handler_signature() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from interlink.core import (
     PrivateEvent,
     PublicEvent,
     Role,
+    Session,
 )
 from interlink.exceptions import ConfigurationError, NotFoundError, RuleViolation
 
@@ -125,7 +126,7 @@ async def open_two(ctx: Context, owner: str) -> list[Account]:
 def context(role: Role, session: FakeSession | None = None, domain: Domain = accounts) -> Context:
     return Context(
         domain,
-        session or FakeSession(),
+        cast(Session, session or FakeSession()),  # it fakes only what these tests use
         role,
         name="under_test",
         clock=FixedClock(),

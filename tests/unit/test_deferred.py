@@ -99,7 +99,7 @@ async def test_two_concurrent_queries_make_one_fetch(stale: Harness) -> None:
         await asyncio.sleep(0)
     assert gated.waiting == 1
     gated.gate.set()
-    assert await asyncio.gather(first, second) == ["Ada", "Ada"]
+    assert list(await asyncio.gather(first, second)) == ["Ada", "Ada"]
     assert stale.fetches() == 1
 
 

@@ -89,7 +89,7 @@ async def _dead_letter_line(payloads: bool) -> dict[str, str]:
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     (line,) = [x for x in lines if x["message"].startswith("dead letter")]
     assert line["message_id"] == envelope.id
-    return line
+    return dict(line)
 
 
 async def test_a_dead_letter_line_and_its_traceback_do_not_hold_the_payload(restore_root: None) -> None:

@@ -19,6 +19,7 @@ from interlink.observability.metrics import disable_metrics, enable_metrics, pro
 from interlink.ports.broker import Broker, OutgoingMessage, Subscription
 from interlink.runtime import DomainRuntime, Settings
 from interlink.runtime.gauges import StoreGauges
+from interlink.testing.fakes import FakeExternalServices
 from interlink.testing.waiting import wait_until
 from tests.faults.apps.inbound_app import write_entries
 from tests.support import ecst_app as ecst
@@ -131,17 +132,26 @@ async def test_inbound_file_records_are_counted_accepted_and_rejected(tmp_path: 
     assert total(found, "interlink_file_records_total", **labels, interlink_outcome="rejected") == report.rejected == 6
 
 
-async def test_the_consumer_lag_is_sampled_from_the_broker(eager: Harness) -> None:
+async def test_the_consumer_lag_is_sampled_from_the_broker() -> None:
     """Three notifications waiting: the sampled lag of the subscription is 3; once handled and acked, 0."""
-    eager.fake.set("customer", PATH, payload("42", "Ada", 3))
-    await eager.publish(*(notification("42", v) for v in (1, 2, 3)))
-    gauges = StoreGauges([eager.runtime], 60)
-    labels = {"messaging_consumer_group_name": eager.runtime.subscription.name, "messaging_system": "memory"}
-    await gauges.sample()
-    assert total(scraped(), "interlink_consumer_lag", **labels) == 3
-    await eager.pump()
-    await gauges.sample()
-    assert total(scraped(), "interlink_consumer_lag", **labels) == 0
+    fake = FakeExternalServices(policy=ClientPolicy(cooldown=0))
+    fake.set("customer", PATH, payload("42", "Ada", 3))
+    settings = Settings(fetch_wait=0.05, relay_poll_interval=0.05, redrive_interval=None)
+    async with MemoryBroker() as broker, MemoryStore(domain=loans.domain.name) as store:
+        runtime = DomainRuntime(loans.domain, store, broker, settings, external=fake)
+        await runtime.prepare()  # subscribed, nothing consumed yet
+        await broker.publish([notification("42", v) for v in (1, 2, 3)])
+        gauges = StoreGauges([runtime], 60)
+        labels = {"messaging_consumer_group_name": runtime.subscription.name, "messaging_system": "memory"}
+        await gauges.sample()
+        assert total(scraped(), "interlink_consumer_lag", **labels) == 3
+        await runtime.start()
+        try:
+            await wait_until(lambda: runtime.consumers[0].stats.processed == 3, 10, what="the three handled")
+            await gauges.sample()
+            assert total(scraped(), "interlink_consumer_lag", **labels) == 0
+        finally:
+            await runtime.stop()
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])

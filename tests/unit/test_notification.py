@@ -1,54 +1,69 @@
-"""State Change Notification on the memory store and broker, the source played by FakeExternalServices."""
+"""State Change Notification on a Landscape (memory store and broker, manual clock), the source played by
+FakeExternalServices."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from interlink import Domain
-from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.http import ClientPolicy
-from interlink.adapters.stores.memory import MemoryStore
 from interlink.core.messages import NotificationEvent
 from interlink.delivery.retry import RetryPolicy
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.notification import subscription_figures
 from interlink.ports.broker import OutgoingMessage
 from interlink.runtime import DomainRuntime, Settings
-from interlink.testing.fakes import FakeExternalServices
+from interlink.testing import FakeExternalServices, Landscape, ManualClock
 from tests.support.notifications import Consumer, Customer, CustomerChanged, loans, notification, payload
 
 PATH = "/customers/42"
 
 
-class Harness:
-    """One consumer domain on a memory store and broker; ``pump`` delivers until nothing is visible."""
+class StepClock(ManualClock):
+    """A wall clock that moves only when told to (for runtimes assembled by hand in other test modules)."""
 
-    def __init__(self, consumer: Consumer, runtime: DomainRuntime, broker: MemoryBroker, fake: FakeExternalServices):
+
+#: Seconds a failed notification waits before its next attempt (the landscape's clock moves it).
+RETRY_DELAY = 1.0
+
+
+class Harness:
+    """One consumer domain on a Landscape, its source played by FakeExternalServices (which can lag or fail).
+
+    Each published notification gets its first attempt at once; a failed one waits for the clock:
+    :meth:`step` gives what waits its next attempt, :meth:`pump` delivers until nothing waits.
+    """
+
+    def __init__(self, consumer: Consumer, land: Landscape, fake: FakeExternalServices):
         self.consumer = consumer
-        self.runtime = runtime
-        self.broker = broker
+        self.land = land
         self.fake = fake
 
-    async def publish(self, *messages: OutgoingMessage) -> None:
-        await self.broker.publish(list(messages))
+    @property
+    def runtime(self) -> DomainRuntime:
+        return self.land[self.consumer.domain]
 
-    async def pump(self, *, rounds: int = 50, batch: int = 500) -> None:
-        """Fetch and process batches until a fetch comes back empty (retries with no delay come back)."""
+    async def publish(self, *messages: OutgoingMessage) -> None:
+        await self.land.broker.publish(list(messages))
+
+    async def pump(self, *, rounds: int = 50) -> None:
+        """Settle, then give every retry its turn until none is left (or the message is parked)."""
+        await self.land.settle()
         for _ in range(rounds):
-            deliveries = await self.broker.fetch(self.runtime.subscription.name, batch, 0.01)
-            if not deliveries:
+            if self.land.broker.next_due() is None:
                 return
-            await self.runtime.consumers[0].process(deliveries)
-        raise AssertionError(f"still delivering after {rounds} rounds")
+            await self.land.advance(RETRY_DELAY)
+        raise AssertionError(f"still retrying after {rounds} rounds")
 
     async def step(self) -> None:
-        """Fetch and process one batch."""
-        deliveries = await self.broker.fetch(self.runtime.subscription.name, 500, 0.01)
-        await self.runtime.consumers[0].process(deliveries)
+        """One more attempt: the first of what was just published, else the retries due next."""
+        if self.land.broker.next_due() is None:
+            await self.land.settle()
+        else:
+            await self.land.advance(RETRY_DELAY)
 
     async def copy(self, id: str) -> tuple[str, int] | None:
         """(name, source version) of the consumer's copy, or None."""
@@ -62,26 +77,13 @@ class Harness:
         return len(self.fake.calls_to("customer", path))
 
 
-class StepClock:
-    """A wall clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.at = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
-
-
-async def harness_for(
-    consumer: Consumer, max_attempts: int = 5, clock: StepClock | None = None
-) -> AsyncIterator[Harness]:
-    """A started consumer runtime (no background tasks: the test pumps)."""
+async def harness_for(consumer: Consumer, max_attempts: int = 5) -> AsyncIterator[Harness]:
+    """A landscape of the consumer domain alone (no redrive: a parked message stays parked)."""
     fake = FakeExternalServices(policy=ClientPolicy(cooldown=0))
-    settings = Settings(retry=RetryPolicy(max_attempts=max_attempts, base_delay=0, max_delay=0))
-    async with MemoryStore("memory://", domain=consumer.domain.name) as store, MemoryBroker() as broker:
-        runtime = DomainRuntime(consumer.domain, store, broker, settings, external=fake, clock=clock)
-        await runtime.prepare()
-        yield Harness(consumer, runtime, broker, fake)
+    retry = RetryPolicy(max_attempts=max_attempts, base_delay=RETRY_DELAY, max_delay=RETRY_DELAY)
+    settings = Settings(retry=retry, redrive_interval=None, fetch_wait=0.05)
+    async with Landscape([consumer.domain], settings=settings, external={consumer.domain.name: fake}) as land:
+        yield Harness(consumer, land, fake)
 
 
 @pytest.fixture
@@ -155,14 +157,13 @@ async def test_source_down_for_a_while_loses_nothing(patient: Harness) -> None:
 async def test_source_down_too_long_parks_with_reason_source_unavailable() -> None:
     """Past its time budget (not after five attempts) the notification is parked as transient, with the
     reason "source unavailable"."""
-    clock = StepClock()
-    async for eager in harness_for(loans, clock=clock):
+    async for eager in harness_for(loans):
         eager.fake.fail("customer", PATH, 503, times=None)
         await eager.publish(notification("42", 1))
         for _ in range(10):
             await eager.step()
         assert await eager.runtime.store.dead_letters() == []
-        clock.at += timedelta(seconds=RetryPolicy().budget)
+        eager.land.clock.advance(RetryPolicy().budget)
         await eager.step()
         (letter,) = await eager.runtime.store.dead_letters()
         assert "source unavailable" in letter.error
@@ -216,13 +217,12 @@ async def test_counters_count_notifications_and_fetches(eager: Harness) -> None:
 
 async def test_parked_notification_replays_once_the_source_is_back() -> None:
     """A notification parked as "source unavailable" applies when replayed after the source returns."""
-    clock = StepClock()
-    async for eager in harness_for(loans, clock=clock):
+    async for eager in harness_for(loans):
         eager.fake.fail("customer", PATH, 503, times=2)
         eager.fake.set("customer", PATH, payload("42", "Ada", 1))
         await eager.publish(notification("42", 1))
         await eager.step()
-        clock.at += timedelta(seconds=RetryPolicy().budget)
+        eager.land.clock.advance(RetryPolicy().budget)
         await eager.step()
         await replay_the_letter(eager)
 

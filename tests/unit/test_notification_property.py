@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -26,10 +27,39 @@ from interlink.exceptions import ExternalServiceError, NotFoundError
 from interlink.ports.broker import OutgoingMessage
 from interlink.runtime import DomainRuntime, Settings
 from tests.support.notifications import Consumer, loans, notification, payload, pricing
-from tests.unit.test_notification import Harness
 
 IDS = ["a", "b"]
 Op = tuple[str, str]  # ("change" | "delete", id)
+
+
+@dataclass
+class Harness:
+    """One consumer runtime with no background tasks: the test delivers in batches of the size it draws
+    (a Landscape's consumers fetch what is there, so the batches would not be the scenario's)."""
+
+    consumer: Consumer
+    runtime: DomainRuntime
+    broker: MemoryBroker
+
+    async def publish(self, *messages: OutgoingMessage) -> None:
+        await self.broker.publish(list(messages))
+
+    async def pump(self, *, rounds: int, batch: int) -> None:
+        """Fetch and process batches until a fetch comes back empty (retries with no delay come back)."""
+        for _ in range(rounds):
+            deliveries = await self.broker.fetch(self.runtime.subscription.name, batch, 0.01)
+            if not deliveries:
+                return
+            await self.runtime.consumers[0].process(deliveries)
+        raise AssertionError(f"still delivering after {rounds} rounds")
+
+    async def copy(self, id: str) -> tuple[str, int] | None:
+        """(name, source version) of the consumer's copy, or None."""
+        stored = await self.runtime.store.load(self.consumer.copy.aggregate_name(), id)
+        if stored is None:
+            return None
+        doc = json.loads(stored.data)
+        return doc["name"], doc["source_version"]
 
 
 class Source:
@@ -83,7 +113,7 @@ async def run(consumer: Consumer, scenario: tuple[list[Op], int, list[int], list
     async with MemoryStore("memory://", domain=consumer.domain.name) as store, MemoryBroker() as broker:
         runtime = DomainRuntime(consumer.domain, store, broker, Settings(retry=policy), external=source)
         await runtime.prepare()
-        harness = Harness(consumer, runtime, broker, None)  # type: ignore[arg-type]
+        harness = Harness(consumer, runtime, broker)
         notes: list[OutgoingMessage | None] = []
         for i, op in enumerate(changes):
             if i == cut:

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 import interlink
+import interlink.testing
 from interlink import exceptions
 from interlink.adapters.stores.sqlite import SqliteStore
 from interlink.exceptions import StoreError, StoreUnavailable
@@ -16,20 +17,47 @@ def test_top_level_all_is_pinned() -> None:
     """`from interlink import *` gives exactly what a domain author needs."""
     assert sorted(interlink.__all__) == [
         "Aggregate",
+        "BusinessRuleError",
         "Command",
         "CommandRejected",
         "Context",
+        "CsvFormat",
         "Domain",
         "Event",
+        "ExternalService",
+        "FileLimits",
+        "FixedField",
+        "FixedWidthFormat",
         "Indexed",
+        "InvalidInput",
+        "JsonLinesFormat",
+        "NotFoundError",
         "NotificationEvent",
+        "Page",
         "PrivateEvent",
         "PublicEvent",
+        "RejectLimit",
         "Replica",
         "Reply",
+        "RetryPolicy",
+        "SagaState",
+        "SagaStatus",
         "StateTransferEvent",
         "Step",
     ]
+    assert all(hasattr(interlink, name) for name in interlink.__all__)
+
+
+def test_testing_all_is_pinned() -> None:
+    """`interlink.testing` gives the test kit: Landscape, its clock, the External Service fake, wait_until."""
+    assert sorted(interlink.testing.__all__) == [
+        "FakeCall",
+        "FakeExternalServices",
+        "Landscape",
+        "ManualClock",
+        "wait_until",
+    ]
+    assert all(hasattr(interlink.testing, name) for name in interlink.testing.__all__)
 
 
 def test_exception_tree_matches_its_docstring() -> None:

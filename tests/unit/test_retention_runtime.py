@@ -106,7 +106,7 @@ def test_retention_windows_must_be_positive() -> None:
     """A zero or negative window, interval or batch is a ConfigurationError."""
     for bad in ({"inbox": 0}, {"sagas": -1}, {"interval": 0}, {"batch": 0}):
         with pytest.raises(ConfigurationError):
-            Retention(**bad)  # type: ignore[arg-type]
+            Retention(**bad)
 
 
 def _runtime(broker: Broker, retention: Retention) -> DomainRuntime:

@@ -83,4 +83,4 @@ def test_invalid_settings_are_rejected(settings: dict[str, float]) -> None:
 def test_non_finite_delays_are_rejected(settings: dict[str, float]) -> None:
     """A NaN or infinite delay setting raises ValueError instead of producing unusable delays."""
     with pytest.raises(ValueError, match="delay"):
-        RetryPolicy(**settings)
+        RetryPolicy(**settings)  # type: ignore[arg-type]

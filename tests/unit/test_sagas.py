@@ -1,4 +1,5 @@
-"""Sagas on the memory store and broker: completion, compensation order, timeouts, failed compensations."""
+"""Sagas on a Landscape (memory store and broker, manual clock): completion, compensation order, timeouts,
+failed compensations."""
 
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ from pydantic import BaseModel
 
 from interlink import Command, Domain, Step
 from interlink.adapters.brokers.memory import MemoryBroker
-from interlink.adapters.stores.memory import MemoryStore
 from interlink.core.command_events import Outcome, ReplyData
 from interlink.core.sagas import SagaStatus, advance, begin
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure import build_api
 from interlink.patterns.command_events import list_sagas, load_saga
-from interlink.runtime import DomainRuntime, Settings
-from interlink.testing.waiting import wait_until
+from interlink.ports.store import Store
+from interlink.runtime import DomainRuntime
+from interlink.testing import Landscape
 from tests.support.command_events_app import Journal, Notice, StartOrigination, lending, originate, partner
-
-SETTINGS = Settings(fetch_wait=0.05, relay_poll_interval=0.05)
 
 
 async def test_the_saga_state_query_serves_a_saga_over_the_api() -> None:
@@ -38,29 +37,25 @@ async def test_the_saga_state_query_serves_a_saga_over_the_api() -> None:
     assert missing.status_code == 404
 
 
-async def _run_saga(start: StartOrigination) -> tuple[str, list[str], MemoryStore]:
-    """Run a saga to its end on a fresh landscape; its final status, the partner's journal, the issuer store."""
-    async with MemoryBroker() as broker:
-        issuer_store = MemoryStore(domain="lending")
-        issuer = DomainRuntime(lending, issuer_store, broker, SETTINGS)
-        target = DomainRuntime(partner, MemoryStore(domain="partner"), broker, SETTINGS)
-        await issuer.start()
-        await target.start()
-        try:
-            saga_id = await issuer.execute(originate, start)
+async def _run_saga(start: StartOrigination) -> tuple[str, list[str], Store]:
+    """Run a saga to its end on a fresh landscape; its final status, the partner's journal, the issuer store.
 
-            async def ended() -> str | None:
-                state = await load_saga(issuer.store, saga_id)
-                return state.status.value if state and state.status.ended else None
-
-            status = await wait_until(ended, 10, what="the saga's end")
-            stored = await target.store.load("Journal", start.ref)
-            entries = Journal.model_validate_json(stored.data).entries if stored else []
-        finally:
-            await issuer.stop()
-            await target.stop()
-        await issuer_store.connect()
-        return status, entries, issuer_store
+    A step sent to the silent domain ends only by its timeout: the landscape's clock is moved past it.
+    """
+    async with Landscape([lending, partner]) as land:
+        saga_id = await land.execute(originate, start)
+        await land.settle()
+        state = await load_saga(land.store(lending), saga_id)
+        if state is not None and not state.status.ended:
+            await land.advance(2)  # past the silent step's timeout of 1 s
+        state = await load_saga(land.store(lending), saga_id)
+        assert state is not None
+        assert state.status.ended
+        stored = await land.store(partner).load("Journal", start.ref)
+        entries = Journal.model_validate_json(stored.data).entries if stored else []
+        store = land.store(lending)
+    await store.connect()  # what the saga left, read after the landscape stopped
+    return state.status.value, entries, store
 
 
 async def test_a_saga_whose_steps_all_succeed_completes() -> None:

@@ -1,4 +1,5 @@
-"""Event-Carried State Transfer on the memory store: replicas by version, tombstones, upcasting, start-up checks."""
+"""Event-Carried State Transfer on the memory store (and a Landscape): replicas by version, tombstones, upcasting,
+start-up checks."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from interlink.exceptions import ConfigurationError, InvalidPayload, RuleViolati
 from interlink.patterns.state_transfer import ReplicaDispatcher, ReplicaRebuild
 from interlink.ports.store import ChangeSet, DeadLetter, Store
 from interlink.runtime.domain_runtime import DomainRuntime
+from interlink.testing import Landscape
+from tests.support import ecst_app
 
 loans = Domain("loan-request")
 credit = Domain("credit")
@@ -405,3 +408,19 @@ async def test_batches_read_through_the_overlay_converge_too(
     assert {c.id: (c.version, c.status, c.amount) for c in page.items} == {
         id: (e.version, e.status, e.amount) for id, e in final.items()
     }
+
+
+async def test_a_replica_follows_its_producer_through_duplicates_and_reordering() -> None:
+    """On a Landscape, loan changes arrive newest first and each twice, a deletion among them: the replica
+    ends equal to the producer's state, each copy at its newest version."""
+    async with Landscape([ecst_app.loans, ecst_app.credit], services={"loan-api": "loan-request"}) as land:
+        land.duplicate_next(None)
+        land.reorder_next(4)
+        for status in ("open", "reviewed", "approved"):
+            await land.execute(ecst_app.change_loan, ecst_app.ChangeLoan(id="L1", amount=Decimal(100), status=status))
+        await land.execute(ecst_app.change_loan, {"id": "L2", "amount": "50", "status": "open"})
+        await land.settle()
+        await land.execute(ecst_app.delete_loan, {"id": "L2"})
+        await land.settle()
+        assert await land.query(ecst_app.copies) == {"L1": (3, "approved", Decimal(100))}
+        assert land["credit"].consumers[0].stats.duplicates >= 5

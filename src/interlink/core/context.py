@@ -17,7 +17,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
+
+from pydantic import BaseModel
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
@@ -39,6 +41,8 @@ __all__ = ["Context", "FieldValue", "Role", "Session"]
 FieldValue = str | int | bool
 
 A = TypeVar("A", bound=Aggregate)
+#: A command's input model.
+In = TypeVar("In", bound=BaseModel)
 C = TypeVar("C", bound=Replica)
 R = TypeVar("R")
 T = TypeVar("T")
@@ -263,8 +267,16 @@ class Context:
         raw = await self._session.fetch(service, service.path(params), self)
         return service.translate(raw)
 
+    @overload
+    async def execute(self, command: Callable[[Context], Awaitable[R]], data: None = None) -> R: ...
+    @overload
+    async def execute(self, command: Callable[[Context, In], Awaitable[R]], data: In | Mapping[str, Any]) -> R: ...
     async def execute(self, command: Callable[..., Awaitable[R]], data: Any = None) -> R:
-        """Run a command of this domain inside the current unit of work and return its result."""
+        """Run a command of this domain inside the current unit of work and return its result.
+
+        ``data`` is the command's input: an instance of its input model (type-checked against the command's
+        signature), or a mapping validated into it.
+        """
         if self.role is Role.QUERY:
             raise RuleViolation(f"query {self.name!r} tried to run a command: {_WHY[Role.QUERY]}")
         spec = self.domain.spec_of(command)

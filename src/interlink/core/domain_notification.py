@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from interlink.core.aggregate import Aggregate
-from interlink.core.declarations import CommandSpec, HandlerSpec, QuerySpec, ServiceSpec
+from interlink.core.declarations import AsyncFn, CommandSpec, HandlerSpec, QuerySpec, ServiceSpec
 from interlink.core.external import ExternalService
 from interlink.core.messages import Event, Message, NotificationEvent
 from interlink.core.notification import NotificationSpec, SourceDown, notification_spec
@@ -16,6 +16,8 @@ from interlink.core.retry import RetryPolicy
 from interlink.exceptions import ConfigurationError
 
 __all__ = ["NotificationVerbs"]
+
+F = TypeVar("F", bound=AsyncFn)
 
 
 class NotificationVerbs:
@@ -26,11 +28,13 @@ class NotificationVerbs:
 
         def spec_of(self, func: Callable[..., Any]) -> CommandSpec | QuerySpec | ServiceSpec | None: ...
         def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None: ...
+        def command(self, func: F, /) -> F: ...
 
         external_services: dict[str, ExternalService[Any]]
         notifications: dict[str, NotificationSpec]
         handlers: list[HandlerSpec]
 
+    @overload
     def on_notification(
         self,
         event_type: type[NotificationEvent],
@@ -43,23 +47,60 @@ class NotificationVerbs:
         name: str | None = None,
         retry: RetryPolicy | None = None,
         side_effects: bool = False,
-    ) -> NotificationSpec:
+    ) -> NotificationSpec: ...
+    @overload
+    def on_notification(
+        self,
+        event_type: type[NotificationEvent],
+        *,
+        fetch: ExternalService[Any],
+        command: None = None,
+        gone: Callable[..., Any] | None = None,
+        aggregate: type[Aggregate] | None = None,
+        version: Callable[[Any], int] | None = None,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        side_effects: bool = False,
+    ) -> Callable[[F], F]: ...
+    def on_notification(
+        self,
+        event_type: type[NotificationEvent],
+        *,
+        fetch: ExternalService[Any],
+        command: Callable[..., Any] | None = None,
+        gone: Callable[..., Any] | None = None,
+        aggregate: type[Aggregate] | None = None,
+        version: Callable[[Any], int] | None = None,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        side_effects: bool = False,
+    ) -> NotificationSpec | Callable[[F], F]:
         """State Change Notification: on each ``event_type``, fetch the resource through ``fetch`` and run
-        ``command`` with the translated data; a 404/410 runs ``gone`` with the notification's fields.
+        the command with the translated data; a 404/410 runs ``gone`` with the notification's fields.
 
-        ``side_effects=True`` says the subscription reacts to every change (its command emits, sends or
-        starts a saga), so it needs each one as it happens: ``interlink advise`` never suggests deferring it.
+        As a decorator, the decorated function is that command (declared as one if it is not yet)::
 
-        The fetched data's ``version`` (or ``version(data)``) must reach the notified one, else the
-        notification is retried later (read lag). ``retry`` overrides the runtime's retry policy (a source
-        that is down is a transient failure). See :mod:`interlink.core.notification`.
+            @loans.on_notification(CustomerChanged, fetch=customers, gone=forget_customer)
+            async def keep_customer(ctx: Context, data: LocalCustomer) -> None: ...
+
+        ``command=`` names an already declared command instead (the call form). The fetched data's
+        ``version`` (or ``version(data)``) must reach the notified one, else the notification is retried
+        later (read lag). ``retry`` overrides the runtime's retry policy (a source that is down is a
+        transient failure). ``side_effects=True`` says the subscription reacts to every change (its command
+        emits, sends or starts a saga), so it needs each one as it happens: ``interlink advise`` never suggests
+        deferring it. See :mod:`interlink.core.notification`.
         """
-        spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, False, "fail")
-        if side_effects:
-            spec = self.notifications[spec.name] = dataclasses.replace(spec, side_effects=True)
-        self._retry(event_type, retry)
-        return spec
 
+        def register(func: Callable[..., Any]) -> NotificationSpec:
+            spec = self._notification(event_type, fetch, func, gone, aggregate, version, name, False, "fail")
+            if side_effects:
+                spec = self.notifications[spec.name] = dataclasses.replace(spec, side_effects=True)
+            self._retry(event_type, retry)
+            return spec
+
+        return register(command) if command is not None else self._declaring(register)
+
+    @overload
     def deferred(
         self,
         event_type: type[NotificationEvent],
@@ -72,16 +113,61 @@ class NotificationVerbs:
         version: Callable[[Any], int] | None = None,
         name: str | None = None,
         retry: RetryPolicy | None = None,
-    ) -> NotificationSpec:
+    ) -> NotificationSpec: ...
+    @overload
+    def deferred(
+        self,
+        event_type: type[NotificationEvent],
+        *,
+        fetch: ExternalService[Any],
+        command: None = None,
+        gone: Callable[..., Any] | None = None,
+        aggregate: type[Aggregate] | None = None,
+        when_source_down: SourceDown = "stale",
+        version: Callable[[Any], int] | None = None,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Callable[[F], F]: ...
+    def deferred(
+        self,
+        event_type: type[NotificationEvent],
+        *,
+        fetch: ExternalService[Any],
+        command: Callable[..., Any] | None = None,
+        gone: Callable[..., Any] | None = None,
+        aggregate: type[Aggregate] | None = None,
+        when_source_down: SourceDown = "stale",
+        version: Callable[[Any], int] | None = None,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> NotificationSpec | Callable[[F], F]:
         """State Change Notification with deferred update: a notification only flags the resource as
-        pending; ``ctx.fresh(aggregate, id)`` fetches and runs ``command`` when the resource is read.
+        pending; ``ctx.fresh(aggregate, id)`` fetches and runs the command when the resource is read.
 
-        ``when_source_down``: ``"stale"`` serves the local copy marked stale (``ctx.stale``), ``"fail"``
-        raises SourceUnavailable. ``retry`` overrides the runtime's retry policy for the notifications.
+        A decorator (the decorated function is the command, declared as one if it is not yet), or a call
+        with ``command=`` naming a declared command, like :meth:`on_notification`. ``when_source_down``:
+        ``"stale"`` serves the local copy marked stale (``ctx.stale``), ``"fail"`` raises
+        SourceUnavailable. ``retry`` overrides the runtime's retry policy for the notifications.
         """
-        spec = self._notification(event_type, fetch, command, gone, aggregate, version, name, True, when_source_down)
-        self._retry(event_type, retry)
-        return spec
+
+        def register(func: Callable[..., Any]) -> NotificationSpec:
+            spec = self._notification(event_type, fetch, func, gone, aggregate, version, name, True, when_source_down)
+            self._retry(event_type, retry)
+            return spec
+
+        return register(command) if command is not None else self._declaring(register)
+
+    def _declaring(self, register: Callable[[Callable[..., Any]], object]) -> Callable[[F], F]:
+        """A decorator that declares the function as a command of this domain (unless it is one already),
+        then registers it with ``register``; returns the function unchanged."""
+
+        def decorate(func: F) -> F:
+            if self.spec_of(func) is None:
+                self.command(func)
+            register(func)
+            return func
+
+        return decorate
 
     def _notification(
         self,

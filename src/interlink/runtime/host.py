@@ -7,12 +7,13 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from starlette.types import ASGIApp
 
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
+from interlink.core.external import ExternalServices
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.patterns.inbound_file import FileIntake
@@ -47,6 +48,8 @@ class Runtime:
         *,
         clock: Clock | None = None,
         startup_timeout: float = 0.0,
+        broker: Broker | None = None,
+        external: Mapping[str, ExternalServices] | None = None,
     ):
         if not domains:
             raise ConfigurationError("a runtime needs at least one domain")
@@ -61,7 +64,10 @@ class Runtime:
             raise ConfigurationError(f"the start-up timeout must not be negative, got {startup_timeout:g}")
         # Building adapters does no I/O; it checks the URLs before anything starts.
         self._stores = {d.name: open_store(self.settings.store_url, d.name) for d in domains}
-        self._broker_candidate = open_broker(self.settings.broker_url)
+        # ``broker`` and ``external`` (by domain name) replace what the settings' URLs would build: the test
+        # kit's Landscape passes a broker that injects duplicates and in-process External Services.
+        self._broker_candidate = broker if broker is not None else open_broker(self.settings.broker_url)
+        self._external = dict(external or {})
         shared = "{domain}" not in self.settings.store_url
         if len(domains) > 1 and shared and not all(s.domain_scoped for s in self._stores.values()):
             raise ConfigurationError(
@@ -73,6 +79,7 @@ class Runtime:
         self._broker: Broker | None = None
         self._runtimes: dict[str, DomainRuntime] = {}
         self._gauges: StoreGauges | None = None
+        self._down: set[str] = set()
 
     def __getitem__(self, name: str) -> DomainRuntime:
         try:
@@ -106,7 +113,7 @@ class Runtime:
         self._broker = broker
         try:
             for domain in self.domains:
-                runtime = DomainRuntime(domain, stores[domain.name], broker, self.settings, clock=self._clock)
+                runtime = self._host(domain)
                 self._runtimes[domain.name] = runtime
                 what = f"the store of {domain.name} at {redact(stores[domain.name].url)} (and its subscription)"
                 await until_ready(what, runtime.prepare, backoff)
@@ -125,13 +132,39 @@ class Runtime:
             await self.stop()
             raise
 
+    def _host(self, domain: Domain) -> DomainRuntime:
+        return DomainRuntime(
+            domain,
+            self._stores[domain.name],
+            self.broker,
+            self.settings,
+            clock=self._clock,
+            external=self._external.get(domain.name),
+        )
+
+    async def stop_domain(self, name: str) -> None:
+        """Stop one hosted domain (an outage of that service) while the others keep running."""
+        runtime = self[name]
+        if name not in self._down:
+            self._down.add(name)
+            await runtime.stop()
+
+    async def start_domain(self, name: str) -> None:
+        """Start a domain stopped by :meth:`stop_domain` again, on the same store and broker."""
+        if name in self._down:
+            runtime = self._runtimes[name] = self._host(self[name].domain)
+            await runtime.start()
+            self._down.discard(name)
+
     async def stop(self) -> None:
         """Stop consumers (finishing messages in hand), flush outboxes, close connections."""
         if self._gauges is not None:
             await self._gauges.stop()
             self._gauges = None
-        await asyncio.gather(*(r.stop() for r in self._runtimes.values()), return_exceptions=True)
+        running = [r for name, r in self._runtimes.items() if name not in self._down]
+        await asyncio.gather(*(r.stop() for r in running), return_exceptions=True)
         self._runtimes.clear()
+        self._down.clear()
         if self._broker is not None:
             await self._broker.close()
             self._broker = None

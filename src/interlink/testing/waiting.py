@@ -5,21 +5,37 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 __all__ = ["wait_until"]
 
 T = TypeVar("T")
 
 
-# A deadline the caller names, not asyncio.timeout(): cancelling a predicate half-way (a store read, a
-# subprocess poll) would hide which condition was not met.
+@overload
 async def wait_until(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[[], Awaitable[T | None]],
     timeout: float,  # noqa: ASYNC109
     interval: float = 0.02,
     what: str = "the condition",
-) -> T:
+) -> T: ...
+@overload
+async def wait_until(
+    predicate: Callable[[], T | None],
+    timeout: float,  # noqa: ASYNC109
+    interval: float = 0.02,
+    what: str = "the condition",
+) -> T: ...
+
+
+# A deadline the caller names, not asyncio.timeout(): cancelling a predicate half-way (a store read, a
+# subprocess poll) would hide which condition was not met.
+async def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float,  # noqa: ASYNC109
+    interval: float = 0.02,
+    what: str = "the condition",
+) -> Any:
     """Call ``predicate`` (sync or async) every ``interval`` seconds until it returns something truthy.
 
     Returns that value. Raises :class:`TimeoutError` naming ``what`` and the last value seen when

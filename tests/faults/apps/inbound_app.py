@@ -136,7 +136,7 @@ async def balances(store: Any) -> dict[str, Decimal]:
     return {id: Decimal(json.loads(doc.data)["balance"]) for id, doc in page}
 
 
-async def until(condition: Callable[[], Awaitable[bool] | bool], *, within: float) -> None:
+async def until(condition: Callable[[], Awaitable[object] | object], *, within: float) -> None:
     """Wait until ``condition()`` holds, looking every 10 ms; TimeoutError after ``within`` seconds."""
     async with asyncio.timeout(within):
         while True:

@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fault_app import payment, receipt, record_payment
-from receipts import ReceiptCursor
+from fault_app import payment, receipt, record_payment  # type: ignore[import-not-found]  # on sys.path at run time
+from receipts import ReceiptCursor  # type: ignore[import-not-found]
 
 from interlink.delivery.retry import RetryPolicy
 from interlink.exceptions import AdapterError
@@ -93,7 +93,7 @@ class Work:
     def complete(self) -> bool:
         """Every receipt exists: counted here, or (``--until``) by whoever wrote the file."""
         if self.receipts is not None:
-            return self.receipts.complete
+            return bool(self.receipts.complete)
         return self.args.until is not None and self.args.until.exists()
 
     def done(self) -> bool:

@@ -55,7 +55,7 @@ def duplicate(command_id: str, data: str) -> OutgoingMessage:
         type=f"{reply.command_type}.Reply",
         time=datetime.now(UTC),
         data=reply.model_dump(mode="json"),
-        inreplyto=command_id,  # type: ignore[call-arg]
+        inreplyto=command_id,
     )
     return OutgoingMessage(envelope.id, "lending.replies", envelope.type, envelope.encode())
 

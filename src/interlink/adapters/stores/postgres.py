@@ -22,6 +22,7 @@ import asyncio
 import logging
 import re
 import ssl
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -35,10 +36,11 @@ from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.elements import TextClause
 
 from interlink.adapters.stores import schema
+from interlink.adapters.stores.postgres_hot import HotPath, hot
 from interlink.adapters.stores.sql import SqlStore
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
-from interlink.ports.store import AggregateWrite, FieldValue, Retained
+from interlink.ports.store import AggregateWrite, ChangeSet, FieldValue, Retained, StoredAggregate
 from interlink.urls import redact
 
 __all__ = ["PostgresStore"]
@@ -84,6 +86,7 @@ class PostgresStore(SqlStore):
         self._listener: Any = None
         self._rewatching: asyncio.Task[None] | None = None
         self._closed = False
+        self._hot: HotPath | None = None
 
     @property
     def redacted_url(self) -> str:
@@ -124,8 +127,31 @@ class PostgresStore(SqlStore):
         ).execution_options(schema_translate_map={None: self.schema})
         return engine, engine
 
+    async def _connect(self) -> None:
+        await super()._connect()
+        # The hot path's own connections, opened when first used: see postgres_hot.
+        self._hot = HotPath(
+            schema=self.schema,
+            connect=self._connect_raw,
+            readers=self._pool_size,
+            channel=self._channel,
+            document=self._document,
+            translate=self._translate,
+            where=f"PostgreSQL store {self.redacted_url} ({self.schema})",
+        )
+
+    async def _connect_raw(self) -> Any:
+        """A plain asyncpg connection with this store's settings (TLS, application_name)."""
+        import asyncpg  # type: ignore[import-untyped]  # the extra is installed, or this could not be built
+
+        dsn = self._dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+        return await asyncpg.connect(dsn, **self._connect_args())
+
     async def _close(self) -> None:
         self._closed = True
+        if self._hot is not None:
+            hot_path, self._hot = self._hot, None
+            await hot_path.close()
         if self._rewatching is not None:
             self._rewatching.cancel()
             self._rewatching = None
@@ -153,6 +179,21 @@ class PostgresStore(SqlStore):
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return StoreUnavailable(f"{where}: connection lost: {cause}")
         return StoreError(f"{where}: {type(cause).__name__}: {cause}")
+
+    # -- the hot path on plain asyncpg (postgres_hot); the rest through SQLAlchemy ---------------------
+
+    async def load(self, kind: str, id: str) -> StoredAggregate | None:
+        self._check()
+        assert self._hot is not None
+        return await self._hot.load(kind, id)
+
+    async def _commit(self, changes: Sequence[ChangeSet]) -> None:
+        if not hot(changes):  # dead letters, idempotency records, file progress: rare, and not all one shape
+            await super()._commit(changes)
+            return
+        assert self._hot is not None
+        async with self._write_lock:
+            await self._hot.commit(changes, time.time())
 
     # -- writes: one statement per kind of write, whatever the number of rows ----------------------
 
@@ -209,14 +250,14 @@ class PostgresStore(SqlStore):
     async def seen(self, subscription: str, message_ids: Sequence[str]) -> set[str]:
         if not message_ids:
             return set()
+        self._check()
+        assert self._hot is not None
         # One primary-key probe per id, whatever the statistics or plan cache say. `message_id IN (...)`
         # was planned (on a young inbox with no statistics, and then for good as a cached generic plan) as
         # a scan of every mark of the subscription filtered by the ids: its cost grew with the inbox, 240 ms
         # per batch at 20,000 marks. A LATERAL subquery with LIMIT is never flattened into a join, so each
-        # id stays an index lookup on (subscription, message_id).
-        async with self._errors(), self._read() as conn:
-            rows = await conn.execute(self.inbox_probe(), {"ids": list(message_ids), "subscription": subscription})
-            return {r[0] for r in rows}
+        # id stays an index lookup on (subscription, message_id). The same statement as inbox_probe.
+        return await self._hot.seen(subscription, message_ids)
 
     def inbox_probe(self) -> TextClause:
         """The inbox lookup of :meth:`seen` (parameters ``ids`` and ``subscription``), for EXPLAIN in tests."""
@@ -302,7 +343,7 @@ class PostgresStore(SqlStore):
             self._rewatch(wake)
 
     async def _listen(self, wake: Callable[[], None]) -> bool:
-        import asyncpg  # type: ignore[import-untyped]  # the extra is installed, or this could not be built
+        import asyncpg  # the extra is installed, or this could not be built
 
         dsn = self._dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
         try:

@@ -5,7 +5,7 @@ URL: ``postgresql://user:password@host:5432/database`` with query options
 - ``schema``: the domain's schema (default ``interlink_<domain>``); ``{domain}`` in it is the domain name;
 - ``sslmode`` (``disable``, ``require``, ``verify-ca``, ``verify-full``), ``sslrootcert``, ``sslcert``,
   ``sslkey``: TLS, with libpq's names and meanings;
-- ``pool_size`` (5);
+- ``pool_size`` (5): connections of the pool (and as many again in a peak), and of the hot path's reads;
 - ``application_name`` (``interlink:<schema>``): how its connections show in ``pg_stat_activity``.
 
 Several processes of one domain may share its schema: aggregate writes are checked against their version

@@ -122,11 +122,12 @@ class HotPath:
         )
         self._create = (
             f"INSERT INTO {aggregates} (kind, id, version, data, updated_at, due_at) "
-            "SELECT k, i, v, d::jsonb, $6, du "
+            "SELECT k, i, v, d::jsonb, $6::float8, du "
             "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::float8[]) AS r(k, i, v, d, du)"
         )
         self._update = (
-            f"UPDATE {aggregates} AS a SET version = r.nv, data = r.d::jsonb, updated_at = $7, due_at = r.du "
+            f"UPDATE {aggregates} AS a "
+            "SET version = r.nv, data = r.d::jsonb, updated_at = $7::float8, due_at = r.du "
             "FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::float8[]) "
             "AS r(k, i, ev, nv, d, du) WHERE a.kind = r.k AND a.id = r.i AND a.version = r.ev"
         )
@@ -136,12 +137,13 @@ class HotPath:
         )
         self._mark = (
             f"INSERT INTO {inbox} (subscription, message_id, processed_at) "
-            "SELECT s, m, $3 FROM unnest($1::text[], $2::text[]) AS r(s, m)"
+            "SELECT s, m, $3::float8 FROM unnest($1::text[], $2::text[]) AS r(s, m)"
         )
         # Sequence numbers are drawn in the order of the rows: the relay publishes in that order.
         self._outbox = (
             f"INSERT INTO {outbox} (message_id, channel, type, ordering_key, body, created_at) "
-            "SELECT m, c, t, o, b, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) "
+            "SELECT m, c, t, o, b, $6::float8 "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) "
             "WITH ORDINALITY AS r(m, c, t, o, b, n) ORDER BY n"
         )
         self._remove = (

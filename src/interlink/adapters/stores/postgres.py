@@ -35,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.elements import TextClause
 
-from interlink.adapters.stores import schema
 from interlink.adapters.stores.postgres_hot import HotPath, hot
 from interlink.adapters.stores.sql import SqlStore
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
@@ -317,24 +316,8 @@ class PostgresStore(SqlStore):
         confirm: Callable[[list[int]], Awaitable[None]] | None = None,
     ) -> int:
         self._check()
-        assert self._writer is not None
-        t = schema.outbox
-        async with self._errors(), self._writer.begin() as conn:
-            # One relay at a time per schema keeps the aggregate order; the others wait their turn.
-            if not (await conn.execute(select(func.pg_try_advisory_xact_lock(self._lock_key)))).scalar():
-                return 0
-            query = (
-                select(t.c.seq, t.c.message_id, t.c.channel, t.c.type, t.c.body, t.c.ordering_key)
-                .order_by(t.c.seq)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            rows = (await conn.execute(query)).all()
-            if not rows:
-                return 0
-            await publish([OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows])
-            await self._remove_outbox(conn, [r[0] for r in rows])
-        return len(rows)
+        assert self._hot is not None
+        return await self._hot.relay(self._lock_key, limit, publish)
 
     async def watch_outbox(self, wake: Callable[[], None]) -> None:
         self._closed = False

@@ -3,7 +3,8 @@
 Every command and every message reads before it writes, and every group commit writes aggregates, inbox
 marks and outbox rows. Through SQLAlchemy each transaction checked a connection out of the pool with a
 pre-ping (three round trips), and ``executemany`` sent one Bind/Execute per row, its parameters processed
-one by one in Python. Here long-lived connections (one for the committer, a few for reads) run fixed
+one by one in Python. Here long-lived connections (one for the committer, one for the relay, a few for
+reads) run fixed
 statements, prepared once per connection by asyncpg's statement cache, each taking whole columns as
 arrays: one statement per table per group commit, whatever the number of rows.
 
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import asyncpg  # type: ignore[import-untyped]
 
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreUnavailable
+from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, StoredAggregate, merge_writes
 
 __all__ = ["HotPath", "hot"]
@@ -108,6 +110,7 @@ class HotPath:
         where: str,
     ) -> None:
         self._committer = _Connections(connect, 1)  # the store's write lock lets one commit run at a time
+        self._relayer = _Connections(connect, 1)  # one relay per store
         self._readers = _Connections(connect, max(1, readers))
         self._channel = channel
         self._document = document
@@ -146,6 +149,10 @@ class HotPath:
             "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) "
             "WITH ORDINALITY AS r(m, c, t, o, b, n) ORDER BY n"
         )
+        self._claim = (
+            f"SELECT seq, message_id, channel, type, body, ordering_key FROM {outbox} "
+            "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
+        )
         self._remove = (
             f"DELETE FROM {outbox} WHERE ctid = ANY(ARRAY(SELECT o.ctid FROM unnest($1::int[]) AS v(seq) "
             f"CROSS JOIN LATERAL (SELECT ctid FROM {outbox} WHERE seq = v.seq LIMIT 1) AS o))"
@@ -153,7 +160,30 @@ class HotPath:
 
     async def close(self) -> None:
         await self._committer.close()
+        await self._relayer.close()
         await self._readers.close()
+
+    # -- the relay ---------------------------------------------------------------------------------
+
+    async def relay(
+        self, lock_key: int, limit: int, publish: Callable[[list[OutgoingMessage]], Awaitable[None]]
+    ) -> int:
+        """Claim up to ``limit`` outbox rows, publish them, delete them: one transaction, see relay_batch."""
+        try:
+            async with self._relayer.use() as conn, conn.transaction():
+                # One relay at a time per schema keeps the aggregate order; the others wait their turn.
+                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1::bigint)", lock_key):
+                    return 0
+                rows = await conn.fetch(self._claim, limit)
+                if not rows:
+                    return 0
+                await publish([OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows])
+                await conn.execute(self._remove, [r[0] for r in rows])
+            return len(rows)
+        except InterlinkError:
+            raise  # a broker's refusal, as is
+        except Exception as exc:
+            raise self._error(exc) from exc
 
     # -- reads -------------------------------------------------------------------------------------
 

@@ -1,12 +1,18 @@
 """End to end per network broker, PostgreSQL store, beside the raw client library alone.
 
-For each broker (``--broker``: rabbitmq, nats, redis) two sides run alternately in one process:
+For each broker (``--broker``: rabbitmq, nats, redis) the sides run alternately:
 
-- ``interlink``: the ``minimal`` landscape of ``landscape.py`` (two domains in one Runtime), each domain on
-  its own fresh PostgreSQL schema, the broker under a fresh namespace. Timed from the first command until
-  the consumer committed the N-th effect (command -> outbox -> relay -> broker -> handler commit). Then the
-  schemas are counted with SQL: N orders, N shipments, N inbox marks, no outbox row, no dead letter, or
-  the script exits with 1. Schemas, queues, streams and keys are removed afterwards.
+- ``split`` (``--layout split``, the default): the same landscape with the producer domain and the consumer
+  domain each in its own process, as a deployment runs them (``brokers_split.py``); CPU per event printed
+  per process: the two Python processes, each one's PostgreSQL backends, and the broker server.
+- ``consume`` (``--consume``): the consume side alone, N events published beforehand by the producer
+  process, then the consumer domain alone in its own process, timed from its start to its N-th commit.
+- ``interlink`` (``--layout one``): the ``minimal`` landscape of ``landscape.py`` (two domains in one
+  Runtime), each domain on its own fresh PostgreSQL schema, the broker under a fresh namespace. Timed from
+  the first command until the consumer committed the N-th effect (command -> outbox -> relay -> broker ->
+  handler commit). Then the schemas are counted with SQL (all sides of Interlink): N orders, N shipments,
+  N inbox marks, no outbox row, no dead letter, or the script exits with 1. Schemas, queues, streams and
+  keys are removed afterwards.
 - ``raw``: the client library alone, no database, N messages of the size of the Interlink event body,
   producer and consumer running concurrently, timed from the first publish to the last ack:
   aio-pika with publisher confirms (batches of ``--batch`` published, then their confirms awaited) into a
@@ -18,6 +24,7 @@ Run from the repository root::
 
     .venv/bin/python bench/brokers.py                        # rabbitmq nats redis, 10,000 events, 3 rounds
     .venv/bin/python bench/brokers.py --broker redis --events 2000 --repeat 1
+    .venv/bin/python bench/brokers.py --broker nats --broker redis --consume   # + the consume side alone
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +50,7 @@ for entry in (ROOT / "bench", ROOT / "src", ROOT):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
+from brokers_split import run_split  # noqa: E402
 from landscape import LANDSCAPES  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -69,6 +77,8 @@ class Run:
     @property
     def rate(self) -> float:
         return self.events / self.seconds
+
+    cpu: dict[str, float] = field(default_factory=dict)  # not measured on one-process sides
 
 
 def _fresh() -> str:
@@ -121,6 +131,41 @@ async def run_interlink(broker: str, events: int, concurrency: int, patience: fl
     finally:
         await _drop_schemas(schemas)
         await CLEANUP[broker](ns, names)
+
+
+def run_processes(broker: str, layout: str, events: int, concurrency: int, patience: float) -> Run:
+    """The minimal landscape, a process per domain (``brokers_split``); verified by SQL, then removed."""
+    land = LANDSCAPES["minimal"]()
+    ns = _fresh()
+    schemas = [f"{ns}_{d.name}".replace("-", "_").lower() for d in (land.producer, land.consumer)]
+    config = {
+        "kind": broker,
+        "ns": ns,
+        "store": f"{PG}?schema={ns}_{{domain}}",
+        "broker": BROKERS[broker].format(ns=ns),
+        "events": events,
+        "concurrency": concurrency,
+        "consumers": CONSUMERS,
+        "patience": patience,
+    }
+    names: dict[str, set[str]] = {"subscriptions": set(), "channels": set()}
+    try:
+        try:
+            run, errors = run_split(config, layout, names)
+        except RuntimeError as exc:
+            raise VerificationFailed(f"{layout} on {broker}: {exc}") from exc
+        problems = [f"consumer errors {errors}"] if errors else []
+        problems += asyncio.run(_verify_sql(schemas, events, land))
+        if problems:
+            raise VerificationFailed(f"{layout} on {broker}: " + "; ".join(problems))
+        return Run(run.events, run.seconds, run.cpu)
+    finally:
+        asyncio.run(_cleanup(broker, schemas, ns, names))
+
+
+async def _cleanup(broker: str, schemas: list[str], ns: str, names: dict[str, set[str]]) -> None:
+    await _drop_schemas(schemas)
+    await CLEANUP[broker](ns, names)
 
 
 def _record_sizes(broker: Any, sizes: list[int]) -> None:
@@ -384,8 +429,24 @@ def run_once(args: argparse.Namespace, broker: str, kind: str, events: int, size
     gc.collect()
     if kind == "interlink":
         return asyncio.run(run_interlink(broker, events, args.concurrency, args.timeout, sizes))
+    if kind in ("split", "consume"):
+        return run_processes(broker, kind, events, args.concurrency, args.timeout)
     size = round(statistics.median(sizes)) if sizes else 200
     return asyncio.run(RAW[broker](events, size, args.batch, args.timeout))
+
+
+LABELS = {
+    "interlink": "interlink + postgres, 1 process",
+    "split": "interlink + postgres, 2 processes",
+    "consume": "consume side alone",
+    "raw": "raw client",
+}
+CPU = ("producer", "producer db", "consumer", "consumer db", "broker")
+
+
+def sides(args: argparse.Namespace, broker: str) -> list[str]:
+    """The sides of one broker, in the order of the first round."""
+    return [args.layout, "raw", *(["consume"] if args.consume else [])]
 
 
 def print_table(args: argparse.Namespace, results: dict[tuple[str, str], list[Run]], size: int) -> None:
@@ -395,23 +456,32 @@ def print_table(args: argparse.Namespace, results: dict[tuple[str, str], list[Ru
         f"round(s), messages of {size} bytes; {dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores "
         f"{platform.machine()}, Python {platform.python_version()}, load average {load}"
     )
-    header = f"{'':30} {'events/s':>9} {'(min-max)':>17} {'seconds':>7} {'x raw':>6}"
+    cpu = " ".join(f"{c:>11}" for c in (*CPU, "sum"))
+    header = f"{'':44} {'events/s':>9} {'(min-max)':>17} {'seconds':>7} {'x raw':>6}  CPU us/event: {cpu}"
     print(header)
     print("-" * len(header))
     for broker in args.broker:
         raw = statistics.median(r.rate for r in results[broker, "raw"])
-        for kind in ("interlink", "raw"):
+        for kind in sides(args, broker):
             runs = results[broker, kind]
             rates = [r.rate for r in runs]
             rate = statistics.median(rates)
-            label = f"{broker} {'interlink + postgres' if kind == 'interlink' else 'raw client'}"
-            print(
-                f"{label:30} {rate:>9,.0f} {f'({min(rates):,.0f}-{max(rates):,.0f})':>17} "
+            label = f"{broker} {LABELS[kind]}"
+            line = (
+                f"{label:44} {rate:>9,.0f} {f'({min(rates):,.0f}-{max(rates):,.0f})':>17} "
                 f"{statistics.median(r.seconds for r in runs):>7.2f} {rate / raw:>5.2f}x"
             )
+            if runs[0].cpu:
+                per = [statistics.median(r.cpu.get(c, 0.0) / r.events * 1e6 for r in runs) for c in CPU]
+                total = statistics.median(sum(r.cpu.values()) / r.events * 1e6 for r in runs)
+                line += "  " + " " * 14 + " ".join(f"{x:>11,.0f}" for x in (*per, total))
+            print(line)
     print(
         "interlink: first command to N-th effect committed (minimal landscape, PostgreSQL store);\n"
-        "raw client: first publish to last ack, producer and consumer concurrent, no database"
+        "consume side alone: N events published beforehand, consumer process start to N-th effect committed;\n"
+        "raw client: first publish to last ack, producer and consumer concurrent, no database;\n"
+        "CPU: user + system over the timed interval of each Python process, its store's PostgreSQL backends\n"
+        "and the broker server (0: not measured there, or not on this side)"
     )
 
 
@@ -432,7 +502,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--consumers", type=int, default=1, help="interlink side: competing consumers per domain (default 1)"
     )
+    parser.add_argument(
+        "--layout",
+        choices=("split", "one"),
+        default="split",
+        help="interlink side: a process per domain (split, default) or both domains in this process (one)",
+    )
+    parser.add_argument(
+        "--consume", action="store_true", help="also the consume side alone (N events published beforehand)"
+    )
     args = parser.parse_args(argv)
+    args.layout = "split" if args.layout == "split" else "interlink"
     global CONSUMERS
     CONSUMERS = args.consumers
     args.broker = list(dict.fromkeys(args.broker or ["rabbitmq", "nats", "redis"]))
@@ -443,18 +523,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sides = [(broker, kind) for broker in args.broker for kind in ("interlink", "raw")]
-    results: dict[tuple[str, str], list[Run]] = {side: [] for side in sides}
+    every = [(broker, kind) for broker in args.broker for kind in sides(args, broker)]
+    results: dict[tuple[str, str], list[Run]] = {side: [] for side in every}
     sizes: list[int] = []
     print(f"{dt.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, load average {os.getloadavg()[0]:.2f}")
     try:
         if args.warmup:
-            for broker, kind in sides:
+            for broker, kind in every:
                 run_once(args, broker, kind, args.warmup, sizes)
         for round_ in range(args.repeat):
             for broker in args.broker:
-                order = ("interlink", "raw") if round_ % 2 == 0 else ("raw", "interlink")
-                for kind in order:
+                order = sides(args, broker)
+                for kind in order if round_ % 2 == 0 else order[::-1]:
                     result = run_once(args, broker, kind, args.events, sizes)
                     results[broker, kind].append(result)
                     print(

@@ -113,6 +113,17 @@ async def _hot_path(store: PostgresStore | SqliteStore) -> None:
     assert len(await store.letters_of_key("sub", "k1", 1)) == 1
 
 
+def _logging(open_: Any, log: Any) -> Any:
+    """A connection opener whose connections report their statements to ``log``."""
+
+    async def opened() -> Any:
+        conn = await open_()
+        conn.add_query_logger(log)
+        return conn
+
+    return opened
+
+
 @pytest.mark.parametrize("statistics", ["analyzed", "taken-when-empty"])
 async def test_hot_path_statements_are_index_lookups(schema: str, statistics: str) -> None:
     """No hot-path statement scans a table of 20,000 rows, planned custom (fresh statistics) or generic (statistics
@@ -132,8 +143,16 @@ async def test_hot_path_statements_are_index_lookups(schema: str, statistics: st
                 if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")) and "pg_" not in statement:
                     seen.append((statement, parameters[0] if many and parameters else parameters))
 
+            def log(query: Any) -> None:  # the statements of the asyncpg hot path (postgres_hot)
+                capture(None, None, query.query, query.args, None, False)
+
             assert store._writer is not None
+            assert store._hot is not None
             event.listen(store._writer.sync_engine, "before_cursor_execute", capture)
+            for pool in (store._hot._committer, store._hot._relayer, store._hot._readers):
+                for conn in pool._idle:
+                    conn.add_query_logger(log)
+                pool._open = _logging(pool._open, log)
             await _hot_path(store)
             event.remove(store._writer.sync_engine, "before_cursor_execute", capture)
             mode = "force_custom_plan" if statistics == "analyzed" else "force_generic_plan"
@@ -150,6 +169,7 @@ async def test_hot_path_statements_are_index_lookups(schema: str, statistics: st
         finally:
             await raw.close()
     assert len(seen) >= 9, seen
+    assert any("unnest($1::text[])" in statement for statement, _ in seen), "the asyncpg hot path is checked too"
     assert not scans, "\n\n".join(scans)
 
 

@@ -5,7 +5,7 @@ URL: ``postgresql://user:password@host:5432/database`` with query options
 - ``schema``: the domain's schema (default ``interlink_<domain>``); ``{domain}`` in it is the domain name;
 - ``sslmode`` (``disable``, ``require``, ``verify-ca``, ``verify-full``), ``sslrootcert``, ``sslcert``,
   ``sslkey``: TLS, with libpq's names and meanings;
-- ``pool_size`` (5);
+- ``pool_size`` (5): connections of the pool (and as many again in a peak), and of the hot path's reads;
 - ``application_name`` (``interlink:<schema>``): how its connections show in ``pg_stat_activity``;
 - ``migrate`` (``auto``): ``never`` issues no DDL and refuses a schema that is missing or behind
   (docs/migrations.md).
@@ -24,6 +24,7 @@ import asyncio
 import logging
 import re
 import ssl
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -37,13 +38,13 @@ from sqlalchemy.schema import CreateSchema, DropSchema
 from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.elements import TextClause
 
-from interlink.adapters.stores import schema
 from interlink.adapters.stores.migrations import Ddl
+from interlink.adapters.stores.postgres_hot import HotPath, hot
 from interlink.adapters.stores.sql import SqlStore
 from interlink.adapters.stores.sql_schema import migrate_policy
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
-from interlink.ports.store import AggregateWrite, FieldValue, Retained
+from interlink.ports.store import AggregateWrite, ChangeSet, FieldValue, Retained, StoredAggregate
 from interlink.urls import redact
 
 __all__ = ["PostgresStore"]
@@ -90,6 +91,7 @@ class PostgresStore(SqlStore):
         self._listener: Any = None
         self._rewatching: asyncio.Task[None] | None = None
         self._closed = False
+        self._hot: HotPath | None = None
 
     @property
     def redacted_url(self) -> str:
@@ -130,8 +132,31 @@ class PostgresStore(SqlStore):
         ).execution_options(schema_translate_map={None: self.schema})
         return engine, engine
 
+    async def _connect(self) -> None:
+        await super()._connect()
+        # The hot path's own connections, opened when first used: see postgres_hot.
+        self._hot = HotPath(
+            schema=self.schema,
+            connect=self._connect_raw,
+            readers=self._pool_size,
+            channel=self._channel,
+            document=self._document,
+            translate=self._translate,
+            where=f"PostgreSQL store {self.redacted_url} ({self.schema})",
+        )
+
+    async def _connect_raw(self) -> Any:
+        """A plain asyncpg connection with this store's settings (TLS, application_name)."""
+        import asyncpg  # type: ignore[import-untyped]  # the extra is installed, or this could not be built
+
+        dsn = self._dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+        return await asyncpg.connect(dsn, **self._connect_args())
+
     async def _close(self) -> None:
         self._closed = True
+        if self._hot is not None:
+            hot_path, self._hot = self._hot, None
+            await hot_path.close()
         if self._rewatching is not None:
             self._rewatching.cancel()
             self._rewatching = None
@@ -177,6 +202,21 @@ class PostgresStore(SqlStore):
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return StoreUnavailable(f"{where}: connection lost: {cause}")
         return StoreError(f"{where}: {type(cause).__name__}: {cause}")
+
+    # -- the hot path on plain asyncpg (postgres_hot); the rest through SQLAlchemy ---------------------
+
+    async def load(self, kind: str, id: str) -> StoredAggregate | None:
+        self._check()
+        assert self._hot is not None
+        return await self._hot.load(kind, id)
+
+    async def _commit(self, changes: Sequence[ChangeSet]) -> None:
+        if not hot(changes):  # dead letters, idempotency records, file progress: rare, and not all one shape
+            await super()._commit(changes)
+            return
+        assert self._hot is not None
+        async with self._write_lock:
+            await self._hot.commit(changes, time.time())
 
     # -- writes: one statement per kind of write, whatever the number of rows ----------------------
 
@@ -238,14 +278,14 @@ class PostgresStore(SqlStore):
     async def seen(self, subscription: str, message_ids: Sequence[str]) -> set[str]:
         if not message_ids:
             return set()
+        self._check()
+        assert self._hot is not None
         # One primary-key probe per id, whatever the statistics or plan cache say. `message_id IN (...)`
         # was planned (on a young inbox with no statistics, and then for good as a cached generic plan) as
         # a scan of every mark of the subscription filtered by the ids: its cost grew with the inbox, 240 ms
         # per batch at 20,000 marks. A LATERAL subquery with LIMIT is never flattened into a join, so each
-        # id stays an index lookup on (subscription, message_id).
-        async with self._errors(), self._read() as conn:
-            rows = await conn.execute(self.inbox_probe(), {"ids": list(message_ids), "subscription": subscription})
-            return {r[0] for r in rows}
+        # id stays an index lookup on (subscription, message_id). The same statement as inbox_probe.
+        return await self._hot.seen(subscription, message_ids)
 
     def inbox_probe(self) -> TextClause:
         """The inbox lookup of :meth:`seen` (parameters ``ids`` and ``subscription``), for EXPLAIN in tests."""
@@ -305,24 +345,8 @@ class PostgresStore(SqlStore):
         confirm: Callable[[list[int]], Awaitable[None]] | None = None,
     ) -> int:
         self._check()
-        assert self._writer is not None
-        t = schema.outbox
-        async with self._errors(), self._writer.begin() as conn:
-            # One relay at a time per schema keeps the aggregate order; the others wait their turn.
-            if not (await conn.execute(select(func.pg_try_advisory_xact_lock(self._lock_key)))).scalar():
-                return 0
-            query = (
-                select(t.c.seq, t.c.message_id, t.c.channel, t.c.type, t.c.body, t.c.ordering_key)
-                .order_by(t.c.seq)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            rows = (await conn.execute(query)).all()
-            if not rows:
-                return 0
-            await publish([OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows])
-            await self._remove_outbox(conn, [r[0] for r in rows])
-        return len(rows)
+        assert self._hot is not None
+        return await self._hot.relay(self._lock_key, limit, publish)
 
     async def watch_outbox(self, wake: Callable[[], None]) -> None:
         self._closed = False
@@ -331,7 +355,7 @@ class PostgresStore(SqlStore):
             self._rewatch(wake)
 
     async def _listen(self, wake: Callable[[], None]) -> bool:
-        import asyncpg  # type: ignore[import-untyped]  # the extra is installed, or this could not be built
+        import asyncpg  # the extra is installed, or this could not be built
 
         dsn = self._dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
         try:

@@ -1,0 +1,315 @@
+"""The PostgreSQL store's hot path on plain asyncpg: reads before a command, and the group commit.
+
+Every command and every message reads before it writes, and every group commit writes aggregates, inbox
+marks and outbox rows. Through SQLAlchemy each transaction checked a connection out of the pool with a
+pre-ping (three round trips), and ``executemany`` sent one Bind/Execute per row, its parameters processed
+one by one in Python. Here long-lived connections (one for the committer, one for the relay, a few for
+reads) run fixed
+statements, prepared once per connection by asyncpg's statement cache, each taking whole columns as
+arrays: one statement per table per group commit, whatever the number of rows.
+
+A connection the server dropped is seen closed when it is taken (asyncpg notices the end of the socket as
+it happens) or fails with a connection error; it is then replaced by a new one. A read, or a transaction
+that failed before its COMMIT was sent, is tried once more on the new connection; one that failed later
+raises StoreUnavailable, as a dropped pooled connection did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+
+from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreUnavailable
+from interlink.ports.broker import OutgoingMessage
+from interlink.ports.store import AggregateWrite, ChangeSet, StoredAggregate, merge_writes
+
+__all__ = ["HotPath", "hot"]
+
+T = TypeVar("T")
+
+# Class 08 (connection exception) and the administrator's or the server's shutdown of a backend.
+_LOST_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def hot(changes: Sequence[ChangeSet]) -> bool:
+    """Whether a group commit holds only what the hot path writes (the rest goes through SQLAlchemy)."""
+    return not any(
+        c.dead_letters or c.resolved_dead_letters or c.audit or c.idempotency is not None or c.file_progress is not None
+        for c in changes
+    )
+
+
+def lost(exc: BaseException) -> bool:
+    """Whether an error says the connection is gone (so a new one may succeed)."""
+    if isinstance(exc, OSError | ConnectionError | asyncpg.InterfaceError):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_LOST_STATES)
+
+
+class _Connections:
+    """Up to ``size`` long-lived connections, each used by one caller at a time; dropped ones replaced."""
+
+    def __init__(self, open_: Callable[[], Awaitable[Any]], size: int) -> None:
+        self._open = open_
+        self._idle: list[Any] = []
+        self._slots = asyncio.Semaphore(size)
+        self._closed = False
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[Any]:
+        async with self._slots:
+            conn = None
+            while self._idle and conn is None:
+                conn = self._idle.pop()
+                if conn.is_closed():
+                    conn = None
+            if conn is None:
+                conn = await self._open()
+            try:
+                yield conn
+            except Exception:
+                self._release(conn)
+                raise
+            except BaseException:
+                conn.terminate()  # cancelled mid-statement: the protocol state is unknown
+                raise
+            self._release(conn)
+
+    def _release(self, conn: Any) -> None:
+        if self._closed or conn.is_closed() or conn.is_in_transaction():
+            conn.terminate()
+        else:
+            self._idle.append(conn)
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):  # a connection the server dropped already
+                await conn.close(timeout=2)
+
+
+class HotPath:
+    """The hot statements of one schema on long-lived asyncpg connections."""
+
+    def __init__(
+        self,
+        *,
+        schema: str,
+        connect: Callable[[], Awaitable[Any]],
+        readers: int,
+        channel: str,
+        document: Callable[[str], str],
+        translate: Callable[[Exception], Exception],
+        where: str,
+    ) -> None:
+        self._committer = _Connections(connect, 1)  # the store's write lock lets one commit run at a time
+        self._relayer = _Connections(connect, 1)  # one relay per store
+        self._readers = _Connections(connect, max(1, readers))
+        self._channel = channel
+        self._document = document
+        self._translate = translate
+        self._where = where
+        aggregates, inbox, outbox = (f'"{schema}".interlink_{t}' for t in ("aggregates", "inbox", "outbox"))
+        self._load = f"SELECT data::text, version FROM {aggregates} WHERE kind = $1 AND id = $2"
+        # One primary-key probe per id, whatever the plan cache says (see PostgresStore.seen).
+        self._seen = (
+            "SELECT i.message_id FROM unnest($1::text[]) AS m(id) CROSS JOIN LATERAL ("
+            f"SELECT message_id FROM {inbox} WHERE subscription = $2 AND message_id = m.id LIMIT 1) AS i"
+        )
+        self._create = (
+            f"INSERT INTO {aggregates} (kind, id, version, data, updated_at, due_at) "
+            "SELECT k, i, v, d::jsonb, $6::float8, du "
+            "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::float8[]) AS r(k, i, v, d, du)"
+        )
+        self._update = (
+            f"UPDATE {aggregates} AS a "
+            "SET version = r.nv, data = r.d::jsonb, updated_at = $7::float8, due_at = r.du "
+            "FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::float8[]) "
+            "AS r(k, i, ev, nv, d, du) WHERE a.kind = r.k AND a.id = r.i AND a.version = r.ev"
+        )
+        self._delete = (
+            f"DELETE FROM {aggregates} AS a USING unnest($1::text[], $2::text[], $3::int[]) AS r(k, i, ev) "
+            "WHERE a.kind = r.k AND a.id = r.i AND a.version = r.ev"
+        )
+        self._mark = (
+            f"INSERT INTO {inbox} (subscription, message_id, processed_at) "
+            "SELECT s, m, $3::float8 FROM unnest($1::text[], $2::text[]) AS r(s, m)"
+        )
+        # Sequence numbers are drawn in the order of the rows: the relay publishes in that order.
+        self._outbox = (
+            f"INSERT INTO {outbox} (message_id, channel, type, ordering_key, body, created_at) "
+            "SELECT m, c, t, o, b, $6::float8 "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) "
+            "WITH ORDINALITY AS r(m, c, t, o, b, n) ORDER BY n"
+        )
+        self._claim = (
+            f"SELECT seq, message_id, channel, type, body, ordering_key FROM {outbox} "
+            "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
+        )
+        self._remove = (
+            f"DELETE FROM {outbox} WHERE ctid = ANY(ARRAY(SELECT o.ctid FROM unnest($1::int[]) AS v(seq) "
+            f"CROSS JOIN LATERAL (SELECT ctid FROM {outbox} WHERE seq = v.seq LIMIT 1) AS o))"
+        )
+
+    async def close(self) -> None:
+        await self._committer.close()
+        await self._relayer.close()
+        await self._readers.close()
+
+    # -- the relay ---------------------------------------------------------------------------------
+
+    async def relay(
+        self, lock_key: int, limit: int, publish: Callable[[list[OutgoingMessage]], Awaitable[None]]
+    ) -> int:
+        """Claim up to ``limit`` outbox rows, publish them, delete them: one transaction, see relay_batch."""
+        try:
+            async with self._relayer.use() as conn, conn.transaction():
+                # One relay at a time per schema keeps the aggregate order; the others wait their turn.
+                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1::bigint)", lock_key):
+                    return 0
+                rows = await conn.fetch(self._claim, limit)
+                if not rows:
+                    return 0
+                await publish([OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows])
+                await conn.execute(self._remove, [r[0] for r in rows])
+            return len(rows)
+        except InterlinkError:
+            raise  # a broker's refusal, as is
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    async def load(self, kind: str, id: str) -> StoredAggregate | None:
+        row = await self._read(lambda conn: conn.fetchrow(self._load, kind, id))
+        return StoredAggregate(row[0], row[1]) if row is not None else None
+
+    async def seen(self, subscription: str, message_ids: Sequence[str]) -> set[str]:
+        rows = await self._read(lambda conn: conn.fetch(self._seen, list(message_ids), subscription))
+        return {r[0] for r in rows}
+
+    async def _read(self, query: Callable[[Any], Awaitable[T]]) -> T:
+        for attempt in (1, 2):
+            try:
+                async with self._readers.use() as conn:
+                    return await query(conn)
+            except Exception as exc:
+                if attempt == 1 and lost(exc):
+                    continue  # a read is safe to repeat, on a new connection
+                raise self._error(exc) from exc
+        raise AssertionError("unreachable")
+
+    # -- the group commit --------------------------------------------------------------------------
+
+    async def commit(self, changes: Sequence[ChangeSet], now: float) -> None:
+        """Apply a group commit in one transaction; the caller holds the store's write lock."""
+        for attempt in (1, 2):
+            committing = False
+            try:
+                async with self._committer.use() as conn:
+                    transaction = conn.transaction()
+                    await transaction.start()
+                    try:
+                        await self._apply(conn, changes, now)
+                    except BaseException:
+                        if not conn.is_closed():
+                            with contextlib.suppress(Exception):
+                                await transaction.rollback()
+                        raise
+                    committing = True
+                    await transaction.commit()
+                return
+            except InterlinkError:
+                raise
+            except Exception as exc:
+                if attempt == 1 and not committing and lost(exc):
+                    continue  # nothing of it was committed: the same transaction on a new connection
+                raise self._error(exc) from exc
+
+    async def _apply(self, conn: Any, changes: Sequence[ChangeSet], now: float) -> None:
+        await self._apply_writes(conn, merge_writes(changes), now)
+        marks = [m for c in changes for m in c.inbox]
+        if marks:
+            try:
+                await conn.execute(self._mark, [m.subscription for m in marks], [m.message_id for m in marks], now)
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                raise DuplicateMessage(f"the inbox already holds one of {len(marks)} message ids") from exc
+        out = [m for c in changes for m in c.outbox]
+        if out:
+            await conn.execute(
+                self._outbox,
+                [m.message_id for m in out],
+                [m.channel for m in out],
+                [m.type for m in out],
+                [m.ordering_key for m in out],
+                [m.body for m in out],
+                now,
+            )
+            # Delivered to the listening relays when (and only if) this transaction commits.
+            await conn.execute("SELECT pg_notify($1, '')", self._channel)
+        sent = [seq for c in changes for seq in c.outbox_sent]
+        if sent:
+            await conn.execute(self._remove, sent)
+
+    async def _apply_writes(self, conn: Any, writes: list[AggregateWrite], now: float) -> None:
+        creates = [w for w in writes if w.expected_version == 0 and w.data is not None]
+        updates = [w for w in writes if w.expected_version > 0 and w.data is not None]
+        deletes = [w for w in writes if w.data is None]
+        if creates:
+            try:
+                await conn.execute(
+                    self._create,
+                    [w.kind for w in creates],
+                    [w.id for w in creates],
+                    [w.new_version for w in creates],
+                    [self._document(w.data or "") for w in creates],
+                    [w.due_at for w in creates],
+                    now,
+                )
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                names = ", ".join(f"{w.kind} {w.id!r}" for w in creates[:5])
+                raise ConcurrencyError(f"cannot create what exists already (one of: {names})") from exc
+        if updates:
+            status = await conn.execute(
+                self._update,
+                [w.kind for w in updates],
+                [w.id for w in updates],
+                [w.expected_version for w in updates],
+                [w.new_version for w in updates],
+                [self._document(w.data or "") for w in updates],
+                [w.due_at for w in updates],
+                now,
+            )
+            if _count(status) != len(updates):
+                raise _stale(updates)
+        if deletes:
+            status = await conn.execute(
+                self._delete,
+                [w.kind for w in deletes],
+                [w.id for w in deletes],
+                [w.expected_version for w in deletes],
+            )
+            if _count(status) != len(deletes):
+                raise _stale(deletes)
+
+    def _error(self, exc: Exception) -> Exception:
+        if lost(exc):
+            return StoreUnavailable(f"{self._where}: connection lost: {type(exc).__name__}: {exc}")
+        return self._translate(exc)
+
+
+def _count(status: str) -> int:
+    """The row count of a command status such as ``UPDATE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:
+    names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
+    return ConcurrencyError(f"changed by someone else since it was read (one of: {names})")

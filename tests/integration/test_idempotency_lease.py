@@ -150,10 +150,10 @@ def test_a_key_held_by_a_killed_process_is_free_again_and_applies_once(tmp_path:
 
         applied = wait_until(retried, timeout=20, what="the retry to run once the lease ran out")
         freed_after = time.monotonic() - killed_at
-        assert applied.status_code == 200, applied.text
+        assert applied.status_code == 201, applied.text
         assert "idempotent-replayed" not in applied.headers
         again = httpx.post(url, json=body, headers=headers, trust_env=False, timeout=30)
-        assert again.status_code == 200, again.text
+        assert again.status_code == 201, again.text
         assert again.headers["idempotent-replayed"] == "true"
         assert again.json() == applied.json()
     assert _transfers(store_url) == [("T1", 1)], "applied exactly once"

@@ -176,7 +176,7 @@ async def _submit_loan(http: httpx.AsyncClient, url: str) -> tuple[str, str]:
     the trace id and the caller's span id of the submission that was accepted."""
     customer = {"id": "c-1", "name": "Ada", "email": "ada@example.com", "phone": "+3161234567"}
     registered = await http.post(f"{url}/customer/customers", json=customer)
-    assert registered.status_code == 200, registered.text
+    assert registered.status_code == 201, registered.text
     loan = {"id": "l-1", "customer_id": "c-1", "amount": 5000, "term_months": 24, "purpose": "car"}
 
     async def accepted() -> tuple[str, str] | None:
@@ -184,7 +184,7 @@ async def _submit_loan(http: httpx.AsyncClient, url: str) -> tuple[str, str]:
         sent = await http.post(
             f"{url}/loan-request/loan-requests", json=loan, headers={"traceparent": f"00-{trace_id}-{span_id}-01"}
         )
-        return (trace_id, span_id) if sent.status_code == 200 else None
+        return (trace_id, span_id) if sent.status_code == 201 else None
 
     return await wait_until(accepted, timeout=60, interval=0.2, what="the loan request to be accepted")
 
@@ -229,7 +229,7 @@ async def test_a_loan_request_is_one_trace_across_three_processes(
     assert server.name == "POST /loan-request/loan-requests"
     assert server.attributes["http.route"] == "/loan-request/loan-requests"
     assert server.attributes["http.request.method"] == "POST"
-    assert server.attributes["http.response.status_code"] == 200
+    assert server.attributes["http.response.status_code"] == 201
     assert server.parent == caller
     (command,) = [s for s in spans if s.name == "command submit_loan_request"]
     assert server.span_id in _ancestors(command, by_id)

@@ -125,7 +125,9 @@ class PostgresStore(SqlStore):
     def _engines(self) -> tuple[AsyncEngine, AsyncEngine]:
         engine = create_async_engine(
             self._dsn,
-            pool_size=self._pool_size,
+            # The hot path (postgres_hot) holds its own long-lived connections; this pool serves the rest (lists,
+            # dead letters, files, retention), so it keeps few idle ones and opens more only in a peak.
+            pool_size=min(2, self._pool_size),
             max_overflow=self._pool_size,
             pool_pre_ping=True,  # a connection killed by the server is replaced, not handed out
             connect_args=self._connect_args(),

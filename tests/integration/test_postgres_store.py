@@ -222,3 +222,17 @@ async def test_inbox_lookup_stays_an_index_probe_as_the_inbox_grows(schema: str,
     on_inbox = [n for n in _plan_nodes(plan) if n.get("Relation Name") == "interlink_inbox"]
     assert [n["Node Type"] for n in on_inbox] == ["Index Only Scan"], plan
     assert "message_id = m.id" in on_inbox[0]["Index Cond"], on_inbox[0]
+
+
+def test_a_connection_closed_mid_operation_is_store_unavailable() -> None:
+    """An error whose driver error underneath (as cause or context) says the connection went away, with no
+    SQLSTATE of its own, is a transient StoreUnavailable: start-up and consumers wait instead of exiting."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    driver = asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    adapted = RuntimeError("connection was closed in the middle of operation")
+    adapted.__context__ = driver
+    store = PostgresStore("postgresql://postgres@127.0.0.1:5432/test", domain="loans")
+    translated = store._translate(adapted)
+    assert isinstance(translated, StoreUnavailable), translated
+    assert "connection lost" in str(translated)

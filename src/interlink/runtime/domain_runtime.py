@@ -59,6 +59,7 @@ class DomainRuntime:
     ) -> None:
         self.domain = domain
         self.store = store
+        self._prepared = False
         self.broker = broker
         messaging.use_broker(broker)
         self.settings = settings or Settings()
@@ -171,10 +172,13 @@ class DomainRuntime:
             await self._owned_external.connect()
         if self.consumers:
             await self.broker.subscribe(self.subscription)
+        self._prepared = True
 
     async def start(self) -> None:
-        """Prepare, then start the relay and the consumers."""
-        await self.prepare()
+        """Prepare (unless :meth:`prepare` already ran, under the start-up waits), then start the relay and the
+        consumers."""
+        if not self._prepared:
+            await self.prepare()
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.domain.name}-relay")]
         self._tasks += [
             asyncio.create_task(c.run(), name=f"{self.domain.name}-consumer-{i}") for i, c in enumerate(self.consumers)
@@ -191,6 +195,7 @@ class DomainRuntime:
 
     async def stop(self) -> None:
         """Stop taking messages, finish those in hand, flush the outbox, close the store."""
+        self._prepared = False
         if self.intake is not None:
             await self.intake.stop()
         if self.deadlines is not None and self._deadline_task is not None:

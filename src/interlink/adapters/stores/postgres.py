@@ -39,7 +39,7 @@ from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.elements import TextClause
 
 from interlink.adapters.stores.migrations import Ddl
-from interlink.adapters.stores.postgres_hot import HotPath, hot
+from interlink.adapters.stores.postgres_hot import HotPath, hot, lost
 from interlink.adapters.stores.sql import SqlStore
 from interlink.adapters.stores.sql_schema import migrate_policy
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
@@ -201,7 +201,7 @@ class PostgresStore(SqlStore):
             isinstance(code, str) and code.startswith(_TRANSIENT)
         ):
             return StoreUnavailable(f"{where}: {type(cause).__name__}: {cause}")
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or _connection_lost(exc):
             return StoreUnavailable(f"{where}: connection lost: {cause}")
         return StoreError(f"{where}: {type(cause).__name__}: {cause}")
 
@@ -401,3 +401,16 @@ def _sqlstate(exc: Exception) -> str | None:
 
 def _arrays(*names: str) -> list[Any]:
     return [bindparam(n, type_=ARRAY(Integer if n in ("ev", "nv") else Text)) for n in names]
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether the driver's error under SQLAlchemy's says the connection went away (asyncpg's "connection was
+    closed in the middle of operation" is an InterfaceError with no SQLSTATE, so the codes above miss it)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if lost(seen):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import async_api as playwright_api
 
 from interlink.console import OPERATE, PAYLOADS, READ, ConsoleSettings
 from interlink.console.hosting import console_extension
@@ -28,7 +29,6 @@ from tests.support.operations_app import Balance, ledger, park_posting
 from tests.support.services import fresh_name
 from tests.support.uvicorn_server import LiveServer
 
-playwright_api = pytest.importorskip("playwright.async_api")
 _WANTED = os.environ.get("INTERLINK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM = _WANTED if os.path.exists(_WANTED) else shutil.which("chromium")
 SHOTS = Path(os.environ["INTERLINK_SCREENSHOTS"]) if os.environ.get("INTERLINK_SCREENSHOTS") else None

@@ -51,6 +51,7 @@ from interlink.patterns.api_exposure import ApiSettings
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import redact
 from interlink.runtime.http import HttpEndpoint, local_service_urls, log_services
+from interlink.runtime.loop import loop_factory
 from interlink.runtime.workers import ParentLink, Supervisor
 
 app = typer.Typer(
@@ -193,12 +194,15 @@ def run(
         raise typer.Exit(run_async(lambda: Supervisor(specs).run()))
     where = f"; API on http://{http}" if http else ""
     # A log line, not a console print: in JSON every line of the process is an object, and no text is wrapped.
+    with errors():
+        event_loop = "uvloop" if loop_factory() is not None else "asyncio"
     logging.getLogger("interlink.cli").info(
-        "starting %s on store %s and broker %s%s",
+        "starting %s on store %s and broker %s%s (event loop: %s)",
         ", ".join(d.name for d in domains),
         redact(store),
         redact(broker),
         where,
+        event_loop,
     )
     log_services(domains, service_urls, authenticated=auth is not None)
     with errors():

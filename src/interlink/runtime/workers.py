@@ -64,6 +64,7 @@ class Supervisor:
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._stop = asyncio.Event()
         self._first_signal: float | None = None
+        self._holding: set[asyncio.Task[None]] = set()
 
     async def run(self) -> int:
         """Until SIGTERM/SIGINT (0 when every worker stopped cleanly) or a worker that cannot start (non-zero)."""
@@ -155,7 +156,9 @@ class Supervisor:
         log.info("worker %s started (pid %d)", spec.name, proc.pid)
         ours.setblocking(False)
         # ``ours`` stays open while the worker lives: its closing is how a worker learns the parent is gone.
-        asyncio.get_running_loop().create_task(_hold(ours, proc))
+        holding = asyncio.get_running_loop().create_task(_hold(ours, proc))
+        self._holding.add(holding)  # a task only weakly referenced by the loop could be collected
+        holding.add_done_callback(self._holding.discard)
         try:
             answer = await asyncio.get_running_loop().sock_recv(ours, 1)
         except OSError:

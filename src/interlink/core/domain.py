@@ -100,6 +100,9 @@ class Domain(NotificationVerbs, CommandEventVerbs):
         self.services: dict[str, ServiceSpec] = {}
         self.handlers: list[HandlerSpec] = []
         self.external_services: dict[str, ExternalService[Any]] = {}
+        #: The domain behind an external service, when a declaration says so (a notification fetches from
+        #: its event's producer, a replica is rebuilt from it): the landscape links the call to that domain.
+        self.service_providers: dict[str, str] = {}
         self.inbound_files: dict[str, InboundFileSpec] = {}
         self.notifications: dict[str, NotificationSpec] = {}
         self.replicas: dict[str, ReplicaSpec] = {}
@@ -281,6 +284,8 @@ class Domain(NotificationVerbs, CommandEventVerbs):
             raise ConfigurationError(f"domain {self.name!r} already declares replica {spec.name!r}")
         indexed_fields(spec.model)
         self._retry(event, retry)
+        if source is not None:
+            self.service_providers[source.name] = event.owner()
         self.replicas[spec.name] = spec
         return spec
 

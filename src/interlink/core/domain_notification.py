@@ -33,6 +33,7 @@ class NotificationVerbs:
         external_services: dict[str, ExternalService[Any]]
         notifications: dict[str, NotificationSpec]
         handlers: list[HandlerSpec]
+        service_providers: dict[str, str]
 
     @overload
     def on_notification(
@@ -205,6 +206,7 @@ class NotificationVerbs:
         if same is not None or handler is not None:
             existing = f"subscription {same!r}" if same is not None else f"handler {handler!r}"
             raise ConfigurationError(f"domain {self.name!r} already subscribes to {event_type.__name__} ({existing})")
+        self.service_providers.setdefault(fetch.name, event_type.owner())
         self.notifications[subscription] = notification_spec(
             subscription, event_type, fetch=fetch, command=command_spec,
             gone=gone_spec if isinstance(gone_spec, CommandSpec) else None, aggregate=aggregate, deferred=deferred,

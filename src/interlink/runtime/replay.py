@@ -235,7 +235,7 @@ class Replayer:
             runtime.clock,
             traceparent=envelope.traceparent,
             external=runtime.external,
-            refresher=runtime.deferred_reads,
+            refresher=runtime.refresher,
         )
         await runtime.dispatcher.dispatch(envelope, uow)
         change = uow.changes()

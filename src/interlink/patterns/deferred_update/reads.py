@@ -1,4 +1,4 @@
-"""Pattern 4, the read half: ``ctx.fresh`` reads through the pending flag of a deferred subscription.
+"""``ctx.fresh`` reads through the pending flag of a deferred subscription.
 
 A read of a pending resource retrieves the changed data, runs the update command, and clears the flag,
 all in one unit of work of its own, committed before the read returns (a query cannot persist, so the

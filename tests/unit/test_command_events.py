@@ -14,11 +14,11 @@ from interlink import Command, Context, Domain, Reply
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.core.command_events import REPLY_KIND, REQUEST_KIND, Outcome, ReplyData, reply_type_of
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.command_events.deadlines import DeadlineWatch
 from interlink.patterns.command_events.pattern import CommandEvents
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope, new_message_id
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing import Landscape, wait_until
 from tests.support.command_events_app import (

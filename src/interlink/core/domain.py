@@ -112,6 +112,9 @@ class Domain(NotificationVerbs, CommandEventVerbs):
         self.sagas: dict[str, Saga] = {}
         #: The retry policy declared for a message type (``retry=``); the runtime's default covers the rest.
         self.retry_policies: dict[type[Message], RetryPolicy] = {}
+        #: What a pattern declares on this domain by its own verbs (functions of its package rather than
+        #: methods here), by the pattern's name: a new pattern needs no change to Domain.
+        self.declarations: dict[str, list[Any]] = {}
         self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
 
     def __repr__(self) -> str:

@@ -18,9 +18,9 @@ from interlink.core.context import Context, Role
 from interlink.core.declarations import HandlerSpec
 from interlink.core.domain import Domain
 from interlink.core.messages import Event, split_version
-from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload, UnknownMessageType
+from interlink.ports.envelope import Envelope, describe_validation_error
 
 __all__ = ["CompositeDispatcher", "Dispatcher", "EventHandlerDispatcher", "read_event", "run_handlers"]
 

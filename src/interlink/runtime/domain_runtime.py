@@ -18,7 +18,6 @@ from interlink.core.messages import Event
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
 from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
-from interlink.delivery.ids import random_hex
 from interlink.delivery.read_tally import ReadTally
 from interlink.delivery.redrive import Redrive
 from interlink.delivery.relay import Relay
@@ -29,6 +28,7 @@ from interlink.observability import messaging, tracing
 from interlink.patterns.pattern import Part
 from interlink.patterns.registry import PATTERNS
 from interlink.ports.broker import Broker, Subscription
+from interlink.ports.ids import random_hex
 from interlink.ports.store import ChangeSet, IdempotencyRecord, Store
 from interlink.runtime.retention import Pruner, check_inbox_window, log_retention
 from interlink.runtime.settings import Settings

@@ -125,6 +125,11 @@ class Domain(NotificationVerbs, CommandEventVerbs):
     def aggregate(self, cls: A) -> A:
         """Declare a root entity of this domain; its ``Indexed()`` fields are the ones it may be listed by."""
         indexed_fields(cls)  # a field declared Indexed() that no store can index is refused here
+        if cls.aggregate_name().startswith("~"):
+            raise ConfigurationError(
+                f"@{self.name}.aggregate: {cls.__qualname__} is named {cls.aggregate_name()!r}; names starting "
+                f"with '~' are the framework's own records"
+            )
         self._unique(self.aggregates, cls.aggregate_name(), cls, "aggregate")
         self.aggregates[cls.aggregate_name()] = cls
         return cls

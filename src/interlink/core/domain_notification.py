@@ -29,6 +29,7 @@ class NotificationVerbs:
         def spec_of(self, func: Callable[..., Any]) -> CommandSpec | QuerySpec | ServiceSpec | None: ...
         def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None: ...
         def command(self, func: F, /) -> F: ...
+        def _declaring(self, register: Callable[[Callable[..., Any]], object]) -> Callable[[F], F]: ...
 
         external_services: dict[str, ExternalService[Any]]
         notifications: dict[str, NotificationSpec]
@@ -157,18 +158,6 @@ class NotificationVerbs:
             return spec
 
         return register(command) if command is not None else self._declaring(register)
-
-    def _declaring(self, register: Callable[[Callable[..., Any]], object]) -> Callable[[F], F]:
-        """A decorator that declares the function as a command of this domain (unless it is one already),
-        then registers it with ``register``; returns the function unchanged."""
-
-        def decorate(func: F) -> F:
-            if self.spec_of(func) is None:
-                self.command(func)
-            register(func)
-            return func
-
-        return decorate
 
     def _notification(
         self,

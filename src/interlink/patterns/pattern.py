@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from interlink.core.aggregate import Aggregate
@@ -26,6 +27,7 @@ from interlink.core.messages import Event
 from interlink.core.notification import Refresher
 from interlink.delivery.committer import Committer
 from interlink.delivery.dispatch import Dispatcher
+from interlink.observability.metrics import Readings
 from interlink.ports.store import Store
 
 if TYPE_CHECKING:
@@ -78,6 +80,10 @@ class Part:
 
     async def flush(self) -> None:
         """Write what is kept in memory (counters); runs when the domain stops or detaches."""
+
+    async def sample(self, readings: Readings, now: datetime) -> None:
+        """Set this part's gauges from the store (pending flags, running sagas...); the runtime calls it every
+        metrics interval while metrics are on, never per scrape."""
 
     async def tick(self) -> int:
         """Do at once what is due by the domain's clock (a timeout...), as the background work would at its

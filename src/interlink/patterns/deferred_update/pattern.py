@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
+from interlink.observability.metrics import Readings
 from interlink.patterns.deferred_update.reads import DeferredReads
+from interlink.patterns.notification.records import subscription_figures
 from interlink.patterns.pattern import Host, Part, Pattern
 from interlink.specs.model import DEFERRED_UPDATE
 
@@ -18,6 +21,19 @@ class FreshReads(Part):
     def __init__(self, host: Host) -> None:
         self.reads = DeferredReads(host.domain, host.store, host.committer, host.clock, host.external)
         self.refresher = self.reads
+        self._domain, self._store = host.domain, host.store
+
+    async def sample(self, readings: Readings, now: datetime) -> None:
+        for spec in self._domain.notifications.values():
+            if spec.deferred:
+                figures = await subscription_figures(self._store, spec)
+                attributes: dict[str, str | int] = {
+                    "interlink.domain": self._domain.name,
+                    "messaging.consumer.group.name": spec.name,
+                }
+                readings.set("interlink.deferred.pending", attributes, figures.pending)
+                age = (now - figures.oldest_pending).total_seconds() if figures.oldest_pending else 0.0
+                readings.set("interlink.deferred.oldest_age", attributes, max(0.0, age))
 
     async def flush(self) -> None:
         await self.reads.flush()

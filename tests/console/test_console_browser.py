@@ -16,11 +16,11 @@ from playwright import async_api as playwright_api
 
 from interlink.console import OPERATE, PAYLOADS, READ, ConsoleSettings
 from interlink.console.hosting import console_extension
-from interlink.core.sagas import SagaStatus
 from interlink.operations import Operations
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.patterns.api_exposure.security import ApiKeyAuthenticator, Principal
 from interlink.patterns.command_events import load_saga
+from interlink.patterns.command_events.sagas import SagaStatus
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.http import api_for
 from interlink.testing.waiting import wait_until

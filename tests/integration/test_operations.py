@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.command_events import REQUEST_KIND
 from interlink.exceptions import InvalidInput, InvalidPayload, NotFoundError
 from interlink.operations import Operations
+from interlink.patterns.command_events.declarations import REQUEST_KIND
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import ChangeSet, Retained, Store
 from interlink.runtime import DomainRuntime, Settings

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from interlink.adapters.brokers.memory import MemoryBroker
-from interlink.core.command_events import REQUEST_KIND
 from interlink.patterns.command_events import load_saga
+from interlink.patterns.command_events.declarations import REQUEST_KIND
 from interlink.runtime import DomainRuntime
 from interlink.runtime.backends import open_store
 from tests.support.command_events_app import StartOrigination, lending, originate

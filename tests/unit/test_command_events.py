@@ -13,9 +13,9 @@ from pydantic import BaseModel
 from interlink import Command, Context, Domain, Reply
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.command_events import REPLY_KIND, REQUEST_KIND, Outcome, ReplyData, reply_type_of
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.command_events.deadlines import DeadlineWatch
+from interlink.patterns.command_events.declarations import REPLY_KIND, REQUEST_KIND, Outcome, ReplyData, reply_type_of
 from interlink.patterns.command_events.pattern import CommandEvents
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.envelope import Envelope, new_message_id

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from interlink.core.external import ExternalService
-from interlink.core.notification import SourceUnavailable
 from interlink.exceptions import NotFoundError
 from interlink.patterns.deferred_update import FreshReads
 from interlink.patterns.notification import subscription_figures
+from interlink.patterns.notification.declarations import SourceUnavailable
 from interlink.patterns.notification.records import sync_type
 from tests.support.notifications import notification, payload, pricing, scoring
 from tests.unit.test_notification import PATH, Harness, harness_for

@@ -8,8 +8,8 @@ import pytest
 from pydantic import BaseModel
 
 from interlink import Aggregate, Context, Domain
-from interlink.core.sagas import SagaState, SagaStatus
 from interlink.exceptions import ConfigurationError, RuleViolation
+from interlink.patterns.command_events.sagas import SagaState, SagaStatus
 from interlink.testing import Landscape
 
 records = Domain("records")

@@ -15,7 +15,6 @@ from interlink import Aggregate, Context, Domain, PublicEvent
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.http import ClientPolicy
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.notification import ReadLag, SourceUnavailable
 from interlink.delivery.retry import FailureLedger, RetryPolicy, classify, retry_after
 from interlink.exceptions import (
     BrokerUnavailable,
@@ -30,6 +29,7 @@ from interlink.exceptions import (
     StoreUnavailable,
     UnknownMessageType,
 )
+from interlink.patterns.notification.declarations import ReadLag, SourceUnavailable
 from interlink.ports.broker import Delivery, OutgoingMessage
 from interlink.ports.envelope import Envelope
 from interlink.runtime import DomainRuntime, Settings

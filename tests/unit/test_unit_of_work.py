@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from interlink import Context, Domain
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core import Aggregate, Command, Context, Domain, PublicEvent, Role
+from interlink.core import Aggregate, Command, PublicEvent, Role
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import ConcurrencyError, RuleViolation
 from interlink.ports.envelope import Envelope

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from pydantic import BaseModel
 
 from interlink.core.aggregate import Aggregate
-from interlink.core.command_events import CommandHandlerSpec, ReplyHandlerSpec
+from interlink.core.context import Context
 from interlink.core.declarations import (
     AsyncFn,
     CommandSpec,
@@ -18,20 +18,10 @@ from interlink.core.declarations import (
     ServiceSpec,
     inspect_function,
 )
-from interlink.core.domain_command_events import CommandEventVerbs
-from interlink.core.domain_inbound import InboundFileVerbs
-from interlink.core.domain_notification import NotificationVerbs
-from interlink.core.domain_state_transfer import StateTransferVerbs
 from interlink.core.external import ExternalService
-from interlink.core.inbound import (
-    InboundFileSpec,
-)
 from interlink.core.indexed import indexed_fields
 from interlink.core.messages import Command, Event, Message
-from interlink.core.notification import NotificationSpec
 from interlink.core.retry import RetryPolicy
-from interlink.core.sagas import Saga
-from interlink.core.state_transfer import ReplicaSpec
 from interlink.core.versions import Upcaster, Upcasters
 from interlink.exceptions import ConfigurationError
 
@@ -45,8 +35,13 @@ U = TypeVar("U", bound=Upcaster)
 T = TypeVar("T")
 
 
-class Domain(InboundFileVerbs, NotificationVerbs, StateTransferVerbs, CommandEventVerbs):
+class Domain:
     """A service domain: one business responsibility, its own data, integrated only through APIs and events.
+
+    This class holds what every pattern shares (aggregates, events, commands, queries, services, event
+    handlers, external services); :class:`interlink.Domain` adds the verbs of each pattern (``inbound_file``,
+    ``on_notification``, ``deferred``, ``replica``, ``handles``, ``on_reply``, ``saga``), which keep their
+    declarations in :attr:`declarations`.
 
     Declarations are decorators that return the function or class unchanged, so domain code stays plain
     Python and can be unit-tested by calling it with a context::
@@ -56,6 +51,10 @@ class Domain(InboundFileVerbs, NotificationVerbs, StateTransferVerbs, CommandEve
         @loans.command
         async def submit(ctx: Context, data: SubmitLoan) -> LoanRequest: ...
     """
+
+    #: The class of the contexts handed to this domain's code; :class:`interlink.Domain` names the one with
+    #: every pattern's verbs (``ctx.send``, ``ctx.replica``, ``ctx.fresh``...).
+    context_type: ClassVar[type[Context]] = Context
 
     def __init__(
         self,
@@ -98,18 +97,21 @@ class Domain(InboundFileVerbs, NotificationVerbs, StateTransferVerbs, CommandEve
         #: The domain behind an external service, when a declaration says so (a notification fetches from
         #: its event's producer, a replica is rebuilt from it): the landscape links the call to that domain.
         self.service_providers: dict[str, str] = {}
-        self.inbound_files: dict[str, InboundFileSpec] = {}
-        self.notifications: dict[str, NotificationSpec] = {}
-        self.replicas: dict[str, ReplicaSpec] = {}
         self.upcasters = Upcasters(name)
-        self.command_handlers: dict[type[Command], CommandHandlerSpec] = {}
-        self.reply_handlers: dict[type[Command], ReplyHandlerSpec] = {}
-        self.sagas: dict[str, Saga] = {}
         #: The retry policy declared for a message type (``retry=``); the runtime's default covers the rest.
         self.retry_policies: dict[type[Message], RetryPolicy] = {}
         #: What a pattern declares on this domain by its own verbs (functions of its package rather than
         #: methods here), by the pattern's name: a new pattern needs no change to Domain.
-        self.declarations: dict[str, list[Any]] = {}
+        self.declarations: dict[str, Any] = {}
+        #: Models other than the aggregates whose records the store keeps for this domain (a replica's copies):
+        #: their ``Indexed()`` fields get indexes, and ``ctx.list`` may page through them.
+        self.stored_models: list[type[Aggregate]] = []
+        #: Commands the domain runs itself (a notification's update, a file's records, a saga's end): they
+        #: trust their caller, so no generic route ever serves them (see the API Exposure pattern).
+        self.internal_commands: set[str] = set()
+        #: Functions the framework calls with other domains' messages (command and reply handlers, besides
+        #: :attr:`handlers`): a command they run is internal too.
+        self.runners: list[Callable[..., Any]] = []
         self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
 
     def __repr__(self) -> str:

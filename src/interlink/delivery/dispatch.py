@@ -14,7 +14,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from interlink.core.clock import Clock
-from interlink.core.context import Context, Role
+from interlink.core.context import Role
 from interlink.core.declarations import HandlerSpec
 from interlink.core.domain import Domain
 from interlink.core.messages import Event, split_version
@@ -87,7 +87,7 @@ async def run_handlers(
 ) -> None:
     """Run each handler on ``event`` with a handler-role context caused by ``envelope``."""
     for handler in handlers:
-        ctx = Context(
+        ctx = domain.context_type(
             domain,
             uow,
             Role.HANDLER,

@@ -10,10 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from interlink.core.clock import Clock, SystemClock
-from interlink.core.command_events import REQUEST_KIND, OutstandingRequest
 from interlink.core.domain import Domain
 from interlink.core.messages import Event, split_version
-from interlink.core.sagas import SagaState
 from interlink.delivery import failures
 from interlink.delivery.relay import is_parked_outbox, requeue_parked
 from interlink.exceptions import AdapterError, InvalidInput, InvalidPayload, MessageError, NotFoundError
@@ -32,6 +30,8 @@ from interlink.operations.views import (
     SagaView,
 )
 from interlink.patterns.command_events import list_sagas, load_saga
+from interlink.patterns.command_events.declarations import REQUEST_KIND, OutstandingRequest
+from interlink.patterns.command_events.sagas import SagaState
 from interlink.ports.broker import Broker
 from interlink.ports.envelope import Envelope, describe_validation_error, new_message_id
 from interlink.ports.store import AuditRecord, ChangeSet, DeadLetter, Store

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from interlink.core.domain import Domain
-from interlink.core.sagas import SagaStatus
 from interlink.exceptions import AdapterError
 from interlink.operations.views import DomainStatus, FileStatus, ReplicaStatus
 from interlink.patterns.command_events import list_sagas
+from interlink.patterns.command_events.sagas import SagaStatus
 from interlink.patterns.notification import subscription_figures
+from interlink.patterns.notification.declarations import notifications_of
+from interlink.patterns.state_transfer.declarations import replicas_of
 from interlink.ports.broker import Broker
 from interlink.ports.store import DeadLetter, Store
 
@@ -44,11 +46,11 @@ async def domain_status(
     """Outbox, dead letters, deferred updates, replicas, inbound files, sagas, and the consumer lag."""
     outbox = await store.outbox_status()
     pending = 0
-    for spec in domain.notifications.values():
+    for spec in notifications_of(domain).values():
         if spec.deferred:
             pending += (await subscription_figures(store, spec)).pending
     replicas = [
-        ReplicaStatus(name=spec.name, copies=await _count(store, spec.kind)) for spec in domain.replicas.values()
+        ReplicaStatus(name=spec.name, copies=await _count(store, spec.kind)) for spec in replicas_of(domain).values()
     ]
     files = [
         FileStatus(

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
+from interlink.core.context import Refresher
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
 from interlink.core.messages import Event
-from interlink.core.notification import Refresher
 from interlink.delivery.committer import Committer
 from interlink.delivery.dispatch import Dispatcher
 from interlink.observability.metrics import Readings

@@ -299,7 +299,7 @@ class DomainRuntime:
             raise ConfigurationError(f"no dead letter {letter_id} in domain {self.domain.name!r}")
 
     def _context(self, uow: UnitOfWork, role: Role, name: str, correlation_id: str | None) -> Context:
-        return Context(
+        return self.domain.context_type(
             self.domain,
             uow,
             role,

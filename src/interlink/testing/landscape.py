@@ -55,6 +55,7 @@ __all__ = ["Landscape"]
 
 R = TypeVar("R")
 In = TypeVar("In", bound=BaseModel)
+Ctx = TypeVar("Ctx", bound=Context)
 
 #: The default broker: in memory, and a fetched message stays with its consumer until the test's clock
 #: releases its retry (a real minute must not redeliver it behind the clock's back).
@@ -208,7 +209,7 @@ class Landscape:
     @overload
     async def execute(
         self,
-        command: Callable[[Context], Awaitable[R]],
+        command: Callable[[Ctx], Awaitable[R]],
         data: None = None,
         *,
         domain: str | Domain | None = None,
@@ -217,7 +218,7 @@ class Landscape:
     @overload
     async def execute(
         self,
-        command: Callable[[Context, In], Awaitable[R]],
+        command: Callable[[Ctx, In], Awaitable[R]],
         data: In | Mapping[str, Any],
         *,
         domain: str | Domain | None = None,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from interlink.core.sagas import SagaStatus
 from interlink.observability.metrics import Readings
 from interlink.patterns.command_events.deadlines import DeadlineWatch
+from interlink.patterns.command_events.declarations import reply_handlers_of
 from interlink.patterns.command_events.handling import CommandDispatcher
 from interlink.patterns.command_events.replies import ReplyDispatcher
+from interlink.patterns.command_events.sagas import SagaStatus, sagas_of
 from interlink.patterns.command_events.spec import command_messages, reply_handlers, sagas
 from interlink.patterns.command_events.views import list_sagas
 from interlink.patterns.pattern import Host, Part, Pattern
@@ -32,11 +33,11 @@ class CommandEvents(Part):
         #: None when the domain awaits no reply and runs no saga.
         self.deadlines = (
             DeadlineWatch(domain, host.store, host.committer, host.clock)
-            if domain.reply_handlers or domain.sagas
+            if reply_handlers_of(domain) or sagas_of(domain)
             else None
         )
         self._name = f"{domain.name}-deadlines"
-        self._domain, self._store, self._sagas = domain.name, host.store, bool(domain.sagas)
+        self._domain, self._store, self._sagas = domain.name, host.store, bool(sagas_of(domain))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -4,7 +4,7 @@ The target of a command event receives it on its commands channel and answers on
 channel, named by the command's ``replyto`` (``<issuer>.replies``, known only at run time, from the
 message). The issuer sends it there, from a reply handler's declaration or a saga's step, and takes the
 reply on its own replies channel: an AsyncAPI 3 ``reply``. A reply is a
-:class:`~interlink.core.command_events.ReplyData` of type ``<target>.<Name>.Reply``: ``outcome`` says
+:class:`~interlink.patterns.command_events.declarations.ReplyData` of type ``<target>.<Name>.Reply``: ``outcome`` says
 whether the target confirmed the command (``confirmation`` holds its result), refused it, or the issuer's
 deadline passed first (``reason`` says why); a timeout is written by the issuer itself, in the same shape.
 """
@@ -16,10 +16,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
-from interlink.core.command_events import ReplyData, replies_channel
 from interlink.core.domain import Domain
 from interlink.core.messages import Command
-from interlink.core.sagas import Saga
+from interlink.patterns.command_events.declarations import (
+    ReplyData,
+    command_handlers_of,
+    replies_channel,
+    reply_handlers_of,
+)
+from interlink.patterns.command_events.sagas import Saga, sagas_of
 from interlink.specs.model import (
     COMMAND_EVENT,
     DomainSpec,
@@ -86,7 +91,7 @@ def command_messages(domain: Domain, spec: DomainSpec) -> None:
         "`<issuer>.replies`, named by the command's `replyto` attribute.",
     )
     for name, command in domain.command_messages.items():
-        handler = domain.command_handlers.get(command)
+        handler = command_handlers_of(domain).get(command)
         confirmation = handler.confirmation_type if handler is not None else None
         reply = Reply(reply_to, (_reply_message(command, domain.name, confirmation),))
         summary = (handler.func.__doc__ or "").strip().split("\n")[0] if handler is not None else ""
@@ -125,7 +130,7 @@ def _send(
 def reply_handlers(domain: Domain, spec: DomainSpec) -> None:
     """The issuer side: every command event whose replies the domain handles (``on_reply``) is sent to its
     target's commands channel, and its reply comes back on this domain's replies channel."""
-    for command, handler in domain.reply_handlers.items():
+    for command, handler in reply_handlers_of(domain).items():
         target = command.owner()
         doc = (handler.func.__doc__ or "").strip().split("\n")[0]
         summary = f"sends {command.__name__} to {target}; its reply is handled by {handler.name}" + (
@@ -148,7 +153,7 @@ def _seconds(value: Any) -> float | None:
 
 def _confirmation(domain: Domain, command: type[Command]) -> type[BaseModel] | None:
     # The issuer knows the confirmation's type only when it also declares a reply handler for the command.
-    handler = domain.reply_handlers.get(command)
+    handler = reply_handlers_of(domain).get(command)
     return handler.confirmation_type if handler is not None else None
 
 
@@ -190,4 +195,4 @@ def _saga(domain: Domain, spec: DomainSpec, saga: Saga) -> SagaSpec:
 def sagas(domain: Domain, spec: DomainSpec) -> None:
     """Every saga the domain runs: each step and each compensation is a command event it sends, its reply
     awaited (the target's confirmation type is not known here: the reply's ``confirmation`` stays open)."""
-    spec.sagas.extend(_saga(domain, spec, saga) for saga in domain.sagas.values())
+    spec.sagas.extend(_saga(domain, spec, saga) for saga in sagas_of(domain).values())

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from interlink.observability.metrics import Readings
 from interlink.patterns.deferred_update.reads import DeferredReads
+from interlink.patterns.notification.declarations import notifications_of
 from interlink.patterns.notification.records import subscription_figures
 from interlink.patterns.pattern import Host, Part, Pattern
 from interlink.specs.model import DEFERRED_UPDATE
@@ -24,7 +25,7 @@ class FreshReads(Part):
         self._domain, self._store = host.domain, host.store
 
     async def sample(self, readings: Readings, now: datetime) -> None:
-        for spec in self._domain.notifications.values():
+        for spec in notifications_of(self._domain).values():
             if spec.deferred:
                 figures = await subscription_figures(self._store, spec)
                 attributes: dict[str, str | int] = {
@@ -40,7 +41,7 @@ class FreshReads(Part):
 
 
 def _parts(host: Host) -> Sequence[Part]:
-    return [FreshReads(host)] if host.domain.notifications else []
+    return [FreshReads(host)] if notifications_of(host.domain) else []
 
 
 # The deferred subscriptions' operations are collected with pattern 3's (one collector for both variants).

@@ -20,9 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from interlink.core.inbound import InboundFileSpec
 from interlink.exceptions import AdapterError, ConcurrencyError
 from interlink.observability import tracing
+from interlink.patterns.inbound_file.declarations import InboundFileSpec
 from interlink.patterns.inbound_file.errors import FileRefused
 from interlink.patterns.inbound_file.files import MARKER, Folders, hazard, open_checked
 from interlink.patterns.inbound_file.host import IntakeHost

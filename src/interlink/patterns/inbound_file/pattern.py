@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from interlink.patterns.inbound_file.declarations import inbound_files_of
 from interlink.patterns.inbound_file.intake import FileIntake
 from interlink.patterns.inbound_file.spec import inbound_files
 from interlink.patterns.pattern import Host, Part, Pattern
@@ -33,7 +34,7 @@ class Intake(Part):
 
 
 def _parts(host: Host) -> Sequence[Part]:
-    return [Intake(host)] if host.domain.inbound_files else []
+    return [Intake(host)] if inbound_files_of(host.domain) else []
 
 
 PATTERN = Pattern(INBOUND_FILE, "Inbound File", collectors=(inbound_files,), parts=_parts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from interlink.patterns.notification.declarations import notifications_of
 from interlink.patterns.notification.dispatcher import NotificationDispatcher
 from interlink.patterns.notification.spec import notifications
 from interlink.patterns.pattern import Host, Part, Pattern
@@ -18,11 +19,11 @@ class Notifications(Part):
     def __init__(self, host: Host) -> None:
         domain = host.domain
         self.dispatchers = (NotificationDispatcher(domain, host.clock),)
-        self.kept = tuple(s.aggregate for s in domain.notifications.values() if s.aggregate is not None)
+        self.kept = tuple(s.aggregate for s in notifications_of(domain).values() if s.aggregate is not None)
 
 
 def _parts(host: Host) -> Sequence[Part]:
-    return [Notifications(host)] if host.domain.notifications else []
+    return [Notifications(host)] if notifications_of(host.domain) else []
 
 
 PATTERN = Pattern(STATE_CHANGE_NOTIFICATION, "State Change Notification", collectors=(notifications,), parts=_parts)

@@ -4,6 +4,7 @@ publisher's API (at once, or at the next read that needs it)."""
 from __future__ import annotations
 
 from interlink.core.domain import Domain
+from interlink.patterns.notification.declarations import notifications_of
 from interlink.specs.model import (
     DEFERRED_UPDATE,
     FETCH,
@@ -22,7 +23,7 @@ __all__ = ["notifications"]
 def notifications(domain: Domain, spec: DomainSpec) -> None:
     """Every ``on_notification`` / ``deferred`` subscription receives its event on the publisher's events
     channel, and names the resource it fetches (``x-interlink-fetch``)."""
-    for notification in domain.notifications.values():
+    for notification in notifications_of(domain).values():
         event = notification.event_type
         owner = event.owner()
         address = events_channel(owner)

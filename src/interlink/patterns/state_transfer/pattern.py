@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from interlink.patterns.pattern import Host, Part, Pattern
+from interlink.patterns.state_transfer.declarations import replicas_of
 from interlink.patterns.state_transfer.dispatcher import ReplicaDispatcher
 from interlink.patterns.state_transfer.spec import replicas
 from interlink.specs.model import STATE_TRANSFER
@@ -19,12 +20,12 @@ class Replicas(Part):
     def __init__(self, host: Host) -> None:
         domain = host.domain
         self.dispatchers = (ReplicaDispatcher(domain, host.clock),)
-        self.absorbs = frozenset(spec.event for spec in domain.replicas.values())
-        self.kept = tuple(spec.model for spec in domain.replicas.values())
+        self.absorbs = frozenset(spec.event for spec in replicas_of(domain).values())
+        self.kept = tuple(spec.model for spec in replicas_of(domain).values())
 
 
 def _parts(host: Host) -> Sequence[Part]:
-    return [Replicas(host)] if host.domain.replicas else []
+    return [Replicas(host)] if replicas_of(host.domain) else []
 
 
 PATTERN = Pattern(STATE_TRANSFER, "Event-Carried State Transfer", collectors=(replicas,), parts=_parts)

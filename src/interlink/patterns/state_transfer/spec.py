@@ -4,6 +4,7 @@ fields it reads of them (``x-interlink-fields-read``)."""
 from __future__ import annotations
 
 from interlink.core.domain import Domain
+from interlink.patterns.state_transfer.declarations import replicas_of
 from interlink.specs.model import (
     FIELDS_READ,
     STATE_TRANSFER,
@@ -21,7 +22,7 @@ __all__ = ["replicas"]
 def replicas(domain: Domain, spec: DomainSpec) -> None:
     """Every replica receives its event on the producer's events channel, applying only versions newer than
     its copy's."""
-    for replica in domain.replicas.values():
+    for replica in replicas_of(domain).values():
         event = replica.event
         owner = event.owner()
         address = events_channel(owner)

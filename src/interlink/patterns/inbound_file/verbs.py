@@ -1,16 +1,19 @@
 """The verb of pattern 2 on :class:`~interlink.core.domain.Domain`: Inbound File (see
-:mod:`interlink.core.inbound`)."""
+:mod:`interlink.patterns.inbound_file.declarations`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
-from interlink.core.declarations import AsyncFn, CommandSpec, QuerySpec, ServiceSpec
-from interlink.core.inbound import (
+from interlink.core.declarations import AsyncFn, CommandSpec
+from interlink.core.domain import Domain
+from interlink.core.messages import Event
+from interlink.exceptions import ConfigurationError
+from interlink.patterns.inbound_file.declarations import (
     FileFormat,
     FileIngested,
     FileLimits,
@@ -18,9 +21,8 @@ from interlink.core.inbound import (
     RejectLimit,
     file_ingested_event,
     inbound_file_spec,
+    inbound_files_of,
 )
-from interlink.core.messages import Event
-from interlink.exceptions import ConfigurationError
 
 __all__ = ["InboundFileVerbs"]
 
@@ -28,17 +30,13 @@ F = TypeVar("F", bound=AsyncFn)
 M = TypeVar("M", bound=type[Event])
 
 
-class InboundFileVerbs:
+class InboundFileVerbs(Domain):
     """Mixin of Domain: ``inbound_file``."""
 
-    if TYPE_CHECKING:
-        name: str
-        events: dict[str, type[Event]]
-        inbound_files: dict[str, InboundFileSpec]
-
-        def spec_of(self, func: Callable[..., Any]) -> CommandSpec | QuerySpec | ServiceSpec | None: ...
-        def event(self, cls: M) -> M: ...
-        def _declaring(self, register: Callable[[Callable[..., Any]], object]) -> Callable[[F], F]: ...
+    @property
+    def inbound_files(self) -> dict[str, InboundFileSpec]:
+        """The inbound file sources declared here, by name."""
+        return inbound_files_of(self)
 
     @overload
     def inbound_file(
@@ -94,7 +92,8 @@ class InboundFileVerbs:
         rejects: RejectLimit | None = None,
     ) -> InboundFileSpec | Callable[[F], F]:
         """Declare files dropped in ``directory`` whose records each run a command (see
-        :mod:`interlink.core.inbound`); declares this domain's ``FileIngested`` event on first use.
+        :mod:`interlink.patterns.inbound_file.declarations`); declares this domain's ``FileIngested`` event on
+        first use.
 
         As a decorator, the decorated function is that command (declared as one if it is not yet)::
 
@@ -113,6 +112,7 @@ class InboundFileVerbs:
             event = self.events.get("FileIngested") or self.event(file_ingested_event(self.name))
             if not issubclass(event, FileIngested):
                 raise ConfigurationError(f"domain {self.name!r} has its own FileIngested event; rename it")
+            self.internal_commands.add(spec.name)
             self.inbound_files[name] = inbound_file_spec(
                 name, spec, event, directory=directory, pattern=pattern, format=format, record=record,
                 to_input=to_input, compression=compression, batch_size=batch_size, settle_seconds=settle_seconds,

@@ -116,14 +116,33 @@ async def test_an_operator_action_needs_the_session_csrf_token_and_the_console_o
     assert ops.calls == [("replay", [7], "otto", "handler fixed")]
 
 
-async def test_an_action_needs_a_reason(client: httpx.AsyncClient, ops: FakeOperations) -> None:
-    """A discard without a reason answers 400 and does nothing."""
-    csrf = await sign_in(client, "operator-key")
-    done = await client.post(
-        "/console/loans/dead-letters/discard", data={"ids": "7", "reason": " ", "csrf": csrf}, headers={"origin": BASE}
-    )
+ACTIONS = {
+    "replay": ("/console/loans/dead-letters/replay", {"ids": "7"}),
+    "replay group": ("/console/loans/dead-letters/replay-group", {"fingerprint": "f" * 16}),
+    "discard": ("/console/loans/dead-letters/discard", {"ids": "7"}),
+    "edit": ("/console/loans/dead-letters/7/edit", {"payload": '{"amount": 1}'}),
+    "saga retry": ("/console/loans/sagas/s-1/retry", {}),
+    "saga compensate": ("/console/loans/sagas/s-1/compensate", {}),
+    "saga abandon": ("/console/loans/sagas/s-1/abandon", {}),
+}
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+@pytest.mark.parametrize("reason", [None, " ", "ok"], ids=["missing", "blank", "too-short"])
+async def test_every_action_needs_a_reason(
+    client: httpx.AsyncClient, ops: FakeOperations, action: str, reason: str | None
+) -> None:
+    """Each action posted without a reason (or a blank or two-letter one) answers 400 naming it, and does nothing."""
+    csrf = await sign_in(client, "payload-key")
+    path, form = ACTIONS[action]
+    form = form | {"csrf": csrf} | ({} if reason is None else {"reason": reason})
+    done = await client.post(path, data=form, headers={"origin": BASE})
     assert done.status_code == 400
+    assert "reason" in done.text
     assert ops.calls == []
+    given = await client.post(path, data=form | {"reason": "handler fixed"}, headers={"origin": BASE})
+    assert given.status_code == 303, given.text
+    assert [call[3] for call in ops.calls] == ["handler fixed"]
 
 
 async def test_payloads_are_masked_unless_the_role_may_see_them(client: httpx.AsyncClient) -> None:

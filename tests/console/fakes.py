@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from interlink.operations import DomainTraffic, TypeBacklog
+
 __all__ = ["SECRET_VALUE", "FakeOperations"]
 
 #: A payload value that must never reach a page of a visitor without the payload permission.
@@ -87,3 +89,10 @@ class FakeOperations:
              "before": {"payload": {"iban": SECRET_VALUE}}, "after": None}
             for i, (action, target, actor, reason) in enumerate(self.calls)
         ]  # fmt: skip
+
+    async def traffic(self) -> DomainTraffic:
+        return DomainTraffic(
+            domain="loans", sent={"loans.LoanGranted": 6}, window=60.0,
+            outbox={"loans.LoanGranted": TypeBacklog(pending=2, oldest_age=4.0)}, outbox_complete=True,
+            parked={"customer.CustomerChanged": 1}, refused={}, consumer_lag=3,
+        )  # fmt: skip

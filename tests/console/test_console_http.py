@@ -15,6 +15,7 @@ from interlink.console.hosting import beside, refuse_unauthenticated
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure.security import AnyOf, ApiKeyAuthenticator, JwtAuthenticator, Principal
 from interlink.runtime.http import HttpEndpoint
+from interlink.specs.landscape import Edge, Landscape, Node
 from tests.console.fakes import SECRET_VALUE, FakeOperations
 
 BASE = "http://console.test"
@@ -214,3 +215,34 @@ def test_the_console_is_never_served_open_on_a_non_loopback_address() -> None:
     refuse_unauthenticated(HttpEndpoint("0.0.0.0", 8089), authenticated=True)
     with pytest.raises(ConfigurationError, match="without authentication"):
         refuse_unauthenticated(HttpEndpoint("0.0.0.0", 8089), authenticated=False)
+
+
+async def test_the_landscape_figures_are_json_for_a_viewer_and_refused_without_credentials() -> None:
+    """``/console/landscape/figures`` answers each arrow's figures and label to a viewer; the page draws the
+    same label on the arrow; without valid credentials the figures are refused."""
+    landscape = Landscape(
+        [Node("loans", "loans", "domain"), Node("customer", "customer", "system")],
+        [Edge("loans", "customer", "event", ["LoanGranted"]), Edge("customer", "loans", "event", ["CustomerChanged"])],
+    )
+    console = build_console(
+        [ConsoleDomain("loans", FakeOperations())], ConsoleSettings(auth=ApiKeyAuthenticator(KEYS)), landscape
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=beside(console)), base_url=BASE) as client:
+        assert (await client.get("/console/landscape/figures", headers={"x-api-key": "wrong"})).status_code == 401
+        assert (
+            await client.get("/console/landscape/figures", headers={"x-api-key": "api-only-key"})
+        ).status_code == 403
+        answer = await client.get("/console/landscape/figures", headers={"x-api-key": "viewer-key"})
+        page = await client.get("/console/landscape", headers={"x-api-key": "viewer-key"})
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+    granted, changed = answer.json()["arrows"]
+    assert (granted["id"], granted["sent"], granted["outbox_pending"], granted["dead_letters"]) == (
+        "loans>customer:event", 6, 2, 0,
+    )  # fmt: skip
+    assert granted["label"] == "6/min · lag 2 (4s) · 0 dead"
+    assert (changed["rate"], changed["consumer_lag"], changed["dead_letters"]) == (None, 3, 1)
+    assert changed["label"] == "lag 3 · 1 dead"
+    assert changed["alert"] is True
+    assert '<text class="figures alert"' in page.text
+    assert "6/min · lag 2 (4s) · 0 dead</text>" in page.text

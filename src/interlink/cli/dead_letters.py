@@ -334,9 +334,7 @@ def discard(
             if bulk and not _confirmed("discard", letters, domain, dry_run, yes):
                 return
             ops = Operations(domain, s)
-            await ops.discard(
-                [d.id for d in letters if d.id is not None], actor=actor or default_actor(), reason=why
-            )
+            await ops.discard([d.id for d in letters if d.id is not None], actor=actor or default_actor(), reason=why)
         for d in letters:
             _say(f"discarded dead letter {d.id} ({d.message_type} {d.message_id}, {d.subscription}): {why}")
         _say(f"{len(letters)} dead letters discarded")

@@ -11,15 +11,17 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from interlink.console import landscape as landscape_view
 from interlink.console import pages
 from interlink.console.access import (
     COOKIE,
@@ -33,7 +35,7 @@ from interlink.console.access import (
     same_origin,
 )
 from interlink.console.backend import ConsoleDomain
-from interlink.console.html import Markup, attr, esc, layout, pick, url
+from interlink.console.html import Markup, attr, esc, layout, url
 from interlink.exceptions import AccessDenied, InterlinkError, NotFoundError
 from interlink.patterns.api_exposure.security import Authenticator
 from interlink.specs.landscape import Landscape
@@ -55,11 +57,13 @@ _HEADERS = {
 @dataclass(frozen=True)
 class ConsoleSettings:
     """How the console authenticates: the API's authenticator (None: loopback only, everyone is ``local``
-    with every scope); ``secure_cookie`` when it is served over HTTPS; how long a session lasts."""
+    with every scope); ``secure_cookie`` when it is served over HTTPS; how long a session lasts; how often
+    (seconds) the landscape page refreshes its figures."""
 
     auth: Authenticator | None = None
     secure_cookie: bool = False
     session_ttl: float = 8 * 3600.0
+    refresh: float = 5.0
 
 
 Handler = Callable[[Request, Visitor, ConsoleDomain], Awaitable[Response]]
@@ -88,6 +92,7 @@ class _Console:
             Route("/logout", self.logout, methods=["POST"]),
             Route("/", self.overview, methods=["GET"]),
             Route("/landscape", self.diagram, methods=["GET"]),
+            Route("/landscape/figures", self.diagram_figures, methods=["GET"]),
             Route(d + "/dead-letters", self._page(self.dead_letters), methods=["GET"]),
             Route(d + "/dead-letters/{id:int}", self._page(self.letter), methods=["GET"]),
             Route(d + "/dead-letters/replay", self._action(self.replay), methods=["POST"]),
@@ -263,20 +268,27 @@ class _Console:
             blocks.append(pages.status_block(domain.name, status, domain.circuits(), base))
         return self.html(request, "Domains", Markup(f'<div class="domains">{"".join(blocks)}</div>'), visitor)
 
-    async def diagram(self, request: Request) -> Response:
+    async def _landscape(self, request: Request) -> tuple[Visitor, Landscape]:
         visitor = await self.visitor(request)
         visitor.require(READ, "the console")
         if self.landscape is None:
             raise HTTPException(404, "this console was given no landscape")
-        groups, lag = {}, {}
-        for domain in self.domains.values():
-            try:
-                groups[domain.name] = list(await domain.operations.dead_letter_groups())
-                lag[domain.name] = pick(await domain.operations.status(), "consumer_lag")
-            except InterlinkError as exc:
-                log.warning("console: %s cannot be read for the landscape: %s", domain.name, exc)
-        body = pages.landscape_page(self.landscape, groups, lag)
+        return visitor, self.landscape
+
+    async def diagram(self, request: Request) -> Response:
+        visitor, landscape = await self._landscape(request)
+        arrows = await landscape_view.figures(self.domains, landscape)
+        source = url(request.scope.get("root_path", ""), "landscape", "figures")
+        at = datetime.now(UTC)
+        body = landscape_view.landscape_page(landscape, arrows, source, self.settings.refresh, at)
         return self.html(request, "Landscape", body, visitor)
+
+    async def diagram_figures(self, request: Request) -> Response:
+        """The landscape's figures per arrow as JSON, for the page's script (and for scripts)."""
+        _, landscape = await self._landscape(request)
+        arrows = await landscape_view.figures(self.domains, landscape)
+        document = landscape_view.figures_document(arrows, datetime.now(UTC), self.settings.refresh)
+        return JSONResponse(document, headers=_HEADERS)
 
     async def dead_letters(self, request: Request, visitor: Visitor, domain: ConsoleDomain) -> Response:
         base, ops = request.scope.get("root_path", ""), domain.operations

@@ -25,14 +25,11 @@ from interlink.console.html import (
     table,
     url,
 )
-from interlink.specs.diagram import svg
-from interlink.specs.landscape import Edge, Landscape
 
 __all__ = [
     "audit_page",
     "group_page",
     "groups_page",
-    "landscape_page",
     "letter_page",
     "saga_page",
     "sagas_page",
@@ -352,26 +349,3 @@ def _without_payloads(value: Any) -> Any:
     if isinstance(value, _LISTS):
         return [_without_payloads(v) for v in value]
     return value
-
-
-def _carries(edge: Edge, message_type: str) -> bool:
-    """Whether a parked message's type is one the arrow carries (details name types without their domain)."""
-    return any(message_type == d or message_type.endswith("." + d) for d in edge.details)
-
-
-def landscape_page(landscape: Landscape, groups: Mapping[str, Sequence[Any]], lag: Mapping[str, Any]) -> Markup:
-    """The landscape diagram and, per arrow into a domain of this console, its dead letters and the
-    consumer lag of the domain it points to."""
-    rows = []
-    for edge in landscape.edges:
-        parked: object = ""
-        if edge.target in groups:
-            parked = sum(
-                int(pick(g, "count", default=0))
-                for g in groups[edge.target]
-                if _carries(edge, shown(pick(g, "message_type")))
-            )
-        rows.append((edge.source, edge.target, edge.title, ", ".join(edge.details), parked, lag.get(edge.target)))
-    drawn = Markup(f'<div class="landscape">{svg(landscape, "Landscape")}</div>')
-    headers = ("from", "to", "pattern", "carries", "dead letters", "consumer lag (target)")
-    return Markup(drawn + table(headers, rows, empty="No integration.", test_id="arrows"))

@@ -13,7 +13,7 @@ from interlink.patterns.notification import subscription_figures
 from interlink.ports.broker import Broker
 from interlink.ports.store import DeadLetter, Store
 
-__all__ = ["domain_status"]
+__all__ = ["consumer_lag", "domain_status"]
 
 _PAGE = 1000
 
@@ -36,6 +36,16 @@ async def _count_sagas(store: Store, status: SagaStatus) -> int:
         if len(page) < _PAGE:
             return count
         after = page[-1].id
+
+
+async def consumer_lag(broker: Broker | None, subscription: str) -> int | None:
+    """Messages waiting at the broker for ``subscription``; None without a broker, or when it cannot tell."""
+    if broker is None:
+        return None
+    try:
+        return await broker.backlog(subscription)
+    except AdapterError:
+        return None  # the broker is down: the lag is unknown, the rest still stands
 
 
 async def domain_status(
@@ -63,12 +73,7 @@ async def domain_status(
         )
         for f in await store.unfinished_files()
     ]
-    lag = None
-    if broker is not None:
-        try:
-            lag = await broker.backlog(domain.name)
-        except AdapterError:
-            lag = None  # the broker is down: the lag is unknown, the rest still stands
+    lag = await consumer_lag(broker, domain.name)
     return DomainStatus(
         domain=domain.name,
         outbox_pending=outbox.pending,

@@ -24,7 +24,11 @@ class FakeOperations:
     error: str = "ValueError: <script>alert(1)</script>"
 
     async def status(self) -> dict[str, Any]:
-        return {"outbox_pending": 3, "outbox_oldest_age": 1.5, "dead_letters": 1, "pending_deferred": 0}
+        replicas = [{"name": "customers", "copies": 3, "feed": "customer.CustomerChanged"}]
+        return {
+            "outbox_pending": 3, "outbox_oldest_age": 1.5, "dead_letters": 1, "pending_deferred": 0,
+            "replicas": replicas,
+        }  # fmt: skip
 
     async def dead_letter_groups(self) -> list[dict[str, Any]]:
         return [

@@ -246,3 +246,13 @@ async def test_the_landscape_figures_are_json_for_a_viewer_and_refused_without_c
     assert changed["alert"] is True
     assert '<text class="figures alert"' in page.text
     assert "6/min · lag 2 (4s) · 0 dead</text>" in page.text
+
+
+async def test_the_overview_shows_each_replicas_lag(client: httpx.AsyncClient) -> None:
+    """A replica's lag is its feed's messages not applied yet: here the domain's consumer backlog (the producer,
+    customer, is not read by this console, so what waits in its outbox is unknown)."""
+    page = await client.get("/console/", headers={"x-api-key": "viewer-key"})
+    assert page.status_code == 200
+    lag = page.text[page.text.index("replica lag") :]
+    assert "customer.CustomerChanged" in lag
+    assert "<td>3</td>" in lag

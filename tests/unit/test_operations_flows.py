@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.operations import FlowMeter, arrow_figures
-from interlink.operations.flows import traffic_of
+from interlink.operations.flows import replica_lag, traffic_of
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import ChangeSet, DeadLetter, OutboxRow
 from interlink.specs.landscape import Edge, Landscape, Node
@@ -64,3 +64,14 @@ def test_an_arrow_sums_the_types_it_carries_from_both_of_its_ends() -> None:
         None, None, None, 4, 2,
     )  # fmt: skip
     assert (call.sent, call.outbox_pending, call.consumer_lag, call.dead_letters) == (None, None, None, None)
+
+
+def test_a_replica_lags_by_its_feeds_messages_in_the_producers_outbox_and_the_consumers_backlog() -> None:
+    """Every version of the feed's type waiting at the producer counts; without the producer, only the backlog."""
+    rows = [_row(1, "loans.Granted.v2", 8), _row(2, "loans.Granted", 3), _row(3, "loans.Other", 1)]
+    traffic = {"loans": traffic_of("loans", rows, [], None, None, 60, NOW)}
+    cards = traffic_of("cards", [], [], 5, None, 60, NOW)
+    lag = replica_lag("granted", "loans.Granted", cards, traffic)
+    assert (lag.outbox_pending, lag.outbox_oldest_age, lag.consumer_lag) == (2, 8.0, 5)
+    alone = replica_lag("granted", "loans.Granted", cards, {})
+    assert (alone.outbox_pending, alone.outbox_oldest_age, alone.consumer_lag) == (None, None, 5)

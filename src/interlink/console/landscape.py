@@ -15,13 +15,22 @@ from datetime import datetime
 from typing import Any
 
 from interlink.console.backend import ConsoleDomain
-from interlink.console.html import Markup, attr, esc, shown
+from interlink.console.html import Markup, attr, esc, pick, shown
 from interlink.exceptions import InterlinkError
-from interlink.operations.flows import ArrowFigures, DomainTraffic, arrow_figures
+from interlink.operations.flows import ArrowFigures, DomainTraffic, ReplicaLag, arrow_figures, replica_lag
 from interlink.specs.diagram import svg
 from interlink.specs.landscape import Landscape
 
-__all__ = ["COLUMNS", "arrow_label", "cells", "figures", "figures_document", "landscape_page"]
+__all__ = [
+    "COLUMNS",
+    "arrow_label",
+    "cells",
+    "figures",
+    "figures_document",
+    "landscape_page",
+    "replica_lags",
+    "traffic",
+]
 
 log = logging.getLogger("interlink.console")
 
@@ -35,16 +44,33 @@ COLUMNS = (
 )
 
 
-async def figures(domains: Mapping[str, ConsoleDomain], landscape: Landscape) -> list[ArrowFigures]:
-    """Every arrow's figures, from the traffic of the domains that can be read now (the others: unknown)."""
-    traffic: dict[str, DomainTraffic] = {}
+async def traffic(domains: Mapping[str, ConsoleDomain]) -> dict[str, DomainTraffic]:
+    """The traffic of each domain that can be read now (the others are left out: their figures are unknown)."""
+    found: dict[str, DomainTraffic] = {}
     for domain in domains.values():
         try:
-            traffic[domain.name] = await domain.operations.traffic()
+            found[domain.name] = await domain.operations.traffic()
         except InterlinkError as exc:
-            log.warning("console: %s cannot be read for the landscape: %s", domain.name, exc)
-    window = next((t.window for t in traffic.values()), 60.0)
-    return arrow_figures(landscape, traffic, window)
+            log.warning("console: the traffic of %s cannot be read: %s", domain.name, exc)
+    return found
+
+
+async def figures(domains: Mapping[str, ConsoleDomain], landscape: Landscape) -> list[ArrowFigures]:
+    """Every arrow's figures, from the traffic of the domains that can be read now (the others: unknown)."""
+    read = await traffic(domains)
+    return arrow_figures(landscape, read, next((t.window for t in read.values()), 60.0))
+
+
+def replica_lags(status: Any, own: DomainTraffic | None, read: Mapping[str, DomainTraffic]) -> list[ReplicaLag]:
+    """The lag of each replica in a domain's status (none when its traffic could not be read)."""
+    if own is None:
+        return []
+    replicas = pick(status, "replicas", default=[])
+    return [
+        replica_lag(shown(pick(r, "name")), shown(pick(r, "feed")), own, read)
+        for r in replicas
+        if pick(r, "feed") is not None
+    ]
 
 
 def _per_minute(arrow: ArrowFigures) -> str:

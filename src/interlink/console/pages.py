@@ -59,9 +59,13 @@ def _value(value: Any) -> Markup:
     return esc(value)
 
 
-def status_block(name: str, status: Any, circuits: Mapping[str, str], base: str) -> Markup:
-    """One domain's figures: outbox, lag, deferred, replicas, files, dead letters; and its circuits."""
+def status_block(
+    name: str, status: Any, circuits: Mapping[str, str], base: str, replica_lags: Sequence[Any] = ()
+) -> Markup:
+    """One domain's figures: outbox, lag, deferred, replicas and their lag, files, dead letters; its circuits."""
     rows = [(k.replace("_", " "), _value(v)) for k, v in fields(status).items() if k not in ("domain", "name")]
+    if replica_lags:
+        rows.append(("replica lag", _value(list(replica_lags))))
     if circuits:
         rows.append(("external service circuits", _value(dict(circuits))))
     links = Markup(

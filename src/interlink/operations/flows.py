@@ -34,7 +34,17 @@ from interlink.ports.store import ChangeSet, DeadLetter, OutboxRow
 from interlink.specs.landscape import Edge, Landscape
 from interlink.specs.model import API_EXPOSURE, INBOUND_FILE
 
-__all__ = ["ArrowFigures", "DomainTraffic", "FlowMeter", "TypeBacklog", "arrow_figures", "arrow_id", "traffic_of"]
+__all__ = [
+    "ArrowFigures",
+    "DomainTraffic",
+    "FlowMeter",
+    "ReplicaLag",
+    "TypeBacklog",
+    "arrow_figures",
+    "arrow_id",
+    "replica_lag",
+    "traffic_of",
+]
 
 #: How many outbox rows are read to split the outbox by type (the oldest first).
 OUTBOX_SCAN = 2000
@@ -89,6 +99,18 @@ class ArrowFigures(_View):
     #: Messages waiting at the broker for the consumer's subscription (every arrow into it together).
     consumer_lag: int | None
     dead_letters: int | None
+
+
+class ReplicaLag(_View):
+    """How far a replica is behind its producer: the fat events feeding it not applied yet, where they wait."""
+
+    replica: str
+    feed: str
+    #: Its feed's messages still in the producer's outbox (None: the producer is not read here), the oldest's age.
+    outbox_pending: int | None
+    outbox_oldest_age: float | None
+    #: Messages waiting at the broker for the replica's domain (every message type it consumes together).
+    consumer_lag: int | None
 
 
 def arrow_id(edge: Edge) -> str:
@@ -233,3 +255,22 @@ def arrow_figures(landscape: Landscape, traffic: Mapping[str, DomainTraffic], wi
             )
         )
     return out
+
+
+def replica_lag(replica: str, feed: str, consumer: DomainTraffic, traffic: Mapping[str, DomainTraffic]) -> ReplicaLag:
+    """The lag of ``consumer``'s replica fed by events of type ``feed`` (``<producer>.<Event>[.vN]``), from the
+    traffic of the domains read here."""
+    owner = split_version(feed)[0].rpartition(".")[0]
+    producer = traffic.get(owner)
+    backlog = None
+    if producer is not None:
+        found = [b for kind, b in producer.outbox.items() if split_version(kind)[0] == split_version(feed)[0]]
+        ages = [b.oldest_age for b in found if b.oldest_age is not None]
+        backlog = (sum(b.pending for b in found), max(ages) if ages else None)
+    return ReplicaLag(
+        replica=replica,
+        feed=feed,
+        outbox_pending=None if backlog is None else backlog[0],
+        outbox_oldest_age=None if backlog is None else backlog[1],
+        consumer_lag=consumer.consumer_lag,
+    )

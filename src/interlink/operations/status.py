@@ -58,7 +58,8 @@ async def domain_status(
         if spec.deferred:
             pending += (await subscription_figures(store, spec)).pending
     replicas = [
-        ReplicaStatus(name=spec.name, copies=await _count(store, spec.kind)) for spec in domain.replicas.values()
+        ReplicaStatus(name=spec.name, copies=await _count(store, spec.kind), feed=spec.event.message_type())
+        for spec in domain.replicas.values()
     ]
     files = [
         FileStatus(
@@ -70,6 +71,8 @@ async def domain_status(
             accepted=f.accepted,
             rejected=f.rejected,
             claimed_at=datetime.fromtimestamp(f.claimed_at, now.tzinfo),
+            size=f.size,
+            owner=f.owner,
         )
         for f in await store.unfinished_files()
     ]

@@ -30,10 +30,11 @@ document.addEventListener("DOMContentLoaded", () => {
     let figures;
     try {
       const answer = await fetch(holder.dataset.figures, { credentials: "same-origin", headers: { accept: "application/json" } });
-      if (!answer.ok || !(answer.headers.get("content-type") || "").startsWith("application/json")) throw new Error(String(answer.status));
+      const json = (answer.headers.get("content-type") || "").startsWith("application/json");
+      if (!answer.ok || !json) throw new Error(answer.redirected ? "signed out?" : "answer " + answer.status);
       figures = await answer.json();
     } catch (error) {
-      // Signed out or the process is gone: say so once, keep the last figures.
+      // Signed out, or the process is gone: the page says so and keeps the last figures.
       if (stamp) stamp.textContent = "not refreshed (" + error.message + ")";
       return;
     }

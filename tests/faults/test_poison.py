@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
 from interlink.ports.broker import OutgoingMessage, Subscription
+from interlink.ports.envelope import Envelope
 from interlink.runtime import Runtime, Settings
 from interlink.testing.waiting import wait_until
 

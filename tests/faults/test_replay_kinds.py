@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.patterns.command_events import list_sagas
 from interlink.patterns.notification.records import counters_type, sync_type
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import DeadLetter, Store
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store

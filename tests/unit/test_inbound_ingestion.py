@@ -25,9 +25,9 @@ from interlink.core.inbound import (
     JsonLinesFormat,
     RejectLimit,
 )
-from interlink.delivery.envelope import Envelope
 from interlink.exceptions import StoreUnavailable
 from interlink.patterns.inbound_file import FileReport, SourceWorker, ingest_file
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import AggregateWrite, ChangeSet
 from interlink.runtime.domain_runtime import DomainRuntime
 from tests.faults.apps.inbound_app import (

@@ -16,7 +16,6 @@ from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.http import ClientPolicy
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.core.notification import ReadLag, SourceUnavailable
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import FailureLedger, RetryPolicy, classify, retry_after
 from interlink.exceptions import (
     BrokerUnavailable,
@@ -32,6 +31,7 @@ from interlink.exceptions import (
     UnknownMessageType,
 )
 from interlink.ports.broker import Delivery, OutgoingMessage
+from interlink.ports.envelope import Envelope
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.fakes import FakeExternalServices
 from tests.support.notifications import loans, notification, payload

@@ -19,10 +19,10 @@ from interlink.core import Aggregate, Context, Domain, Indexed, PublicEvent, Rol
 from interlink.core.state_transfer import Replica, StateTransferEvent
 from interlink.delivery.committer import Committer
 from interlink.delivery.dispatch import read_event
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload, RuleViolation
 from interlink.patterns.state_transfer import ReplicaDispatcher, ReplicaRebuild
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import ChangeSet, DeadLetter, Store
 from interlink.runtime.domain_runtime import DomainRuntime
 from interlink.testing import Landscape

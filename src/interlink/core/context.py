@@ -324,6 +324,14 @@ class Context:
                 f"{self.role.value} {self.name!r} called {what} on replica {type(aggregate).__name__}: "
                 f"a replica changes only through its producer's events"
             )
+        # The framework's other records (kinds starting with "~": a saga's state, an outstanding request, a
+        # pending flag...) change only through the framework: a command that saved a saga's state it was
+        # given would rewrite the saga's history under its feet.
+        if aggregate.aggregate_name().startswith("~"):
+            raise RuleViolation(
+                f"{self.role.value} {self.name!r} called {what} on {type(aggregate).__name__}, a record the "
+                f"framework keeps ({aggregate.aggregate_name()!r}): it is read-only to domain code"
+            )
 
     def _require_command(self, what: str) -> None:
         if self.role is not Role.COMMAND:

@@ -29,10 +29,12 @@ class NotificationVerbs:
         def spec_of(self, func: Callable[..., Any]) -> CommandSpec | QuerySpec | ServiceSpec | None: ...
         def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None: ...
         def command(self, func: F, /) -> F: ...
+        def _declaring(self, register: Callable[[Callable[..., Any]], object]) -> Callable[[F], F]: ...
 
         external_services: dict[str, ExternalService[Any]]
         notifications: dict[str, NotificationSpec]
         handlers: list[HandlerSpec]
+        service_providers: dict[str, str]
 
     @overload
     def on_notification(
@@ -157,18 +159,6 @@ class NotificationVerbs:
 
         return register(command) if command is not None else self._declaring(register)
 
-    def _declaring(self, register: Callable[[Callable[..., Any]], object]) -> Callable[[F], F]:
-        """A decorator that declares the function as a command of this domain (unless it is one already),
-        then registers it with ``register``; returns the function unchanged."""
-
-        def decorate(func: F) -> F:
-            if self.spec_of(func) is None:
-                self.command(func)
-            register(func)
-            return func
-
-        return decorate
-
     def _notification(
         self,
         event_type: type[NotificationEvent],
@@ -205,6 +195,7 @@ class NotificationVerbs:
         if same is not None or handler is not None:
             existing = f"subscription {same!r}" if same is not None else f"handler {handler!r}"
             raise ConfigurationError(f"domain {self.name!r} already subscribes to {event_type.__name__} ({existing})")
+        self.service_providers.setdefault(fetch.name, event_type.owner())
         self.notifications[subscription] = notification_spec(
             subscription, event_type, fetch=fetch, command=command_spec,
             gone=gone_spec if isinstance(gone_spec, CommandSpec) else None, aggregate=aggregate, deferred=deferred,

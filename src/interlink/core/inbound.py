@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -179,6 +179,8 @@ class RejectLimit(BaseModel):
 class FileIngested(PublicEvent):
     """A claimed inbound file reached its end: ``archived`` (read to the end) or ``failed`` (aborted, with
     ``reason``). ``records`` read = ``accepted`` + ``rejected``. Each domain gets its own subclass."""
+
+    __pattern__: ClassVar[str | None] = "inbound-file"
 
     source: str = Field(description="The inbound file source (its declared name).")
     file_name: str = Field(description="The file's name as it arrived.")

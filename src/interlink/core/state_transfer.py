@@ -25,7 +25,7 @@ A field the replica needs that the event does not carry is a ConfigurationError 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import ConfigDict, Field, ModelWrapValidatorHandler, create_model, model_validator
 
@@ -59,6 +59,9 @@ class StateTransferEvent(PublicEvent):
     Ids must not be reused after a delete: a re-created aggregate starts again at version 1, below its
     tombstone, and its replicas would ignore it.
     """
+
+    __pattern__: ClassVar[str | None] = "event-carried-state-transfer"
+    __subscribed_pattern__: ClassVar[str | None] = "event-carried-state-transfer"
 
     id: str = Field(min_length=1, max_length=200)
     version: int = Field(ge=1)

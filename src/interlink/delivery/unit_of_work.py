@@ -23,7 +23,6 @@ from interlink.core.external import ExternalService, ExternalServices
 from interlink.core.messages import Command, Event
 from interlink.core.notification import Refresher
 from interlink.core.sagas import SAGA_KIND, Saga, begin
-from interlink.delivery.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
 from interlink.delivery.read_tally import ReadTally
 from interlink.exceptions import (
     ConcurrencyError,
@@ -35,6 +34,7 @@ from interlink.exceptions import (
 from interlink.observability import messaging, tracing
 from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
 __all__ = ["Overlay", "UnitOfWork"]

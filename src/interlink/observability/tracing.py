@@ -36,7 +36,7 @@ from opentelemetry.trace import (
     TracerProvider,
 )
 
-from interlink.delivery.ids import random_hex
+from interlink.ports.ids import random_hex
 
 __all__ = [
     "OFF",

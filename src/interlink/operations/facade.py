@@ -15,7 +15,6 @@ from interlink.core.domain import Domain
 from interlink.core.messages import Event, split_version
 from interlink.core.sagas import SagaState
 from interlink.delivery import failures
-from interlink.delivery.envelope import Envelope, describe_validation_error, new_message_id
 from interlink.delivery.relay import is_parked_outbox, requeue_parked
 from interlink.exceptions import AdapterError, InvalidInput, InvalidPayload, MessageError, NotFoundError
 from interlink.operations import saga_actions
@@ -35,6 +34,7 @@ from interlink.operations.views import (
 )
 from interlink.patterns.command_events import list_sagas, load_saga
 from interlink.ports.broker import Broker
+from interlink.ports.envelope import Envelope, describe_validation_error, new_message_id
 from interlink.ports.store import AuditRecord, ChangeSet, DeadLetter, Store
 from interlink.runtime.backends import open_broker
 from interlink.runtime.domain_runtime import DomainRuntime

@@ -17,10 +17,10 @@ from interlink.core.command_events import REPLY_KIND, CommandHandlerSpec, Outcom
 from interlink.core.context import Context, Role
 from interlink.core.domain import Domain
 from interlink.delivery.dispatch import Dispatcher
-from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, DomainError, InvalidPayload, UnknownMessageType
 from interlink.observability import tracing
+from interlink.ports.envelope import Envelope, describe_validation_error
 
 __all__ = ["CommandDispatcher"]
 

@@ -25,11 +25,11 @@ from interlink.core.domain import Domain
 from interlink.core.messages import Command
 from interlink.core.sagas import SAGA_KIND, SagaState, advance
 from interlink.delivery.dispatch import Dispatcher
-from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload
 from interlink.observability import tracing
 from interlink.observability.metrics import hooks as metrics
+from interlink.ports.envelope import Envelope, describe_validation_error
 
 __all__ = ["ReplyDispatcher", "reply_command_types", "settle"]
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Literal
 
 from interlink.core.inbound import InboundFileSpec
-from interlink.delivery.ids import random_hex
 from interlink.exceptions import AdapterError, ConcurrencyError
 from interlink.observability import tracing
 from interlink.patterns.inbound_file.errors import FileRefused
@@ -32,6 +31,7 @@ from interlink.patterns.inbound_file.readers import read_records
 from interlink.patterns.inbound_file.rejects import RejectsFile
 from interlink.patterns.inbound_file.reports import REJECTS, FileReport, place, result_document
 from interlink.patterns.inbound_file.streams import open_text, prescan
+from interlink.ports.ids import random_hex
 from interlink.ports.store import InboundFile
 
 __all__ = ["SourceWorker", "new_owner", "parse_claimed"]

@@ -25,12 +25,12 @@ from interlink.core.domain import Domain
 from interlink.core.messages import NotificationEvent
 from interlink.core.notification import NotificationSpec, ReadLag, SourceUnavailable
 from interlink.delivery.dispatch import Dispatcher, read_event
-from interlink.delivery.envelope import Envelope
-from interlink.delivery.ids import random_hex
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ExternalServiceError
 from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.notification.records import Counters, ResourceSync, counters_type, sync_type
+from interlink.ports.envelope import Envelope
+from interlink.ports.ids import random_hex
 
 __all__ = ["Fetched", "NotificationDispatcher", "fetch_resource", "run_command"]
 

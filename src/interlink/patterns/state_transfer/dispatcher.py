@@ -6,11 +6,11 @@ from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.core.state_transfer import ReplicaSpec
 from interlink.delivery.dispatch import Dispatcher, read_event, run_handlers
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, UnknownMessageType
 from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.state_transfer.apply import apply_state
+from interlink.ports.envelope import Envelope
 
 __all__ = ["ReplicaDispatcher"]
 

@@ -44,10 +44,10 @@ from interlink.core.external import ExternalServices
 from interlink.core.state_transfer import ReplicaSpec, StateTransferEvent
 from interlink.delivery.committer import Committer
 from interlink.delivery.dispatch import read_event
-from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, ConfigurationError, InvalidPayload
 from interlink.patterns.state_transfer.apply import apply_state
+from interlink.ports.envelope import Envelope, describe_validation_error
 from interlink.ports.store import Store
 
 __all__ = ["RebuildReport", "ReplicaRebuild", "RetainedHistory"]

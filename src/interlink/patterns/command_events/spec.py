@@ -29,6 +29,7 @@ from interlink.specs.model import (
     SagaSpec,
     SagaStepSpec,
     operation_id,
+    summary_of,
 )
 
 __all__ = ["command_messages", "commands_channel", "reply_handlers", "reply_model", "sagas"]
@@ -37,10 +38,6 @@ __all__ = ["command_messages", "commands_channel", "reply_handlers", "reply_mode
 def commands_channel(target: str) -> str:
     """Where the command events directed to a domain travel."""
     return f"{target}.commands"
-
-
-def _summary(cls: type) -> str:
-    return (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
 def _command_type(command: type[Command], target: str) -> str:
@@ -68,11 +65,11 @@ def reply_model(command: type[Command], confirmation: type[BaseModel] | None) ->
 
 def _reply_message(command: type[Command], target: str, confirmation: type[BaseModel] | None) -> MessageSpec:
     model = reply_model(command, confirmation)
-    return MessageSpec(f"{_command_type(command, target)}.Reply", model, COMMAND_EVENT, _summary(model), reply=True)
+    return MessageSpec(f"{_command_type(command, target)}.Reply", model, COMMAND_EVENT, summary_of(model), reply=True)
 
 
 def _command_message(command: type[Command], target: str) -> MessageSpec:
-    return MessageSpec(_command_type(command, target), command, COMMAND_EVENT, _summary(command), command=True)
+    return MessageSpec(_command_type(command, target), command, COMMAND_EVENT, summary_of(command), command=True)
 
 
 def command_messages(domain: Domain, spec: DomainSpec) -> None:
@@ -97,7 +94,7 @@ def command_messages(domain: Domain, spec: DomainSpec) -> None:
             Operation(
                 operation_id(domain.name, "accept", name), "receive", address,
                 (_command_message(command, domain.name),), COMMAND_EVENT,
-                summary or _summary(command), reply=reply,
+                summary or summary_of(command), reply=reply,
             )
         )  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Pattern 4, the read half: ``ctx.fresh`` reads through the pending flag of a deferred subscription.
+"""``ctx.fresh`` reads through the pending flag of a deferred subscription.
 
 A read of a pending resource retrieves the changed data, runs the update command, and clears the flag,
 all in one unit of work of its own, committed before the read returns (a query cannot persist, so the
@@ -20,12 +20,12 @@ from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
 from interlink.core.notification import NotificationSpec, ReadLag, SourceUnavailable
 from interlink.delivery.committer import Committer
-from interlink.delivery.ids import random_hex
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, ExternalServiceError
 from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.notification.dispatcher import count_fetch, fetch_resource, run_command
 from interlink.patterns.notification.records import counters_type, sync_type
+from interlink.ports.ids import random_hex
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
 __all__ = ["DeferredReads"]

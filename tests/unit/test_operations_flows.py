@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.operations import FlowMeter, arrow_figures
 from interlink.operations.flows import replica_lag, traffic_of
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope, new_message_id
 from interlink.ports.store import ChangeSet, DeadLetter, OutboxRow
 from interlink.specs.landscape import Edge, Landscape, Node
 

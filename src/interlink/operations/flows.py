@@ -27,9 +27,9 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from interlink.core.messages import split_version
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.relay import is_parked_outbox
 from interlink.exceptions import MessageError
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import ChangeSet, DeadLetter, OutboxRow
 from interlink.specs.landscape import Edge, Landscape
 from interlink.specs.model import API_EXPOSURE, INBOUND_FILE

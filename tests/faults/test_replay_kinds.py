@@ -197,7 +197,7 @@ async def replay_once(kind: str, mode: str, scene: Scene) -> None:
                 replay_app.FIXED = True  # the fix is deployed (for hub's runtime here; the CLI reads FIX_ENV)
                 env = {replay_app.FIX_ENV: "1", "INTERLINK_SERVICE_PEER_URL": scene.api}
                 result = await run_cli("dead-letters", "replay", "replay_app:hub", str(letter.id), *scene.urls(),
-                                       cwd=tmp_path, **env)  # type: ignore[arg-type]  # fmt: skip
+                                       "--reason", "fixed", cwd=tmp_path, **env)  # type: ignore[arg-type]  # fmt: skip
                 assert result.returncode == 0, result.stdout + result.stderr
                 assert f"replayed dead letter {letter.id}" in result.stdout
                 assert await hub_store.dead_letters() == []

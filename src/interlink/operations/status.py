@@ -15,7 +15,7 @@ from interlink.patterns.state_transfer.declarations import replicas_of
 from interlink.ports.broker import Broker
 from interlink.ports.store import DeadLetter, Store
 
-__all__ = ["domain_status"]
+__all__ = ["consumer_lag", "domain_status"]
 
 _PAGE = 1000
 
@@ -40,6 +40,16 @@ async def _count_sagas(store: Store, status: SagaStatus) -> int:
         after = page[-1].id
 
 
+async def consumer_lag(broker: Broker | None, subscription: str) -> int | None:
+    """Messages waiting at the broker for ``subscription``; None without a broker, or when it cannot tell."""
+    if broker is None:
+        return None
+    try:
+        return await broker.backlog(subscription)
+    except AdapterError:
+        return None  # the broker is down: the lag is unknown, the rest still stands
+
+
 async def domain_status(
     domain: Domain, store: Store, broker: Broker | None, letters: list[DeadLetter], groups: int, now: datetime
 ) -> DomainStatus:
@@ -50,7 +60,8 @@ async def domain_status(
         if spec.deferred:
             pending += (await subscription_figures(store, spec)).pending
     replicas = [
-        ReplicaStatus(name=spec.name, copies=await _count(store, spec.kind)) for spec in replicas_of(domain).values()
+        ReplicaStatus(name=spec.name, copies=await _count(store, spec.kind), feed=spec.event.message_type())
+        for spec in replicas_of(domain).values()
     ]
     files = [
         FileStatus(
@@ -62,15 +73,12 @@ async def domain_status(
             accepted=f.accepted,
             rejected=f.rejected,
             claimed_at=datetime.fromtimestamp(f.claimed_at, now.tzinfo),
+            size=f.size,
+            owner=f.owner,
         )
         for f in await store.unfinished_files()
     ]
-    lag = None
-    if broker is not None:
-        try:
-            lag = await broker.backlog(domain.name)
-        except AdapterError:
-            lag = None  # the broker is down: the lag is unknown, the rest still stands
+    lag = await consumer_lag(broker, domain.name)
     return DomainStatus(
         domain=domain.name,
         outbox_pending=outbox.pending,

@@ -73,6 +73,7 @@ class DomainRuntime:
                 list(domain.external_services.values()), base_urls=urls, policy=circuit
             )
         self.external = external
+        self._commit_listeners: list[Callable[[Sequence[ChangeSet]], None]] = []
         self.committer = Committer(store, on_commit=self._committed)
         self.relay = Relay(
             store,
@@ -151,9 +152,15 @@ class DomainRuntime:
         """The retry policy of a CloudEvents type: its declaration's, else the settings'."""
         return self.retry_policies.get(message_type, self.settings.retry)
 
+    def on_commit(self, listener: Callable[[Sequence[ChangeSet]], None]) -> None:
+        """Call ``listener`` with each group of change sets once it committed (the console's message rates)."""
+        self._commit_listeners.append(listener)
+
     def _committed(self, changes: Sequence[ChangeSet]) -> None:
         if any(change.outbox for change in changes):
             self.relay.wake()
+        for listener in self._commit_listeners:
+            listener(changes)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

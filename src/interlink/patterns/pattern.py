@@ -103,3 +103,6 @@ class Pattern:
     collectors: tuple[Collector, ...] = ()
     #: The parts of this pattern that run in one domain (none when the domain declares none of it).
     parts: Callable[[Host], Sequence[Part]] = lambda host: ()
+    #: ``"module:function"`` adding the pattern's commands to the ``interlink`` command (a Typer app); the
+    #: module is imported only by the command line, as it sits above the runtime.
+    commands: str | None = None

@@ -75,4 +75,5 @@ PATTERN = Pattern(
     "Command Events",
     collectors=(command_messages, reply_handlers, sagas),
     parts=lambda host: [CommandEvents(host)],
+    commands="interlink.patterns.command_events.cli:register",
 )

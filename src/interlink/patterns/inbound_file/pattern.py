@@ -37,4 +37,10 @@ def _parts(host: Host) -> Sequence[Part]:
     return [Intake(host)] if inbound_files_of(host.domain) else []
 
 
-PATTERN = Pattern(INBOUND_FILE, "Inbound File", collectors=(inbound_files,), parts=_parts)
+PATTERN = Pattern(
+    INBOUND_FILE,
+    "Inbound File",
+    collectors=(inbound_files,),
+    parts=_parts,
+    commands="interlink.patterns.inbound_file.cli:register",
+)

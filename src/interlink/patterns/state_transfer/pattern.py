@@ -28,4 +28,10 @@ def _parts(host: Host) -> Sequence[Part]:
     return [Replicas(host)] if replicas_of(host.domain) else []
 
 
-PATTERN = Pattern(STATE_TRANSFER, "Event-Carried State Transfer", collectors=(replicas,), parts=_parts)
+PATTERN = Pattern(
+    STATE_TRANSFER,
+    "Event-Carried State Transfer",
+    collectors=(replicas,),
+    parts=_parts,
+    commands="interlink.patterns.state_transfer.cli:register",
+)

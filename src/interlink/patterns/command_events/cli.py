@@ -166,3 +166,8 @@ def abandon(
 ) -> None:
     """End the saga as abandoned: no more steps, no compensations."""
     _act(target, saga_id, store, None, reason, actor, "abandon")
+
+
+def register(main: typer.Typer) -> None:
+    """Add this pattern's commands to the ``interlink`` command."""
+    main.add_typer(app, name="sagas")

@@ -9,12 +9,12 @@ the sources in the documents, :mod:`.pattern` in a running domain.
 """
 
 from interlink.patterns.inbound_file.errors import ClaimLost, FileRefused
-from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.ingestion import Ingestion
 from interlink.patterns.inbound_file.intake import FileIntake, IntakeSettings, ingest_file
 from interlink.patterns.inbound_file.lifecycle import SourceWorker
 from interlink.patterns.inbound_file.reports import FileReport
 from interlink.patterns.inbound_file.streams import Facts, prescan
+from interlink.patterns.pattern import Host as IntakeHost
 
 __all__ = [
     "ClaimLost",

@@ -39,9 +39,9 @@ from interlink.observability import tracing
 from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.inbound_file.declarations import InboundFileSpec
 from interlink.patterns.inbound_file.errors import ClaimLost
-from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.readers import RawRecord
 from interlink.patterns.inbound_file.rejects import RejectsFile
+from interlink.patterns.pattern import Host as IntakeHost
 from interlink.ports.store import ChangeSet, FileProgress, InboundFile
 
 __all__ = ["Ingestion"]

@@ -25,10 +25,10 @@ from interlink.exceptions import AdapterError, ConfigurationError
 from interlink.patterns.inbound_file.declarations import InboundFileSpec, inbound_files_of
 from interlink.patterns.inbound_file.errors import FileRefused
 from interlink.patterns.inbound_file.files import MARKER, inside
-from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.ingestion import Ingestion
 from interlink.patterns.inbound_file.lifecycle import SourceWorker, new_owner, parse_claimed
 from interlink.patterns.inbound_file.reports import FileReport
+from interlink.patterns.pattern import Host as IntakeHost
 
 __all__ = ["FileIntake", "IntakeSettings", "ingest_file"]
 

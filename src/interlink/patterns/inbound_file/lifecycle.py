@@ -25,12 +25,12 @@ from interlink.observability import tracing
 from interlink.patterns.inbound_file.declarations import InboundFileSpec
 from interlink.patterns.inbound_file.errors import FileRefused
 from interlink.patterns.inbound_file.files import MARKER, Folders, hazard, open_checked
-from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.ingestion import Ingestion
 from interlink.patterns.inbound_file.readers import read_records
 from interlink.patterns.inbound_file.rejects import RejectsFile
 from interlink.patterns.inbound_file.reports import REJECTS, FileReport, place, result_document
 from interlink.patterns.inbound_file.streams import open_text, prescan
+from interlink.patterns.pattern import Host as IntakeHost
 from interlink.ports.ids import random_hex
 from interlink.ports.store import InboundFile
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from interlink.core.command_events import REQUEST_KIND, OutstandingRequest
+from interlink.patterns.command_events.declarations import REQUEST_KIND, OutstandingRequest
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
 __all__ = ["DUE", "deadline_scan"]

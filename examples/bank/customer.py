@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 
 from examples.bank.owners import LICENSE, team
 from interlink import Aggregate, Context, Domain, Indexed, NotificationEvent, PublicEvent
-from interlink.core.inbound import CsvFormat
 from interlink.core.pagination import Page
+from interlink.patterns.inbound_file.declarations import CsvFormat
 
 customer = Domain(
     "customer",

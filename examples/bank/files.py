@@ -14,7 +14,7 @@ from pathlib import Path
 
 from examples.bank.customer import BRANCH_COLUMNS
 from examples.bank.payments import REPAYMENT_LAYOUT
-from interlink.core.inbound import FixedWidthFormat
+from interlink.patterns.inbound_file.declarations import FixedWidthFormat
 
 __all__ = ["DroppedFile", "customers_csv", "drop", "repayments_extract"]
 

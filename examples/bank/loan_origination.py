@@ -20,8 +20,8 @@ from examples.bank.credit_contract import CreditOfferChanged, OfferCredit, Relea
 from examples.bank.customer_communication import SendSms, SmsSent
 from examples.bank.loan_request_model import Borrower, Credit, LoanRequest, LoanRequestChanged, SmsNotice, loan_request
 from interlink import Context, Reply, Step
-from interlink.core.sagas import SagaState, SagaStatus
 from interlink.exceptions import InvalidInput
+from interlink.patterns.command_events.sagas import SagaState, SagaStatus
 
 #: How long a loan request waits for an SMS confirmation before recording a timeout; long enough to ride out
 #: an outage of the SMS service.

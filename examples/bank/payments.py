@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from examples.bank.owners import LICENSE, team
 from interlink import Aggregate, Context, Domain, Indexed
-from interlink.core.inbound import FixedField, FixedWidthFormat
 from interlink.core.pagination import Page
+from interlink.patterns.inbound_file.declarations import FixedField, FixedWidthFormat
 
 payments = Domain(
     "payments",

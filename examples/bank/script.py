@@ -26,7 +26,7 @@ from examples.bank.loan_request import loan_request
 from examples.bank.payments import INBOUND_DIRECTORY as PAYMENT_FILES
 from examples.bank.risk_assessment import risk_assessment
 from examples.bank.tally import count_aggregates, figures
-from interlink.core.sagas import SAGA_KIND
+from interlink.patterns.command_events.sagas import SAGA_KIND
 from interlink.patterns.inbound_file.reports import REPORT
 from interlink.ports.store import Store
 

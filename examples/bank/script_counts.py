@@ -5,7 +5,7 @@ from __future__ import annotations
 from examples.bank import DOMAINS
 from examples.bank.script import REPLICA, Script
 from examples.bank.tally import Count
-from interlink.core.sagas import SAGA_KIND
+from interlink.patterns.command_events.sagas import SAGA_KIND
 
 __all__ = ["counts"]
 

@@ -7,7 +7,7 @@ import asyncio
 from examples.bank.script import REPLICA, DayFailed, Script, customers_file, eventually, repayments_file
 from examples.bank.script_counts import counts
 from examples.bank.tally import Count
-from interlink.core.sagas import SAGA_KIND
+from interlink.patterns.command_events.sagas import SAGA_KIND
 
 __all__ = ["play"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from interlink import Domain
 from interlink.core.context import FieldValue
-from interlink.core.domain import Domain
 from interlink.patterns.notification.records import Figures, subscription_figures
 from interlink.ports.store import Store
 

@@ -7,23 +7,19 @@ Everything a domain's code imports comes from here; the test kit is :mod:`interl
 from interlink.core import (
     Aggregate,
     Command,
-    CommandRejected,
-    Context,
-    Domain,
     Event,
     ExternalService,
     Indexed,
     NotificationEvent,
     PrivateEvent,
     PublicEvent,
-    Replica,
-    Reply,
-    SagaState,
-    SagaStatus,
-    StateTransferEvent,
-    Step,
 )
-from interlink.core.inbound import (
+from interlink.core.pagination import Page
+from interlink.core.retry import RetryPolicy
+from interlink.exceptions import BusinessRuleError, InvalidInput, NotFoundError
+from interlink.patterns.command_events.declarations import CommandRejected, Reply
+from interlink.patterns.command_events.sagas import SagaState, SagaStatus, Step
+from interlink.patterns.inbound_file.declarations import (
     CsvFormat,
     FileLimits,
     FixedField,
@@ -31,9 +27,9 @@ from interlink.core.inbound import (
     JsonLinesFormat,
     RejectLimit,
 )
-from interlink.core.pagination import Page
-from interlink.core.retry import RetryPolicy
-from interlink.exceptions import BusinessRuleError, InvalidInput, NotFoundError
+from interlink.patterns.registry import Context, Domain
+from interlink.patterns.state_transfer.declarations import Replica, StateTransferEvent
+from interlink.version import __version__ as __version__
 
 __all__ = [
     "Aggregate",
@@ -65,4 +61,3 @@ __all__ = [
     "StateTransferEvent",
     "Step",
 ]
-__version__ = "0.1.0"

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from interlink.operations import DomainTraffic, TypeBacklog
+
 __all__ = ["SECRET_VALUE", "FakeOperations"]
 
 #: A payload value that must never reach a page of a visitor without the payload permission.
@@ -22,7 +24,11 @@ class FakeOperations:
     error: str = "ValueError: <script>alert(1)</script>"
 
     async def status(self) -> dict[str, Any]:
-        return {"outbox_pending": 3, "outbox_oldest_age": 1.5, "dead_letters": 1, "pending_deferred": 0}
+        replicas = [{"name": "customers", "copies": 3, "feed": "customer.CustomerChanged"}]
+        return {
+            "outbox_pending": 3, "outbox_oldest_age": 1.5, "dead_letters": 1, "pending_deferred": 0,
+            "replicas": replicas,
+        }  # fmt: skip
 
     async def dead_letter_groups(self) -> list[dict[str, Any]]:
         return [
@@ -87,3 +93,10 @@ class FakeOperations:
              "before": {"payload": {"iban": SECRET_VALUE}}, "after": None}
             for i, (action, target, actor, reason) in enumerate(self.calls)
         ]  # fmt: skip
+
+    async def traffic(self) -> DomainTraffic:
+        return DomainTraffic(
+            domain="loans", sent={"loans.LoanGranted": 6}, window=60.0,
+            outbox={"loans.LoanGranted": TypeBacklog(pending=2, oldest_age=4.0)}, outbox_complete=True,
+            parked={"customer.CustomerChanged": 1}, refused={}, consumer_lag=3,
+        )  # fmt: skip

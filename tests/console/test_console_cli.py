@@ -78,7 +78,8 @@ def test_the_console_refuses_a_non_loopback_address_without_authentication(tmp_p
 async def test_a_watching_console_shows_the_letters_of_a_store_and_replays_them(
     tmp_path: Path, keys: Path, started: list[subprocess.Popen[bytes]]
 ) -> None:
-    """``interlink console`` serves the store's letters to an API key, and a scripted replay runs audited."""
+    """``interlink console`` serves the store's letters and the landscape's figures to an API key; a scripted
+    discard is refused without a reason, then runs audited."""
     store = f"sqlite:///{tmp_path}/{{domain}}.db"
     async with open_store(store, ledger.name) as s:
         letter = await park_posting(s, "acc", -3)
@@ -107,6 +108,12 @@ async def test_a_watching_console_shows_the_letters_of_a_store_and_replays_them(
         assert page.status_code == 200
         assert "check_amount" in page.text
         assert (await client.get("/ledger/dead-letters", headers={"x-api-key": "wrong"})).status_code == 401
+        figures = (await client.get("/landscape/figures")).json()
+        (posted,) = [a for a in figures["arrows"] if a["id"] == "ops-bank>ledger:event"]
+        assert (posted["dead_letters"], posted["rate"]) == (1, None)  # it sees no commits: rates are unknown
+        refused = await client.post("/ledger/dead-letters/discard", data={"ids": str(letter.id)})
+        assert refused.status_code == 400
+        assert "needs a reason" in refused.text
         done = await client.post("/ledger/dead-letters/discard", data={"ids": str(letter.id), "reason": "duplicate"})
         assert done.status_code == 303
         audit = await client.get("/ledger/audit")

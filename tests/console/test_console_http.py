@@ -15,6 +15,7 @@ from interlink.console.hosting import beside, refuse_unauthenticated
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure.security import AnyOf, ApiKeyAuthenticator, JwtAuthenticator, Principal
 from interlink.runtime.http import HttpEndpoint
+from interlink.specs.landscape import Edge, Landscape, Node
 from tests.console.fakes import SECRET_VALUE, FakeOperations
 
 BASE = "http://console.test"
@@ -116,14 +117,33 @@ async def test_an_operator_action_needs_the_session_csrf_token_and_the_console_o
     assert ops.calls == [("replay", [7], "otto", "handler fixed")]
 
 
-async def test_an_action_needs_a_reason(client: httpx.AsyncClient, ops: FakeOperations) -> None:
-    """A discard without a reason answers 400 and does nothing."""
-    csrf = await sign_in(client, "operator-key")
-    done = await client.post(
-        "/console/loans/dead-letters/discard", data={"ids": "7", "reason": " ", "csrf": csrf}, headers={"origin": BASE}
-    )
+ACTIONS = {
+    "replay": ("/console/loans/dead-letters/replay", {"ids": "7"}),
+    "replay group": ("/console/loans/dead-letters/replay-group", {"fingerprint": "f" * 16}),
+    "discard": ("/console/loans/dead-letters/discard", {"ids": "7"}),
+    "edit": ("/console/loans/dead-letters/7/edit", {"payload": '{"amount": 1}'}),
+    "saga retry": ("/console/loans/sagas/s-1/retry", {}),
+    "saga compensate": ("/console/loans/sagas/s-1/compensate", {}),
+    "saga abandon": ("/console/loans/sagas/s-1/abandon", {}),
+}
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+@pytest.mark.parametrize("reason", [None, " ", "ok"], ids=["missing", "blank", "too-short"])
+async def test_every_action_needs_a_reason(
+    client: httpx.AsyncClient, ops: FakeOperations, action: str, reason: str | None
+) -> None:
+    """Each action posted without a reason (or a blank or two-letter one) answers 400 naming it, and does nothing."""
+    csrf = await sign_in(client, "payload-key")
+    path, form = ACTIONS[action]
+    form = form | {"csrf": csrf} | ({} if reason is None else {"reason": reason})
+    done = await client.post(path, data=form, headers={"origin": BASE})
     assert done.status_code == 400
+    assert "reason" in done.text
     assert ops.calls == []
+    given = await client.post(path, data=form | {"reason": "handler fixed"}, headers={"origin": BASE})
+    assert given.status_code == 303, given.text
+    assert [call[3] for call in ops.calls] == ["handler fixed"]
 
 
 async def test_payloads_are_masked_unless_the_role_may_see_them(client: httpx.AsyncClient) -> None:
@@ -195,3 +215,44 @@ def test_the_console_is_never_served_open_on_a_non_loopback_address() -> None:
     refuse_unauthenticated(HttpEndpoint("0.0.0.0", 8089), authenticated=True)
     with pytest.raises(ConfigurationError, match="without authentication"):
         refuse_unauthenticated(HttpEndpoint("0.0.0.0", 8089), authenticated=False)
+
+
+async def test_the_landscape_figures_are_json_for_a_viewer_and_refused_without_credentials() -> None:
+    """``/console/landscape/figures`` answers each arrow's figures and label to a viewer; the page draws the
+    same label on the arrow; without valid credentials the figures are refused."""
+    landscape = Landscape(
+        [Node("loans", "loans", "domain"), Node("customer", "customer", "system")],
+        [Edge("loans", "customer", "event", ["LoanGranted"]), Edge("customer", "loans", "event", ["CustomerChanged"])],
+    )
+    console = build_console(
+        [ConsoleDomain("loans", FakeOperations())], ConsoleSettings(auth=ApiKeyAuthenticator(KEYS)), landscape
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=beside(console)), base_url=BASE) as client:
+        assert (await client.get("/console/landscape/figures", headers={"x-api-key": "wrong"})).status_code == 401
+        assert (
+            await client.get("/console/landscape/figures", headers={"x-api-key": "api-only-key"})
+        ).status_code == 403
+        answer = await client.get("/console/landscape/figures", headers={"x-api-key": "viewer-key"})
+        page = await client.get("/console/landscape", headers={"x-api-key": "viewer-key"})
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+    granted, changed = answer.json()["arrows"]
+    assert (granted["id"], granted["sent"], granted["outbox_pending"], granted["dead_letters"]) == (
+        "loans>customer:event", 6, 2, 0,
+    )  # fmt: skip
+    assert granted["label"] == "6/min · lag 2 (4s) · 0 dead"
+    assert (changed["rate"], changed["consumer_lag"], changed["dead_letters"]) == (None, 3, 1)
+    assert changed["label"] == "lag 3 · 1 dead"
+    assert changed["alert"] is True
+    assert '<text class="figures alert"' in page.text
+    assert "6/min · lag 2 (4s) · 0 dead</text>" in page.text
+
+
+async def test_the_overview_shows_each_replicas_lag(client: httpx.AsyncClient) -> None:
+    """A replica's lag is its feed's messages not applied yet: here the domain's consumer backlog (the producer,
+    customer, is not read by this console, so what waits in its outbox is unknown)."""
+    page = await client.get("/console/", headers={"x-api-key": "viewer-key"})
+    assert page.status_code == 200
+    lag = page.text[page.text.index("replica lag") :]
+    assert "customer.CustomerChanged" in lag
+    assert "<td>3</td>" in lag

@@ -17,8 +17,8 @@ from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.adapters.stores.sqlite import SqliteStore
 from interlink.delivery.consumer import Consumer
-from interlink.delivery.envelope import Envelope
 from interlink.ports.broker import Delivery
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import Store
 from interlink.runtime import DomainRuntime, Settings
 from interlink.runtime.backends import open_store

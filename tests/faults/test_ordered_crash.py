@@ -53,7 +53,7 @@ async def test_a_release_killed_half_way_resumes_in_order_and_applies_each_once(
             env = {ordered_app.FIX_ENV: "1", "INTERLINK_CRASH_AT": "replay.after_release:1"}
             urls = ("--store", backends.store, "--broker", backends.broker)
             killed = await run_cli("dead-letters", "replay", "ordered_app:ledger", str(first.id), *urls,
-                                   cwd=tmp_path, **env)  # type: ignore[arg-type]  # fmt: skip
+                                   "--reason", "fixed", cwd=tmp_path, **env)  # type: ignore[arg-type]  # fmt: skip
             assert killed.returncode == -9, killed.stdout + killed.stderr
             assert await book("A") == [1, 2, 3]
             assert [d.error_class for d in await store.dead_letters()] == ["released", "held"]

@@ -17,10 +17,10 @@ import pytest
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
 from interlink.exceptions import AdapterError, ConcurrencyError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import ChangeSet, StoredAggregate
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.waiting import wait_until

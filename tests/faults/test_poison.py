@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
 from interlink.ports.broker import OutgoingMessage, Subscription
+from interlink.ports.envelope import Envelope
 from interlink.runtime import Runtime, Settings
 from interlink.testing.waiting import wait_until
 
@@ -65,7 +65,7 @@ async def test_poison_message_is_parked_after_its_attempts_and_replayed_once_whe
     assert letter.message_type == "payment.PaymentRecorded"
     assert letter.error == "RuntimeError: cannot apply poison payment P-poison: the fix is not deployed"
 
-    replay = ("dead-letters", "replay", "fault_app:receipt", str(letter.id), *landscape.urls())
+    replay = ("dead-letters", "replay", "--reason", "fixed", "fault_app:receipt", str(letter.id), *landscape.urls())
     fixed = await run_cli(*replay, cwd=landscape.folder, **{FIX_ENV: "1"})  # type: ignore[arg-type]
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert f"replayed dead letter {letter.id}" in fixed.stdout
@@ -92,7 +92,7 @@ async def test_replay_before_the_fix_fails_and_keeps_the_dead_letter(landscape: 
         await rt["payment"].execute(record_payment, {"id": "P-poison", "amount": 1, "poison": True})
         letters = await wait_until(rt["receipt"].store.dead_letters, timeout=30, what="the poison parked")
     (letter,) = letters
-    replay = ("dead-letters", "replay", "fault_app:receipt", str(letter.id), *landscape.urls())
+    replay = ("dead-letters", "replay", "--reason", "fixed", "fault_app:receipt", str(letter.id), *landscape.urls())
     result = await run_cli(*replay, cwd=landscape.folder)
     assert result.returncode != 0
     assert "cannot apply poison payment P-poison" in result.stdout + result.stderr
@@ -171,7 +171,7 @@ async def test_bad_messages_are_parked_at_once_on_the_memory_broker(tmp_path: Pa
 async def test_replay_naming_no_single_domain_fails_cleanly(tmp_path: Path, target: str, expected: str) -> None:
     """Replay with a target that is not one domain exits 2 with one error line on stderr, no traceback."""
     urls = ("--store", f"sqlite:///{tmp_path}/{{domain}}.db", "--broker", f"sqlite:///{tmp_path}/bus.db")
-    result = await run_cli("dead-letters", "replay", target, "1", *urls, cwd=tmp_path)
+    result = await run_cli("dead-letters", "replay", "--reason", "fixed", target, "1", *urls, cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()

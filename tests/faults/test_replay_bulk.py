@@ -31,6 +31,9 @@ pytestmark = pytest.mark.faults
 POLICY = RetryPolicy(max_attempts=1, base_delay=0.01, max_delay=0.02)
 NOWHERE = "http://127.0.0.1:9"  # hub declares peer's API; nothing here fetches from it
 
+#: A replay from the command line, with the reason every action needs.
+REPLAY = ("dead-letters", "replay", "--reason", "fixed")
+
 
 def settings(store: str, broker: str) -> Settings:
     """Fast settings; poison parked at the first failure."""
@@ -99,7 +102,7 @@ async def test_bulk_replay_counts_asks_and_replays_the_selection_once(tmp_path: 
         assert dry.returncode == 0, dry.stderr
         assert "3 dead letters of hub match" in dry.stdout
         assert "dry run: nothing was replayed" in dry.stdout
-        refused = await cli("dead-letters", "replay", "replay_app:hub", "--all", *urls, cwd=tmp_path, fixed=True)
+        refused = await cli(*REPLAY, "replay_app:hub", "--all", *urls, cwd=tmp_path, fixed=True)
         assert refused.returncode == 2
         assert (
             refused.stderr.strip().splitlines()[-1] == "error: 4 dead letters would be replayed: pass --yes to go ahead"
@@ -107,11 +110,11 @@ async def test_bulk_replay_counts_asks_and_replays_the_selection_once(tmp_path: 
         assert await hub_store.dead_letters() == before
         assert await tallies(hub_store) == {}
 
-        both = await cli("dead-letters", "replay", "replay_app:hub", "7", "--all", *urls, cwd=tmp_path, fixed=True)
+        both = await cli(*REPLAY, "replay_app:hub", "7", "--all", *urls, cwd=tmp_path, fixed=True)
         assert both.returncode == 2
         assert "not both" in both.stderr
 
-        chosen = await cli("dead-letters", "replay", "replay_app:hub", "--error-contains", "plain", "--yes", *urls,
+        chosen = await cli(*REPLAY, "replay_app:hub", "--error-contains", "plain", "--yes", *urls,
                            cwd=tmp_path, fixed=True)  # fmt: skip
         assert chosen.returncode == 0, chosen.stderr
         assert "3 dead letters of hub match" in chosen.stdout
@@ -120,7 +123,7 @@ async def test_bulk_replay_counts_asks_and_replays_the_selection_once(tmp_path: 
         (left,) = await hub_store.dead_letters()
         assert left.error.startswith("RuntimeError: replica r1")
 
-        rest = await cli("dead-letters", "replay", "replay_app:hub", "--subscription", "hub", "-y", *urls,
+        rest = await cli(*REPLAY, "replay_app:hub", "--subscription", "hub", "-y", *urls,
                          cwd=tmp_path, fixed=True)  # fmt: skip
         assert rest.returncode == 0, rest.stderr
         assert f"replayed dead letter {left.id}" in rest.stdout
@@ -130,7 +133,7 @@ async def test_bulk_replay_counts_asks_and_replays_the_selection_once(tmp_path: 
         assert copy is not None
         assert json.loads(copy.data)["amount"] == 100
 
-        none = await cli("dead-letters", "replay", "replay_app:hub", "--all", *urls, cwd=tmp_path, fixed=True)
+        none = await cli(*REPLAY, "replay_app:hub", "--all", *urls, cwd=tmp_path, fixed=True)
         assert none.returncode == 0, none.stderr
         assert "0 dead letters of hub match" in none.stdout
 
@@ -140,7 +143,7 @@ async def test_bulk_replay_that_fails_again_keeps_every_letter_and_exits_2(tmp_p
     store, broker = f"sqlite:///{tmp_path}/{{domain}}.db", f"sqlite:///{tmp_path}/broker.db"
     async with parked(store, broker, ["p1", "p2"], []):
         pass
-    result = await cli("dead-letters", "replay", "replay_app:hub", "--all", "--yes", "--store", store, "--broker",
+    result = await cli(*REPLAY, "replay_app:hub", "--all", "--yes", "--store", store, "--broker",
                        broker, cwd=tmp_path, fixed=False)  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.count("failed again and stays parked: RuntimeError: plain") == 2
@@ -196,7 +199,7 @@ async def test_two_bulk_replays_racing_while_hub_runs_apply_each_letter_once(
         replay_app.FIXED = True
         try:
             runs = await asyncio.gather(
-                *(cli("dead-letters", "replay", "replay_app:hub", "--all", "--yes", *urls, cwd=tmp_path, fixed=True)
+                *(cli(*REPLAY, "replay_app:hub", "--all", "--yes", *urls, cwd=tmp_path, fixed=True)
                   for _ in range(2))
             )  # fmt: skip
         finally:
@@ -220,7 +223,7 @@ async def test_replay_needs_only_the_store_when_the_broker_is_down(tmp_path: Pat
     async with parked(store, broker, ["p1"], []):
         pass
     down = PrivateRedis(tmp_path / "redis").url  # a free port, never started
-    result = await cli("dead-letters", "replay", "replay_app:hub", "--all", "--yes", "--store", store, "--broker",
+    result = await cli(*REPLAY, "replay_app:hub", "--all", "--yes", "--store", store, "--broker",
                        down, cwd=tmp_path, fixed=True)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "replayed dead letter 1" in result.stdout

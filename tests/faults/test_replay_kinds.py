@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import RetryPolicy
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.patterns.command_events import list_sagas
 from interlink.patterns.notification.records import counters_type, sync_type
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import DeadLetter, Store
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store
@@ -197,7 +197,7 @@ async def replay_once(kind: str, mode: str, scene: Scene) -> None:
                 replay_app.FIXED = True  # the fix is deployed (for hub's runtime here; the CLI reads FIX_ENV)
                 env = {replay_app.FIX_ENV: "1", "INTERLINK_SERVICE_PEER_URL": scene.api}
                 result = await run_cli("dead-letters", "replay", "replay_app:hub", str(letter.id), *scene.urls(),
-                                       cwd=tmp_path, **env)  # type: ignore[arg-type]  # fmt: skip
+                                       "--reason", "fixed", cwd=tmp_path, **env)  # type: ignore[arg-type]  # fmt: skip
                 assert result.returncode == 0, result.stdout + result.stderr
                 assert f"replayed dead letter {letter.id}" in result.stdout
                 assert await hub_store.dead_letters() == []

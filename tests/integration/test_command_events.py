@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from interlink.core.sagas import SagaState
 from interlink.patterns.command_events import load_saga
+from interlink.patterns.command_events.sagas import SagaState
 from interlink.runtime import Runtime, Settings
 from interlink.testing.waiting import wait_until
 from tests.integration.conftest import Backends

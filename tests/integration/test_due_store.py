@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from interlink.adapters.stores.postgres import PostgresStore
 from interlink.adapters.stores.sqlite import SqliteStore
-from interlink.core.command_events import REQUEST_KIND
+from interlink.patterns.command_events.declarations import REQUEST_KIND
 from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet, Store
 from interlink.runtime.backends import open_store
 from tests.support.services import fresh_name, require

@@ -17,10 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from interlink import Context, Domain
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.http import HttpExternalServices
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core import Context, Domain
 from interlink.exceptions import ExternalServiceError
 from interlink.runtime.domain_runtime import DomainRuntime
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from interlink import Aggregate, Context, Domain
-from interlink.core.inbound import FileIngested
 from interlink.patterns.inbound_file import FileIntake, IntakeSettings
+from interlink.patterns.inbound_file.declarations import FileIngested
 from interlink.runtime import Runtime, Settings
 from tests.faults.apps.inbound_app import HEADER, applied, balances, expected_balances, ledger_domain, until
 

@@ -23,9 +23,9 @@ from interlink.adapters.stores.migrations import MIGRATIONS, Ddl, Migration, com
 from interlink.adapters.stores.sql import SqlStore
 from interlink.adapters.stores.sql_queries import query_index_name
 from interlink.cli.main import app
-from interlink.core.command_events import REQUEST_KIND
 from interlink.core.indexed import declared_indexes
 from interlink.exceptions import StoreError
+from interlink.patterns.command_events.declarations import REQUEST_KIND
 from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet, InboxMark
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store

@@ -13,13 +13,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.command_events import REQUEST_KIND
 from interlink.exceptions import InvalidInput, InvalidPayload, NotFoundError
-from interlink.operations import Operations
+from interlink.operations import FlowMeter, Operations, arrow_figures
+from interlink.patterns.command_events.declarations import REQUEST_KIND
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import ChangeSet, Retained, Store
 from interlink.runtime import DomainRuntime, Settings
 from interlink.runtime.backends import open_store
+from interlink.specs import collect
+from interlink.specs.landscape import build_landscape
 from interlink.testing.waiting import wait_until
 from tests.support.command_events_app import Journal, StartOrigination, lending, originate, partner
 from tests.support.ecst_app import credit
@@ -322,3 +324,25 @@ async def test_a_refused_outbox_message_replayed_is_failed_while_refused_and_rep
     assert await store.dead_letters() == []
     assert (await store.outbox_status()).pending == 0
     assert [e.after["outcome"] for e in await ops.audit()] == ["requeued", "failed", "requeued"]
+
+
+async def test_traffic_counts_what_a_domain_sent_and_what_waits_in_its_outbox(saga_runtime: DomainRuntime) -> None:
+    """Sagas started through a runtime the meter listens to: their commands are counted as sent on the arrow to
+    the partner, and (nothing relays them here) wait in the outbox, by type."""
+    meter = FlowMeter()
+    saga_runtime.on_commit(meter.listener(lending.name))
+    for ref in ("t-1", "t-2"):
+        await saga_runtime.execute(originate, StartOrigination(ref=ref))
+    ops = Operations(lending, saga_runtime.store, meter=meter)
+    traffic = await ops.traffic()
+    assert traffic.sent is not None
+    assert sum(traffic.sent.values()) == 2
+    assert {k: v.pending for k, v in traffic.outbox.items()} == traffic.sent
+    assert all(v.oldest_age is not None and v.oldest_age >= 0 for v in traffic.outbox.values())
+    landscape = build_landscape([collect(lending)])
+    figures = {a.id: a for a in arrow_figures(landscape, {lending.name: traffic}, meter.window)}
+    commands = figures["lending>partner:command-event"]
+    assert (commands.sent, commands.outbox_pending, commands.dead_letters) == (2, 2, 0)
+    assert figures["lending>silent:command-event"].sent == 0
+    assert figures["partner>lending:command-event/reply"].sent is None  # the partner is not read here
+    assert (await Operations(lending, saga_runtime.store).traffic()).sent is None

@@ -1,5 +1,5 @@
 """The operator commands as a user runs them, as real processes: dead-letter groups, replay of a group,
-discard, edit, saga retry/compensate/abandon and the audit log, each action requiring a reason."""
+discard, edit, saga retry/compensate/abandon and the audit log, each action refused without a reason."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from interlink.adapters.brokers.memory import MemoryBroker
-from interlink.core.command_events import REQUEST_KIND
 from interlink.patterns.command_events import load_saga
+from interlink.patterns.command_events.declarations import REQUEST_KIND
 from interlink.runtime import DomainRuntime
 from interlink.runtime.backends import open_store
 from tests.support.command_events_app import StartOrigination, lending, originate
@@ -116,3 +116,29 @@ async def test_saga_retry_compensate_and_abandon_need_a_reason_and_are_audited(t
     assert [s["id"] for s in listed] == [ids[0]]
     entries = json.loads(cli("audit", "list", LENDING, "--json", *urls(tmp_path)[:2]).stdout)
     assert [e["action"] for e in entries] == ["saga.abandon", "saga.compensate", "saga.retry"]
+
+
+async def test_every_action_is_refused_without_a_reason(tmp_path: Path) -> None:
+    """Replay (by id, in bulk, by group), discard, edit and the saga actions exit 2 naming --reason; nothing changes."""
+    async with open_store(f"sqlite:///{tmp_path}/{{domain}}.db", ledger.name) as store:
+        letter = await park_posting(store, "r", -1)
+    ledger_letter = (LEDGER, str(letter.id), *urls(tmp_path))
+    commands = [
+        ("dead-letters", "replay", *ledger_letter),
+        ("dead-letters", "replay", LEDGER, "--all", "--yes", *urls(tmp_path)),
+        ("dead-letters", "replay", LEDGER, "--group", "0123456789ab", "--yes", *urls(tmp_path)),
+        ("dead-letters", "discard", LEDGER, str(letter.id), *urls(tmp_path)[:2]),
+        ("dead-letters", "discard", *ledger_letter[:2], "--reason", " ", *urls(tmp_path)[:2]),
+        ("dead-letters", "edit", *ledger_letter[:2], "--payload", "-", *urls(tmp_path)),
+        *[("sagas", verb, LENDING, "s-1", *urls(tmp_path)[:2]) for verb in ("retry", "compensate", "abandon")],
+    ]
+    for command in commands:
+        refused = cli(*command, stdin='{"account": "r", "amount": 1}')
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        assert "--reason is required" in refused.stderr, command
+    async with open_store(f"sqlite:///{tmp_path}/{{domain}}.db", ledger.name) as store:
+        assert await store.dead_letter(letter.id or 0) is not None
+        assert await store.audit_entries() == []
+    dry = cli("dead-letters", "replay", LEDGER, "--all", "--dry-run", *urls(tmp_path))
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing was replayed" in dry.stdout

@@ -213,7 +213,7 @@ async def test_parked_message_is_listed_and_replayed_by_the_cli(tmp_path: Path) 
     assert big.message_id in listed.stdout
     assert "MessageRefused" in listed.stdout
 
-    replay = ("dead-letters", "replay", "tests.support.refusal_app:emitter", "--store", store)
+    replay = ("dead-letters", "replay", "--reason", "fixed", "tests.support.refusal_app:emitter", "--store", store)
     again = _cli(*replay, "1", "--broker", f"{broker}?max_message_size={SMALL_LIMIT}")
     assert again.returncode != 0
     assert "refused again" in again.stderr

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 
-from interlink.delivery.ids import random_hex
+from interlink.ports.ids import random_hex
 from interlink.testing.waiting import wait_until
 from tests.integration.conftest import Backends
 

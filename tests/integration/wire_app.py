@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from interlink import Aggregate, Command, CommandRejected, Context, Domain, PublicEvent, Reply
 from interlink.core.messages import NotificationEvent
-from interlink.core.state_transfer import Replica, StateTransferEvent
+from interlink.patterns.state_transfer.declarations import Replica, StateTransferEvent
 
 bureau = Domain("bureau")
 desk = Domain("desk")

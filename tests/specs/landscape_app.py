@@ -17,9 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from interlink import Aggregate, Context, Domain, PrivateEvent, PublicEvent, Reply, Step
-from interlink.core.inbound import FixedField, FixedWidthFormat
 from interlink.core.messages import Command, NotificationEvent
-from interlink.core.state_transfer import Replica, StateTransferEvent
+from interlink.patterns.inbound_file.declarations import FixedField, FixedWidthFormat
+from interlink.patterns.state_transfer.declarations import Replica, StateTransferEvent
 
 registry = Domain("registry", description="Customers of the bank")
 lending = Domain("lending", description="Loans to customers")

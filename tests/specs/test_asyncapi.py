@@ -11,9 +11,9 @@ import yaml
 from openapi_spec_validator import validate as validate_openapi
 from typer.testing import CliRunner
 
+from interlink import Domain
 from interlink.cli.loading import load_domains
 from interlink.cli.main import app
-from interlink.core.domain import Domain
 from interlink.patterns.api_exposure import build_api
 from interlink.specs import asyncapi_document, collect
 from tests.specs.conftest import SPEC_MODULES, Validate

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from interlink import Context, Domain
 from interlink.cli.main import app
 from interlink.core.messages import NotificationEvent
-from interlink.core.state_transfer import StateTransferEvent
+from interlink.patterns.state_transfer.declarations import StateTransferEvent
 from interlink.specs.bundle import write_bundle
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from interlink import Aggregate, Command, CommandRejected, Context, Domain, Reply, Step
-from interlink.core.sagas import SagaState
+from interlink.patterns.command_events.sagas import SagaState
 
 lending = Domain("lending")
 partner = Domain("partner")

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from interlink import Aggregate, Context, Domain
 from interlink.core.pagination import Page
-from interlink.core.state_transfer import Replica, StateTransferEvent
+from interlink.patterns.state_transfer.declarations import Replica, StateTransferEvent
 
 __all__ = ["ChangeLoan", "LoanCopy", "LoanRequest", "LoanRequestChanged", "change_loan", "copies", "credit",
            "delete_loan", "list_loans", "loans"]  # fmt: skip

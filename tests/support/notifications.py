@@ -17,9 +17,9 @@ from interlink.core.clock import SystemClock
 from interlink.core.context import Role
 from interlink.core.external import ExternalService
 from interlink.core.messages import NotificationEvent
-from interlink.core.notification import SourceDown
 from interlink.core.retry import RetryPolicy
 from interlink.delivery.unit_of_work import UnitOfWork
+from interlink.patterns.notification.declarations import SourceDown
 from interlink.ports.broker import OutgoingMessage
 
 customer = Domain("customer")

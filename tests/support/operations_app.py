@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from interlink import Aggregate, Context, Domain, PublicEvent
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.delivery.failures import failure_details
+from interlink.ports.envelope import Envelope, new_message_id
 from interlink.ports.store import ChangeSet, DeadLetter, Store
 
 bank = Domain("ops-bank")

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 
 from interlink import Aggregate, Context, Domain, PublicEvent
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope, new_message_id
 
 emitter = Domain("emitter", description="Notes numbers and tells the listener")
 listener = Domain("listener", description="Applies every noted number once")

@@ -11,9 +11,9 @@ from examples.bank.loan_request import loan_request
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.sagas import SagaState, SagaStatus
 from interlink.exceptions import InvalidInput
 from interlink.patterns.api_exposure.problems import STATUS
+from interlink.patterns.command_events.sagas import SagaState, SagaStatus
 from interlink.runtime import DomainRuntime
 
 

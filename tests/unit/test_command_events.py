@@ -13,11 +13,12 @@ from pydantic import BaseModel
 from interlink import Command, Context, Domain, Reply
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.command_events import REPLY_KIND, REQUEST_KIND, Outcome, ReplyData, reply_type_of
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.command_events.deadlines import DeadlineWatch
+from interlink.patterns.command_events.declarations import REPLY_KIND, REQUEST_KIND, Outcome, ReplyData, reply_type_of
+from interlink.patterns.command_events.pattern import CommandEvents
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope, new_message_id
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing import Landscape, wait_until
 from tests.support.command_events_app import (
@@ -134,8 +135,10 @@ async def test_a_deadline_without_a_reply_delivers_one_timeout_reply() -> None:
         assert notice.outcome == "timed_out"
         await land.advance(60)
         assert (await _notice(land, "p1")) == notice
-        watch = land["lending"].deadlines
-        assert watch is not None
+        events = land["lending"].part(CommandEvents)
+        assert events is not None
+        assert events.deadlines is not None
+        watch = events.deadlines
         assert watch.timed_out == 1
 
 
@@ -198,10 +201,12 @@ async def test_a_failing_timeout_handler_does_not_stop_the_deadline_watch(caplog
     async with MemoryBroker() as broker, MemoryStore(domain=domain.name) as store:
         runtime = DomainRuntime(domain, store, broker, SETTINGS)
         await runtime.execute(send_ping, SendPing(ping_id="p9"))
-        assert runtime.deadlines is not None
-        assert await runtime.deadlines.tick() == 0
+        events = runtime.part(CommandEvents)
+        assert events is not None
+        assert events.deadlines is not None
+        assert await events.deadlines.tick() == 0
         assert "handler broke on the first try" in caplog.text
-        assert await runtime.deadlines.tick() == 1
+        assert await events.deadlines.tick() == 1
         assert attempts == ["p9", "p9"]
         assert await store.list_aggregates(REQUEST_KIND, where={}, after=None, limit=10) == []
 

@@ -8,17 +8,8 @@ from typing import Any, TypeVar, cast
 import pytest
 from pydantic import BaseModel
 
-from interlink.core import (
-    Aggregate,
-    Command,
-    Context,
-    Domain,
-    Event,
-    PrivateEvent,
-    PublicEvent,
-    Role,
-    Session,
-)
+from interlink import Context, Domain
+from interlink.core import Aggregate, Command, Event, PrivateEvent, PublicEvent, Role, Session
 from interlink.exceptions import ConfigurationError, NotFoundError, RuleViolation
 
 A = TypeVar("A", bound=Aggregate)
@@ -57,8 +48,14 @@ class FakeSession:
     def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None:
         self.events.append((event, about))
 
-    def stage_command(self, command: Command, to: str, ctx: Context) -> None:
-        self.commands.append((command, to))
+    def stage_message(
+        self, message: BaseModel, fields: dict[str, object], about: Aggregate | None = None, channel: str | None = None
+    ) -> None:
+        assert isinstance(message, Command)
+        self.commands.append((message, str(fields["targetdomain"])))
+
+    def stage_record(self, kind: str, id: str, data: str | None, version: int, *, due_at: float | None = None) -> None:
+        """Outstanding requests are not kept here (no reply handler in these tests)."""
 
     @property
     def staged(self) -> int:

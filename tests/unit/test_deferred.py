@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from interlink.core.external import ExternalService
-from interlink.core.notification import SourceUnavailable
 from interlink.exceptions import NotFoundError
+from interlink.patterns.deferred_update import FreshReads
 from interlink.patterns.notification import subscription_figures
+from interlink.patterns.notification.declarations import SourceUnavailable
 from interlink.patterns.notification.records import sync_type
 from tests.support.notifications import notification, payload, pricing, scoring
 from tests.unit.test_notification import PATH, Harness, harness_for
@@ -64,8 +65,9 @@ async def test_hundred_notifications_then_one_query_make_one_fetch(stale: Harnes
     assert await flag(stale) == (False, 100, 100)
     assert await name_of(stale) == "Ada"  # no longer pending: read locally
     assert stale.fetches() == 1
-    assert stale.runtime.deferred_reads is not None
-    await stale.runtime.deferred_reads.flush()
+    fresh = stale.runtime.part(FreshReads)
+    assert fresh is not None
+    await fresh.reads.flush()
     figures = await subscription_figures(stale.runtime.store, pricing.domain.notifications[SUBSCRIPTION])
     assert (figures.received, figures.fetches, figures.served, figures.pending) == (100, 1, 2, 0)
 
@@ -88,8 +90,9 @@ async def test_two_concurrent_queries_make_one_fetch(stale: Harness) -> None:
     """Two queries of one pending customer at once: one fetch, both get the fresh copy."""
     gated = Gated(stale.fake)
     stale.runtime.external = gated
-    assert stale.runtime.deferred_reads is not None
-    stale.runtime.deferred_reads._external = gated
+    fresh = stale.runtime.part(FreshReads)
+    assert fresh is not None
+    fresh.reads._external = gated
     await stale.publish(notification("42", 1))
     await stale.pump()
     stale.fake.set("customer", PATH, payload("42", "Ada", 1))
@@ -166,8 +169,9 @@ async def test_pending_counters_count_flags_and_their_age(stale: Harness) -> Non
 async def test_a_cancelled_read_does_not_cancel_the_shared_fetch(stale: Harness) -> None:
     """Of two reads sharing one fetch, the first is cancelled: the second still gets the fresh copy."""
     gated = Gated(stale.fake)
-    assert stale.runtime.deferred_reads is not None
-    stale.runtime.deferred_reads._external = gated
+    fresh = stale.runtime.part(FreshReads)
+    assert fresh is not None
+    fresh.reads._external = gated
     await stale.publish(notification("42", 1))
     await stale.pump()
     stale.fake.set("customer", PATH, payload("42", "Ada", 1))

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.exceptions import MalformedMessage
+from interlink.ports.envelope import Envelope, new_message_id
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -18,11 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from interlink import Context, Domain
 from interlink.adapters import http as http_package
 from interlink.adapters.http import CircuitBreaker, ClientPolicy, HttpExternalServices, ServiceEndpoint
 from interlink.adapters.http.errors import TRANSLATIONS
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core import Context, Domain, ExternalService, Role, SystemClock
+from interlink.core import ExternalService, Role, SystemClock
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, ExternalServiceError
 from interlink.testing.fakes import FakeExternalServices

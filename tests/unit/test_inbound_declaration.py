@@ -9,8 +9,14 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from interlink import Context, Domain
-from interlink.core.inbound import CsvFormat, FileIngested, FixedField, FixedWidthFormat, JsonLinesFormat
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.inbound_file.declarations import (
+    CsvFormat,
+    FileIngested,
+    FixedField,
+    FixedWidthFormat,
+    JsonLinesFormat,
+)
 from tests.faults.apps.inbound_app import EntryRow, ledger_domain, post_entry
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.inbound import FileLimits
 from interlink.patterns.inbound_file import FileIntake, FileRefused, ingest_file
+from interlink.patterns.inbound_file.declarations import FileLimits
 from interlink.runtime.domain_runtime import DomainRuntime
 from tests.faults.apps.inbound_app import HEADER, applied, ledger_domain, write_entries
 

@@ -17,17 +17,18 @@ from pydantic import BaseModel
 from interlink import Aggregate, Context, Domain
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.inbound import (
+from interlink.exceptions import StoreUnavailable
+from interlink.patterns.inbound_file import FileReport, SourceWorker, ingest_file
+from interlink.patterns.inbound_file.declarations import (
     CsvFormat,
     FileLimits,
     FixedField,
     FixedWidthFormat,
     JsonLinesFormat,
     RejectLimit,
+    inbound_files_of,
 )
-from interlink.delivery.envelope import Envelope
-from interlink.exceptions import StoreUnavailable
-from interlink.patterns.inbound_file import FileReport, SourceWorker, ingest_file
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import AggregateWrite, ChangeSet
 from interlink.runtime.domain_runtime import DomainRuntime
 from tests.faults.apps.inbound_app import (
@@ -233,7 +234,7 @@ async def test_stopping_between_batches_releases_the_file_for_a_resume(tmp_path:
     """A worker told to stop leaves the file in processing/ after its batch; another resumes it at once."""
     ledger = Ledger(tmp_path, store, batch_size=10)
     write_entries(ledger.dir / "entries-1.csv", 35)
-    spec = ledger.runtime.domain.inbound_files["entries"]
+    spec = inbound_files_of(ledger.runtime.domain)["entries"]
     first = SourceWorker(ledger.runtime, spec, owner="first", lease=60)
     first.folders.ensure()
     stopped = await first.take(ledger.dir / "entries-1.csv", stop=lambda: True)
@@ -263,7 +264,7 @@ async def test_a_worker_whose_claim_was_taken_over_stops_without_applying(tmp_pa
     async with TakenOverStore(domain="ledger") as store:
         ledger = Ledger(tmp_path, store, batch_size=10)
         write_entries(ledger.dir / "entries-1.csv", 30)
-        spec = ledger.runtime.domain.inbound_files["entries"]
+        spec = inbound_files_of(ledger.runtime.domain)["entries"]
         worker = SourceWorker(ledger.runtime, spec, owner="slow", lease=60)
         worker.folders.ensure()
         report = await worker.take(ledger.dir / "entries-1.csv")

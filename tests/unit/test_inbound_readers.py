@@ -11,8 +11,15 @@ from typing import Any
 
 import pytest
 
-from interlink.core.inbound import CsvFormat, FileFormat, FileLimits, FixedField, FixedWidthFormat, JsonLinesFormat
 from interlink.patterns.inbound_file import FileRefused, prescan
+from interlink.patterns.inbound_file.declarations import (
+    CsvFormat,
+    FileFormat,
+    FileLimits,
+    FixedField,
+    FixedWidthFormat,
+    JsonLinesFormat,
+)
 from interlink.patterns.inbound_file.files import open_checked
 from interlink.patterns.inbound_file.readers import RawRecord, read_records
 from interlink.patterns.inbound_file.streams import open_text

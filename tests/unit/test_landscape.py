@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from interlink.core.command_events import REQUEST_KIND
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.command_events.declarations import REQUEST_KIND
 from interlink.testing import Landscape, ManualClock
 from tests.support.command_events_app import Notice, Notify, SendPing, Sms, lending, notify, partner, ping
 from tests.support.notifications import Rename, customer, customer_by_id, loans, pricing, rename

@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from interlink import Context, Domain, PublicEvent
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.delivery.envelope import Envelope
 from interlink.observability import configure_logging
 from interlink.observability.logs import hide_payloads
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope
 from interlink.runtime import DomainRuntime
 
 #: What the message holds that no log line may show.

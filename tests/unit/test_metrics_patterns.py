@@ -14,8 +14,8 @@ from interlink.adapters.brokers.sqlite import SqliteBroker
 from interlink.adapters.http import ClientPolicy, HttpExternalServices
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.core.external import ExternalService
-from interlink.core.inbound import FileLimits
 from interlink.observability.metrics import disable_metrics, enable_metrics, prometheus_text
+from interlink.patterns.inbound_file.declarations import FileLimits
 from interlink.ports.broker import Broker, OutgoingMessage, Subscription
 from interlink.runtime import DomainRuntime, Settings
 from interlink.runtime.gauges import StoreGauges

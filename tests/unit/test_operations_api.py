@@ -13,8 +13,9 @@ from interlink.ports.store import DeadLetter
 def test_the_public_names_of_operations_are_pinned() -> None:
     """What clients may import from interlink.operations changes only on purpose."""
     assert sorted(interlink.operations.__all__) == [
-        "AuditEntry", "DeadLetterGroup", "DeadLetterView", "DomainStatus", "FileStatus", "Operations", "Outcome",
-        "ReplicaStatus", "SagaTimeline", "SagaView", "TimelineEntry", "open_operations",
+        "ArrowFigures", "AuditEntry", "DeadLetterGroup", "DeadLetterView", "DomainStatus", "DomainTraffic",
+        "FileStatus", "FlowMeter", "Operations", "Outcome", "ReplicaStatus", "SagaTimeline", "SagaView",
+        "TimelineEntry", "TypeBacklog", "arrow_figures", "open_operations",
     ]  # fmt: skip
 
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.operations import Operations
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope, new_message_id
 from interlink.ports.store import HELD, RELEASED, ChangeSet
 from interlink.runtime import DomainRuntime, Runtime
 from interlink.runtime.replay import Replayer

@@ -10,12 +10,12 @@ from typing import Annotated
 import pytest
 from pydantic import Field
 
-from interlink import Aggregate, Domain, Indexed, Replica, StateTransferEvent
+from interlink import Aggregate, Context, Domain, Indexed, Replica, StateTransferEvent
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
 from interlink.adapters.stores.sql_queries import query_index_name
 from interlink.adapters.stores.sqlite import SqliteStore
-from interlink.core import Context, Role, SystemClock
+from interlink.core import Role, SystemClock
 from interlink.core.indexed import declared_indexes, indexed_fields
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError

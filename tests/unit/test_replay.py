@@ -12,9 +12,9 @@ from pydantic import BaseModel
 
 from interlink import Aggregate, Context, Domain, PublicEvent
 from interlink.adapters.brokers.memory import MemoryBroker
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope, new_message_id
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark
 from interlink.runtime import DomainRuntime
 from interlink.runtime.backends import open_store

@@ -15,8 +15,6 @@ from interlink import Aggregate, Context, Domain, PublicEvent
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.http import ClientPolicy
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core.notification import ReadLag, SourceUnavailable
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import FailureLedger, RetryPolicy, classify, retry_after
 from interlink.exceptions import (
     BrokerUnavailable,
@@ -31,7 +29,9 @@ from interlink.exceptions import (
     StoreUnavailable,
     UnknownMessageType,
 )
+from interlink.patterns.notification.declarations import ReadLag, SourceUnavailable
 from interlink.ports.broker import Delivery, OutgoingMessage
+from interlink.ports.envelope import Envelope
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.fakes import FakeExternalServices
 from tests.support.notifications import loans, notification, payload

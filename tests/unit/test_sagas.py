@@ -11,11 +11,11 @@ from pydantic import BaseModel
 
 from interlink import Command, Domain, Step
 from interlink.adapters.brokers.memory import MemoryBroker
-from interlink.core.command_events import Outcome, ReplyData
-from interlink.core.sagas import SagaStatus, advance, begin
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure import build_api
 from interlink.patterns.command_events import list_sagas, load_saga
+from interlink.patterns.command_events.declarations import Outcome, ReplyData
+from interlink.patterns.command_events.sagas import SagaStatus, advance, begin
 from interlink.ports.store import Store
 from interlink.runtime import DomainRuntime
 from interlink.testing import Landscape

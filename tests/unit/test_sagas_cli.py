@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.sqlite import SqliteStore
 from interlink.cli.main import app
-from interlink.core.sagas import SagaStatus
 from interlink.patterns.command_events import load_saga
+from interlink.patterns.command_events.sagas import SagaStatus
 from interlink.runtime import DomainRuntime, Settings
 from interlink.testing.waiting import wait_until
 from tests.support.command_events_app import StartOrigination, lending, originate, partner

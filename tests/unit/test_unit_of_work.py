@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from interlink import Context, Domain
 from interlink.adapters.stores.memory import MemoryStore
-from interlink.core import Aggregate, Command, Context, Domain, PublicEvent, Role
-from interlink.delivery.envelope import Envelope
+from interlink.core import Aggregate, Command, PublicEvent, Role
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import ConcurrencyError, RuleViolation
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
 PARENT_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -225,13 +225,12 @@ def replay(
 
     Works whether the domain's runtime is stopped or running: the inbox keeps a message from being
     applied twice. A letter that fails again stays parked, and the exit code is 2. Each replay is written to
-    the audit log; ``--reason`` is required with ``--group`` (and recommended always).
+    the audit log with ``--reason``, which is required (a ``--dry-run`` of a selection changes nothing and
+    needs none).
     """
     domain = load_domain(target)
     selection = LetterFilter(subscription, error_contains)
-    if group is not None:
-        required(reason)
-    why = reason if reason and reason.strip() else _NO_REASON
+    why = "" if dry_run and not letter_ids else required(reason)
     who = actor or default_actor()
 
     async def main() -> None:
@@ -281,10 +280,6 @@ def replay(
     run_async(main)
 
 
-#: The reason recorded for a replay run without ``--reason`` (kept working for the scripts that predate it).
-_NO_REASON = "(no reason given)"
-
-
 def _auditor(letter: DeadLetter | None, actor: str, reason: str) -> Callable[..., AuditRecord]:
     """Makes the audit record of one replay from its outcome (and error, when it failed again)."""
     before = letter_summary(letter) if letter is not None else None
@@ -315,8 +310,8 @@ async def _publish(runtime: DomainRuntime) -> None:
 @app.command()
 def discard(
     target: TargetArgument,
-    reason: Annotated[str, typer.Option(help="Why the letters are dropped (printed with each one).")],
     letter_ids: LetterIds = None,
+    reason: ReasonOption = None,
     store: StoreOption = DEFAULTS["store"],
     everything: AllOption = False,
     subscription: SubscriptionOption = None,
@@ -329,8 +324,7 @@ def discard(
     """Drop parked messages without handling them; each is printed with the reason, and audited with its message."""
     domain = load_domain(target)
     selection = LetterFilter(subscription, error_contains)
-    if not reason.strip():
-        raise ConfigurationError("--reason must say why the letters are dropped")
+    why = "" if dry_run and not letter_ids else required(reason)
 
     async def main() -> None:
         async with open_store(store, domain.name) as s:
@@ -340,11 +334,9 @@ def discard(
             if bulk and not _confirmed("discard", letters, domain, dry_run, yes):
                 return
             ops = Operations(domain, s)
-            await ops.discard(
-                [d.id for d in letters if d.id is not None], actor=actor or default_actor(), reason=reason
-            )
+            await ops.discard([d.id for d in letters if d.id is not None], actor=actor or default_actor(), reason=why)
         for d in letters:
-            _say(f"discarded dead letter {d.id} ({d.message_type} {d.message_id}, {d.subscription}): {reason}")
+            _say(f"discarded dead letter {d.id} ({d.message_type} {d.message_id}, {d.subscription}): {why}")
         _say(f"{len(letters)} dead letters discarded")
 
     run_async(main)

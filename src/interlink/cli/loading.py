@@ -12,8 +12,8 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError, InterlinkError
+from interlink.patterns.registry import Domain
 from interlink.runtime import loop
 
 __all__ = ["console", "err_console", "errors", "importable_from_cwd", "load_domain", "load_domains", "run_async"]

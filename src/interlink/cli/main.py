@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from interlink.cli import audit, console, dead_letters, demo, ingest, landscape, outbox, replica, sagas, spec
+from interlink.cli import audit, console, dead_letters, demo, landscape, outbox, spec
 from interlink.cli.advise import advise_command
 from interlink.cli.auth import authenticator
 from interlink.cli.loading import err_console, errors, load_domains, run_async
@@ -48,6 +49,7 @@ from interlink.cli.workers import WorkersOption, assignment, shifted, worker_spe
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
+from interlink.patterns.registry import PATTERNS
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import redact
 from interlink.runtime.http import HttpEndpoint, local_service_urls, log_services
@@ -60,16 +62,18 @@ app = typer.Typer(
 app.add_typer(audit.app, name="audit")
 app.add_typer(dead_letters.app, name="dead-letters")
 app.add_typer(outbox.app, name="outbox")
-app.add_typer(replica.app, name="replica")
-app.add_typer(sagas.app, name="sagas")
 app.add_typer(spec.app, name="spec")
-app.command()(ingest.ingest)
 app.command()(landscape.landscape)
 app.command("advise")(advise_command)
 app.command()(demo.demo)
 app.command()(migrate)
 app.command()(teardown)
 app.command()(console.console)
+# Each pattern brings its own commands (interlink sagas, replica, ingest...).
+for _pattern in PATTERNS:
+    if _pattern.commands is not None:
+        _module, _, _register = _pattern.commands.partition(":")
+        getattr(importlib.import_module(_module), _register)(app)
 
 
 class LogFormatChoice(enum.StrEnum):

@@ -13,10 +13,10 @@ import yaml
 from interlink.cli.loading import errors, load_domain, load_domains
 from interlink.cli.options import TargetArgument
 from interlink.patterns.api_exposure import ApiSettings, build_api
+from interlink.patterns.inbound_file.schemas import file_schemas
 from interlink.specs import asyncapi_document, collect
 from interlink.specs.bundle import write_bundle
 from interlink.specs.diff import diff_paths
-from interlink.specs.files import file_schemas
 
 app = typer.Typer(help="Print the specifications generated from a domain's declarations.")
 

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -28,6 +28,7 @@ from interlink.runtime.workers import WorkerSpec
 __all__ = ["WORKER_ENV", "Assignment", "WorkersOption", "assignment", "shifted", "worker_specs"]
 
 log = logging.getLogger("interlink.cli")
+D = TypeVar("D", bound=Domain)
 
 #: Set by the parent for each worker: ``{"index": i, "domains": [names]}``.
 WORKER_ENV = "INTERLINK_WORKER"
@@ -51,7 +52,7 @@ class Assignment:
     index: int
     domains: tuple[str, ...]
 
-    def pick(self, domains: Sequence[Domain]) -> list[Domain]:
+    def pick(self, domains: Sequence[D]) -> list[D]:
         """The domains of the command line that this worker hosts."""
         return [d for d in domains if d.name in self.domains]
 

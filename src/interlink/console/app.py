@@ -11,15 +11,17 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from interlink.console import landscape as landscape_view
 from interlink.console import pages
 from interlink.console.access import (
     COOKIE,
@@ -33,7 +35,8 @@ from interlink.console.access import (
     same_origin,
 )
 from interlink.console.backend import ConsoleDomain
-from interlink.console.html import Markup, attr, esc, layout, pick, url
+from interlink.console.forms import count_of, field, form_of, ids_of, login_body, reason_of
+from interlink.console.html import Markup, esc, layout, url
 from interlink.exceptions import AccessDenied, InterlinkError, NotFoundError
 from interlink.patterns.api_exposure.security import Authenticator
 from interlink.specs.landscape import Landscape
@@ -41,7 +44,6 @@ from interlink.specs.landscape import Landscape
 __all__ = ["ConsoleSettings", "build_console"]
 
 log = logging.getLogger("interlink.console")
-_MAX_FORM = 1_000_000
 _HEADERS = {
     # Pages load only their own assets, are never framed, and are never cached (they show live data).
     "content-security-policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -55,11 +57,13 @@ _HEADERS = {
 @dataclass(frozen=True)
 class ConsoleSettings:
     """How the console authenticates: the API's authenticator (None: loopback only, everyone is ``local``
-    with every scope); ``secure_cookie`` when it is served over HTTPS; how long a session lasts."""
+    with every scope); ``secure_cookie`` when it is served over HTTPS; how long a session lasts; how often
+    (seconds) the landscape page refreshes its figures."""
 
     auth: Authenticator | None = None
     secure_cookie: bool = False
     session_ttl: float = 8 * 3600.0
+    refresh: float = 5.0
 
 
 Handler = Callable[[Request, Visitor, ConsoleDomain], Awaitable[Response]]
@@ -88,6 +92,7 @@ class _Console:
             Route("/logout", self.logout, methods=["POST"]),
             Route("/", self.overview, methods=["GET"]),
             Route("/landscape", self.diagram, methods=["GET"]),
+            Route("/landscape/figures", self.diagram_figures, methods=["GET"]),
             Route(d + "/dead-letters", self._page(self.dead_letters), methods=["GET"]),
             Route(d + "/dead-letters/{id:int}", self._page(self.letter), methods=["GET"]),
             Route(d + "/dead-letters/replay", self._action(self.replay), methods=["POST"]),
@@ -177,7 +182,7 @@ class _Console:
             visitor.require(READ, "the console")
             for scope in (OPERATE, *scopes):
                 visitor.require(scope, "this action")
-            form = await _form(request)
+            form = await form_of(request)
             visitor.check_action(request, form)
             request.state.form = form
             return await handler(request, visitor, self.domain(request))
@@ -217,11 +222,11 @@ class _Console:
     async def login_form(self, request: Request) -> Response:
         if self.settings.auth is None:
             return RedirectResponse(f"{request.scope.get('root_path', '')}/", 303)
-        return self.html(request, "Sign in", _login_body(request.scope.get("root_path", "")), None)
+        return self.html(request, "Sign in", login_body(request.scope.get("root_path", "")), None)
 
     async def login(self, request: Request) -> Response:
         same_origin(request)
-        form = await _form(request)
+        form = await form_of(request)
         base = request.scope.get("root_path", "")
         for headers in credential_headers(form.get("credential", "")):
             try:
@@ -237,12 +242,12 @@ class _Console:
             response = RedirectResponse(f"{base}/", 303, headers=_HEADERS)
             self.set_cookie(request, response, session_id)
             return response
-        body = '<p class="error" data-testid="error">That token or key is not valid.</p>' + _login_body(base)
+        body = '<p class="error" data-testid="error">That token or key is not valid.</p>' + login_body(base)
         return self.html(request, "Sign in", body, None, 401)
 
     async def logout(self, request: Request) -> Response:
         visitor = await self.visitor(request, action=True)
-        visitor.check_action(request, await _form(request))
+        visitor.check_action(request, await form_of(request))
         self.sessions.close(request.cookies.get(COOKIE))
         response = RedirectResponse(f"{request.scope.get('root_path', '')}/login", 303, headers=_HEADERS)
         response.delete_cookie(COOKIE, path=request.scope.get("root_path", "") or "/")
@@ -254,29 +259,41 @@ class _Console:
         visitor = await self.visitor(request)
         visitor.require(READ, "the console")
         base = request.scope.get("root_path", "")
-        blocks = []
+        statuses: dict[str, Any] = {}
         for domain in self.domains.values():
             try:
-                status = await domain.operations.status()
+                statuses[domain.name] = await domain.operations.status()
             except InterlinkError as exc:
-                status = {"unavailable": str(exc)}
-            blocks.append(pages.status_block(domain.name, status, domain.circuits(), base))
+                statuses[domain.name] = {"unavailable": str(exc)}
+        traffic = await landscape_view.traffic(self.domains)
+        blocks = []
+        for domain in self.domains.values():
+            status = statuses[domain.name]
+            lags = landscape_view.replica_lags(status, traffic.get(domain.name), traffic)
+            blocks.append(pages.status_block(domain.name, status, domain.circuits(), base, lags))
         return self.html(request, "Domains", Markup(f'<div class="domains">{"".join(blocks)}</div>'), visitor)
 
-    async def diagram(self, request: Request) -> Response:
+    async def _landscape(self, request: Request) -> tuple[Visitor, Landscape]:
         visitor = await self.visitor(request)
         visitor.require(READ, "the console")
         if self.landscape is None:
             raise HTTPException(404, "this console was given no landscape")
-        groups, lag = {}, {}
-        for domain in self.domains.values():
-            try:
-                groups[domain.name] = list(await domain.operations.dead_letter_groups())
-                lag[domain.name] = pick(await domain.operations.status(), "consumer_lag")
-            except InterlinkError as exc:
-                log.warning("console: %s cannot be read for the landscape: %s", domain.name, exc)
-        body = pages.landscape_page(self.landscape, groups, lag)
+        return visitor, self.landscape
+
+    async def diagram(self, request: Request) -> Response:
+        visitor, landscape = await self._landscape(request)
+        arrows = await landscape_view.figures(self.domains, landscape)
+        source = url(request.scope.get("root_path", ""), "landscape", "figures")
+        at = datetime.now(UTC)
+        body = landscape_view.landscape_page(landscape, arrows, source, self.settings.refresh, at)
         return self.html(request, "Landscape", body, visitor)
+
+    async def diagram_figures(self, request: Request) -> Response:
+        """The landscape's figures per arrow as JSON, for the page's script (and for scripts)."""
+        _, landscape = await self._landscape(request)
+        arrows = await landscape_view.figures(self.domains, landscape)
+        document = landscape_view.figures_document(arrows, datetime.now(UTC), self.settings.refresh)
+        return JSONResponse(document, headers=_HEADERS)
 
     async def dead_letters(self, request: Request, visitor: Visitor, domain: ConsoleDomain) -> Response:
         base, ops = request.scope.get("root_path", ""), domain.operations
@@ -335,24 +352,24 @@ class _Console:
     # -- actions ----------------------------------------------------------------------------------
 
     async def replay(self, request: Request, visitor: Visitor, domain: ConsoleDomain) -> Response:
-        ids, reason = _ids(request), _reason(request)
+        ids, reason = ids_of(request), reason_of(request)
         await domain.operations.replay(ids, actor=visitor.name, reason=reason)
-        return self.back(request, domain.name, "dead-letters", done=f"replayed {_count(ids)}")
+        return self.back(request, domain.name, "dead-letters", done=f"replayed {count_of(ids)}")
 
     async def replay_group(self, request: Request, visitor: Visitor, domain: ConsoleDomain) -> Response:
-        fingerprint, reason = _field(request, "fingerprint"), _reason(request)
+        fingerprint, reason = field(request, "fingerprint"), reason_of(request)
         await domain.operations.replay_group(fingerprint, actor=visitor.name, reason=reason)
         return self.back(request, domain.name, "dead-letters", done=f"replayed group {fingerprint[:12]}")
 
     async def discard(self, request: Request, visitor: Visitor, domain: ConsoleDomain) -> Response:
-        ids, reason = _ids(request), _reason(request)
+        ids, reason = ids_of(request), reason_of(request)
         await domain.operations.discard(ids, actor=visitor.name, reason=reason)
-        return self.back(request, domain.name, "dead-letters", done=f"discarded {_count(ids)}")
+        return self.back(request, domain.name, "dead-letters", done=f"discarded {count_of(ids)}")
 
     async def edit(self, request: Request, visitor: Visitor, domain: ConsoleDomain) -> Response:
-        letter_id, reason = request.path_params["id"], _reason(request)
+        letter_id, reason = request.path_params["id"], reason_of(request)
         try:
-            payload = json.loads(_field(request, "payload"))
+            payload = json.loads(field(request, "payload"))
         except ValueError as exc:
             raise HTTPException(400, f"the edited payload is not JSON: {exc}") from None
         if not isinstance(payload, dict):
@@ -361,62 +378,10 @@ class _Console:
         return self.back(request, domain.name, "dead-letters", done=f"letter {letter_id} replayed as message {new_id}")
 
     async def saga_action(self, request: Request, visitor: Visitor, domain: ConsoleDomain) -> Response:
-        saga_id, verb, reason = request.path_params["id"], request.path_params["verb"], _reason(request)
+        saga_id, verb, reason = request.path_params["id"], request.path_params["verb"], reason_of(request)
         ops = domain.operations
         actions = {"retry": ops.retry_saga_step, "compensate": ops.compensate_saga, "abandon": ops.abandon_saga}
         if verb not in actions:
             raise HTTPException(404, f"no saga action {verb!r}")
         await actions[verb](saga_id, actor=visitor.name, reason=reason)
         return self.back(request, domain.name, "sagas", saga_id, done=f"saga {saga_id}: {verb} done")
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """An URL-encoded form body (the only kind the console's forms send), at most 1 MB."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_FORM:
-            raise HTTPException(413, "the form is too large")
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if body and kind != "application/x-www-form-urlencoded":
-        raise HTTPException(415, "the console takes application/x-www-form-urlencoded forms")
-    try:
-        return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=100))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(400, f"the form cannot be read: {exc}") from None
-
-
-def _field(request: Request, name: str) -> str:
-    value: str = request.state.form.get(name, "")
-    if not value.strip():
-        raise HTTPException(400, f"the form needs {name!r}")
-    return value
-
-
-def _reason(request: Request) -> str:
-    reason = _field(request, "reason").strip()
-    if len(reason) < 3:
-        raise HTTPException(400, "give a reason (at least 3 characters): it is written to the audit log")
-    return reason
-
-
-def _ids(request: Request) -> list[int]:
-    try:
-        ids = [int(i) for i in _field(request, "ids").replace(",", " ").split()]
-    except ValueError:
-        raise HTTPException(400, "ids: dead-letter ids, separated by commas") from None
-    return list(dict.fromkeys(ids))
-
-
-def _count(ids: Sequence[int]) -> str:
-    return f"letter {ids[0]}" if len(ids) == 1 else f"{len(ids)} letters"
-
-
-def _login_body(base: str) -> str:
-    return (
-        f'<form method="post" action="{attr(base)}/login" class="login" data-testid="login">'
-        '<label>Bearer token or API key <input type="password" name="credential" required autocomplete="off" '
-        'data-testid="credential"></label><button type="submit" data-testid="sign-in">Sign in</button></form>'
-        '<p class="note">The console takes the same credentials as the API; it needs the scope '
-        f"<code>{READ}</code> to look, <code>{OPERATE}</code> to act and <code>{PAYLOADS}</code> to see payloads.</p>"
-    )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from interlink.operations.flows import DomainTraffic
+
 __all__ = ["ConsoleDomain", "OperationsPort"]
 
 
@@ -65,6 +67,9 @@ class OperationsPort(Protocol):
 
     async def audit(self, *, limit: int = 100) -> Sequence[Any]:
         """The audit log, newest first."""
+
+    async def traffic(self) -> DomainTraffic:
+        """The domain's side of its arrows on the landscape: recent sends, outbox, letters by type, lag."""
 
 
 @dataclass

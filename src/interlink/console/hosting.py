@@ -19,7 +19,7 @@ from interlink.console.app import ConsoleSettings, build_console
 from interlink.console.backend import ConsoleDomain
 from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError
-from interlink.operations import Operations
+from interlink.operations import FlowMeter, Operations
 from interlink.ports.broker import Broker
 from interlink.runtime import Runtime
 from interlink.runtime.backends import open_broker, open_store, redact
@@ -86,9 +86,11 @@ def console_extension(settings: ConsoleSettings) -> Extension:
 
     def extend(runtime: Runtime, api: ASGIApp) -> ASGIApp:
         domains = []
+        meter = FlowMeter()  # the landscape's message rates: what each hosted domain commits to its outbox
         for domain in runtime.domains:
             hosted = runtime[domain.name]
-            operations = Operations(domain, hosted.store, hosted.broker, clock=hosted.clock)
+            hosted.on_commit(meter.listener(domain.name))
+            operations = Operations(domain, hosted.store, hosted.broker, clock=hosted.clock, meter=meter)
             domains.append(ConsoleDomain(domain.name, operations, functools.partial(circuits_of, hosted), live=True))
         log.info("console on %s/", PATH)
         return beside(build_console(domains, settings, landscape_of(runtime.domains)), api)

@@ -25,14 +25,11 @@ from interlink.console.html import (
     table,
     url,
 )
-from interlink.specs.diagram import svg
-from interlink.specs.landscape import Edge, Landscape
 
 __all__ = [
     "audit_page",
     "group_page",
     "groups_page",
-    "landscape_page",
     "letter_page",
     "saga_page",
     "sagas_page",
@@ -62,9 +59,13 @@ def _value(value: Any) -> Markup:
     return esc(value)
 
 
-def status_block(name: str, status: Any, circuits: Mapping[str, str], base: str) -> Markup:
-    """One domain's figures: outbox, lag, deferred, replicas, files, dead letters; and its circuits."""
+def status_block(
+    name: str, status: Any, circuits: Mapping[str, str], base: str, replica_lags: Sequence[Any] = ()
+) -> Markup:
+    """One domain's figures: outbox, lag, deferred, replicas and their lag, files, dead letters; its circuits."""
     rows = [(k.replace("_", " "), _value(v)) for k, v in fields(status).items() if k not in ("domain", "name")]
+    if replica_lags:
+        rows.append(("replica lag", _value(list(replica_lags))))
     if circuits:
         rows.append(("external service circuits", _value(dict(circuits))))
     links = Markup(
@@ -352,26 +353,3 @@ def _without_payloads(value: Any) -> Any:
     if isinstance(value, _LISTS):
         return [_without_payloads(v) for v in value]
     return value
-
-
-def _carries(edge: Edge, message_type: str) -> bool:
-    """Whether a parked message's type is one the arrow carries (details name types without their domain)."""
-    return any(message_type == d or message_type.endswith("." + d) for d in edge.details)
-
-
-def landscape_page(landscape: Landscape, groups: Mapping[str, Sequence[Any]], lag: Mapping[str, Any]) -> Markup:
-    """The landscape diagram and, per arrow into a domain of this console, its dead letters and the
-    consumer lag of the domain it points to."""
-    rows = []
-    for edge in landscape.edges:
-        parked: object = ""
-        if edge.target in groups:
-            parked = sum(
-                int(pick(g, "count", default=0))
-                for g in groups[edge.target]
-                if _carries(edge, shown(pick(g, "message_type")))
-            )
-        rows.append((edge.source, edge.target, edge.title, ", ".join(edge.details), parked, lag.get(edge.target)))
-    drawn = Markup(f'<div class="landscape">{svg(landscape, "Landscape")}</div>')
-    headers = ("from", "to", "pattern", "carries", "dead letters", "consumer lag (target)")
-    return Markup(drawn + table(headers, rows, empty="No integration.", test_id="arrows"))

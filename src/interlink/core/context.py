@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
@@ -26,25 +26,23 @@ from interlink.core.clock import Clock
 from interlink.core.declarations import CommandSpec, ServiceSpec
 from interlink.core.external import ExternalService
 from interlink.core.indexed import check_filters
-from interlink.core.messages import Command, Event
-from interlink.core.notification import SourceUnavailable
+from interlink.core.messages import Event
 from interlink.core.pagination import Page, decode_cursor, encode_cursor
-from interlink.core.sagas import Saga
-from interlink.core.state_transfer import Replica
 from interlink.exceptions import ConfigurationError, InvalidInput, NotFoundError, RuleViolation
 
 if TYPE_CHECKING:
     from interlink.core.domain import Domain
 
-__all__ = ["Context", "FieldValue", "Role", "Session"]
+__all__ = ["Context", "FieldValue", "Refresher", "Role", "Session"]
 
 FieldValue = str | int | bool
 
 A = TypeVar("A", bound=Aggregate)
 #: A command's input model.
 In = TypeVar("In", bound=BaseModel)
-C = TypeVar("C", bound=Replica)
 R = TypeVar("R")
+#: The context a command takes: this class, or one with the patterns' verbs (``interlink.Context``).
+Ctx = TypeVar("Ctx", bound="Context")
 T = TypeVar("T")
 
 
@@ -65,26 +63,53 @@ _WHY = {
 
 
 class Session(Protocol):
-    """What a context needs from the unit of work around it (implemented in ``interlink.delivery``)."""
+    """What a context needs from the unit of work around it (implemented in ``interlink.delivery``).
+
+    Loads and stages aggregates, messages and the framework's records; the patterns' verbs build on these.
+    """
 
     async def load(self, cls: type[A], id: str) -> A | None: ...
     def stage_save(self, aggregate: Aggregate) -> None: ...
     def stage_delete(self, aggregate: Aggregate) -> None: ...
     def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None: ...
-    def stage_command(self, command: Command, to: str, ctx: Context) -> None: ...
-    def stage_request(self, command: Command, to: str, ctx: Context, deadline: datetime) -> None: ...
-    def stage_saga(self, saga: Saga, data: Any, ctx: Context) -> str: ...
+    def stage_message(
+        self, message: BaseModel, fields: dict[str, object], about: Aggregate | None = None, channel: str | None = None
+    ) -> None:
+        """Stage any message with its envelope's fields (``type``, ``source``...) for the outbox."""
+        ...
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what is staged here committed (never if it does not)."""
+        ...
+
+    async def load_record(self, kind: str, id: str) -> tuple[str, int] | None:
+        """A framework record (a ``~`` kind) as (data JSON, version), or None."""
+        ...
+
+    def stage_record(self, kind: str, id: str, data: str | None, version: int, *, due_at: float | None = None) -> None:
+        """Write (``data`` None: delete) a framework record read at ``version`` (0: new)."""
+        ...
+
     async def fetch(self, service: ExternalService[Any], path: str, ctx: Context) -> Any: ...
     async def list_aggregates(
         self, cls: type[A], where: Mapping[str, FieldValue], after: str | None, limit: int
     ) -> list[A]: ...
     async def refresh(self, cls: type[Aggregate], id: str, ctx: Context) -> bool:
-        """Apply a deferred update pending for this aggregate, committed on its own (see ctx.fresh);
+        """Bring a kept copy up to date before it is read, committed on its own (see ``ctx.fresh``);
         True when the copy is stale because its source is down."""
         ...
 
     async def count_reads(self, cls: type[Aggregate], n: int) -> None:
         """``n`` aggregates of ``cls`` were read (``interlink advise`` weighs the reads of kept copies)."""
+        ...
+
+
+class Refresher(Protocol):
+    """Brings a kept copy up to date before it is read (a pattern implements it: deferred update)."""
+
+    async def refresh(self, cls: type[Aggregate], id: str, correlation_id: str) -> bool:
+        """Apply a pending update of ``cls`` ``id`` in its own committed unit of work; True when the copy
+        is stale (the source was down and the policy serves the stale copy)."""
         ...
 
 
@@ -113,6 +138,7 @@ class Context:
         self.causation_id = causation_id
         self._session = session
         self._clock = clock
+        #: (aggregate name, id) of every stale copy this run was served (see ``ctx.fresh``).
         self._stale: list[tuple[str, str]] = []
 
     def __repr__(self) -> str:
@@ -134,36 +160,6 @@ class Context:
         if found is None:
             raise NotFoundError(cls.aggregate_name(), id)
         return found
-
-    async def fresh(self, cls: type[A], id: str) -> A:
-        """The aggregate, first brought up to date if a deferred notification left it pending.
-
-        A pending update is retrieved from its source and applied by the declared command, committed as
-        its own unit of work (so this works in a query too); concurrent calls for one resource make one
-        fetch. When the source is down, the ``deferred(..., when_source_down=...)`` policy either serves
-        the local copy and records it in :attr:`stale`, or raises SourceUnavailable. Raises NotFoundError
-        when there is no copy (SourceUnavailable when there is none because the source is down). For an
-        aggregate no deferred subscription keeps, or inside a consumer's batch, it is :meth:`get`.
-        """
-        stale = await self._session.refresh(cls, id, self)
-        found = await self._session.load(cls, id)
-        if found is None:
-            if stale:
-                raise SourceUnavailable(f"{cls.aggregate_name()} {id!r}: no local copy yet and its source is down")
-            raise NotFoundError(cls.aggregate_name(), id)
-        if stale:
-            self._stale.append((cls.aggregate_name(), id))
-        return found
-
-    @property
-    def stale(self) -> bool:
-        """True when a :meth:`fresh` call of this run served a stale copy (its source was down)."""
-        return bool(self._stale)
-
-    @property
-    def stale_reads(self) -> list[tuple[str, str]]:
-        """(aggregate name, id) of every stale copy :meth:`fresh` served in this run."""
-        return list(self._stale)
 
     async def list(
         self,
@@ -193,36 +189,16 @@ class Context:
         await self._session.count_reads(cls, len(items))
         return Page[cls](items=items, next_cursor=encode_cursor(items[-1].id) if more else None)  # type: ignore[valid-type]
 
-    async def replica(self, model: type[C], id: str) -> C | None:
-        """This domain's copy of another domain's aggregate (a replica declared with ``model``), or None
-        when it was never received or was deleted at the source."""
-        self.domain.replica_for(model)
-        await self._session.count_reads(model, 1)
-        found = await self._session.load(model, id)
-        return None if found is None or found.deleted else found
-
-    async def replicas(
-        self,
-        model: type[C],
-        *,
-        where: Mapping[str, FieldValue | None] | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
-    ) -> Page[C]:
-        """A page of a replica's live copies (no tombstones) whose fields equal ``where``, in id order."""
-        self.domain.replica_for(model)
-        return await self.list(model, where={**(where or {}), "deleted": False}, cursor=cursor, limit=limit)
-
     async def save(self, aggregate: Aggregate) -> None:
         """Stage the aggregate for writing when the command commits; its ``version`` goes up by one."""
         self._require_command("ctx.save()")
-        self._no_replica(aggregate, "ctx.save()")
+        self._no_framework_record(aggregate, "ctx.save()")
         self._session.stage_save(aggregate)
 
     async def delete(self, aggregate: Aggregate) -> None:
         """Stage the aggregate's removal (checked against its version) for when the command commits."""
         self._require_command("ctx.delete()")
-        self._no_replica(aggregate, "ctx.delete()")
+        self._no_framework_record(aggregate, "ctx.delete()")
         self._session.stage_delete(aggregate)
 
     def emit(self, event: Event, *, about: Aggregate | None = None) -> None:
@@ -239,28 +215,6 @@ class Context:
             )
         self._session.stage_event(event, self, about)
 
-    def send(self, command: Command, *, to: str, deadline: timedelta | datetime | None = None) -> None:
-        """Send a command event to domain ``to`` through the outbox, in the command's transaction.
-
-        With a ``deadline`` (a duration from now, or a time), this domain's reply handler for the command
-        (``@domain.on_reply``) gets a timed-out reply once, if no reply came by then; without a reply
-        handler, nobody waits for the reply and the deadline has no effect.
-        """
-        self._require_command("ctx.send()")
-        if deadline is None:
-            self._session.stage_command(command, to, self)
-        else:
-            when = self.now() + deadline if isinstance(deadline, timedelta) else deadline
-            self._session.stage_request(command, to, self, when)
-
-    async def start_saga(self, saga: Saga, data: Any) -> str:
-        """Start a saga of this domain with ``data`` (its data model, or what validates as one); its first
-        command is sent in the command's transaction. Returns the saga's id."""
-        self._require_command("ctx.start_saga()")
-        if saga.domain != self.domain.name:
-            raise RuleViolation(f"saga {saga.name!r} belongs to domain {saga.domain!r}, not {self.domain.name!r}")
-        return self._session.stage_saga(saga, saga.data_type.model_validate(data), self)
-
     async def fetch(self, service: ExternalService[T], **params: object) -> T:
         """Retrieve another domain's resource through its API and return it translated into this domain's
         model. Raises ExternalServiceError (status, URL, reason) when the source fails."""
@@ -268,9 +222,9 @@ class Context:
         return service.translate(raw)
 
     @overload
-    async def execute(self, command: Callable[[Context], Awaitable[R]], data: None = None) -> R: ...
+    async def execute(self, command: Callable[[Ctx], Awaitable[R]], data: None = None) -> R: ...
     @overload
-    async def execute(self, command: Callable[[Context, In], Awaitable[R]], data: In | Mapping[str, Any]) -> R: ...
+    async def execute(self, command: Callable[[Ctx, In], Awaitable[R]], data: In | Mapping[str, Any]) -> R: ...
     async def execute(self, command: Callable[..., Awaitable[R]], data: Any = None) -> R:
         """Run a command of this domain inside the current unit of work and return its result.
 
@@ -295,7 +249,7 @@ class Context:
         return await service(self._child(Role.SERVICE, spec.name), *args, **kwargs)
 
     def _child(self, role: Role, name: str) -> Context:
-        return Context(
+        return type(self)(
             self.domain,
             self._session,
             role,
@@ -308,21 +262,22 @@ class Context:
     def _indexed(self, cls: type[Aggregate], filters: Mapping[str, object]) -> None:
         # A list by a field the store keeps no index for would read every aggregate of the kind.
         check_filters(cls, filters)
-        if cls not in self.domain.aggregates.values() and not any(
-            spec.model is cls for spec in self.domain.replicas.values()
-        ):
+        if cls not in self.domain.aggregates.values() and cls not in self.domain.stored_models:
             raise ConfigurationError(
                 f"{cls.__name__} is listed by {', '.join(sorted(filters))} but is not an aggregate of domain "
                 f"{self.domain.name!r}, so its query fields are not indexed: declare it with "
                 f"@{self.domain.name.replace('-', '_')}.aggregate"
             )
 
-    def _no_replica(self, aggregate: Aggregate, what: str) -> None:
-        # Only the producer's events change a replica; a local write would be overwritten or lost.
-        if isinstance(aggregate, Replica):
+    def _no_framework_record(self, aggregate: Aggregate, what: str) -> None:
+        # The framework's records (kinds starting with "~": a replica's copy, a saga's state, a pending flag...)
+        # change only through the framework: a local write to a replica would be overwritten or lost, and a
+        # command that saved a saga's state it was given would rewrite the saga's history under its feet.
+        if aggregate.aggregate_name().startswith("~"):
             raise RuleViolation(
-                f"{self.role.value} {self.name!r} called {what} on replica {type(aggregate).__name__}: "
-                f"a replica changes only through its producer's events"
+                f"{self.role.value} {self.name!r} called {what} on {type(aggregate).__name__}, a record the "
+                f"framework keeps ({aggregate.aggregate_name()!r}): it changes only through the framework "
+                f"(a replica through its producer's events), and is read-only to domain code"
             )
 
     def _require_command(self, what: str) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from pathlib import PurePath
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from pydantic import BaseModel
 
 from interlink.core.aggregate import Aggregate
-from interlink.core.command_events import CommandHandlerSpec, ReplyHandlerSpec
+from interlink.core.context import Context
 from interlink.core.declarations import (
     AsyncFn,
     CommandSpec,
@@ -19,24 +18,10 @@ from interlink.core.declarations import (
     ServiceSpec,
     inspect_function,
 )
-from interlink.core.domain_command_events import CommandEventVerbs
-from interlink.core.domain_notification import NotificationVerbs
 from interlink.core.external import ExternalService
-from interlink.core.inbound import (
-    FileFormat,
-    FileIngested,
-    FileLimits,
-    InboundFileSpec,
-    RejectLimit,
-    file_ingested_event,
-    inbound_file_spec,
-)
 from interlink.core.indexed import indexed_fields
 from interlink.core.messages import Command, Event, Message
-from interlink.core.notification import NotificationSpec
 from interlink.core.retry import RetryPolicy
-from interlink.core.sagas import Saga
-from interlink.core.state_transfer import Replica, ReplicaSpec, StateTransferEvent, replica_spec
 from interlink.core.versions import Upcaster, Upcasters
 from interlink.exceptions import ConfigurationError
 
@@ -50,8 +35,13 @@ U = TypeVar("U", bound=Upcaster)
 T = TypeVar("T")
 
 
-class Domain(NotificationVerbs, CommandEventVerbs):
+class Domain:
     """A service domain: one business responsibility, its own data, integrated only through APIs and events.
+
+    This class holds what every pattern shares (aggregates, events, commands, queries, services, event
+    handlers, external services); :class:`interlink.Domain` adds the verbs of each pattern (``inbound_file``,
+    ``on_notification``, ``deferred``, ``replica``, ``handles``, ``on_reply``, ``saga``), which keep their
+    declarations in :attr:`declarations`.
 
     Declarations are decorators that return the function or class unchanged, so domain code stays plain
     Python and can be unit-tested by calling it with a context::
@@ -61,6 +51,10 @@ class Domain(NotificationVerbs, CommandEventVerbs):
         @loans.command
         async def submit(ctx: Context, data: SubmitLoan) -> LoanRequest: ...
     """
+
+    #: The class of the contexts handed to this domain's code; :class:`interlink.Domain` names the one with
+    #: every pattern's verbs (``ctx.send``, ``ctx.replica``, ``ctx.fresh``...).
+    context_type: ClassVar[type[Context]] = Context
 
     def __init__(
         self,
@@ -100,15 +94,24 @@ class Domain(NotificationVerbs, CommandEventVerbs):
         self.services: dict[str, ServiceSpec] = {}
         self.handlers: list[HandlerSpec] = []
         self.external_services: dict[str, ExternalService[Any]] = {}
-        self.inbound_files: dict[str, InboundFileSpec] = {}
-        self.notifications: dict[str, NotificationSpec] = {}
-        self.replicas: dict[str, ReplicaSpec] = {}
+        #: The domain behind an external service, when a declaration says so (a notification fetches from
+        #: its event's producer, a replica is rebuilt from it): the landscape links the call to that domain.
+        self.service_providers: dict[str, str] = {}
         self.upcasters = Upcasters(name)
-        self.command_handlers: dict[type[Command], CommandHandlerSpec] = {}
-        self.reply_handlers: dict[type[Command], ReplyHandlerSpec] = {}
-        self.sagas: dict[str, Saga] = {}
         #: The retry policy declared for a message type (``retry=``); the runtime's default covers the rest.
         self.retry_policies: dict[type[Message], RetryPolicy] = {}
+        #: What a pattern declares on this domain by its own verbs (functions of its package rather than
+        #: methods here), by the pattern's name: a new pattern needs no change to Domain.
+        self.declarations: dict[str, Any] = {}
+        #: Models other than the aggregates whose records the store keeps for this domain (a replica's copies):
+        #: their ``Indexed()`` fields get indexes, and ``ctx.list`` may page through them.
+        self.stored_models: list[type[Aggregate]] = []
+        #: Commands the domain runs itself (a notification's update, a file's records, a saga's end): they
+        #: trust their caller, so no generic route ever serves them (see the API Exposure pattern).
+        self.internal_commands: set[str] = set()
+        #: Functions the framework calls with other domains' messages (command and reply handlers, besides
+        #: :attr:`handlers`): a command they run is internal too.
+        self.runners: list[Callable[..., Any]] = []
         self._by_func: dict[Callable[..., Any], CommandSpec | QuerySpec | ServiceSpec] = {}
 
     def __repr__(self) -> str:
@@ -119,6 +122,11 @@ class Domain(NotificationVerbs, CommandEventVerbs):
     def aggregate(self, cls: A) -> A:
         """Declare a root entity of this domain; its ``Indexed()`` fields are the ones it may be listed by."""
         indexed_fields(cls)  # a field declared Indexed() that no store can index is refused here
+        if cls.aggregate_name().startswith("~"):
+            raise ConfigurationError(
+                f"@{self.name}.aggregate: {cls.__qualname__} is named {cls.aggregate_name()!r}; names starting "
+                f"with '~' are the framework's own records"
+            )
         self._unique(self.aggregates, cls.aggregate_name(), cls, "aggregate")
         self.aggregates[cls.aggregate_name()] = cls
         return cls
@@ -177,120 +185,6 @@ class Domain(NotificationVerbs, CommandEventVerbs):
         service = ExternalService(name, resource, translate, base_url, timeout, retries, headers or {})
         self.external_services[name] = service
         return service
-
-    @overload
-    def inbound_file(
-        self,
-        name: str,
-        *,
-        directory: str | PurePath,
-        command: Callable[..., Any],
-        pattern: str = "*",
-        format: FileFormat | None = None,
-        record: type[BaseModel] | None = None,
-        to_input: Callable[[Any], Any] | None = None,
-        compression: Literal["auto", "gzip", "none"] = "auto",
-        batch_size: int = 500,
-        settle_seconds: float = 2.0,
-        done_marker: bool = False,
-        limits: FileLimits | None = None,
-        rejects: RejectLimit | None = None,
-    ) -> InboundFileSpec: ...
-    @overload
-    def inbound_file(
-        self,
-        name: str,
-        *,
-        directory: str | PurePath,
-        command: None = None,
-        pattern: str = "*",
-        format: FileFormat | None = None,
-        record: type[BaseModel] | None = None,
-        to_input: Callable[[Any], Any] | None = None,
-        compression: Literal["auto", "gzip", "none"] = "auto",
-        batch_size: int = 500,
-        settle_seconds: float = 2.0,
-        done_marker: bool = False,
-        limits: FileLimits | None = None,
-        rejects: RejectLimit | None = None,
-    ) -> Callable[[F], F]: ...
-    def inbound_file(
-        self,
-        name: str,
-        *,
-        directory: str | PurePath,
-        command: Callable[..., Any] | None = None,
-        pattern: str = "*",
-        format: FileFormat | None = None,
-        record: type[BaseModel] | None = None,
-        to_input: Callable[[Any], Any] | None = None,
-        compression: Literal["auto", "gzip", "none"] = "auto",
-        batch_size: int = 500,
-        settle_seconds: float = 2.0,
-        done_marker: bool = False,
-        limits: FileLimits | None = None,
-        rejects: RejectLimit | None = None,
-    ) -> InboundFileSpec | Callable[[F], F]:
-        """Declare files dropped in ``directory`` whose records each run a command (see
-        :mod:`interlink.core.inbound`); declares this domain's ``FileIngested`` event on first use.
-
-        As a decorator, the decorated function is that command (declared as one if it is not yet)::
-
-            @customer.inbound_file("branch", directory="incoming", pattern="customers-*.csv")
-            async def register_from_branch(ctx: Context, data: RegisterCustomer) -> Customer: ...
-
-        ``command=`` names an already declared command instead (the call form, which returns the spec).
-        """
-
-        def register(func: Callable[..., Any]) -> InboundFileSpec:
-            spec = self.spec_of(func)
-            if not isinstance(spec, CommandSpec):
-                raise ConfigurationError(f"inbound file {name!r}: {func!r} is not a command of {self}")
-            if name in self.inbound_files:
-                raise ConfigurationError(f"domain {self.name!r} already declares inbound file {name!r}")
-            event = self.events.get("FileIngested") or self.event(file_ingested_event(self.name))
-            if not issubclass(event, FileIngested):
-                raise ConfigurationError(f"domain {self.name!r} has its own FileIngested event; rename it")
-            self.inbound_files[name] = inbound_file_spec(
-                name, spec, event, directory=directory, pattern=pattern, format=format, record=record,
-                to_input=to_input, compression=compression, batch_size=batch_size, settle_seconds=settle_seconds,
-                done_marker=done_marker, limits=limits or FileLimits(), rejects=rejects or RejectLimit(),
-            )  # fmt: skip
-            return self.inbound_files[name]
-
-        return register(command) if command is not None else self._declaring(register)
-
-    def replica(
-        self,
-        event: type[StateTransferEvent],
-        *,
-        model: type[Replica] | None = None,
-        fields: Sequence[str] | None = None,
-        name: str | None = None,
-        source: ExternalService[Any] | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> ReplicaSpec:
-        """Keep a local copy of another domain's aggregates from its fat ``event`` (see
-        :mod:`interlink.core.state_transfer`): a ``model`` with the fields this domain needs, or their
-        names as ``fields``; ``source`` is the producer's list query a rebuild pages through; ``retry``
-        overrides the runtime's retry policy for these events."""
-        spec = replica_spec(
-            self.name, event, model=model, fields=list(fields) if fields is not None else None, name=name, source=source
-        )
-        if spec.name in self.replicas:
-            raise ConfigurationError(f"domain {self.name!r} already declares replica {spec.name!r}")
-        indexed_fields(spec.model)
-        self._retry(event, retry)
-        self.replicas[spec.name] = spec
-        return spec
-
-    def replica_for(self, model: type[Replica]) -> ReplicaSpec:
-        """The replica a model backs; ConfigurationError when this domain declares none for it."""
-        for spec in self.replicas.values():
-            if spec.model is model:
-                return spec
-        raise ConfigurationError(f"{model.__name__} backs no replica of domain {self.name!r}; declare it with "
-                                 f"{self.name}.replica(Event, model={model.__name__})")  # fmt: skip
 
     def upcaster(self, event: type[Event], *, from_version: int) -> Callable[[U], U]:
         """Declare the function that turns ``event``'s data at ``from_version`` into ``from_version + 1``
@@ -396,6 +290,18 @@ class Domain(NotificationVerbs, CommandEventVerbs):
             return f
 
         return register
+
+    def _declaring(self, register: Callable[[Callable[..., Any]], object]) -> Callable[[F], F]:
+        """A decorator that declares the function as a command of this domain (unless it is one already),
+        then registers it with ``register``; returns the function unchanged."""
+
+        def decorate(func: F) -> F:
+            if self.spec_of(func) is None:
+                self.command(func)
+            register(func)
+            return func
+
+        return decorate
 
     def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None:
         """Record ``retry=`` of a declaration; two declarations of one message type may not disagree."""

@@ -96,8 +96,9 @@ def check_filters(cls: type[BaseModel], names: Iterable[str]) -> None:
 
 
 def declared_indexes(domain: Domain) -> dict[str, tuple[str, ...]]:
-    """The indexed fields of every aggregate and replica model of ``domain``, by the kind it is stored under."""
-    models: list[type[BaseModel]] = [*domain.aggregates.values(), *(s.model for s in domain.replicas.values())]
+    """The indexed fields of every aggregate and stored model (replicas...) of ``domain``, by the kind it is
+    stored under."""
+    models: list[type[BaseModel]] = [*domain.aggregates.values(), *domain.stored_models]
     found: dict[str, tuple[str, ...]] = {}
     for model in models:
         fields = indexed_fields(model)

@@ -92,6 +92,12 @@ class Event(Message):
     """A domain event: something that happened. Named in the past tense (``LoanSubmitted``)."""
 
     public: ClassVar[bool] = True
+    #: The pattern this kind of event stands for in the documents (``x-interlink-pattern``): set by the event
+    #: classes of a pattern (a fat state-transfer event, a thin notification...), None for a plain event.
+    __pattern__: ClassVar[str | None] = None
+    #: The pattern a subscription to this kind of event from another domain stands for, None when the event
+    #: itself says nothing of what the subscriber does with it.
+    __subscribed_pattern__: ClassVar[str | None] = None
 
 
 class PublicEvent(Event):
@@ -116,6 +122,9 @@ class NotificationEvent(PublicEvent):
 
         ctx.emit(CustomerChanged.of(customer, path=f"/customers/{customer.id}"), about=customer)
     """
+
+    __pattern__: ClassVar[str | None] = "state-change-notification"
+    __subscribed_pattern__: ClassVar[str | None] = "state-change-notification"
 
     resource: str = Field(description="The kind of resource that changed (its aggregate type).")
     id: str = Field(description="The id of the resource that changed.")

@@ -38,7 +38,6 @@ from interlink.core.external import ExternalServices
 from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.failures import failure_details
 from interlink.delivery.holding import Holding
 from interlink.delivery.retry import ErrorClass, FailureLedger, RetryPolicy, Verdict, classify
@@ -55,6 +54,7 @@ from interlink.observability import messaging
 from interlink.observability.logs import bound
 from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import Broker, Delivery, Subscription
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
 
 __all__ = ["Consumer", "ConsumerStats"]

@@ -8,18 +8,19 @@ and the one for plain event handlers.
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 from typing import TypeVar
 
 from pydantic import ValidationError
 
 from interlink.core.clock import Clock
-from interlink.core.context import Context, Role
+from interlink.core.context import Role
 from interlink.core.declarations import HandlerSpec
 from interlink.core.domain import Domain
 from interlink.core.messages import Event, split_version
-from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload, UnknownMessageType
+from interlink.ports.envelope import Envelope, describe_validation_error
 
 __all__ = ["CompositeDispatcher", "Dispatcher", "EventHandlerDispatcher", "read_event", "run_handlers"]
 
@@ -60,14 +61,13 @@ class Dispatcher(abc.ABC):
 class EventHandlerDispatcher(Dispatcher):
     """Runs a domain's ``@domain.on(Event)`` handlers, each with a handler-role context."""
 
-    def __init__(self, domain: Domain, clock: Clock) -> None:
+    def __init__(self, domain: Domain, clock: Clock, *, absorbed: Collection[type[Event]] = ()) -> None:
         self.domain = domain
         self._clock = clock
-        # Every version a handler's event can be upcast from routes to that handler. Handlers of an event
-        # that feeds a replica run in the replica's dispatcher, after the copy is updated.
+        # Every version a handler's event can be upcast from routes to that handler. Handlers of an
+        # ``absorbed`` event run in a pattern's own dispatcher instead (a replica's, after the copy is updated).
         self._routes: dict[str, list[HandlerSpec]] = {}
-        fed = {spec.event for spec in domain.replicas.values()}
-        for handler in (h for h in domain.handlers if h.event_type not in fed):
+        for handler in (h for h in domain.handlers if h.event_type not in absorbed):
             for type_ in domain.upcasters.types(handler.event_type):
                 self._routes.setdefault(type_, []).append(handler)
 
@@ -87,7 +87,7 @@ async def run_handlers(
 ) -> None:
     """Run each handler on ``event`` with a handler-role context caused by ``envelope``."""
     for handler in handlers:
-        ctx = Context(
+        ctx = domain.context_type(
             domain,
             uow,
             Role.HANDLER,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from interlink.core.clock import Clock
-from interlink.delivery.envelope import Envelope
 from interlink.ports.broker import Delivery
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import HELD, DeadLetter, Store
 
 __all__ = ["Holding", "aggregate_key"]

@@ -20,7 +20,7 @@ from functools import cache
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
 from interlink.delivery.committer import Committer
-from interlink.delivery.ids import random_hex
+from interlink.ports.ids import random_hex
 from interlink.ports.store import COUNTERS_PREFIX, AggregateWrite, ChangeSet, Store
 
 __all__ = ["ReadCount", "ReadTally", "Reads", "read_count", "reads_type"]

@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 
 from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
-from interlink.delivery.envelope import Envelope, ordering_key_of
 from interlink.exceptions import AdapterError, BrokerError, ConfigurationError, MessageError, MessageRefused
 from interlink.observability import messaging
 from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import Broker, OutgoingMessage
+from interlink.ports.envelope import Envelope, ordering_key_of
 from interlink.ports.store import AuditRecord, ChangeSet, DeadLetter, Store
 
 __all__ = ["PARKED_PREFIX", "Relay", "is_parked_outbox", "requeue_parked"]

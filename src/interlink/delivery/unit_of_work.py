@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
-from interlink.core.command_events import REQUEST_KIND, OutstandingRequest, replies_channel
-from interlink.core.context import Context, FieldValue
+from interlink.core.context import Context, FieldValue, Refresher
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalService, ExternalServices
-from interlink.core.messages import Command, Event
-from interlink.core.notification import Refresher
-from interlink.core.sagas import SAGA_KIND, Saga, begin
-from interlink.delivery.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
+from interlink.core.messages import Event
 from interlink.delivery.read_tally import ReadTally
 from interlink.exceptions import (
     ConcurrencyError,
@@ -33,8 +28,8 @@ from interlink.exceptions import (
     RuleViolation,
 )
 from interlink.observability import messaging, tracing
-from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import channel_of, encode_trusted, new_message_id, ordering_key_of
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
 __all__ = ["Overlay", "UnitOfWork"]
@@ -147,9 +142,9 @@ class UnitOfWork:
         )
         self._identity[key] = aggregate
 
-    def stage_replica(self, copy: Aggregate, expected_version: int) -> None:
-        """Stage a replica record at the producer's version (``copy.version``), replacing the one stored at
-        ``expected_version`` (0: none). Replicas skip versions, so this bypasses ``stage_save``'s +1."""
+    def stage_copy(self, copy: Aggregate, expected_version: int) -> None:
+        """Stage an aggregate at its own version (``copy.version``: a copy follows another domain's versions,
+        which skip), replacing the one stored at ``expected_version`` (0: none); ``stage_save`` would add 1."""
         key = (copy.aggregate_name(), copy.id)
         prior = self._writes.get(key)
         first_expected = prior.expected_version if prior else expected_version
@@ -170,66 +165,7 @@ class UnitOfWork:
 
     def stage_event(self, event: Event, ctx: Context, about: Aggregate | None) -> None:
         fields: dict[str, object] = {"type": event.message_type()}
-        self._stage(event, self._common(ctx) | fields, about)
-
-    def stage_command(self, command: Command, to: str, ctx: Context) -> None:
-        self.send_command(command, to, ctx)
-
-    def stage_request(self, command: Command, to: str, ctx: Context, deadline: datetime) -> None:
-        self.send_command(command, to, ctx, deadline=deadline)
-
-    def send_command(
-        self,
-        command: Command,
-        to: str,
-        ctx: Context,
-        *,
-        deadline: datetime | None = None,
-        command_id: str | None = None,
-        saga: str | None = None,
-    ) -> str:
-        """Stage a command event and return its command id. When a reply is awaited (a reply handler or a
-        saga), the outstanding request is staged with it as a ``~request`` record; its ``deadline`` is when
-        the deadline watch settles it with a timeout."""
-        owner = command.__dict__.get("__owner__") or type(command).__dict__.get("__owner__")
-        if owner and owner != to:
-            raise RuleViolation(f"{type(command).__name__} is a command of domain {owner!r}, not {to!r}")
-        command_id = command_id or new_message_id()
-        fields: dict[str, object] = {
-            "type": f"{to}.{command.message_name()}",
-            "targetdomain": to,
-            "replyto": replies_channel(self.domain.name),
-            "commandid": command_id,
-        }
-        self._stage(command, self._common(ctx) | fields, None)
-        if saga is not None or self.domain.awaits_reply(type(command)):
-            request = OutstandingRequest(
-                command_type=str(fields["type"]),
-                command=command.model_dump(mode="json"),
-                to=to,
-                correlation_id=ctx.correlation_id,
-                sent_at=self._clock.now(),
-                deadline=deadline,
-                saga=saga,
-            )
-            # Its due time is the deadline, so the deadline watch finds it through the store's index.
-            due_at = deadline.timestamp() if deadline is not None else None
-            self.stage_record(REQUEST_KIND, command_id, request.model_dump_json(), 0, due_at=due_at)
-        return command_id
-
-    def stage_saga(self, saga: Saga, data: Any, ctx: Context) -> str:
-        state, first = begin(saga, new_message_id(), data, ctx.correlation_id, self._clock.now())
-        self.stage_record(SAGA_KIND, state.id, state.model_dump_json(), 0)
-        metrics.saga_entered(self, self.domain.name, saga.name, None, state.status.value)
-        with tracing.saga_transition(saga.name, state.id, state.step, "begin"):
-            self.send_command(
-                first.command, first.to, ctx, deadline=first.deadline, command_id=first.command_id, saga=state.id
-            )
-        return state.id
-
-    def stage_reply(self, data: BaseModel, fields: dict[str, object], channel: str) -> None:
-        """Stage a reply message for the channel the command named (not derived from the domains)."""
-        self._stage(data, {"source": self.domain.name, **fields}, None, channel)
+        self.stage_message(event, self._common(ctx) | fields, about)
 
     async def load_record(self, kind: str, id: str) -> tuple[str, int] | None:
         """A framework record (reserved kind, e.g. ``~saga``) as (data JSON, version), or None; sees what
@@ -309,11 +245,12 @@ class UnitOfWork:
             "causationid": ctx.causation_id,
         }
 
-    def _stage(
-        self, message: BaseModel, fields: dict[str, object], about: Aggregate | None, channel: str | None = None
+    def stage_message(
+        self, message: BaseModel, fields: dict[str, object], about: Aggregate | None = None, channel: str | None = None
     ) -> None:
-        """Stage a message with its id and channel known now, and its creation context (a ``create`` span
-        while tracing is on) in its ``traceparent``."""
+        """Stage a message for the outbox with its envelope's ``fields`` (``type``, ``source``...): its id and
+        channel are known now (``channel``, else the one its ``targetdomain`` or source publishes on), and its
+        creation context (a ``create`` span while tracing is on) goes in its ``traceparent``."""
         message_id = new_message_id()
         target = fields.get("targetdomain")
         channel = channel or channel_of(self.domain.name, str(target) if target else None)

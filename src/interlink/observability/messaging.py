@@ -26,7 +26,6 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind
 
-from interlink.delivery.ids import random_hex
 from interlink.observability import tracing
 from interlink.observability.tracing import (
     OFF,
@@ -38,9 +37,10 @@ from interlink.observability.tracing import (
     traceparent_of,
     unsampled,
 )
+from interlink.ports.ids import random_hex
 
 if TYPE_CHECKING:
-    from interlink.delivery.envelope import Envelope
+    from interlink.ports.envelope import Envelope
 
 __all__ = [
     "ConsumerSpans",

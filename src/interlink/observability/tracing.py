@@ -36,7 +36,7 @@ from opentelemetry.trace import (
     TracerProvider,
 )
 
-from interlink.delivery.ids import random_hex
+from interlink.ports.ids import random_hex
 
 __all__ = [
     "OFF",
@@ -77,7 +77,7 @@ _children_follow = False
 def enable(provider: TracerProvider | None = None) -> None:
     """Record spans through ``provider`` (default: the global one) from now on."""
     global _tracer, _children_follow
-    from interlink import __version__
+    from interlink.version import __version__
 
     provider = provider or trace.get_tracer_provider()
     _tracer = provider.get_tracer("interlink", __version__)

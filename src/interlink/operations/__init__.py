@@ -5,6 +5,7 @@ the actor and a reason and is written to the domain's append-only audit log. See
 """
 
 from interlink.operations.facade import Operations
+from interlink.operations.flows import ArrowFigures, DomainTraffic, FlowMeter, TypeBacklog, arrow_figures
 from interlink.operations.opening import open_operations
 from interlink.operations.views import (
     AuditEntry,
@@ -20,16 +21,21 @@ from interlink.operations.views import (
 )
 
 __all__ = [
+    "ArrowFigures",
     "AuditEntry",
     "DeadLetterGroup",
     "DeadLetterView",
     "DomainStatus",
+    "DomainTraffic",
     "FileStatus",
+    "FlowMeter",
     "Operations",
     "Outcome",
     "ReplicaStatus",
     "SagaTimeline",
     "SagaView",
     "TimelineEntry",
+    "TypeBacklog",
+    "arrow_figures",
     "open_operations",
 ]

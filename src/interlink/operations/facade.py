@@ -10,18 +10,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from interlink.core.clock import Clock, SystemClock
-from interlink.core.command_events import REQUEST_KIND, OutstandingRequest
 from interlink.core.domain import Domain
 from interlink.core.messages import Event, split_version
-from interlink.core.sagas import SagaState
 from interlink.delivery import failures
-from interlink.delivery.envelope import Envelope, describe_validation_error, new_message_id
 from interlink.delivery.relay import is_parked_outbox, requeue_parked
 from interlink.exceptions import AdapterError, InvalidInput, InvalidPayload, MessageError, NotFoundError
 from interlink.operations import saga_actions
 from interlink.operations.audit import audit_entry, check_actor, record
+from interlink.operations.flows import OUTBOX_SCAN, DomainTraffic, FlowMeter, traffic_of
 from interlink.operations.letters import group_letters, letter_summary, letter_view, model_of
-from interlink.operations.status import domain_status
+from interlink.operations.status import consumer_lag, domain_status
 from interlink.operations.timeline import saga_view, timeline
 from interlink.operations.views import (
     AuditEntry,
@@ -33,7 +31,10 @@ from interlink.operations.views import (
     SagaView,
 )
 from interlink.patterns.command_events import list_sagas, load_saga
+from interlink.patterns.command_events.declarations import REQUEST_KIND, OutstandingRequest
+from interlink.patterns.command_events.sagas import SagaState
 from interlink.ports.broker import Broker
+from interlink.ports.envelope import Envelope, describe_validation_error, new_message_id
 from interlink.ports.store import AuditRecord, ChangeSet, DeadLetter, Store
 from interlink.runtime.backends import open_broker
 from interlink.runtime.domain_runtime import DomainRuntime
@@ -54,16 +55,24 @@ class Operations:
     broker, what a replay emits waits in the outbox for the domain's relay; with one, it is published before
     the replay returns. Every action takes the ``actor`` and a non-empty ``reason`` and appends an entry to
     the audit log, in the action's transaction (see :mod:`interlink.operations.audit`). Call :meth:`close`
-    at the end when replays ran (it flushes what the replaying runtime holds).
+    at the end when replays ran (it flushes what the replaying runtime holds). A ``meter`` fed by the
+    runtime hosting the domain gives :meth:`traffic` its recent message counts.
     """
 
     def __init__(
-        self, domain: Domain, store: Store, broker: Broker | None = None, *, clock: Clock | None = None
+        self,
+        domain: Domain,
+        store: Store,
+        broker: Broker | None = None,
+        *,
+        clock: Clock | None = None,
+        meter: FlowMeter | None = None,
     ) -> None:
         self.domain = domain
         self.store = store
         self.broker = broker
         self.clock: Clock = clock or SystemClock()
+        self.meter = meter
         self._runtime: DomainRuntime | None = None
 
     async def close(self) -> None:
@@ -354,6 +363,20 @@ class Operations:
     async def audit(self, *, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
         """The audit log, newest first; only entries with an id below ``before`` when given (the next page)."""
         return [audit_entry(r) for r in await self.store.audit_entries(limit, before=before)]
+
+    async def traffic(self) -> DomainTraffic:
+        """This domain's side of its arrows on the landscape, by message type: what it sent recently (when a
+        meter watches its commits), what waits in its outbox, its parked letters, and its consumer lag."""
+        meter = self.meter
+        return traffic_of(
+            self.domain.name,
+            await self.store.outbox_batch(OUTBOX_SCAN),
+            await self._all_letters(),
+            await consumer_lag(self.broker, self.domain.name),
+            meter.recent(self.domain.name) if meter is not None else None,
+            meter.window if meter is not None else FlowMeter().window,
+            self.clock.now(),
+        )
 
     async def status(self) -> DomainStatus:
         """Outbox, dead letters, deferred updates, replicas, inbound files, sagas, and consumer lag."""

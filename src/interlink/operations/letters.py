@@ -8,12 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from interlink.core.command_events import ReplyData
 from interlink.core.domain import Domain
 from interlink.core.messages import Message, split_version
 from interlink.delivery.failures import error_name, fingerprint
 from interlink.operations.views import DeadLetterGroup, DeadLetterView
+from interlink.patterns.command_events.declarations import ReplyData, command_handlers_of
 from interlink.patterns.command_events.replies import reply_command_types
+from interlink.patterns.notification.declarations import notifications_of
+from interlink.patterns.state_transfer.declarations import replicas_of
 from interlink.ports.store import DeadLetter
 
 __all__ = ["group_letters", "letter_summary", "letter_view", "model_of"]
@@ -100,9 +102,9 @@ def model_of(domain: Domain, message_type: str) -> type[BaseModel] | None:
     An older version of an upcast event is matched by its name: its data is upcast before it is checked.
     """
     candidates: list[type[Message]] = [h.event_type for h in domain.handlers]
-    candidates += [spec.event_type for spec in domain.notifications.values()]
-    candidates += [spec.event for spec in domain.replicas.values()]
-    candidates += list(domain.command_handlers)
+    candidates += [spec.event_type for spec in notifications_of(domain).values()]
+    candidates += [spec.event for spec in replicas_of(domain).values()]
+    candidates += list(command_handlers_of(domain))
     candidates += list(domain.events.values())
     for cls in candidates:
         if cls.message_type() == message_type:

@@ -17,13 +17,14 @@ from dataclasses import replace
 from typing import Any
 
 from interlink.core.clock import Clock
-from interlink.core.command_events import REQUEST_KIND, Outcome, OutstandingRequest, ReplyData
-from interlink.core.context import Context, Role
+from interlink.core.context import Role
 from interlink.core.domain import Domain
-from interlink.core.sagas import SAGA_KIND, Saga, SagaEntry, SagaState, SagaStatus
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidInput, NotFoundError
+from interlink.patterns.command_events.declarations import REQUEST_KIND, Outcome, OutstandingRequest, ReplyData
 from interlink.patterns.command_events.replies import settle
+from interlink.patterns.command_events.sagas import SAGA_KIND, Saga, SagaEntry, SagaState, SagaStatus, sagas_of
+from interlink.patterns.command_events.sending import send_command
 from interlink.ports.store import AuditRecord, ChangeSet, Store
 
 __all__ = ["Audit", "abandon", "compensate", "retry_step", "saga_summary"]
@@ -49,7 +50,7 @@ async def _load(domain: Domain, uow: UnitOfWork, saga_id: str) -> tuple[SagaStat
     if found is None:
         raise NotFoundError("saga", saga_id)
     state = SagaState.model_validate_json(found[0])
-    saga = domain.sagas.get(state.name)
+    saga = sagas_of(domain).get(state.name)
     if saga is None:
         raise ConfigurationError(
             f"saga {saga_id} is a {state.name!r} saga, which domain {domain.name!r} no longer declares"
@@ -81,8 +82,10 @@ async def retry_step(domain: Domain, store: Store, clock: Clock, saga_id: str, a
         else (step.make_compensation(data) if undo else step.make(data))
     )
     deadline = request.deadline if request is not None else state.deadline
-    ctx = Context(domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id)
-    uow.send_command(command, step.target(), ctx, deadline=deadline, command_id=command_id, saga=state.id)
+    ctx = domain.context_type(
+        domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
+    )
+    send_command(uow, ctx, command, step.target(), deadline=deadline, command_id=command_id, saga=state.id)
     now = clock.now()
     state.history.append(SagaEntry(at=now, step=state.step, what="operator: step re-sent", detail=command_id))
     uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), version)

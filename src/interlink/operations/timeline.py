@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from interlink.core.command_events import OutstandingRequest
 from interlink.core.domain import Domain
-from interlink.core.sagas import SagaEntry, SagaState
 from interlink.operations.views import SagaTimeline, SagaView, TimelineEntry
+from interlink.patterns.command_events.declarations import OutstandingRequest
+from interlink.patterns.command_events.sagas import SagaEntry, SagaState, sagas_of
 
 __all__ = ["saga_view", "timeline"]
 
 
 def saga_view(domain: Domain, state: SagaState, now: datetime) -> SagaView:
     """The list view of one saga."""
-    saga = domain.sagas.get(state.name)
+    saga = sagas_of(domain).get(state.name)
     return SagaView(
         id=state.id,
         name=state.name,
@@ -46,7 +46,7 @@ def _kind(entry: SagaEntry) -> str:
 
 def timeline(domain: Domain, state: SagaState, request: OutstandingRequest | None, now: datetime) -> SagaTimeline:
     """One saga in full, with the request it waits for (``request``) when there is one."""
-    saga = domain.sagas.get(state.name)
+    saga = sagas_of(domain).get(state.name)
     steps: list[dict[str, str | None]] = [
         {
             "command": s.command.message_name(),

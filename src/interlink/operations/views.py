@@ -132,10 +132,12 @@ class AuditEntry(_View):
 
 
 class ReplicaStatus(_View):
-    """One replica the domain keeps, and how many copies it holds."""
+    """One replica the domain keeps, how many copies it holds, and the type of the fat event feeding it (its
+    lag is the feed's messages not applied yet: see :func:`interlink.operations.flows.replica_lag`)."""
 
     name: str
     copies: int
+    feed: str | None = None
 
 
 class FileStatus(_View):
@@ -145,10 +147,14 @@ class FileStatus(_View):
     source: str
     name: str
     state: str
+    #: Records whose outcome is committed (the checkpoint), of which accepted and rejected.
     records: int
     accepted: int
     rejected: int
     claimed_at: datetime
+    #: The file's size in bytes, and the worker holding it.
+    size: int | None = None
+    owner: str | None = None
 
 
 class DomainStatus(_View):

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from interlink.delivery.envelope import Envelope
 from interlink.exceptions import BrokerError, MessageRefused
+from interlink.ports.envelope import Envelope
 
 __all__ = ["Broker", "Delivery", "OutgoingMessage", "Subscription", "too_large"]
 

@@ -18,7 +18,6 @@ from interlink.core.messages import Event
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
 from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
-from interlink.delivery.ids import random_hex
 from interlink.delivery.read_tally import ReadTally
 from interlink.delivery.redrive import Redrive
 from interlink.delivery.relay import Relay
@@ -26,11 +25,10 @@ from interlink.delivery.retry import RetryPolicy
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError
 from interlink.observability import messaging, tracing
-from interlink.patterns.command_events import CommandDispatcher, DeadlineWatch, ReplyDispatcher
-from interlink.patterns.inbound_file import FileIntake
-from interlink.patterns.notification import DeferredReads, NotificationDispatcher
-from interlink.patterns.state_transfer import ReplicaDispatcher
+from interlink.patterns.pattern import Part
+from interlink.patterns.registry import PATTERNS
 from interlink.ports.broker import Broker, Subscription
+from interlink.ports.ids import random_hex
 from interlink.ports.store import ChangeSet, IdempotencyRecord, Store
 from interlink.runtime.retention import Pruner, check_inbox_window, log_retention
 from interlink.runtime.settings import Settings
@@ -39,6 +37,7 @@ __all__ = ["DomainRuntime"]
 
 log = logging.getLogger("interlink.runtime")
 R = TypeVar("R")
+P = TypeVar("P", bound=Part)
 
 
 class DomainRuntime:
@@ -74,6 +73,7 @@ class DomainRuntime:
                 list(domain.external_services.values()), base_urls=urls, policy=circuit
             )
         self.external = external
+        self._commit_listeners: list[Callable[[Sequence[ChangeSet]], None]] = []
         self.committer = Committer(store, on_commit=self._committed)
         self.relay = Relay(
             store,
@@ -82,27 +82,22 @@ class DomainRuntime:
             poll_interval=self.settings.relay_poll_interval,
             committer=self.committer,
         )
-        if domain.notifications:
-            dispatchers = [*dispatchers, NotificationDispatcher(domain, self.clock)]
-        #: Serves ctx.fresh for the domain's notification subscriptions (None when it has none).
-        self.deferred_reads = (
-            DeferredReads(domain, store, self.committer, self.clock, external) if domain.notifications else None
-        )
+        #: What each pattern runs in this domain (dispatchers, background work, ctx.fresh), in the order of
+        #: the registration list.
+        self.parts: list[Part] = [part for pattern in PATTERNS for part in pattern.parts(self)]
+        #: Serves ctx.fresh for the domain's notification subscriptions (None when no pattern offers one).
+        self.refresher = next((p.refresher for p in self.parts if p.refresher is not None), None)
         #: Counts the reads of the copies kept from other domains, for ``interlink advise``.
-        kept = [s.aggregate for s in domain.notifications.values() if s.aggregate is not None]
-        kept += [r.model for r in domain.replicas.values()]
+        kept = [model for part in self.parts for model in part.kept]
         self.read_tally = ReadTally(store, self.committer, self.clock, kept) if kept else None
-        if domain.replicas:
-            dispatchers = [*dispatchers, ReplicaDispatcher(domain, self.clock)]
-        command_events: list[Dispatcher] = [CommandDispatcher(domain, self.clock), ReplyDispatcher(domain, self.clock)]
+        absorbed = frozenset(event for part in self.parts for event in part.absorbs)
         self.dispatcher = CompositeDispatcher(
-            [EventHandlerDispatcher(domain, self.clock), *command_events, *dispatchers]
+            [
+                EventHandlerDispatcher(domain, self.clock, absorbed=absorbed),
+                *(d for part in self.parts for d in part.dispatchers),
+                *dispatchers,
+            ]
         )
-        # Outstanding requests with a deadline (replies awaited, sagas) need a watch for their timeouts.
-        self.deadlines = (
-            DeadlineWatch(domain, store, self.committer, self.clock) if domain.reply_handlers or domain.sagas else None
-        )
-        self._deadline_task: asyncio.Task[None] | None = None
         types = self.dispatcher.types()
         self.subscription = Subscription(
             name=domain.name, channels=tuple(sorted(set(types.values()))), types=frozenset(types)
@@ -135,7 +130,6 @@ class DomainRuntime:
             for _ in range(self.settings.consumers_per_domain if types else 0)
         ]
         self._tasks: list[asyncio.Task[None]] = []
-        self.intake = FileIntake(self) if domain.inbound_files else None
         interval = self.settings.redrive_interval
         #: Hands letters parked after a transient budget back to their handlers (None: no subscription, or off).
         self.redrive = (
@@ -158,11 +152,21 @@ class DomainRuntime:
         """The retry policy of a CloudEvents type: its declaration's, else the settings'."""
         return self.retry_policies.get(message_type, self.settings.retry)
 
+    def on_commit(self, listener: Callable[[Sequence[ChangeSet]], None]) -> None:
+        """Call ``listener`` with each group of change sets once it committed (the console's message rates)."""
+        self._commit_listeners.append(listener)
+
     def _committed(self, changes: Sequence[ChangeSet]) -> None:
         if any(change.outbox for change in changes):
             self.relay.wake()
+        for listener in self._commit_listeners:
+            listener(changes)
 
     # -- lifecycle ---------------------------------------------------------------------------------
+
+    def part(self, kind: type[P]) -> P | None:
+        """This domain's part of a pattern, by its class (None when the domain declares none of it)."""
+        return next((p for p in self.parts if isinstance(p, kind)), None)
 
     async def prepare(self) -> None:
         """Connect the store and declare the subscription (idempotent), without starting any work."""
@@ -183,10 +187,8 @@ class DomainRuntime:
         self._tasks += [
             asyncio.create_task(c.run(), name=f"{self.domain.name}-consumer-{i}") for i, c in enumerate(self.consumers)
         ]
-        if self.intake is not None:
-            await self.intake.start()
-        if self.deadlines is not None:
-            self._deadline_task = self.deadlines.start(f"{self.domain.name}-deadlines")
+        for part in self.parts:
+            await part.start()
         if self.redrive is not None:
             self._redrive_task = self.redrive.start(f"{self.domain.name}-redrive")
         log_retention(self.domain.name, self.settings.retention)
@@ -196,12 +198,8 @@ class DomainRuntime:
     async def stop(self) -> None:
         """Stop taking messages, finish those in hand, flush the outbox, close the store."""
         self._prepared = False
-        if self.intake is not None:
-            await self.intake.stop()
-        if self.deadlines is not None and self._deadline_task is not None:
-            self.deadlines.stop()
-            await asyncio.gather(self._deadline_task, return_exceptions=True)
-            self._deadline_task = None
+        for part in reversed(self.parts):
+            await part.stop()
         if self.redrive is not None and self._redrive_task is not None:
             self.redrive.stop()
             await asyncio.gather(self._redrive_task, return_exceptions=True)
@@ -220,8 +218,8 @@ class DomainRuntime:
             if task.done() and not task.cancelled() and task.exception():
                 log.error("%s ended with %r", task.get_name(), task.exception())
         self._tasks = []
-        if self.deferred_reads is not None:
-            await self.deferred_reads.flush()
+        for part in self.parts:
+            await part.flush()
         if self.read_tally is not None:
             await self.read_tally.flush()
         if self._owned_external is not None:
@@ -232,8 +230,8 @@ class DomainRuntime:
         """Flush the deferred-read counters and close the external services, leaving the store and broker as
         they are: the end of a runtime made only to replay over a store its caller owns (see
         :class:`interlink.operations.Operations`)."""
-        if self.deferred_reads is not None:
-            await self.deferred_reads.flush()
+        for part in self.parts:
+            await part.flush()
         if self._owned_external is not None:
             await self._owned_external.close()
 
@@ -295,7 +293,7 @@ class DomainRuntime:
             self.clock,
             traceparent=traceparent,
             external=self.external,
-            refresher=self.deferred_reads,
+            refresher=self.refresher,
             max_message_size=self.broker.max_message_size,
             reads=self.read_tally,
         )
@@ -308,7 +306,7 @@ class DomainRuntime:
             raise ConfigurationError(f"no dead letter {letter_id} in domain {self.domain.name!r}")
 
     def _context(self, uow: UnitOfWork, role: Role, name: str, correlation_id: str | None) -> Context:
-        return Context(
+        return self.domain.context_type(
             self.domain,
             uow,
             role,

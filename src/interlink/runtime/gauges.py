@@ -1,4 +1,5 @@
-"""Samples the gauges read from the stores (outbox, sagas, pending flags) into the metric readings.
+"""Samples the gauges read from the stores (outbox, consumer lag, and each pattern's: sagas, pending flags)
+into the metric readings.
 
 Counting rows is a query, so it runs every ``Settings.metrics_interval`` seconds in the background, never
 per scrape: a scrape reads the last sample. A failed sample (the store is down) keeps the previous values.
@@ -12,20 +13,13 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from interlink.core.sagas import SagaStatus
 from interlink.observability.metrics import Readings, readings
 from interlink.observability.metrics.hooks import messaging_system
-from interlink.patterns.command_events import list_sagas
-from interlink.patterns.notification import subscription_figures
 from interlink.runtime.domain_runtime import DomainRuntime
 
 __all__ = ["StoreGauges"]
 
 log = logging.getLogger("interlink.metrics")
-
-#: The saga states worth a gauge: those still going on, and the failed ones that need an operator.
-_SAGA_STATES = (SagaStatus.RUNNING, SagaStatus.COMPENSATING, SagaStatus.FAILED)
-_PAGE = 1000
 
 
 class StoreGauges:
@@ -80,24 +74,5 @@ async def _sample(runtime: DomainRuntime, found: Readings) -> None:
             lag = {"interlink.domain": domain, "messaging.system": messaging_system(runtime.broker.scheme),
                    "messaging.consumer.group.name": runtime.subscription.name}  # fmt: skip
             found.set("interlink.consumer.lag", lag, backlog)
-    if runtime.domain.sagas:
-        for state in _SAGA_STATES:
-            found.set("interlink.sagas", {"interlink.domain": domain, "interlink.saga.state": state.value},
-                      await _count_sagas(runtime, state))  # fmt: skip
-    for spec in runtime.domain.notifications.values():
-        if spec.deferred:
-            figures = await subscription_figures(store, spec)
-            attributes: dict[str, str | int] = {"interlink.domain": domain, "messaging.consumer.group.name": spec.name}
-            found.set("interlink.deferred.pending", attributes, figures.pending)
-            age = (now - figures.oldest_pending).total_seconds() if figures.oldest_pending else 0.0
-            found.set("interlink.deferred.oldest_age", attributes, max(0.0, age))
-
-
-async def _count_sagas(runtime: DomainRuntime, state: SagaStatus) -> int:
-    count, after = 0, None
-    while True:
-        page = await list_sagas(runtime.store, status=state.value, after=after, limit=_PAGE)
-        count += len(page)
-        if len(page) < _PAGE:
-            return count
-        after = page[-1].id
+    for part in runtime.parts:
+        await part.sample(found, now)

@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from starlette.types import ASGIApp
 
@@ -16,7 +16,6 @@ from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure import ApiSettings
-from interlink.patterns.inbound_file import FileIntake
 from interlink.ports.broker import Broker
 from interlink.runtime.backends import open_broker, open_store, redact
 from interlink.runtime.domain_runtime import DomainRuntime
@@ -117,8 +116,8 @@ class Runtime:
                 self._runtimes[domain.name] = runtime
                 what = f"the store of {domain.name} at {redact(stores[domain.name].url)} (and its subscription)"
                 await until_ready(what, runtime.prepare, backoff)
-                if runtime.intake is not None:
-                    await until_ready(f"the inbound folders of {domain.name}", _folders(runtime.intake), backoff)
+                for part in runtime.parts:
+                    await until_ready(f"{part.needs} of {domain.name}", part.ready, backoff)
             # Every subscription exists before any relay publishes: a broker that fans out at publish
             # time would otherwise never deliver the first events to a domain hosted here.
             for runtime in self._runtimes.values():
@@ -222,13 +221,3 @@ class Runtime:
             log.info("stopping: finishing messages in hand and flushing outboxes")
         finally:
             await self.stop()
-
-
-def _folders(intake: FileIntake) -> Callable[[], Awaitable[None]]:
-    """Creating (or checking) the folders of every inbound file source, as one start-up attempt."""
-
-    async def ensure() -> None:
-        for worker in intake.workers:
-            worker.folders.ensure()
-
-    return ensure

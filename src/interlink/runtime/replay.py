@@ -36,10 +36,10 @@ from typing import Literal
 
 from interlink.core.domain import Domain
 from interlink.delivery.crashpoints import crash_point
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.retry import classify
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError, DuplicateMessage, PreconditionFailed
+from interlink.ports.envelope import Envelope
 from interlink.ports.store import HELD, RELEASED, AuditRecord, ChangeSet, DeadLetter, InboxMark, Store
 from interlink.runtime.backends import open_broker, open_store
 from interlink.runtime.domain_runtime import DomainRuntime
@@ -235,7 +235,7 @@ class Replayer:
             runtime.clock,
             traceparent=envelope.traceparent,
             external=runtime.external,
-            refresher=runtime.deferred_reads,
+            refresher=runtime.refresher,
         )
         await runtime.dispatcher.dispatch(envelope, uow)
         change = uow.changes()

@@ -4,15 +4,15 @@
 model into AsyncAPI 3.0 as on the wire of a given broker (:func:`asyncapi_document`, the broker's layout in
 :mod:`interlink.specs.wire`) and the landscape diagram (:func:`build_landscape`,
 then :mod:`interlink.specs.diagram` or :func:`~interlink.specs.landscape.mermaid`);
-:func:`file_schemas` gives inbound file layouts as JSON Schema; :func:`write_bundle` writes them all, with
-the OpenAPI documents, to one folder; :func:`diff_paths` finds breaking changes between two versions.
+:func:`write_bundle` writes them all, with the OpenAPI documents and the inbound files' JSON Schemas
+(:mod:`interlink.patterns.inbound_file.schemas`), to one folder; :func:`diff_paths` finds breaking changes
+between two versions.
 """
 
 from interlink.specs.asyncapi import asyncapi_document
 from interlink.specs.bundle import write_bundle
 from interlink.specs.collect import collect
 from interlink.specs.diff import diff_paths
-from interlink.specs.files import file_schemas
 from interlink.specs.landscape import build_landscape
 from interlink.specs.model import DomainSpec
 
@@ -22,6 +22,5 @@ __all__ = [
     "build_landscape",
     "collect",
     "diff_paths",
-    "file_schemas",
     "write_bundle",
 ]

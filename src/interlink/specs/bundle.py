@@ -19,10 +19,10 @@ import yaml
 from interlink.core.domain import Domain
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.api_exposure import ApiSettings, build_api
+from interlink.patterns.inbound_file.schemas import file_schemas
 from interlink.specs.asyncapi import asyncapi_document
 from interlink.specs.collect import collect
 from interlink.specs.diagram import html_page, svg
-from interlink.specs.files import file_schemas
 from interlink.specs.landscape import build_landscape, mermaid
 
 __all__ = ["BundledDomain", "write_bundle"]

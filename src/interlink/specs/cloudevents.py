@@ -1,5 +1,5 @@
 """The body of every message, as JSON Schema: a CloudEvents 1.0 envelope in structured mode, its ``data``
-the message's own schema (see ``delivery/envelope.py``).
+the message's own schema (see ``ports/envelope.py``).
 
 Every broker carries this one JSON document as the body; a consumer receives it whole. Interlink's
 extension attributes sit beside the core ones: ``correlationid``, ``causationid``, ``aggregateversion``,

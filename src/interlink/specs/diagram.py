@@ -29,6 +29,8 @@ ARROW = "#7a7a7a"
 FONT = "Helvetica, Arial, sans-serif"
 #: Font sizes (px): a box's name and description, an arrow label's title and details.
 NAME, DESCRIPTION, TITLE, DETAIL = 15, 12, 13, 11
+#: The height of the line a label keeps free for live figures (``svg(..., figures=True)``, the console's).
+FIGURES = 14
 
 
 def text_width(text: str, size: float, *, bold: bool = False) -> float:
@@ -167,12 +169,12 @@ class Label:
         )
 
 
-def _texts(edge: Edge) -> tuple[str, str, float, float]:
+def _texts(edge: Edge, figures: bool = False) -> tuple[str, str, float, float]:
     """An arrow's label: its title, its (shortened) details, and the size of the box holding them."""
     detail = ", ".join(edge.details)
     short = detail if len(detail) <= 32 else detail[:30] + "..."
     width = max(text_width(edge.title, TITLE, bold=True), text_width(short, DETAIL)) + 16
-    return short, detail, width, 36 if short else 22
+    return short, detail, width, (36 if short else 22) + (FIGURES if figures else 0)
 
 
 def _ends(edge: Edge, boxes: dict[str, Box]) -> tuple[float, float, int]:
@@ -186,7 +188,7 @@ def _ends(edge: Edge, boxes: dict[str, Box]) -> tuple[float, float, int]:
     return s.x, t.x + t.w, -1
 
 
-def _place_labels(landscape: Landscape, boxes: dict[str, Box]) -> list[Label]:
+def _place_labels(landscape: Landscape, boxes: dict[str, Box], figures: bool = False) -> list[Label]:
     """A label per arrow, halfway along it, the labels of arrows between the same two boxes stacked in lanes;
     then greedily moved down until no label meets another label or a box."""
     pairs: dict[frozenset[str], list[int]] = {}
@@ -197,7 +199,7 @@ def _place_labels(landscape: Landscape, boxes: dict[str, Box]) -> list[Label]:
     for members in pairs.values():
         for lane, i in enumerate(members):
             edge = landscape.edges[i]
-            _, _, w, h = _texts(edge)
+            _, _, w, h = _texts(edge, figures)
             x1, x2, way = _ends(edge, boxes)
             s, t = boxes[edge.source], boxes[edge.target]
             y = (s.cy + t.cy) / 2 + (lane - (len(members) - 1) / 2) * (h + LABEL_GAP * 2)
@@ -243,13 +245,15 @@ def _lanes(landscape: Landscape, boxes: dict[str, Box], labels: list[Label]) -> 
     return [(a, b) for a, b in ends]
 
 
-def _edge(edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, float]) -> tuple[str, str]:
+def _edge(
+    edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, float], figures: bool = False
+) -> tuple[str, str]:
     """An arrow and its label: the path runs from its source's side to the label's near edge, through the label
     (which hides it) and on from the far edge to its target's side. The label is returned apart, to be drawn
     above every arrow: no other arrow then runs over it."""
     x1, x2, way = _ends(edge, boxes)
     y1, y2 = ys
-    short, detail, _, _ = _texts(edge)
+    short, detail, _, _ = _texts(edge, figures)
     left, right = label.x - label.w / 2, label.x + label.w / 2
     if way == 0:  # out to the label's left side and back
         route = (
@@ -274,7 +278,8 @@ def _edge(edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, floa
         # The label's place, unpainted: the arrow's group spans its label, so a straight arrow has a height.
         f'<rect x="{left}" y="{top}" width="{label.w}" height="{label.h}" fill="none" stroke="none"/></g>'
     ), (
-        f'<g class="integration-label" data-source="{escape(edge.source)}" data-target="{escape(edge.target)}">'
+        f'<g class="integration-label" data-source="{escape(edge.source)}" data-target="{escape(edge.target)}" '
+        f'data-pattern="{escape(edge.pattern)}" data-reply="{str(edge.reply).lower()}">'
         f'<rect x="{left}" y="{top}" width="{label.w}" height="{label.h}" rx="4" fill="#ffffff" stroke="#bdbdbd"/>'
         f'<text x="{label.x}" y="{top + 16}" text-anchor="middle" font-size="{TITLE}" font-weight="bold">'
         f"{escape(edge.title)}</text>"
@@ -283,16 +288,23 @@ def _edge(edge: Edge, boxes: dict[str, Box], label: Label, ys: tuple[float, floa
             if short
             else ""
         )
+        + (
+            f'<text class="figures" x="{label.x}" y="{top + label.h - 5}" text-anchor="middle" '
+            f'font-size="{DETAIL}"></text>'
+            if figures
+            else ""
+        )
         + "</g>"
     )
 
 
-def svg(landscape: Landscape, title: str = "Landscape") -> str:
-    """The landscape as one SVG document."""
+def svg(landscape: Landscape, title: str = "Landscape", *, figures: bool = False) -> str:
+    """The landscape as one SVG document; with ``figures``, each label keeps an empty ``text.figures`` line
+    at its foot, for a page to fill with the arrow's live figures."""
     boxes, width, height = _layout(landscape)
-    labels = _place_labels(landscape, boxes)
+    labels = _place_labels(landscape, boxes, figures)
     lanes = _lanes(landscape, boxes, labels)
-    pairs = [_edge(edge, boxes, labels[i], lanes[i]) for i, edge in enumerate(landscape.edges)]
+    pairs = [_edge(edge, boxes, labels[i], lanes[i], figures) for i, edge in enumerate(landscape.edges)]
     drawn = [arrow for arrow, _ in pairs] + [caption for _, caption in pairs]
     width = max([width] + [label.x + label.w / 2 + MARGIN for label in labels])
     height = max([height] + [label.y + label.h / 2 + MARGIN for label in labels])

@@ -20,6 +20,8 @@ __all__ = [
     "API_EXPOSURE",
     "COMMAND_EVENT",
     "DEFERRED_UPDATE",
+    "FETCH",
+    "FIELDS_READ",
     "INBOUND_FILE",
     "PATTERNS",
     "STATE_CHANGE_NOTIFICATION",
@@ -32,7 +34,9 @@ __all__ = [
     "Reply",
     "SagaSpec",
     "SagaStepSpec",
+    "events_channel",
     "operation_id",
+    "summary_of",
 ]
 
 API_EXPOSURE = "api-exposure"
@@ -51,6 +55,22 @@ PATTERNS: dict[str, str] = {
     STATE_TRANSFER: "state transfer",
     COMMAND_EVENT: "command event",
 }
+
+
+#: The extension of a replica's operation listing the fields of the producer's event it keeps.
+FIELDS_READ = "x-interlink-fields-read"
+#: The extension of a notification's operation naming the resource it fetches from the producer's API.
+FETCH = "x-interlink-fetch"
+
+
+def events_channel(owner: str) -> str:
+    """Where a domain's events travel."""
+    return f"{owner}.events"
+
+
+def summary_of(cls: type) -> str:
+    """The first paragraph of a class's docstring, on one line: a message's summary in the documents."""
+    return (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
 _WORD = re.compile(r"([A-Z]+)([A-Z][a-z])|([a-z0-9])([A-Z])")

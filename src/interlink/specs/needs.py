@@ -15,9 +15,8 @@ import re
 from typing import Any
 
 from interlink.specs.cloudevents import data_schema
-from interlink.specs.collect import FETCH, FIELDS_READ
 from interlink.specs.compat import Change, document_resolver
-from interlink.specs.model import DEFERRED_UPDATE, STATE_CHANGE_NOTIFICATION
+from interlink.specs.model import DEFERRED_UPDATE, FETCH, FIELDS_READ, STATE_CHANGE_NOTIFICATION
 
 __all__ = ["check_needs"]
 

@@ -55,6 +55,7 @@ __all__ = ["Landscape"]
 
 R = TypeVar("R")
 In = TypeVar("In", bound=BaseModel)
+Ctx = TypeVar("Ctx", bound=Context)
 
 #: The default broker: in memory, and a fetched message stays with its consumer until the test's clock
 #: releases its retry (a real minute must not redeliver it behind the clock's back).
@@ -208,7 +209,7 @@ class Landscape:
     @overload
     async def execute(
         self,
-        command: Callable[[Context], Awaitable[R]],
+        command: Callable[[Ctx], Awaitable[R]],
         data: None = None,
         *,
         domain: str | Domain | None = None,
@@ -217,7 +218,7 @@ class Landscape:
     @overload
     async def execute(
         self,
-        command: Callable[[Context, In], Awaitable[R]],
+        command: Callable[[Ctx, In], Awaitable[R]],
         data: In | Mapping[str, Any],
         *,
         domain: str | Domain | None = None,
@@ -300,18 +301,19 @@ class Landscape:
         while True:
             # The deadline watches also tick on their own; this tick makes a deadline the clock passed fire
             # now, and a timeout committed by either is in an outbox before the quiet check below.
-            fired = await self.broker.release_due() + await self._deadlines()
+            fired = await self.broker.release_due() + await self._ticks()
             busy = await self._wait_quiet(deadline)
             if busy:
                 raise TimeoutError(f"the landscape did not settle: {'; '.join(busy)}")
             if not fired and not await self.broker.flush_reordered():
                 return
 
-    async def _deadlines(self) -> int:
+    async def _ticks(self) -> int:
         fired = 0
         for name in self.domains:
-            if name not in self._down and (watch := self[name].deadlines) is not None:
-                fired += await watch.tick()
+            if name not in self._down:
+                for part in self[name].parts:
+                    fired += await part.tick()
         return fired
 
     async def _wait_quiet(self, deadline: float) -> list[str]:

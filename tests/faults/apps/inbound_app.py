@@ -28,8 +28,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from interlink import Aggregate, Context, Domain
-from interlink.core.inbound import CsvFormat, FileFormat
 from interlink.exceptions import BusinessRuleError
+from interlink.patterns.inbound_file.declarations import CsvFormat, FileFormat
 
 
 class Entry(Aggregate):

@@ -25,8 +25,8 @@ from pydantic import BaseModel
 
 from interlink import Aggregate, Command, Context, Domain, PublicEvent, Reply, Step
 from interlink.core.messages import NotificationEvent
-from interlink.core.sagas import SagaState
-from interlink.core.state_transfer import Replica, StateTransferEvent
+from interlink.patterns.command_events.sagas import SagaState
+from interlink.patterns.state_transfer.declarations import Replica, StateTransferEvent
 
 hub = Domain("hub", description="Takes one message of every kind, and fails on each until fixed")
 peer = Domain("peer", description="Sends hub events, notifications, commands and replies")

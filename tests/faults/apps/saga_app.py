@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository, for tests.support
 
-from interlink.core.command_events import REPLY_KIND, ReplyData
-from interlink.delivery.envelope import Envelope, new_message_id
 from interlink.patterns.command_events import list_sagas
+from interlink.patterns.command_events.declarations import REPLY_KIND, ReplyData
 from interlink.ports.broker import OutgoingMessage
+from interlink.ports.envelope import Envelope, new_message_id
 from interlink.ports.store import Store
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store

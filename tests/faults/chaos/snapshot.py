@@ -10,8 +10,8 @@ from typing import Any
 
 from examples.bank.customer import INBOUND_DIRECTORY as CUSTOMER_FILES
 
-from interlink.core.command_events import REQUEST_KIND
-from interlink.core.sagas import SAGA_KIND
+from interlink.patterns.command_events.declarations import REQUEST_KIND
+from interlink.patterns.command_events.sagas import SAGA_KIND
 from interlink.patterns.inbound_file.reports import REPORT
 from interlink.ports.store import DeadLetter, InboundFile, Store
 from tests.faults.support import list_all

@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from interlink.core.command_events import REPLY_KIND
-from interlink.core.sagas import SAGA_KIND, SagaStatus
 from interlink.exceptions import ConcurrencyError, DuplicateMessage
+from interlink.ports.kinds import ENDED_SAGA_STATES, REPLY_KIND, SAGA_KIND
 from interlink.ports.store import (
     COUNTERS_PREFIX,
     HELD,
@@ -267,7 +266,7 @@ class MemoryStore(Store):
             dropped = set(sorted(i for i in old_ids if i is not None)[:limit])
             state.audit[:] = [a for a in state.audit if a.id not in dropped]
             return len(dropped)
-        ended = {s.value for s in SagaStatus if s.ended}
+        ended = ENDED_SAGA_STATES
 
         def retained(k: str, id: str) -> bool:
             if kind is Retained.COUNTERS:

@@ -27,7 +27,7 @@ from sqlalchemy.schema import DDL, CreateColumn, CreateIndex, CreateTable, Execu
 from sqlalchemy.sql.dml import UpdateBase
 
 from interlink.adapters.stores import schema
-from interlink.core.command_events import REQUEST_KIND
+from interlink.ports.kinds import REQUEST_KIND
 
 __all__ = ["MIGRATIONS", "Ddl", "Migration", "compatible_from"]
 

@@ -13,8 +13,7 @@ from sqlalchemy import ColumnElement, Delete, Table, and_, delete, literal_colum
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from interlink.adapters.stores import schema
-from interlink.core.command_events import REPLY_KIND
-from interlink.core.sagas import SAGA_KIND, SagaStatus
+from interlink.ports.kinds import ENDED_SAGA_STATES, REPLY_KIND, SAGA_KIND
 from interlink.ports.store import COUNTERS_PREFIX, Retained
 
 __all__ = ["SqlRetention"]
@@ -64,5 +63,5 @@ class SqlRetention:
             after = COUNTERS_PREFIX[:-1] + chr(ord(COUNTERS_PREFIX[-1]) + 1)
             kinds = and_(t.c.kind >= COUNTERS_PREFIX, t.c.kind < after)
             return t, and_(kinds, t.c.updated_at < older_than)
-        ended = [s.value for s in SagaStatus if s.ended]
+        ended = sorted(ENDED_SAGA_STATES)
         return t, and_(t.c.kind == SAGA_KIND, t.c.updated_at < older_than, self._field("status").in_(ended))

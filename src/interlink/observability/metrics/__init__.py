@@ -83,7 +83,7 @@ def enable_metrics(provider: MeterProvider | None = None) -> Recorder:
         provider = SdkMeterProvider(
             metric_readers=[reader], resource=Resource.create(), exemplar_filter=AlwaysOffExemplarFilter()
         )
-    from interlink import __version__
+    from interlink.version import __version__
 
     recorder = Recorder(provider.get_meter("interlink", __version__))
     _setup = _Setup(provider, registry)

@@ -33,18 +33,8 @@ def served(domain: Domain) -> list[CommandSpec | QuerySpec]:
 
 def internal_commands(domain: Domain) -> set[str]:
     """Names of the commands the domain runs itself (from handlers, notifications, files and sagas)."""
-    found: set[str] = set()
-    for notification in domain.notifications.values():
-        found.add(notification.command.name)
-        if notification.gone is not None:
-            found.add(notification.gone.name)
-    found.update(source.command.name for source in domain.inbound_files.values())
-    for saga in domain.sagas.values():
-        if saga.on_end is not None and (spec := domain.spec_of(saga.on_end)) is not None:
-            found.add(spec.name)
-    runners: list[Callable[..., Any]] = [h.func for h in domain.handlers]
-    runners += [h.func for h in domain.command_handlers.values()]
-    runners += [h.func for h in domain.reply_handlers.values()]
+    found: set[str] = set(domain.internal_commands)
+    runners: list[Callable[..., Any]] = [h.func for h in domain.handlers] + domain.runners
     for runner in runners:
         for func in _referenced(runner, _DEPTH, set()):
             spec = domain.spec_of(func)

@@ -6,7 +6,8 @@
 - :mod:`.deadlines`: outstanding requests past their deadline get a timed-out reply, once;
 - :mod:`.views`: read the sagas of a store (CLI, API).
 
-The declarations live in :mod:`interlink.core.command_events` and :mod:`interlink.core.sagas`.
+The declarations are :mod:`.declarations` and :mod:`.sagas`; the verbs on a domain and a context, :mod:`.verbs`;
+sending a command event or starting a saga in a unit of work, :mod:`.sending`.
 """
 
 from interlink.patterns.command_events.deadlines import DeadlineWatch

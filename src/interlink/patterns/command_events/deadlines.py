@@ -15,11 +15,11 @@ import contextlib
 import logging
 
 from interlink.core.clock import Clock
-from interlink.core.command_events import REQUEST_KIND, Outcome, OutstandingRequest, ReplyData
 from interlink.core.domain import Domain
 from interlink.delivery.committer import Committer
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError
+from interlink.patterns.command_events.declarations import REQUEST_KIND, Outcome, OutstandingRequest, ReplyData
 from interlink.patterns.command_events.replies import settle
 from interlink.ports.store import Store
 

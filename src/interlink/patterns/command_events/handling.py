@@ -13,14 +13,21 @@ import logging
 from pydantic import BaseModel, ValidationError
 
 from interlink.core.clock import Clock
-from interlink.core.command_events import REPLY_KIND, CommandHandlerSpec, Outcome, ReplyData, reply_type_of
-from interlink.core.context import Context, Role
+from interlink.core.context import Role
 from interlink.core.domain import Domain
 from interlink.delivery.dispatch import Dispatcher
-from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, DomainError, InvalidPayload, UnknownMessageType
 from interlink.observability import tracing
+from interlink.patterns.command_events.declarations import (
+    REPLY_KIND,
+    CommandHandlerSpec,
+    Outcome,
+    ReplyData,
+    command_handlers_of,
+    reply_type_of,
+)
+from interlink.ports.envelope import Envelope, describe_validation_error
 
 __all__ = ["CommandDispatcher"]
 
@@ -33,7 +40,7 @@ class CommandDispatcher(Dispatcher):
     def __init__(self, domain: Domain, clock: Clock) -> None:
         self.domain = domain
         self._clock = clock
-        self._by_type = {cls.message_type(): spec for cls, spec in domain.command_handlers.items()}
+        self._by_type = {cls.message_type(): spec for cls, spec in command_handlers_of(domain).items()}
 
     def types(self) -> dict[str, str]:
         return {type_: f"{self.domain.name}.commands" for type_ in self._by_type}
@@ -65,12 +72,13 @@ class CommandDispatcher(Dispatcher):
                 "causationid": envelope.id,
                 "inreplyto": command_id,
             }
-            uow.stage_reply(reply, fields, envelope.replyto)
+            # The reply goes to the channel the command named, whoever sent it.
+            uow.stage_message(reply, {"source": self.domain.name, **fields}, None, envelope.replyto)
 
     async def _run(
         self, spec: CommandHandlerSpec, command: BaseModel, envelope: Envelope, uow: UnitOfWork
     ) -> ReplyData:
-        ctx = Context(
+        ctx = self.domain.context_type(
             self.domain,
             uow,
             Role.COMMAND,

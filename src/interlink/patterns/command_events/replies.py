@@ -12,24 +12,26 @@ import logging
 from pydantic import BaseModel, ValidationError
 
 from interlink.core.clock import Clock
-from interlink.core.command_events import (
+from interlink.core.context import Role
+from interlink.core.domain import Domain
+from interlink.core.messages import Command
+from interlink.delivery.dispatch import Dispatcher
+from interlink.delivery.unit_of_work import UnitOfWork
+from interlink.exceptions import ConfigurationError, InvalidPayload
+from interlink.observability import tracing
+from interlink.observability.metrics import hooks as metrics
+from interlink.patterns.command_events.declarations import (
     REQUEST_KIND,
     OutstandingRequest,
     Reply,
     ReplyData,
     replies_channel,
+    reply_handlers_of,
     reply_type_of,
 )
-from interlink.core.context import Context, Role
-from interlink.core.domain import Domain
-from interlink.core.messages import Command
-from interlink.core.sagas import SAGA_KIND, SagaState, advance
-from interlink.delivery.dispatch import Dispatcher
-from interlink.delivery.envelope import Envelope, describe_validation_error
-from interlink.delivery.unit_of_work import UnitOfWork
-from interlink.exceptions import ConfigurationError, InvalidPayload
-from interlink.observability import tracing
-from interlink.observability.metrics import hooks as metrics
+from interlink.patterns.command_events.sagas import SAGA_KIND, SagaState, advance, sagas_of
+from interlink.patterns.command_events.sending import send_command
+from interlink.ports.envelope import Envelope, describe_validation_error
 
 __all__ = ["ReplyDispatcher", "reply_command_types", "settle"]
 
@@ -39,9 +41,9 @@ log = logging.getLogger("interlink.command_events")
 def reply_command_types(domain: Domain) -> dict[str, type[Command]]:
     """Every command type whose replies this domain takes (reply handlers and saga steps), by reply type."""
     found: dict[str, type[Command]] = {}
-    for cls in domain.reply_handlers:
+    for cls in reply_handlers_of(domain):
         found[reply_type_of(cls)] = cls
-    for saga in domain.sagas.values():
+    for saga in sagas_of(domain).values():
         for step in saga.steps:
             found[reply_type_of(step.command)] = step.command
             if step.compensate is not None:
@@ -88,7 +90,9 @@ async def settle(
     if request.saga is not None:
         await _advance_saga(domain, clock, uow, request, command_id, reply)
         return
-    handler = next((h for cls, h in domain.reply_handlers.items() if cls.message_type() == request.command_type), None)
+    handler = next(
+        (h for cls, h in reply_handlers_of(domain).items() if cls.message_type() == request.command_type), None
+    )
     if handler is None:
         log.info("request %s (%s) ended %s; no reply handler takes it", command_id, request.command_type, reply.outcome)
         return
@@ -103,7 +107,9 @@ async def settle(
         confirmation=confirmation,
         reason=reply.reason,
     )
-    ctx = Context(domain, uow, Role.HANDLER, name=handler.name, clock=clock, correlation_id=request.correlation_id)
+    ctx = domain.context_type(
+        domain, uow, Role.HANDLER, name=handler.name, clock=clock, correlation_id=request.correlation_id
+    )
     await handler.func(ctx, answer)
 
 
@@ -116,7 +122,7 @@ async def _advance_saga(
         log.error("request %s belongs to saga %s, which is not in the store", command_id, request.saga)
         return
     state = SagaState.model_validate_json(found[0])
-    saga = domain.sagas.get(state.name)
+    saga = sagas_of(domain).get(state.name)
     if saga is None:
         raise ConfigurationError(
             f"saga {state.id} is a {state.name!r} saga, which domain {domain.name!r} no longer declares"
@@ -126,17 +132,17 @@ async def _advance_saga(
     metrics.saga_entered(uow, domain.name, saga.name, before, state.status.value)
     with tracing.saga_transition(saga.name, state.id, state.step, state.status.value):
         if send is not None:
-            ctx = Context(
+            ctx = domain.context_type(
                 domain, uow, Role.COMMAND, name=f"saga {saga.name}", clock=clock, correlation_id=state.correlation_id
             )
-            uow.send_command(
-                send.command, send.to, ctx, deadline=send.deadline, command_id=send.command_id, saga=state.id
+            send_command(
+                uow, ctx, send.command, send.to, deadline=send.deadline, command_id=send.command_id, saga=state.id
             )
         uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), found[1])
         if state.status.ended:
             log.info("saga %s (%s) ended %s", state.id, state.name, state.status.value)
             if saga.on_end is not None:
-                ctx = Context(
+                ctx = domain.context_type(
                     domain, uow, Role.HANDLER, name=f"saga {saga.name}", clock=clock,
                     correlation_id=state.correlation_id,
                 )  # fmt: skip

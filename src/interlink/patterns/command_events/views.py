@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interlink.core.sagas import SAGA_KIND, SagaState
+from interlink.patterns.command_events.sagas import SAGA_KIND, SagaState
 from interlink.ports.store import Store
 
 __all__ = ["list_sagas", "load_saga"]

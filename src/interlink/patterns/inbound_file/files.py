@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from interlink.core.inbound import FileLimits
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.inbound_file.declarations import FileLimits
 from interlink.patterns.inbound_file.errors import FileRefused
 
 __all__ = ["MARKER", "Folders", "hazard", "inside", "open_checked", "write_json"]

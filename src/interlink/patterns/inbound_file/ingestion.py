@@ -31,17 +31,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from interlink.core.context import Context, Role
-from interlink.core.inbound import InboundFileSpec
+from interlink.core.context import Role
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError
 from interlink.observability import tracing
 from interlink.observability.metrics import hooks as metrics
+from interlink.patterns.inbound_file.declarations import InboundFileSpec
 from interlink.patterns.inbound_file.errors import ClaimLost
-from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.readers import RawRecord
 from interlink.patterns.inbound_file.rejects import RejectsFile
+from interlink.patterns.pattern import Host as IntakeHost
 from interlink.ports.store import ChangeSet, FileProgress, InboundFile
 
 __all__ = ["Ingestion"]
@@ -120,7 +120,9 @@ class Ingestion:
         spec, file, host = self.spec, self.file, self._host
         uow = UnitOfWork(host.domain, host.store, host.clock)
         name = f"inbound file {spec.name}"
-        ctx = Context(host.domain, uow, Role.COMMAND, name=name, clock=host.clock, correlation_id=file.file_id)
+        ctx = host.domain.context_type(
+            host.domain, uow, Role.COMMAND, name=name, clock=host.clock, correlation_id=file.file_id
+        )
         event = spec.event(
             source=spec.name,
             file_name=file.name,
@@ -239,7 +241,9 @@ class Ingestion:
                 data = self._input.model_validate(data.model_dump() if isinstance(data, BaseModel) else data)
         domain, clock = host.domain, host.clock
         uow = UnitOfWork(domain, host.store, clock, overlay=overlay, external=host.external)
-        ctx = Context(domain, uow, Role.COMMAND, name=self._name, clock=clock, correlation_id=self.file.file_id)
+        ctx = domain.context_type(
+            domain, uow, Role.COMMAND, name=self._name, clock=clock, correlation_id=self.file.file_id
+        )
         await self._func(ctx, data)
         return uow.changes()
 

@@ -21,14 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from interlink.core.inbound import InboundFileSpec
 from interlink.exceptions import AdapterError, ConfigurationError
+from interlink.patterns.inbound_file.declarations import InboundFileSpec, inbound_files_of
 from interlink.patterns.inbound_file.errors import FileRefused
 from interlink.patterns.inbound_file.files import MARKER, inside
-from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.ingestion import Ingestion
 from interlink.patterns.inbound_file.lifecycle import SourceWorker, new_owner, parse_claimed
 from interlink.patterns.inbound_file.reports import FileReport
+from interlink.patterns.pattern import Host as IntakeHost
 
 __all__ = ["FileIntake", "IntakeSettings", "ingest_file"]
 
@@ -45,9 +45,9 @@ class IntakeSettings:
 
 def _source(host: IntakeHost, name: str) -> InboundFileSpec:
     try:
-        return host.domain.inbound_files[name]
+        return inbound_files_of(host.domain)[name]
     except KeyError:
-        known = ", ".join(sorted(host.domain.inbound_files)) or "none"
+        known = ", ".join(sorted(inbound_files_of(host.domain))) or "none"
         raise ConfigurationError(f"domain {host.domain.name!r} has no inbound file {name!r}; it has: {known}") from None
 
 
@@ -107,7 +107,7 @@ class FileIntake:
         self._clock = clock
         self.workers = [
             SourceWorker(host, spec, owner=new_owner(), lease=self.settings.lease)
-            for spec in host.domain.inbound_files.values()
+            for spec in inbound_files_of(host.domain).values()
         ]
         #: The most recent reports, newest last.
         self.reports: deque[FileReport] = deque(maxlen=1000)

@@ -20,18 +20,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from interlink.core.inbound import InboundFileSpec
-from interlink.delivery.ids import random_hex
 from interlink.exceptions import AdapterError, ConcurrencyError
 from interlink.observability import tracing
+from interlink.patterns.inbound_file.declarations import InboundFileSpec
 from interlink.patterns.inbound_file.errors import FileRefused
 from interlink.patterns.inbound_file.files import MARKER, Folders, hazard, open_checked
-from interlink.patterns.inbound_file.host import IntakeHost
 from interlink.patterns.inbound_file.ingestion import Ingestion
 from interlink.patterns.inbound_file.readers import read_records
 from interlink.patterns.inbound_file.rejects import RejectsFile
 from interlink.patterns.inbound_file.reports import REJECTS, FileReport, place, result_document
 from interlink.patterns.inbound_file.streams import open_text, prescan
+from interlink.patterns.pattern import Host as IntakeHost
+from interlink.ports.ids import random_hex
 from interlink.ports.store import InboundFile
 
 __all__ = ["SourceWorker", "new_owner", "parse_claimed"]

@@ -15,7 +15,13 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
-from interlink.core.inbound import CsvFormat, FileLimits, FixedField, FixedWidthFormat, InboundFileSpec
+from interlink.patterns.inbound_file.declarations import (
+    CsvFormat,
+    FileLimits,
+    FixedField,
+    FixedWidthFormat,
+    InboundFileSpec,
+)
 from interlink.patterns.inbound_file.errors import FileRefused
 
 __all__ = ["RawRecord", "read_records"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-from interlink.core.inbound import FileLimits, InboundFileSpec
+from interlink.patterns.inbound_file.declarations import FileLimits, InboundFileSpec
 from interlink.patterns.inbound_file.errors import FileRefused
 from interlink.patterns.inbound_file.files import open_checked
 

@@ -1,14 +1,14 @@
 """Patterns 3 and 4: State Change Notification, eager or with deferred update.
 
-A consumer declares ``domain.on_notification(...)`` or ``domain.deferred(...)`` (see
-:mod:`interlink.core.notification`). :class:`NotificationDispatcher` captures the notifications in the
-consumer loop (:mod:`.dispatcher`); :class:`DeferredReads` serves ``ctx.fresh`` (:mod:`.reads`); the
-counters and flags are records in the store (:mod:`.records`) that :mod:`.advice` turns into a choice.
+A consumer declares ``domain.on_notification(...)`` or ``domain.deferred(...)`` (:mod:`.verbs`, the
+declarations in :mod:`.declarations`). :class:`NotificationDispatcher` captures the notifications of both in
+the consumer loop (:mod:`.dispatcher`); the counters and flags are records in the store (:mod:`.records`)
+that :mod:`.advice` turns into a choice. The read half of pattern 4 (``ctx.fresh``) is
+:mod:`interlink.patterns.deferred_update`.
 """
 
 from interlink.patterns.notification.advice import Advice, advise
 from interlink.patterns.notification.dispatcher import NotificationDispatcher
-from interlink.patterns.notification.reads import DeferredReads
 from interlink.patterns.notification.records import Figures, subscription_figures
 
-__all__ = ["Advice", "DeferredReads", "Figures", "NotificationDispatcher", "advise", "subscription_figures"]
+__all__ = ["Advice", "Figures", "NotificationDispatcher", "advise", "subscription_figures"]

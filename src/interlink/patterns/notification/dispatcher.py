@@ -23,14 +23,14 @@ from interlink.core.context import Context, Role
 from interlink.core.declarations import CommandSpec
 from interlink.core.domain import Domain
 from interlink.core.messages import NotificationEvent
-from interlink.core.notification import NotificationSpec, ReadLag, SourceUnavailable
 from interlink.delivery.dispatch import Dispatcher, read_event
-from interlink.delivery.envelope import Envelope
-from interlink.delivery.ids import random_hex
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ExternalServiceError
 from interlink.observability.metrics import hooks as metrics
+from interlink.patterns.notification.declarations import NotificationSpec, ReadLag, SourceUnavailable, notifications_of
 from interlink.patterns.notification.records import Counters, ResourceSync, counters_type, sync_type
+from interlink.ports.envelope import Envelope
+from interlink.ports.ids import random_hex
 
 __all__ = ["Fetched", "NotificationDispatcher", "fetch_resource", "run_command"]
 
@@ -85,7 +85,7 @@ class NotificationDispatcher(Dispatcher):
         self.domain = domain
         self._clock = clock
         # Every version the event can be upcast from routes here; read_event brings it to the current one.
-        self._specs = {t: s for s in domain.notifications.values() for t in domain.upcasters.types(s.event_type)}
+        self._specs = {t: s for s in notifications_of(domain).values() for t in domain.upcasters.types(s.event_type)}
         # Each process keeps its own delivery counters, so processes consuming one subscription never
         # conflict on them (consumers of one process still share theirs).
         self._counters_id = f"delivery-{random_hex(8)}"
@@ -96,7 +96,7 @@ class NotificationDispatcher(Dispatcher):
     async def dispatch(self, envelope: Envelope, uow: UnitOfWork) -> None:
         spec = self._specs[envelope.type]
         event = read_event(self.domain, envelope, spec.event_type)
-        ctx = Context(
+        ctx = self.domain.context_type(
             self.domain, uow, Role.HANDLER, name=spec.name, clock=self._clock,
             correlation_id=envelope.correlationid or envelope.id, causation_id=envelope.id,
         )  # fmt: skip

@@ -19,8 +19,8 @@ from functools import cache
 from typing import TypeVar
 
 from interlink.core.aggregate import Aggregate
-from interlink.core.notification import NotificationSpec
 from interlink.delivery.read_tally import read_count
+from interlink.patterns.notification.declarations import NotificationSpec
 from interlink.ports.store import COUNTERS_PREFIX, Store
 
 R = TypeVar("R", bound=Aggregate)

@@ -1,9 +1,9 @@
 """Pattern 5, Event-Carried State Transfer: a producer's fat events keep a consumer's local copy.
 
-The producer declares a :class:`~interlink.core.state_transfer.StateTransferEvent`; the consumer declares
-``domain.replica(Event, model=...)`` (see :mod:`interlink.core.state_transfer`). :class:`ReplicaDispatcher`
-applies each event by version (:mod:`.apply`); :class:`ReplicaRebuild` fills a new or damaged replica
-from the producer's API while live events keep flowing (:mod:`.rebuild`).
+The producer declares a :class:`~.declarations.StateTransferEvent`; the consumer declares
+``domain.replica(Event, model=...)`` and reads with ``ctx.replica`` (:mod:`.verbs`).
+:class:`ReplicaDispatcher` applies each event by version (:mod:`.apply`); :class:`ReplicaRebuild` fills a
+new or damaged replica from the producer's API while live events keep flowing (:mod:`.rebuild`).
 """
 
 from interlink.patterns.state_transfer.advice import ReplicaAdvice, ReplicaFigures, advise_replica, replica_figures

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from interlink.core.state_transfer import ReplicaSpec
 from interlink.delivery.read_tally import read_count
+from interlink.patterns.state_transfer.declarations import ReplicaSpec
 from interlink.ports.store import Store
 
 __all__ = ["LOW_SHARE", "ReplicaAdvice", "ReplicaFigures", "advise_replica", "replica_figures"]

@@ -14,8 +14,8 @@ That makes the replica convergent under at-least-once delivery and reordering, a
 
 from __future__ import annotations
 
-from interlink.core.state_transfer import ReplicaSpec, StateTransferEvent
 from interlink.delivery.unit_of_work import UnitOfWork
+from interlink.patterns.state_transfer.declarations import ReplicaSpec, StateTransferEvent
 
 __all__ = ["apply_state"]
 
@@ -26,5 +26,5 @@ async def apply_state(uow: UnitOfWork, spec: ReplicaSpec, event: StateTransferEv
     stored = current.version if current is not None else 0
     if event.version <= stored:
         return False
-    uow.stage_replica(spec.copy_of(event), stored)
+    uow.stage_copy(spec.copy_of(event), stored)
     return True

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
-from interlink.core.state_transfer import ReplicaSpec
 from interlink.delivery.dispatch import Dispatcher, read_event, run_handlers
-from interlink.delivery.envelope import Envelope
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, UnknownMessageType
 from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.state_transfer.apply import apply_state
+from interlink.patterns.state_transfer.declarations import ReplicaSpec, replicas_of
+from interlink.ports.envelope import Envelope
 
 __all__ = ["ReplicaDispatcher"]
 
@@ -28,7 +28,7 @@ class ReplicaDispatcher(Dispatcher):
         self.domain = domain
         self._clock = clock
         self._routes: dict[str, ReplicaSpec] = {}
-        for spec in domain.replicas.values():
+        for spec in replicas_of(domain).values():
             for type_ in domain.upcasters.types(spec.event):
                 if type_ in self._routes:
                     raise ConfigurationError(

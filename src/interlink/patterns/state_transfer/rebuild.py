@@ -41,13 +41,13 @@ from pydantic import ValidationError
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
-from interlink.core.state_transfer import ReplicaSpec, StateTransferEvent
 from interlink.delivery.committer import Committer
 from interlink.delivery.dispatch import read_event
-from interlink.delivery.envelope import Envelope, describe_validation_error
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, ConfigurationError, InvalidPayload
 from interlink.patterns.state_transfer.apply import apply_state
+from interlink.patterns.state_transfer.declarations import ReplicaSpec, StateTransferEvent, replicas_of
+from interlink.ports.envelope import Envelope, describe_validation_error
 from interlink.ports.store import Store
 
 __all__ = ["RebuildReport", "ReplicaRebuild", "RetainedHistory"]
@@ -87,10 +87,10 @@ class ReplicaRebuild:
         page_size: int = 200,
         attempts: int = 5,
     ) -> None:
-        spec = domain.replicas.get(replica)
+        spec = replicas_of(domain).get(replica)
         if spec is None:
             raise ConfigurationError(
-                f"domain {domain.name!r} declares no replica {replica!r}; it has {sorted(domain.replicas)}"
+                f"domain {domain.name!r} declares no replica {replica!r}; it has {sorted(replicas_of(domain))}"
             )
         if not 1 <= page_size <= 1000:
             raise ConfigurationError(f"page_size must be between 1 and 1000, got {page_size}")

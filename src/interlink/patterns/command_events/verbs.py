@@ -1,44 +1,55 @@
 """The verbs of pattern 6 on :class:`~interlink.core.domain.Domain`: command events, their replies and sagas
-(see :mod:`interlink.core.command_events` and :mod:`interlink.core.sagas`)."""
+(see :mod:`interlink.patterns.command_events.declarations` and :mod:`interlink.patterns.command_events.sagas`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from interlink.core.command_events import CommandHandlerSpec, ReplyHandlerSpec, handler_spec, reply_handler_spec
-from interlink.core.declarations import AsyncFn, CommandSpec, QuerySpec, ServiceSpec, inspect_function
+from interlink.core.context import Context
+from interlink.core.declarations import AsyncFn, CommandSpec, inspect_function
+from interlink.core.domain import Domain
 from interlink.core.messages import Command, Message
 from interlink.core.retry import RetryPolicy
-from interlink.core.saga_query import saga_state
-from interlink.core.sagas import Saga, SagaState, Step
-from interlink.exceptions import ConfigurationError
+from interlink.exceptions import ConfigurationError, RuleViolation
+from interlink.patterns.command_events.declarations import (
+    CommandHandlerSpec,
+    ReplyHandlerSpec,
+    command_handlers_of,
+    handler_spec,
+    reply_handler_spec,
+    reply_handlers_of,
+)
+from interlink.patterns.command_events.saga_query import saga_state
+from interlink.patterns.command_events.sagas import Saga, SagaState, Step, sagas_of
+from interlink.patterns.command_events.sending import send_command, stage_saga
 
-__all__ = ["CommandEventVerbs"]
+__all__ = ["CommandEventContext", "CommandEventVerbs"]
 
 F = TypeVar("F", bound=AsyncFn)
 M = TypeVar("M", bound=type[Message])
 
 
-class CommandEventVerbs:
-    """Mixin of Domain: ``handles``, ``on_reply``, ``saga`` and ``awaits_reply``."""
+class CommandEventVerbs(Domain):
+    """The verbs of pattern 6 on a domain: ``handles``, ``on_reply``, ``saga`` and ``awaits_reply``."""
 
-    if TYPE_CHECKING:
-        name: str
+    @property
+    def command_handlers(self) -> dict[type[Command], CommandHandlerSpec]:
+        """The handlers of the command events this domain takes, by command type."""
+        return command_handlers_of(self)
 
-        def spec_of(self, func: Callable[..., Any]) -> CommandSpec | QuerySpec | ServiceSpec | None: ...
-        def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None: ...
+    @property
+    def reply_handlers(self) -> dict[type[Command], ReplyHandlerSpec]:
+        """The handlers of the replies this domain awaits, by the command type replied to."""
+        return reply_handlers_of(self)
 
-        queries: dict[str, QuerySpec]
-        command_handlers: dict[type[Command], CommandHandlerSpec]
-        reply_handlers: dict[type[Command], ReplyHandlerSpec]
-        sagas: dict[str, Saga]
-
-        def command_message(self, cls: M) -> M: ...
-        def query(self, func: None = None, /, *, http: str | None = None, name: str | None = None) -> Any: ...
+    @property
+    def sagas(self) -> dict[str, Saga]:
+        """The sagas this domain declares, by name."""
+        return sagas_of(self)
 
     def handles(self, command_type: type[Command], *, retry: RetryPolicy | None = None) -> Callable[[F], F]:
         """Declare the handler of a command event other domains send here:
@@ -58,6 +69,7 @@ class CommandEventVerbs:
             if command_type in self.command_handlers:
                 raise ConfigurationError(f"domain {self.name!r} already handles {command_type.__name__}")
             self.command_handlers[command_type] = handler_spec(f, command_type, params, result)
+            self.runners.append(f)
             self._retry(command_type, retry)
             return f
 
@@ -72,6 +84,7 @@ class CommandEventVerbs:
             if command_type in self.reply_handlers:
                 raise ConfigurationError(f"domain {self.name!r} already handles the replies to {command_type.__name__}")
             self.reply_handlers[command_type] = reply_handler_spec(f, command_type, params)
+            self.runners.append(f)
             return f
 
         return register
@@ -86,10 +99,11 @@ class CommandEventVerbs:
         compensation_timeout: timedelta = timedelta(minutes=1),
         on_end: Callable[..., Any] | None = None,
     ) -> Saga:
-        """Declare an orchestrated saga (see :mod:`interlink.core.sagas`); start it with
+        """Declare an orchestrated saga (see :mod:`interlink.patterns.command_events.sagas`); start it with
         ``await ctx.start_saga(saga, data)`` from a command. The first saga also declares the query
         ``saga_state`` (``GET /sagas/{saga_id}``), which shows a saga's state and history. ``on_end``, a
-        command of this domain taking a :class:`~interlink.core.sagas.SagaState`, runs when a saga ends."""
+        command of this domain taking a :class:`~interlink.patterns.command_events.sagas.SagaState`, runs when a
+        saga ends."""
         if name in self.sagas:
             raise ConfigurationError(f"domain {self.name!r} already declares saga {name!r}")
         if on_end is not None:
@@ -98,6 +112,7 @@ class CommandEventVerbs:
                 raise ConfigurationError(
                     f"saga {name!r}: on_end must be a command of {self} taking a SagaState, got {on_end!r}"
                 )
+            self.internal_commands.add(spec.name)
         saga = Saga(name, self.name, data, tuple(steps), deadline, compensation_timeout, on_end)
         if not self.sagas and "saga_state" not in self.queries:
             self.query(http="GET /sagas/{saga_id}")(saga_state)
@@ -107,3 +122,26 @@ class CommandEventVerbs:
     def awaits_reply(self, command_type: type[Command]) -> bool:
         """True when this domain declared a handler for the replies to ``command_type``."""
         return command_type in self.reply_handlers
+
+
+class CommandEventContext(Context):
+    """The verbs of pattern 6 on a context: send command events and start sagas."""
+
+    def send(self, command: Command, *, to: str, deadline: timedelta | datetime | None = None) -> None:
+        """Send a command event to domain ``to`` through the outbox, in the command's transaction.
+
+        With a ``deadline`` (a duration from now, or a time), this domain's reply handler for the command
+        (``@domain.on_reply``) gets a timed-out reply once, if no reply came by then; without a reply
+        handler, nobody waits for the reply and the deadline has no effect.
+        """
+        self._require_command("ctx.send()")
+        when = self.now() + deadline if isinstance(deadline, timedelta) else deadline
+        send_command(self._session, self, command, to, deadline=when)
+
+    async def start_saga(self, saga: Saga, data: Any) -> str:
+        """Start a saga of this domain with ``data`` (its data model, or what validates as one); its first
+        command is sent in the command's transaction. Returns the saga's id."""
+        self._require_command("ctx.start_saga()")
+        if saga.domain != self.domain.name:
+            raise RuleViolation(f"saga {saga.name!r} belongs to domain {saga.domain!r}, not {self.domain.name!r}")
+        return stage_saga(self._session, self, saga, saga.data_type.model_validate(data))

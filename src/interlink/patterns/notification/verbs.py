@@ -1,38 +1,38 @@
 """The verbs of patterns 3 and 4 on :class:`~interlink.core.domain.Domain`: State Change Notification, with
-and without deferred update (see :mod:`interlink.core.notification`)."""
+and without deferred update (see :mod:`interlink.patterns.notification.declarations`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from interlink.core.aggregate import Aggregate
-from interlink.core.declarations import AsyncFn, CommandSpec, HandlerSpec, QuerySpec, ServiceSpec
+from interlink.core.declarations import AsyncFn, CommandSpec
+from interlink.core.domain import Domain
 from interlink.core.external import ExternalService
-from interlink.core.messages import Event, Message, NotificationEvent
-from interlink.core.notification import NotificationSpec, SourceDown, notification_spec
+from interlink.core.messages import Event, NotificationEvent
 from interlink.core.retry import RetryPolicy
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.notification.declarations import (
+    NotificationSpec,
+    SourceDown,
+    notification_spec,
+    notifications_of,
+)
 
 __all__ = ["NotificationVerbs"]
 
 F = TypeVar("F", bound=AsyncFn)
 
 
-class NotificationVerbs:
+class NotificationVerbs(Domain):
     """Mixin of Domain: ``on_notification`` and ``deferred``."""
 
-    if TYPE_CHECKING:
-        name: str
-
-        def spec_of(self, func: Callable[..., Any]) -> CommandSpec | QuerySpec | ServiceSpec | None: ...
-        def _retry(self, message_type: type[Message], retry: RetryPolicy | None) -> None: ...
-        def command(self, func: F, /) -> F: ...
-
-        external_services: dict[str, ExternalService[Any]]
-        notifications: dict[str, NotificationSpec]
-        handlers: list[HandlerSpec]
+    @property
+    def notifications(self) -> dict[str, NotificationSpec]:
+        """The notification subscriptions declared here (``on_notification`` and ``deferred``), by name."""
+        return notifications_of(self)
 
     @overload
     def on_notification(
@@ -88,7 +88,7 @@ class NotificationVerbs:
         later (read lag). ``retry`` overrides the runtime's retry policy (a source that is down is a
         transient failure). ``side_effects=True`` says the subscription reacts to every change (its command
         emits, sends or starts a saga), so it needs each one as it happens: ``interlink advise`` never suggests
-        deferring it. See :mod:`interlink.core.notification`.
+        deferring it. See :mod:`interlink.patterns.notification.declarations`.
         """
 
         def register(func: Callable[..., Any]) -> NotificationSpec:
@@ -157,18 +157,6 @@ class NotificationVerbs:
 
         return register(command) if command is not None else self._declaring(register)
 
-    def _declaring(self, register: Callable[[Callable[..., Any]], object]) -> Callable[[F], F]:
-        """A decorator that declares the function as a command of this domain (unless it is one already),
-        then registers it with ``register``; returns the function unchanged."""
-
-        def decorate(func: F) -> F:
-            if self.spec_of(func) is None:
-                self.command(func)
-            register(func)
-            return func
-
-        return decorate
-
     def _notification(
         self,
         event_type: type[NotificationEvent],
@@ -205,6 +193,10 @@ class NotificationVerbs:
         if same is not None or handler is not None:
             existing = f"subscription {same!r}" if same is not None else f"handler {handler!r}"
             raise ConfigurationError(f"domain {self.name!r} already subscribes to {event_type.__name__} ({existing})")
+        self.service_providers.setdefault(fetch.name, event_type.owner())
+        self.internal_commands.add(command_spec.name)
+        if isinstance(gone_spec, CommandSpec):
+            self.internal_commands.add(gone_spec.name)
         self.notifications[subscription] = notification_spec(
             subscription, event_type, fetch=fetch, command=command_spec,
             gone=gone_spec if isinstance(gone_spec, CommandSpec) else None, aggregate=aggregate, deferred=deferred,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from interlink.core.context import Context
-from interlink.core.sagas import SagaState
+from interlink.patterns.command_events.sagas import SagaState
 
 __all__ = ["saga_state"]
 

@@ -1,4 +1,4 @@
-"""Pattern 4, the read half: ``ctx.fresh`` reads through the pending flag of a deferred subscription.
+"""``ctx.fresh`` reads through the pending flag of a deferred subscription.
 
 A read of a pending resource retrieves the changed data, runs the update command, and clears the flag,
 all in one unit of work of its own, committed before the read returns (a query cannot persist, so the
@@ -15,17 +15,17 @@ from typing import Any
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
-from interlink.core.context import Context, Role
+from interlink.core.context import Role
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
-from interlink.core.notification import NotificationSpec, ReadLag, SourceUnavailable
 from interlink.delivery.committer import Committer
-from interlink.delivery.ids import random_hex
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, ExternalServiceError
 from interlink.observability.metrics import hooks as metrics
+from interlink.patterns.notification.declarations import NotificationSpec, ReadLag, SourceUnavailable, notifications_of
 from interlink.patterns.notification.dispatcher import count_fetch, fetch_resource, run_command
 from interlink.patterns.notification.records import counters_type, sync_type
+from interlink.ports.ids import random_hex
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
 __all__ = ["DeferredReads"]
@@ -54,11 +54,11 @@ class DeferredReads:
         self._clock = clock
         self._external = external
         self._flush_interval = flush_interval
-        self._specs = {s.aggregate.aggregate_name(): s for s in domain.notifications.values() if s.aggregate}
+        self._specs = {s.aggregate.aggregate_name(): s for s in notifications_of(domain).values() if s.aggregate}
         self._flights: dict[tuple[str, str], asyncio.Task[bool]] = {}
         # Totals of this process, flushed as absolute values: a lost flush is repaired by the next one.
         self._token = f"reads-{random_hex(8)}"
-        self._counters = {name: counters_type(name)(id=self._token) for name in domain.notifications}
+        self._counters = {name: counters_type(name)(id=self._token) for name in notifications_of(domain)}
         self._dirty = False
         self._flushed_at = 0.0
         self._flush_lock = asyncio.Lock()
@@ -102,7 +102,7 @@ class DeferredReads:
             if sync is None or not sync.pending:
                 metrics.deferred_read(self.domain.name, spec.name, "current")
                 return False
-            ctx = Context(
+            ctx = self.domain.context_type(
                 self.domain, uow, Role.HANDLER, name=spec.name, clock=self._clock, correlation_id=correlation_id
             )
             try:

@@ -17,12 +17,16 @@ import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
 from interlink.core.messages import Command
 from interlink.exceptions import BusinessRuleError, ConfigurationError
+from interlink.ports.kinds import REPLY_KIND, REQUEST_KIND
+
+if TYPE_CHECKING:
+    from interlink.core.domain import Domain
 
 __all__ = [
     "REPLY_KIND",
@@ -34,12 +38,12 @@ __all__ = [
     "Reply",
     "ReplyData",
     "ReplyHandlerSpec",
+    "command_handlers_of",
     "replies_channel",
+    "reply_handlers_of",
     "reply_type_of",
 ]
 
-REQUEST_KIND = "~request"
-REPLY_KIND = "~reply"
 
 C = TypeVar("C", bound=Command)
 R = TypeVar("R", bound=BaseModel)
@@ -168,3 +172,15 @@ def reply_handler_spec(
         raise ConfigurationError(f"reply handler {func.__qualname__} handles {command_type.__name__}, not {args[0]}")
     confirmation = args[1] if len(args) > 1 and isinstance(args[1], type) else None
     return ReplyHandlerSpec(func.__name__, func, command_type, confirmation)
+
+
+def command_handlers_of(domain: Domain) -> dict[type[Command], CommandHandlerSpec]:
+    """The handlers of the command events ``domain`` takes (``@domain.handles``), by command type."""
+    found: dict[type[Command], CommandHandlerSpec] = domain.declarations.setdefault("command_handlers", {})
+    return found
+
+
+def reply_handlers_of(domain: Domain) -> dict[type[Command], ReplyHandlerSpec]:
+    """The handlers of the replies ``domain`` awaits (``@domain.on_reply``), by the command type replied to."""
+    found: dict[type[Command], ReplyHandlerSpec] = domain.declarations.setdefault("reply_handlers", {})
+    return found

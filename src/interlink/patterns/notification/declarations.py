@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -21,6 +21,9 @@ from interlink.core.external import ExternalService
 from interlink.core.messages import NotificationEvent
 from interlink.exceptions import AdapterError, ConfigurationError
 
+if TYPE_CHECKING:
+    from interlink.core.domain import Domain
+
 __all__ = [
     "NotificationSpec",
     "ReadLag",
@@ -28,6 +31,7 @@ __all__ = [
     "SourceDown",
     "SourceUnavailable",
     "notification_spec",
+    "notifications_of",
     "version_of",
 ]
 
@@ -144,3 +148,9 @@ class Refresher(Protocol):
         """Apply a pending update of ``cls`` ``id`` in its own committed unit of work; True when the copy
         is stale (the source was down and the policy serves the stale copy)."""
         ...
+
+
+def notifications_of(domain: Domain) -> dict[str, NotificationSpec]:
+    """The notification subscriptions declared on ``domain`` (``on_notification`` and ``deferred``), by name."""
+    found: dict[str, NotificationSpec] = domain.declarations.setdefault("notifications", {})
+    return found

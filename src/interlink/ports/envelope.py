@@ -19,8 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import to_json
 
-from interlink.delivery.ids import random_hex
 from interlink.exceptions import MalformedMessage
+from interlink.ports.ids import random_hex
 
 __all__ = [
     "Envelope",

@@ -4,7 +4,7 @@ The target of a command event receives it on its commands channel and answers on
 channel, named by the command's ``replyto`` (``<issuer>.replies``, known only at run time, from the
 message). The issuer sends it there, from a reply handler's declaration or a saga's step, and takes the
 reply on its own replies channel: an AsyncAPI 3 ``reply``. A reply is a
-:class:`~interlink.core.command_events.ReplyData` of type ``<target>.<Name>.Reply``: ``outcome`` says
+:class:`~interlink.patterns.command_events.declarations.ReplyData` of type ``<target>.<Name>.Reply``: ``outcome`` says
 whether the target confirmed the command (``confirmation`` holds its result), refused it, or the issuer's
 deadline passed first (``reason`` says why); a timeout is written by the issuer itself, in the same shape.
 """
@@ -16,10 +16,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
-from interlink.core.command_events import ReplyData, replies_channel
 from interlink.core.domain import Domain
 from interlink.core.messages import Command
-from interlink.core.sagas import Saga
+from interlink.patterns.command_events.declarations import (
+    ReplyData,
+    command_handlers_of,
+    replies_channel,
+    reply_handlers_of,
+)
+from interlink.patterns.command_events.sagas import Saga, sagas_of
 from interlink.specs.model import (
     COMMAND_EVENT,
     DomainSpec,
@@ -29,6 +34,7 @@ from interlink.specs.model import (
     SagaSpec,
     SagaStepSpec,
     operation_id,
+    summary_of,
 )
 
 __all__ = ["command_messages", "commands_channel", "reply_handlers", "reply_model", "sagas"]
@@ -37,10 +43,6 @@ __all__ = ["command_messages", "commands_channel", "reply_handlers", "reply_mode
 def commands_channel(target: str) -> str:
     """Where the command events directed to a domain travel."""
     return f"{target}.commands"
-
-
-def _summary(cls: type) -> str:
-    return (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
 def _command_type(command: type[Command], target: str) -> str:
@@ -68,11 +70,11 @@ def reply_model(command: type[Command], confirmation: type[BaseModel] | None) ->
 
 def _reply_message(command: type[Command], target: str, confirmation: type[BaseModel] | None) -> MessageSpec:
     model = reply_model(command, confirmation)
-    return MessageSpec(f"{_command_type(command, target)}.Reply", model, COMMAND_EVENT, _summary(model), reply=True)
+    return MessageSpec(f"{_command_type(command, target)}.Reply", model, COMMAND_EVENT, summary_of(model), reply=True)
 
 
 def _command_message(command: type[Command], target: str) -> MessageSpec:
-    return MessageSpec(_command_type(command, target), command, COMMAND_EVENT, _summary(command), command=True)
+    return MessageSpec(_command_type(command, target), command, COMMAND_EVENT, summary_of(command), command=True)
 
 
 def command_messages(domain: Domain, spec: DomainSpec) -> None:
@@ -89,7 +91,7 @@ def command_messages(domain: Domain, spec: DomainSpec) -> None:
         "`<issuer>.replies`, named by the command's `replyto` attribute.",
     )
     for name, command in domain.command_messages.items():
-        handler = domain.command_handlers.get(command)
+        handler = command_handlers_of(domain).get(command)
         confirmation = handler.confirmation_type if handler is not None else None
         reply = Reply(reply_to, (_reply_message(command, domain.name, confirmation),))
         summary = (handler.func.__doc__ or "").strip().split("\n")[0] if handler is not None else ""
@@ -97,7 +99,7 @@ def command_messages(domain: Domain, spec: DomainSpec) -> None:
             Operation(
                 operation_id(domain.name, "accept", name), "receive", address,
                 (_command_message(command, domain.name),), COMMAND_EVENT,
-                summary or _summary(command), reply=reply,
+                summary or summary_of(command), reply=reply,
             )
         )  # fmt: skip
 
@@ -128,7 +130,7 @@ def _send(
 def reply_handlers(domain: Domain, spec: DomainSpec) -> None:
     """The issuer side: every command event whose replies the domain handles (``on_reply``) is sent to its
     target's commands channel, and its reply comes back on this domain's replies channel."""
-    for command, handler in domain.reply_handlers.items():
+    for command, handler in reply_handlers_of(domain).items():
         target = command.owner()
         doc = (handler.func.__doc__ or "").strip().split("\n")[0]
         summary = f"sends {command.__name__} to {target}; its reply is handled by {handler.name}" + (
@@ -151,7 +153,7 @@ def _seconds(value: Any) -> float | None:
 
 def _confirmation(domain: Domain, command: type[Command]) -> type[BaseModel] | None:
     # The issuer knows the confirmation's type only when it also declares a reply handler for the command.
-    handler = domain.reply_handlers.get(command)
+    handler = reply_handlers_of(domain).get(command)
     return handler.confirmation_type if handler is not None else None
 
 
@@ -193,4 +195,4 @@ def _saga(domain: Domain, spec: DomainSpec, saga: Saga) -> SagaSpec:
 def sagas(domain: Domain, spec: DomainSpec) -> None:
     """Every saga the domain runs: each step and each compensation is a command event it sends, its reply
     awaited (the target's confirmation type is not known here: the reply's ``confirmation`` stays open)."""
-    spec.sagas.extend(_saga(domain, spec, saga) for saga in domain.sagas.values())
+    spec.sagas.extend(_saga(domain, spec, saga) for saga in sagas_of(domain).values())

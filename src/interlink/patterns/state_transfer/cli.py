@@ -124,3 +124,8 @@ class _NoApi:
 
     async def get(self, service: ExternalService[Any], path: str, headers: Mapping[str, str]) -> Any:
         raise ConfigurationError(f"a rebuild --from history does not call {service.name!r}")
+
+
+def register(main: typer.Typer) -> None:
+    """Add this pattern's commands to the ``interlink`` command."""
+    main.add_typer(app, name="replica")

@@ -24,13 +24,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from interlink.core.declarations import CommandSpec
 from interlink.core.messages import PublicEvent
 from interlink.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from interlink.core.domain import Domain
 
 __all__ = [
     "CsvFormat",
@@ -44,6 +47,7 @@ __all__ = [
     "RejectLimit",
     "file_ingested_event",
     "inbound_file_spec",
+    "inbound_files_of",
 ]
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -180,6 +184,8 @@ class FileIngested(PublicEvent):
     """A claimed inbound file reached its end: ``archived`` (read to the end) or ``failed`` (aborted, with
     ``reason``). ``records`` read = ``accepted`` + ``rejected``. Each domain gets its own subclass."""
 
+    __pattern__: ClassVar[str | None] = "inbound-file"
+
     source: str = Field(description="The inbound file source (its declared name).")
     file_name: str = Field(description="The file's name as it arrived.")
     file_id: str = Field(description="The id the domain gave the file when it claimed it.")
@@ -252,3 +258,9 @@ def inbound_file_spec(
     return InboundFileSpec(
         name, PurePath(directory), pattern, format or CsvFormat(), record, command, to_input, event, **options
     )
+
+
+def inbound_files_of(domain: Domain) -> dict[str, InboundFileSpec]:
+    """The inbound file sources declared on ``domain``, by name."""
+    found: dict[str, InboundFileSpec] = domain.declarations.setdefault("inbound_files", {})
+    return found

@@ -20,9 +20,9 @@ from interlink.cli.operating import (
 )
 from interlink.cli.options import DEFAULTS, BrokerOption, StoreOption, TargetArgument
 from interlink.cli.store_note import say_store
-from interlink.core.sagas import SagaStatus
 from interlink.exceptions import ConfigurationError
 from interlink.patterns.command_events import list_sagas, load_saga
+from interlink.patterns.command_events.sagas import SagaStatus
 from interlink.runtime.backends import open_store
 
 app = typer.Typer(help="List and show the sagas a domain orchestrates, with their state and history.")
@@ -166,3 +166,8 @@ def abandon(
 ) -> None:
     """End the saga as abandoned: no more steps, no compensations."""
     _act(target, saga_id, store, None, reason, actor, "abandon")
+
+
+def register(main: typer.Typer) -> None:
+    """Add this pattern's commands to the ``interlink`` command."""
+    main.add_typer(app, name="sagas")

@@ -33,18 +33,20 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from interlink.core.aggregate import Aggregate
-from interlink.core.command_events import Outcome, ReplyData
 from interlink.core.messages import Command
 from interlink.exceptions import ConfigurationError
+from interlink.patterns.command_events.declarations import Outcome, ReplyData
+from interlink.ports.kinds import ENDED_SAGA_STATES, SAGA_KIND
 
-__all__ = ["SAGA_KIND", "Saga", "SagaEntry", "SagaState", "SagaStatus", "Send", "Step", "advance", "begin"]
+if TYPE_CHECKING:
+    from interlink.core.domain import Domain
 
-SAGA_KIND = "~saga"
+__all__ = ["SAGA_KIND", "Saga", "SagaEntry", "SagaState", "SagaStatus", "Send", "Step", "advance", "begin", "sagas_of"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class SagaStatus(enum.StrEnum):
     @property
     def ended(self) -> bool:
         """True for completed, compensated, failed (needing attention) and abandoned."""
-        return self not in (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
+        return self.value in ENDED_SAGA_STATES
 
 
 class SagaEntry(BaseModel):
@@ -235,3 +237,9 @@ def _compensate_before(saga: Saga, state: SagaState, step: int, now: datetime) -
     state.status = SagaStatus.COMPENSATED
     state.history.append(SagaEntry(at=now, step=step, what="compensated"))
     return None
+
+
+def sagas_of(domain: Domain) -> dict[str, Saga]:
+    """The sagas ``domain`` declares, by name."""
+    found: dict[str, Saga] = domain.declarations.setdefault("sagas", {})
+    return found

@@ -26,7 +26,7 @@ from interlink.runtime.backends import open_broker, open_store
 from interlink.runtime.domain_runtime import DomainRuntime
 from interlink.runtime.settings import Settings
 
-__all__ = ["ingest"]
+__all__ = ["ingest", "register"]
 
 
 def ingest(
@@ -129,3 +129,8 @@ def _summary(report: FileReport) -> None:
         if path is not None:
             table.add_row(label, str(path))
     console.print(table)
+
+
+def register(main: typer.Typer) -> None:
+    """Add this pattern's commands to the ``interlink`` command."""
+    main.command()(ingest)

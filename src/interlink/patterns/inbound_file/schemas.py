@@ -13,7 +13,7 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from interlink.core.domain import Domain
-from interlink.core.inbound import InboundFileSpec
+from interlink.patterns.inbound_file.declarations import InboundFileSpec, inbound_files_of
 from interlink.specs.model import INBOUND_FILE
 
 __all__ = ["JSON_SCHEMA_DIALECT", "file_schema", "file_schemas"]
@@ -75,4 +75,4 @@ def _keep_decimal_constraints(model: type[BaseModel], schema: dict[str, Any]) ->
 
 def file_schemas(domain: Domain) -> dict[str, dict[str, Any]]:
     """Every inbound file source of the domain, by name."""
-    return {name: file_schema(domain, source) for name, source in domain.inbound_files.items()}
+    return {name: file_schema(domain, source) for name, source in inbound_files_of(domain).items()}

@@ -25,7 +25,7 @@ A field the replica needs that the event does not carry is a ConfigurationError 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import ConfigDict, Field, ModelWrapValidatorHandler, create_model, model_validator
 
@@ -34,7 +34,10 @@ from interlink.core.external import ExternalService
 from interlink.core.messages import PublicEvent
 from interlink.exceptions import ConfigurationError
 
-__all__ = ["Replica", "ReplicaSpec", "StateTransferEvent", "replica_spec"]
+if TYPE_CHECKING:
+    from interlink.core.domain import Domain
+
+__all__ = ["Replica", "ReplicaSpec", "StateTransferEvent", "replica_for", "replica_spec", "replicas_of"]
 
 _ENVELOPE_FIELDS = frozenset({"id", "version", "deleted"})
 
@@ -59,6 +62,9 @@ class StateTransferEvent(PublicEvent):
     Ids must not be reused after a delete: a re-created aggregate starts again at version 1, below its
     tombstone, and its replicas would ignore it.
     """
+
+    __pattern__: ClassVar[str | None] = "event-carried-state-transfer"
+    __subscribed_pattern__: ClassVar[str | None] = "event-carried-state-transfer"
 
     id: str = Field(min_length=1, max_length=200)
     version: int = Field(ge=1)
@@ -191,3 +197,20 @@ def replica_spec(
         raise ConfigurationError(f"{model.__name__} already backs replica {taken!r}; declare one model per replica")
     model.__aggregate_name__ = spec.kind
     return spec
+
+
+def replicas_of(domain: Domain) -> dict[str, ReplicaSpec]:
+    """The replicas declared on ``domain``, by name."""
+    found: dict[str, ReplicaSpec] = domain.declarations.setdefault("replicas", {})
+    return found
+
+
+def replica_for(domain: Domain, model: type[Replica]) -> ReplicaSpec:
+    """The replica a model backs; ConfigurationError when ``domain`` declares none for it."""
+    for spec in replicas_of(domain).values():
+        if spec.model is model:
+            return spec
+    raise ConfigurationError(
+        f"{model.__name__} backs no replica of domain {domain.name!r}; declare it with "
+        f"{domain.name}.replica(Event, model={model.__name__})"
+    )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
+from interlink.delivery.flow_tally import FLOW_KIND
 from interlink.exceptions import InvalidInput, InvalidPayload, NotFoundError
 from interlink.operations import FlowMeter, Operations, arrow_figures
 from interlink.patterns.command_events.declarations import REQUEST_KIND
@@ -345,4 +346,38 @@ async def test_traffic_counts_what_a_domain_sent_and_what_waits_in_its_outbox(sa
     assert (commands.sent, commands.outbox_pending, commands.dead_letters) == (2, 2, 0)
     assert figures["lending>silent:command-event"].sent == 0
     assert figures["partner>lending:command-event/reply"].sent is None  # the partner is not read here
-    assert (await Operations(lending, saga_runtime.store).traffic()).sent is None
+    assert commands.rate_from == "process"
+
+
+async def test_a_watching_operations_reads_the_rate_a_stopped_producers_runtime_wrote(store_url: str) -> None:
+    """A runtime hosting lending starts sagas and stops; Operations over the same store in another facade, as
+    ``interlink console`` builds it (no meter), reports the commands' rate on the arrow to the partner."""
+    async with MemoryBroker() as broker:
+        runtime = DomainRuntime(lending, open_store(store_url, lending.name), broker)
+        await runtime.start()
+        try:
+            for ref in ("w-1", "w-2", "w-3"):
+                await runtime.execute(originate, StartOrigination(ref=ref))
+        finally:
+            await runtime.stop()
+    async with open_store(store_url, lending.name) as store:
+        assert await store.list_aggregates(FLOW_KIND, where={}, after=None, limit=10)  # one write at the stop
+        traffic = await Operations(lending, store).traffic()
+    assert traffic.sent_from == "store"
+    assert traffic.sent is not None
+    assert sum(traffic.sent.values()) == 3
+    landscape = build_landscape([collect(lending)])
+    figures = {a.id: a for a in arrow_figures(landscape, {lending.name: traffic}, 60.0)}
+    commands = figures["lending>partner:command-event"]
+    assert commands.sent == 3
+    assert commands.rate is not None
+    assert commands.rate > 0
+    assert commands.rate_from == "store"
+    assert 60 <= commands.window <= 120
+    assert figures["lending>silent:command-event"].rate == 0  # counted, none sent: zero, not unknown
+
+
+async def test_without_a_meter_or_flow_counts_the_rate_is_unknown(store: Store) -> None:
+    """A store no runtime ever wrote flow counts to gives no rate (None), not a zero."""
+    traffic = await Operations(ledger, store).traffic()
+    assert (traffic.sent, traffic.sent_from) == (None, None)

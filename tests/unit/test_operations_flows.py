@@ -14,7 +14,7 @@ from interlink.operations import FlowMeter, arrow_figures
 from interlink.operations.flows import replica_lag, traffic_of
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.envelope import Envelope, new_message_id
-from interlink.ports.store import ChangeSet, DeadLetter, OutboxRow, Retained
+from interlink.ports.store import AggregateWrite, ChangeSet, DeadLetter, OutboxRow, Retained
 from interlink.specs.landscape import Edge, Landscape, Node
 from interlink.testing.clock import ManualClock
 from interlink.testing.waiting import wait_until
@@ -123,6 +123,12 @@ async def test_flow_counts_are_written_per_minute_and_summed_over_processes() ->
     found = await recent_flows(store, clock.now())
     assert found is not None
     assert found.sent == {"loans.Granted": 1}
+    minute = int(clock.now().timestamp() // 60)
+    bad = AggregateWrite(FLOW_KIND, f"{minute:010d}-flow-bad", 0, 1, '{"sent": "many"}')
+    await store.commit([ChangeSet(writes=[bad])])
+    found = await recent_flows(store, clock.now())
+    assert found is not None
+    assert found.sent == {"loans.Granted": 1}  # an unreadable record is left out, not the whole rate
     clock.advance(300)
     found = await recent_flows(store, clock.now())
     assert found is not None

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
 from interlink.delivery.committer import Committer
@@ -181,8 +183,11 @@ async def recent_flows(store: Store, now: datetime, *, limit: int = READ_LIMIT) 
     if not rows and not await store.list_aggregates(FLOW_KIND, where={}, after=None, limit=1):
         return None
     sent: Counter[str] = Counter()
-    for _, stored in rows:
-        sent.update(FlowCount.model_validate_json(stored.data).sent)
+    for id, stored in rows:
+        try:
+            sent.update(FlowCount.model_validate_json(stored.data).sent)
+        except ValidationError:  # advisory figures: one unreadable record is left out, not the whole rate
+            log.warning("flow record %s cannot be read; left out of the rate", id)
     # The last full minute plus what passed of the current one: the span the summed buckets cover.
     window = 60.0 + max(0.0, now.timestamp() - minute * 60)
     return RecentFlows(dict(sent), window, len(rows) < limit)

@@ -14,9 +14,12 @@ import httpx
 import pytest
 
 from interlink.console import OPERATE, READ
+from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import open_store
 from interlink.testing.waiting import wait_until
+from tests.support.command_events_app import StartOrigination, lending, originate
 from tests.support.operations_app import ledger, park_posting
+from tests.support.services import fresh_name
 
 INTERLINK = Path(sys.executable).parent / "interlink"
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +113,7 @@ async def test_a_watching_console_shows_the_letters_of_a_store_and_replays_them(
         assert (await client.get("/ledger/dead-letters", headers={"x-api-key": "wrong"})).status_code == 401
         figures = (await client.get("/landscape/figures")).json()
         (posted,) = [a for a in figures["arrows"] if a["id"] == "ops-bank>ledger:event"]
-        assert (posted["dead_letters"], posted["rate"]) == (1, None)  # it sees no commits: rates are unknown
+        assert (posted["dead_letters"], posted["rate"]) == (1, None)  # the bank's store is not read: unknown
         refused = await client.post("/ledger/dead-letters/discard", data={"ids": str(letter.id)})
         assert refused.status_code == 400
         assert "needs a reason" in refused.text
@@ -119,6 +122,39 @@ async def test_a_watching_console_shows_the_letters_of_a_store_and_replays_them(
         audit = await client.get("/ledger/audit")
     assert "oscar" in audit.text
     assert "duplicate" in audit.text
+
+
+async def test_a_watching_console_shows_the_rate_a_producer_run_elsewhere_wrote_to_its_store(
+    tmp_path: Path, keys: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """Lending runs in this process, starts three sagas and stops; ``interlink console`` on its store, in
+    another process, shows the commands' rate on the arrow to the partner (diagram label, table and JSON)."""
+    store = f"sqlite:///{tmp_path}/{{domain}}.db"
+    async with Runtime([lending], Settings(store_url=store, broker_url=f"memory://{fresh_name('cli')}")) as rt:
+        for ref in ("w-1", "w-2", "w-3"):
+            await rt["lending"].execute(originate, StartOrigination(ref=ref))
+    port = free_port()
+    command = [str(INTERLINK), "console", "tests.support.command_events_app:lending", "--store", store]
+    started.append(
+        subprocess.Popen(  # noqa: ASYNC220 - a server, stopped by the fixture
+            [*command, "--http", f"127.0.0.1:{port}", "--api-keys", str(keys)],
+            env=env(),
+            cwd=tmp_path,
+        )
+    )
+    base = f"http://127.0.0.1:{port}/console"
+    await wait_until(lambda: serving(f"{base}/login"), timeout=60, what="the console")
+    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": "op-key"}) as client:
+        figures = (await client.get("/landscape/figures")).json()
+        page = (await client.get("/landscape")).text
+    arrows = {a["id"]: a for a in figures["arrows"]}
+    commands = arrows["lending>partner:command-event"]
+    assert (commands["sent"], commands["rate_from"]) == (3, "store")
+    assert commands["rate"] > 0
+    assert commands["cells"]["rate"] not in ("", "0")
+    assert commands["label"].startswith(f"{commands['cells']['rate']}/min · ")
+    assert f'<td data-figure="rate">{commands["cells"]["rate"]}</td>' in page
+    assert arrows["partner>lending:command-event/reply"]["rate"] is None  # the partner's store is not read
 
 
 async def test_run_with_console_serves_it_beside_the_apis(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -13,11 +14,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from interlink.adapters.brokers.memory import MemoryBroker
 from interlink.adapters.stores.memory import MemoryStore
+from interlink.adapters.stores.sql import SqlStore
+from interlink.delivery.flow_tally import FLOW_KIND, flow_id
 from interlink.exceptions import InvalidInput, InvalidPayload, NotFoundError
 from interlink.operations import FlowMeter, Operations, arrow_figures
 from interlink.patterns.command_events.declarations import REQUEST_KIND
 from interlink.ports.broker import OutgoingMessage
-from interlink.ports.store import ChangeSet, Retained, Store
+from interlink.ports.store import AggregateWrite, ChangeSet, Retained, Store
 from interlink.runtime import DomainRuntime, Settings
 from interlink.runtime.backends import open_store
 from interlink.specs import collect
@@ -345,4 +348,77 @@ async def test_traffic_counts_what_a_domain_sent_and_what_waits_in_its_outbox(sa
     assert (commands.sent, commands.outbox_pending, commands.dead_letters) == (2, 2, 0)
     assert figures["lending>silent:command-event"].sent == 0
     assert figures["partner>lending:command-event/reply"].sent is None  # the partner is not read here
-    assert (await Operations(lending, saga_runtime.store).traffic()).sent is None
+    assert commands.rate_from == "process"
+
+
+async def test_a_watching_operations_reads_the_rate_a_stopped_producers_runtime_wrote(store_url: str) -> None:
+    """A runtime hosting lending starts sagas and stops; Operations over the same store in another facade, as
+    ``interlink console`` builds it (no meter), reports the commands' rate on the arrow to the partner."""
+    async with MemoryBroker() as broker:
+        runtime = DomainRuntime(lending, open_store(store_url, lending.name), broker)
+        await runtime.start()
+        try:
+            for ref in ("w-1", "w-2", "w-3"):
+                await runtime.execute(originate, StartOrigination(ref=ref))
+        finally:
+            await runtime.stop()
+    async with open_store(store_url, lending.name) as store:
+        assert await store.list_aggregates(FLOW_KIND, where={}, after=None, limit=10)  # one write at the stop
+        traffic = await Operations(lending, store).traffic()
+    assert traffic.sent_from == "store"
+    assert traffic.sent is not None
+    assert sum(traffic.sent.values()) == 3
+    landscape = build_landscape([collect(lending)])
+    figures = {a.id: a for a in arrow_figures(landscape, {lending.name: traffic}, 60.0)}
+    commands = figures["lending>partner:command-event"]
+    assert commands.sent == 3
+    assert commands.rate is not None
+    assert commands.rate > 0
+    assert commands.rate_from == "store"
+    assert 60 <= commands.window <= 120
+    assert figures["lending>silent:command-event"].rate == 0  # counted, none sent: zero, not unknown
+
+
+async def test_without_a_meter_or_flow_counts_the_rate_is_unknown(store: Store) -> None:
+    """A store no runtime ever wrote flow counts to gives no rate (None), not a zero."""
+    traffic = await Operations(ledger, store).traffic()
+    assert (traffic.sent, traffic.sent_from) == (None, None)
+
+
+def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(n for child in plan.get("Plans", []) for n in _plan_nodes(child))]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
+async def test_the_flow_counts_are_read_through_the_primary_key_not_a_scan(store_url: str) -> None:
+    """With 5,000 flow records (50 processes x 100 minutes) and other counters, the console's read of the last
+    two minutes is a range of the (kind, id) primary key (in id order on SQLite) and finds 100 records."""
+    async with open_store(store_url, lending.name) as store:
+        writes = [
+            AggregateWrite(FLOW_KIND, flow_id(29_410_000 + m, f"flow-{p:04d}"), 0, 1, '{"id":"x","minute":0}')
+            for m in range(100)
+            for p in range(50)
+        ]
+        writes += [AggregateWrite(f"~counters:c{n}", f"delivery-{n}", 0, 1, "{}") for n in range(500)]
+        for first in range(0, len(writes), 1000):
+            await store.commit([ChangeSet(writes=writes[first : first + 1000])])
+        assert isinstance(store, SqlStore)
+        statement, params = store.list_statement(FLOW_KIND, {}, after=f"{29_410_098:010d}", limit=1000)
+        async with store._read() as conn:
+            if store_url.startswith("sqlite"):
+                await conn.execute(text("ANALYZE"))
+                rows = (await conn.execute(text(f"EXPLAIN QUERY PLAN {statement.text}"), params)).all()
+                detail = " | ".join(r[-1] for r in rows)
+                assert "USING INDEX sqlite_autoindex_interlink_aggregates_1 (kind=? AND id>?)" in detail, detail
+                assert "TEMP B-TREE" not in detail, detail
+            else:
+                await conn.execute(text(f"ANALYZE {store._aggregates_sql}"))
+                explain = text(f"EXPLAIN (FORMAT JSON) {statement.text}")
+                plan = (await conn.execute(explain, params)).scalar_one()[0]["Plan"]
+                nodes = _plan_nodes(plan)
+                (key,) = [n for n in nodes if n.get("Index Name") == "interlink_aggregates_pkey"]
+                assert "id)::text >" in key["Index Cond"], plan  # the range is in the index condition
+                # No scan of the table; the planner may sort the range it found (bitmap scan), never more.
+                assert not any(n["Node Type"] == "Seq Scan" for n in nodes), plan
+        page = await store.list_aggregates(FLOW_KIND, where={}, after=f"{29_410_098:010d}", limit=1000)
+        assert len(page) == 100

@@ -1,15 +1,24 @@
-"""The landscape's figures per arrow: the flow meter's sliding window, and the arrows' sums by message type."""
+"""The landscape's figures per arrow: the flow meter's sliding window, the flow counts kept in the store, and
+the arrows' sums by message type."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
+from interlink.adapters.stores.memory import MemoryStore
+from interlink.delivery.committer import Committer
+from interlink.delivery.flow_tally import FLOW_KIND, FlowTally, recent_flows
 from interlink.operations import FlowMeter, arrow_figures
 from interlink.operations.flows import replica_lag, traffic_of
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.envelope import Envelope, new_message_id
-from interlink.ports.store import ChangeSet, DeadLetter, OutboxRow
+from interlink.ports.store import AggregateWrite, ChangeSet, DeadLetter, OutboxRow, Retained
 from interlink.specs.landscape import Edge, Landscape, Node
+from interlink.testing.clock import ManualClock
+from interlink.testing.waiting import wait_until
+from tests.support.services import fresh_name
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
@@ -75,3 +84,94 @@ def test_a_replica_lags_by_its_feeds_messages_in_the_producers_outbox_and_the_co
     assert (lag.outbox_pending, lag.outbox_oldest_age, lag.consumer_lag) == (2, 8.0, 5)
     alone = replica_lag("granted", "loans.Granted", cards, {})
     assert (alone.outbox_pending, alone.outbox_oldest_age, alone.consumer_lag) == (None, None, 5)
+
+
+# -- flow counts kept in the store (interlink.delivery.flow_tally) ------------------------------------
+
+
+async def _store(name: str) -> MemoryStore:
+    store = MemoryStore(f"memory://{name}", domain="loans")
+    await store.connect()
+    return store
+
+
+async def test_flow_counts_are_written_per_minute_and_summed_over_processes() -> None:
+    """Nothing is written before a flush; two processes' records (one per token and minute) are summed over
+    the last full minute and the current one; an older minute falls out, and a never-counted store is unknown."""
+    store = await _store(fresh_name("flows"))
+    clock = ManualClock(datetime(2026, 12, 7, 10, 0, 30, tzinfo=UTC))
+    one, two = (FlowTally(store, Committer(store), clock) for _ in range(2))
+    assert await recent_flows(store, clock.now()) is None
+    one.committed([_sent("loans.Granted", "loans.Granted"), _sent("loans.Refused")])
+    two.committed([_sent("loans.Granted")])
+    assert await recent_flows(store, clock.now()) is None  # counted in memory only
+    await one.flush()
+    await two.flush()
+    found = await recent_flows(store, clock.now())
+    assert found is not None
+    assert (found.sent, found.window, found.complete) == ({"loans.Granted": 3, "loans.Refused": 1}, 90.0, True)
+    clock.advance(60)
+    one.committed([_sent("loans.Granted")])
+    await one.flush()
+    found = await recent_flows(store, clock.now())
+    assert found is not None
+    assert found.sent == {"loans.Granted": 4, "loans.Refused": 1}
+    ids = [id for id, _ in await store.list_aggregates(FLOW_KIND, where={}, after=None, limit=10)]
+    assert len(ids) == len(set(ids)) == 3
+    assert ids[0].startswith(f"{int(clock.now().timestamp() // 60) - 1:010d}-flow-")
+    clock.advance(60)  # the first minute is now two minutes back: out of the read
+    found = await recent_flows(store, clock.now())
+    assert found is not None
+    assert found.sent == {"loans.Granted": 1}
+    minute = int(clock.now().timestamp() // 60)
+    bad = AggregateWrite(FLOW_KIND, f"{minute:010d}-flow-bad", 0, 1, '{"sent": "many"}')
+    await store.commit([ChangeSet(writes=[bad])])
+    found = await recent_flows(store, clock.now())
+    assert found is not None
+    assert found.sent == {"loans.Granted": 1}  # an unreadable record is left out, not the whole rate
+    clock.advance(300)
+    found = await recent_flows(store, clock.now())
+    assert found is not None
+    assert found.sent == {}
+
+
+async def test_a_tally_writes_on_its_timer_absolute_counts_and_deletes_its_old_minutes() -> None:
+    """The first commit after a write arms the flush timer; a rewrite of a minute carries its total; a record
+    ``keep`` minutes old goes in a later flush; a record pruned under it is written again at the next flush."""
+    store = await _store(fresh_name("flows"))
+    clock = ManualClock(datetime(2026, 12, 7, 10, 0, 0, tzinfo=UTC))
+    tally = FlowTally(store, Committer(store), clock, flush_interval=0.01, keep=2)
+    tally.committed([_sent("loans.Granted")])
+
+    async def granted() -> int | None:
+        found = await recent_flows(store, clock.now())
+        return found.sent.get("loans.Granted") if found is not None else None
+
+    await wait_until(lambda: granted(), timeout=10, what="the timer's flush")
+    tally.committed([_sent("loans.Granted", "loans.Granted")])
+    await wait_until(lambda: _equal(granted(), 3), timeout=10, what="the minute's total")
+    first = await store.list_aggregates(FLOW_KIND, where={}, after=None, limit=10)
+    clock.advance(120)
+    tally.committed([_sent("loans.Granted")])
+    await tally.close()
+    left = await store.list_aggregates(FLOW_KIND, where={}, after=None, limit=10)
+    assert [id for id, _ in left] != [id for id, _ in first]
+    assert len(left) == 1
+    await store.prune(Retained.COUNTERS, time.time() + 1, 100)
+    tally.committed([_sent("loans.Granted")])
+    await tally.flush()  # its version is gone with the record: refused, kept for the next flush
+    await tally.flush()
+    assert await granted() == 2
+
+
+async def _equal(value: Awaitable[int | None], expected: int) -> bool:
+    return await value == expected
+
+
+def test_an_arrows_rate_is_over_its_producers_window_and_says_where_it_was_counted() -> None:
+    """Counts read from the store cover the producer's own window (here 90 s), and the arrow says so."""
+    landscape = Landscape([Node("loans", "loans", "domain"), Node("cards", "cards", "domain")],
+                          [Edge("loans", "cards", "event", ["Granted"])])  # fmt: skip
+    traffic = {"loans": traffic_of("loans", [], [], None, {"loans.Granted": 45}, 90, NOW, sent_from="store")}
+    (granted,) = arrow_figures(landscape, traffic, 60)
+    assert (granted.sent, granted.rate, granted.window, granted.rate_from) == (45, 0.5, 90, "store")

@@ -141,7 +141,6 @@ def landscape_page(
 ) -> Markup:
     """The diagram (each label with a line for its figures) and the table of the figures, both refreshed
     every ``refresh`` seconds by the script from ``source``."""
-    window = arrows[0].window if arrows else 60.0
     drawn = _filled(svg(landscape, "Landscape", figures=True), iter(arrows))
     head = "".join(f"<th>{esc(h)}</th>" for h in ("from", "to", "pattern", "carries", *(t for _, t in COLUMNS)))
     rows = []
@@ -158,9 +157,11 @@ def landscape_page(
         else '<p class="empty" data-testid="arrows-empty">No integration.</p>'
     )
     note = (
-        f'<p class="note">On each arrow: messages per minute over the last {window:.0f}s (counted where the '
-        "producer runs in this process; blank elsewhere), lag (its messages in the producer's outbox, and the "
-        "consumer's backlog at the broker, every arrow into it together; the oldest waiting in brackets) and "
+        '<p class="note">On each arrow: messages per minute (over the last 60s where the producer runs in this '
+        "process; elsewhere over the last full minute and the current one, from the counts the producer's "
+        "processes write to its store every few seconds; blank when its store is not read here), lag (its "
+        "messages in the producer's outbox, and the consumer's backlog at the broker, every arrow into it "
+        "together; the oldest waiting in brackets) and "
         'its dead letters. Figures as of <time data-testid="figures-at">'
         f"{esc(at.isoformat(timespec='seconds'))}</time>, refreshed every {refresh:g}s.</p>"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -13,6 +13,7 @@ from interlink.core.clock import Clock, SystemClock
 from interlink.core.domain import Domain
 from interlink.core.messages import Event, split_version
 from interlink.delivery import failures
+from interlink.delivery.flow_tally import recent_flows
 from interlink.delivery.relay import is_parked_outbox, requeue_parked
 from interlink.exceptions import AdapterError, InvalidInput, InvalidPayload, MessageError, NotFoundError
 from interlink.operations import saga_actions
@@ -56,7 +57,8 @@ class Operations:
     the replay returns. Every action takes the ``actor`` and a non-empty ``reason`` and appends an entry to
     the audit log, in the action's transaction (see :mod:`interlink.operations.audit`). Call :meth:`close`
     at the end when replays ran (it flushes what the replaying runtime holds). A ``meter`` fed by the
-    runtime hosting the domain gives :meth:`traffic` its recent message counts.
+    runtime hosting the domain gives :meth:`traffic` its recent message counts; without one they are read
+    from the flow counts the domain's runtimes write to its store.
     """
 
     def __init__(
@@ -365,17 +367,32 @@ class Operations:
         return [audit_entry(r) for r in await self.store.audit_entries(limit, before=before)]
 
     async def traffic(self) -> DomainTraffic:
-        """This domain's side of its arrows on the landscape, by message type: what it sent recently (when a
-        meter watches its commits), what waits in its outbox, its parked letters, and its consumer lag."""
+        """This domain's side of its arrows on the landscape, by message type: what it sent recently, what waits
+        in its outbox, its parked letters, and its consumer lag.
+
+        What it sent comes from the meter when it watches this domain's commits (the domain runs in this
+        process), else from the flow counts every process hosting it writes to its store (the last full minute
+        and the current one, see :func:`~interlink.delivery.flow_tally.recent_flows`).
+        """
+        now = self.clock.now()
         meter = self.meter
+        sent = meter.recent(self.domain.name) if meter is not None else None
+        window = meter.window if meter is not None else FlowMeter().window
+        source: Literal["process", "store"] = "process"
+        if sent is None:
+            flows = await recent_flows(self.store, now)
+            source = "store"
+            if flows is not None:
+                sent, window = flows.sent, flows.window
         return traffic_of(
             self.domain.name,
             await self.store.outbox_batch(OUTBOX_SCAN),
             await self._all_letters(),
             await consumer_lag(self.broker, self.domain.name),
-            meter.recent(self.domain.name) if meter is not None else None,
-            meter.window if meter is not None else FlowMeter().window,
-            self.clock.now(),
+            sent,
+            window,
+            now,
+            sent_from=None if sent is None else source,
         )
 
     async def status(self) -> DomainStatus:

@@ -4,9 +4,13 @@ An arrow (:class:`~interlink.specs.landscape.Edge`) carries some message types f
 consumer domain. Its figures are put together from what each domain knows of its own side:
 
 - **rate**: the messages of the arrow's types the producer's commits put in its outbox in the last
-  ``window`` seconds, counted by a :class:`FlowMeter` that the runtime hosting the producer feeds
-  (:meth:`~interlink.runtime.DomainRuntime.on_commit`). A process that only reads the stores (``interlink
-  console``) sees no commits: its rates are unknown (None), not zero.
+  ``window`` seconds. Where the producer runs in this process, a :class:`FlowMeter` fed by its runtime
+  (:meth:`~interlink.runtime.DomainRuntime.on_commit`) counts them over a sliding minute (``sent_from``
+  ``"process"``). Elsewhere (``interlink console``, which only reads the stores, or a producer run by another
+  process) they are read from the flow counts every runtime writes to its domain's store
+  (:mod:`interlink.delivery.flow_tally`): the last full minute plus the current one, summed over the processes
+  hosting the producer, so ``window`` is 60 to 120 seconds (``sent_from`` ``"store"``). Unknown (None) when the
+  producer's store is not read here or no process ever wrote its counts.
 - **lag**: the arrow's messages still waiting in the producer's outbox (and the age of the oldest of them),
   and the consumer domain's backlog at the broker (:meth:`~interlink.ports.broker.Broker.backlog`, which
   counts the whole subscription, every arrow into the domain together).
@@ -23,6 +27,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -68,6 +73,9 @@ class DomainTraffic(_View):
     #: Messages of each type its commits put in its outbox in the last ``window`` seconds (None: not observed).
     sent: dict[str, int] | None
     window: float
+    #: Where ``sent`` was counted: ``process`` (a meter on this process's commits), ``store`` (the flow counts
+    #: of every process hosting the domain), None (unknown).
+    sent_from: Literal["process", "store"] | None = None
     #: Messages waiting in its outbox, by type (of the oldest ``OUTBOX_SCAN`` rows).
     outbox: dict[str, TypeBacklog]
     #: Whether ``outbox`` covers every pending row (False when there were more than it reads).
@@ -93,6 +101,8 @@ class ArrowFigures(_View):
     sent: int | None
     rate: float | None
     window: float
+    #: Where the rate was counted (see :attr:`DomainTraffic.sent_from`).
+    rate_from: Literal["process", "store"] | None = None
     #: Its messages still in the producer's outbox, and the age in seconds of the oldest of them.
     outbox_pending: int | None
     outbox_oldest_age: float | None
@@ -185,8 +195,11 @@ def traffic_of(
     sent: dict[str, int] | None,
     window: float,
     now: datetime,
+    *,
+    sent_from: Literal["process", "store"] | None = None,
 ) -> DomainTraffic:
-    """One domain's traffic from its outbox rows (the oldest :data:`OUTBOX_SCAN`), letters, lag and meter."""
+    """One domain's traffic from its outbox rows (the oldest :data:`OUTBOX_SCAN`), letters, lag and what it
+    sent (counted where ``sent_from`` says)."""
     parked: Counter[str] = Counter()
     refused: Counter[str] = Counter()
     for letter in letters:
@@ -195,6 +208,7 @@ def traffic_of(
         domain=domain,
         sent=sent,
         window=window,
+        sent_from=sent_from if sent is not None else None,
         outbox=_outbox_by_type(rows, now),
         outbox_complete=len(rows) < OUTBOX_SCAN,
         parked=dict(parked),
@@ -219,12 +233,14 @@ def _sum(counts: Mapping[str, int], edge: Edge) -> int:
 
 
 def arrow_figures(landscape: Landscape, traffic: Mapping[str, DomainTraffic], window: float) -> list[ArrowFigures]:
-    """The figures of every arrow of ``landscape``, from the traffic of the domains this console reads."""
+    """The figures of every arrow of ``landscape``, from the traffic of the domains this console reads; an
+    arrow's rate is over its producer's window, ``window`` where its rate is unknown."""
     out = []
     for edge in landscape.edges:
         producer, consumer = traffic.get(edge.source), traffic.get(edge.target)
         messages = edge.pattern not in (API_EXPOSURE, INBOUND_FILE)
         sent = _sum(producer.sent, edge) if messages and producer is not None and producer.sent is not None else None
+        span = producer.window if sent is not None and producer is not None else window
         pending, oldest = None, None
         if messages and producer is not None:
             backlog = [producer.outbox[k] for k in _carried(edge, producer.outbox)]
@@ -246,8 +262,9 @@ def arrow_figures(landscape: Landscape, traffic: Mapping[str, DomainTraffic], wi
                 title=edge.title,
                 carries=list(edge.details),
                 sent=sent,
-                rate=None if sent is None else sent / window,
-                window=window,
+                rate=None if sent is None else sent / span,
+                window=span,
+                rate_from=producer.sent_from if sent is not None and producer is not None else None,
                 outbox_pending=pending,
                 outbox_oldest_age=oldest,
                 consumer_lag=consumer.consumer_lag if messages and consumer is not None else None,

@@ -68,8 +68,9 @@ class Retained(enum.StrEnum):
     ``inbox``: inbox marks, by the time the message was handled; ``idempotency``: Idempotency-Key records, by
     the time of the request; ``reply``: stored command replies (``~reply``), by their last write; ``saga``:
     ended sagas (completed, compensated, failed), by their last write. A running saga is never pruned.
-    ``counters``: notification counters (``~counters:<subscription>``) not written for the window, i.e. of a
-    process that stopped: a live process writes its own with every notification or flush. ``audit``: entries
+    ``counters``: counter records (``~counters:*``: a notification subscription's counters, the read counts of
+    kept copies, the flow counts of the console's rates) not written for the window, i.e. of a process that
+    stopped: a live process writes its own with every notification or flush. ``audit``: entries
     of the operators' audit log, by the time of the action (a long window: it is evidence).
     """
 

@@ -18,6 +18,7 @@ from interlink.core.messages import Event
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer import Consumer
 from interlink.delivery.dispatch import CompositeDispatcher, Dispatcher, EventHandlerDispatcher
+from interlink.delivery.flow_tally import FlowTally
 from interlink.delivery.read_tally import ReadTally
 from interlink.delivery.redrive import Redrive
 from interlink.delivery.relay import Relay
@@ -75,6 +76,8 @@ class DomainRuntime:
         self.external = external
         self._commit_listeners: list[Callable[[Sequence[ChangeSet]], None]] = []
         self.committer = Committer(store, on_commit=self._committed)
+        #: Counts what the commits put in the outbox, per type and minute, into the store (the console's rates).
+        self.flow_tally = FlowTally(store, self.committer, self.clock)
         self.relay = Relay(
             store,
             broker,
@@ -159,6 +162,7 @@ class DomainRuntime:
     def _committed(self, changes: Sequence[ChangeSet]) -> None:
         if any(change.outbox for change in changes):
             self.relay.wake()
+            self.flow_tally.committed(changes)
         for listener in self._commit_listeners:
             listener(changes)
 
@@ -222,16 +226,18 @@ class DomainRuntime:
             await part.flush()
         if self.read_tally is not None:
             await self.read_tally.flush()
+        await self.flow_tally.close()
         if self._owned_external is not None:
             await self._owned_external.close()
         await self.store.close()
 
     async def detach(self) -> None:
-        """Flush the deferred-read counters and close the external services, leaving the store and broker as
+        """Flush the deferred-read and flow counters and close the external services, leaving the store and broker as
         they are: the end of a runtime made only to replay over a store its caller owns (see
         :class:`interlink.operations.Operations`)."""
         for part in self.parts:
             await part.flush()
+        await self.flow_tally.close()
         if self._owned_external is not None:
             await self._owned_external.close()
 

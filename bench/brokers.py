@@ -133,7 +133,9 @@ async def run_interlink(broker: str, events: int, concurrency: int, patience: fl
         await CLEANUP[broker](ns, names)
 
 
-def run_processes(broker: str, layout: str, events: int, concurrency: int, patience: float) -> Run:
+def run_processes(
+    broker: str, layout: str, events: int, concurrency: int, patience: float, loop: str = "asyncio"
+) -> Run:
     """The minimal landscape, a process per domain (``brokers_split``); verified by SQL, then removed."""
     land = LANDSCAPES["minimal"]()
     ns = _fresh()
@@ -147,6 +149,7 @@ def run_processes(broker: str, layout: str, events: int, concurrency: int, patie
         "concurrency": concurrency,
         "consumers": CONSUMERS,
         "patience": patience,
+        "loop": loop,
     }
     names: dict[str, set[str]] = {"subscriptions": set(), "channels": set()}
     try:
@@ -429,8 +432,9 @@ def run_once(args: argparse.Namespace, broker: str, kind: str, events: int, size
     gc.collect()
     if kind == "interlink":
         return asyncio.run(run_interlink(broker, events, args.concurrency, args.timeout, sizes))
-    if kind in ("split", "consume"):
-        return run_processes(broker, kind, events, args.concurrency, args.timeout)
+    layout, _, loop = kind.partition("@")
+    if layout in ("split", "consume"):
+        return run_processes(broker, layout, events, args.concurrency, args.timeout, loop or "asyncio")
     size = round(statistics.median(sizes)) if sizes else 200
     return asyncio.run(RAW[broker](events, size, args.batch, args.timeout))
 
@@ -445,8 +449,13 @@ CPU = ("producer", "producer db", "consumer", "consumer db", "broker")
 
 
 def sides(args: argparse.Namespace, broker: str) -> list[str]:
-    """The sides of one broker, in the order of the first round."""
-    return [args.layout, "raw", *(["consume"] if args.consume else [])]
+    """The sides of one broker, in the order of the first round (``KIND@uvloop``: its processes on uvloop)."""
+    found = [args.layout, "raw", *(["consume"] if args.consume else [])]
+    if args.loop == "uvloop":
+        return [f"{k}@uvloop" if k in ("split", "consume") else k for k in found]
+    if args.loop == "both":
+        return [k for kind in found for k in ([kind, f"{kind}@uvloop"] if kind in ("split", "consume") else [kind])]
+    return found
 
 
 def print_table(args: argparse.Namespace, results: dict[tuple[str, str], list[Run]], size: int) -> None:
@@ -466,7 +475,8 @@ def print_table(args: argparse.Namespace, results: dict[tuple[str, str], list[Ru
             runs = results[broker, kind]
             rates = [r.rate for r in runs]
             rate = statistics.median(rates)
-            label = f"{broker} {LABELS[kind]}"
+            layout, _, loop = kind.partition("@")
+            label = f"{broker} {LABELS[layout]}" + (f", {loop}" if loop else "")
             line = (
                 f"{label:44} {rate:>9,.0f} {f'({min(rates):,.0f}-{max(rates):,.0f})':>17} "
                 f"{statistics.median(r.seconds for r in runs):>7.2f} {rate / raw:>5.2f}x"
@@ -511,7 +521,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--consume", action="store_true", help="also the consume side alone (N events published beforehand)"
     )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop", "both"),
+        default="asyncio",
+        help="interlink processes (split, consume) on asyncio's loop (default), on uvloop, or both side by side",
+    )
     args = parser.parse_args(argv)
+    if args.loop != "asyncio" and args.layout != "split":
+        parser.error("--loop uvloop/both needs --layout split (the processes of the Interlink side)")
     args.layout = "split" if args.layout == "split" else "interlink"
     global CONSUMERS
     CONSUMERS = args.consumers

@@ -256,5 +256,8 @@ def _note(names: dict[str, set[str]], said: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
+    from interlink.runtime.loop import run
+
     role, raw = sys.argv[1], json.loads(sys.argv[2])
-    asyncio.run(producer(raw) if role == "producer" else consumer(raw))  # as the raw side: no uvloop
+    # On asyncio's loop by default, as the raw side; "uvloop" as `interlink run` with interlink[fast].
+    run(producer(raw) if role == "producer" else consumer(raw), choice=raw.get("loop", "asyncio"))

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from interlink.adapters.stores.postgres import PostgresStore
-from interlink.exceptions import ConfigurationError, StoreUnavailable
+from interlink.exceptions import ConcurrencyError, ConfigurationError, DuplicateMessage, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet, InboxMark
 from interlink.testing.contracts.store import StoreContract
@@ -236,3 +236,33 @@ def test_a_connection_closed_mid_operation_is_store_unavailable() -> None:
     translated = store._translate(adapted)
     assert isinstance(translated, StoreUnavailable), translated
     assert "connection lost" in str(translated)
+
+
+async def test_a_group_in_one_statement_commits_all_of_it_or_nothing(schema: str) -> None:
+    """A group of creates, inbox marks and outbox rows goes as one statement: a duplicate mark or an existing
+    aggregate fails it whole (DuplicateMessage, ConcurrencyError), nothing of it stays; else all commits."""
+    async with PostgresStore(_url(schema), domain="d") as store:
+        await store.commit([ChangeSet(writes=[AggregateWrite("Order", "1", 0, 1, "{}")], inbox=[InboxMark("s", "m1")])])
+        group = ChangeSet(
+            writes=[AggregateWrite("Order", "2", 0, 1, "{}")], inbox=[InboxMark("s", "m1")], outbox=[_message(1)]
+        )
+        with pytest.raises(DuplicateMessage):
+            await store.commit([group])
+        existing = ChangeSet(writes=[AggregateWrite("Order", "1", 0, 1, "{}")], inbox=[InboxMark("s", "m2")])
+        with pytest.raises(ConcurrencyError):
+            await store.commit([existing])
+        assert await store.load("Order", "2") is None
+        assert await store.seen("s", ["m1", "m2"]) == {"m1"}
+        assert (await store.outbox_status()).pending == 0
+        await store.commit(
+            [
+                ChangeSet(
+                    writes=[AggregateWrite("Order", "2", 0, 1, "{}")],
+                    inbox=[InboxMark("s", "m2")],
+                    outbox=[_message(2)],
+                )
+            ]
+        )
+        assert await store.load("Order", "2") is not None
+        assert await store.seen("s", ["m1", "m2"]) == {"m1", "m2"}
+        assert (await store.outbox_status()).pending == 1

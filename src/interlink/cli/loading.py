@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,6 +14,7 @@ from rich.console import Console
 
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.patterns.registry import Domain
+from interlink.runtime import loop
 
 __all__ = ["console", "err_console", "errors", "importable_from_cwd", "load_domain", "load_domains", "run_async"]
 
@@ -73,10 +73,10 @@ def errors() -> Iterator[None]:
 
 
 def run_async(main: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine function to completion, with errors turned into one line."""
+    """Run a coroutine function to completion (on uvloop when installed), with errors turned into one line."""
 
     async def wrapped() -> T:
         return await main()
 
     with errors():
-        return asyncio.run(wrapped())
+        return loop.run(wrapped())

@@ -45,6 +45,7 @@ from interlink.cli.retention import (
 )
 from interlink.cli.teardown import teardown
 from interlink.cli.telemetry import AccessLogOption, LogPayloadsOption, OtelOption, tracing_for
+from interlink.cli.workers import WorkersOption, assignment, shifted, worker_specs
 from interlink.exceptions import ConfigurationError, InterlinkError
 from interlink.observability.logs import configure_logging
 from interlink.patterns.api_exposure import ApiSettings
@@ -52,6 +53,8 @@ from interlink.patterns.registry import PATTERNS
 from interlink.runtime import Runtime, Settings
 from interlink.runtime.backends import redact
 from interlink.runtime.http import HttpEndpoint, local_service_urls, log_services
+from interlink.runtime.loop import loop_factory
+from interlink.runtime.workers import ParentLink, Supervisor
 
 app = typer.Typer(
     help="Interlink: run and inspect a bank's service domains.", no_args_is_help=True, add_completion=False
@@ -137,15 +140,22 @@ def run(
     access_log: AccessLogOption = False,
     log_payloads: LogPayloadsOption = False,
     with_console: console.ConsoleOption = False,
+    workers: WorkersOption = 1,
 ) -> None:
     """Run domains: relays, consumers and (with --http) their APIs, until SIGINT or SIGTERM.
 
     The retry, redrive, batch, visibility and circuit options are described in docs/resilience.md, the
-    retention and prune options in docs/retention.md.
+    retention and prune options in docs/retention.md, --workers in the README (Running domains).
     """
     configure_logging(log_level, log_format.value, sys.stdout, payloads=log_payloads)
+    worker = assignment()
     with errors():
         domains = [d for t in targets for d in load_domains(t)]
+        if worker is not None:  # started by a `run --workers` parent, which checked the whole command line
+            domains, workers = worker.pick(domains), 1
+            http, metrics = shifted(http, worker.index), shifted(metrics, worker.index)
+        elif workers > 1 and with_console:
+            raise ConfigurationError("--console needs all the domains in one process: not with --workers")
         broker = with_broker_option(broker, "visibility_timeout", visibility_timeout)
         resilience = resilience_settings(
             retry_attempts=retry_attempts, retry_budget=retry_budget, retry_base_delay=retry_base_delay,
@@ -178,21 +188,34 @@ def run(
             idempotency_lease=idempotency_lease,
             access_log=access_log,
         )
+    if workers > 1:
+        with errors():
+            specs = worker_specs(domains, workers, http)
+        logging.getLogger("interlink.cli").info(
+            "starting %d workers (%s) on store %s and broker %s",
+            len(specs), "; ".join(s.name for s in specs), redact(store), redact(broker),
+        )  # fmt: skip
+        raise typer.Exit(run_async(lambda: Supervisor(specs).run()))
     where = f"; API on http://{http}" if http else ""
     # A log line, not a console print: in JSON every line of the process is an object, and no text is wrapped.
+    with errors():
+        event_loop = "uvloop" if loop_factory() is not None else "asyncio"
     logging.getLogger("interlink.cli").info(
-        "starting %s on store %s and broker %s%s",
+        "starting %s on store %s and broker %s%s (event loop: %s)",
         ", ".join(d.name for d in domains),
         redact(store),
         redact(broker),
         where,
+        event_loop,
     )
     log_services(domains, service_urls, authenticated=auth is not None)
     with errors():
         stop_tracing = tracing_for(domains, otel)
         start_metrics(metrics)
     try:
-        run_async(lambda: runtime.serve(endpoint, api, extend=extend))
+        link = ParentLink.from_environ()
+        running = None if link is None else link.running
+        run_async(lambda: runtime.serve(endpoint, api, extend=extend, on_running=running))
     finally:
         stop_tracing()
 
@@ -204,3 +227,7 @@ def main() -> None:
     except InterlinkError as exc:  # raised outside a command's own error handling
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":  # how `run --workers` starts its workers: python -m interlink.cli.main run ...
+    main()

@@ -169,12 +169,19 @@ class Runtime:
             self._broker = None
 
     async def serve(
-        self, http: HttpEndpoint | None = None, api: ApiSettings | None = None, *, extend: Extension | None = None
+        self,
+        http: HttpEndpoint | None = None,
+        api: ApiSettings | None = None,
+        *,
+        extend: Extension | None = None,
+        on_running: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         """Run (and serve the APIs on ``http``) until SIGINT or SIGTERM, then stop gracefully.
 
         ``extend`` is given the started runtime and the APIs' application, and returns the application to
         serve instead (``interlink run --console`` mounts the console beside the APIs this way).
+        ``on_running`` is called once everything started, with a function that stops the runtime as a
+        signal would (a worker process tells its supervisor it runs, and stops when the supervisor is gone).
 
         A signal that comes while start-up still waits for a dependency ends the wait and the process.
         """
@@ -197,10 +204,14 @@ class Runtime:
         try:
             log.info("running %s", ", ".join(d.name for d in self.domains))
             if http is None:
+                if on_running is not None:
+                    on_running(stop.set)
                 await stop.wait()
             else:
                 app: ASGIApp = api_for(self._runtimes, api or ApiSettings())
                 server, sock = make_server(app if extend is None else extend(self, app), http)
+                if on_running is not None:  # the socket is bound: connections wait in its backlog
+                    on_running(stop.set)
                 serving = asyncio.create_task(server.serve(sockets=[sock]))
                 waiting = asyncio.create_task(stop.wait())
                 await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)

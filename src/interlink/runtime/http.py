@@ -30,7 +30,7 @@ from interlink.patterns.api_exposure.health import readiness
 from interlink.patterns.api_exposure.problems import install_problem_handlers
 from interlink.runtime.domain_runtime import DomainRuntime
 
-__all__ = ["HttpEndpoint", "api_for", "local_service_urls", "log_services", "make_server"]
+__all__ = ["HttpEndpoint", "api_for", "local_service_urls", "log_services", "make_server", "service_urls_across"]
 
 log = logging.getLogger("interlink.runtime")
 _PARAM = re.compile(r"{[^}]*}")
@@ -130,17 +130,25 @@ def local_service_urls(
 ) -> dict[str, str]:
     """Base URLs of the external services whose producing domain runs in this process and serves on
     ``endpoint``: the process's own address, unless ``INTERLINK_SERVICE_<NAME>_URL`` says otherwise."""
+    return {} if endpoint is None else service_urls_across([(domains, endpoint)], environ)
+
+
+def service_urls_across(
+    groups: Sequence[tuple[Sequence[Domain], HttpEndpoint]], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Base URLs of the external services whose producing domain is in one of ``groups``, each group of
+    domains served together on its endpoint (one process, or one worker of ``interlink run --workers``)."""
     environ = os.environ if environ is None else environ
-    if endpoint is None:
-        return {}
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(endpoint.host, endpoint.host)
-    origin = f"http://{f'[{host}]' if ':' in host else host}:{endpoint.port}"
+    everywhere = [d for domains, _ in groups for d in domains]
     urls: dict[str, str] = {}
-    for domain in domains:
+    for domain in everywhere:
         for service in domain.external_services.values():
-            producer = _producer(service, domains)
+            producer = _producer(service, everywhere)
             if producer is None or environ.get(env_var(service.name, "URL")):
                 continue
+            domains, endpoint = next(g for g in groups if producer in g[0])
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(endpoint.host, endpoint.host)
+            origin = f"http://{f'[{host}]' if ':' in host else host}:{endpoint.port}"
             url = origin + (f"/{producer.name}" if len(domains) > 1 else "")
             if urls.setdefault(service.name, url) != url:
                 raise ConfigurationError(

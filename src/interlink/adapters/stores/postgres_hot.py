@@ -116,7 +116,10 @@ class HotPath:
         self._document = document
         self._translate = translate
         self._where = where
-        aggregates, inbox, outbox = (f'"{schema}".interlink_{t}' for t in ("aggregates", "inbox", "outbox"))
+        aggregates, inbox, outbox = self._tables = tuple(
+            f'"{schema}".interlink_{t}' for t in ("aggregates", "inbox", "outbox")
+        )
+        self._statements: dict[tuple[bool, bool, bool], str] = {}
         self._load = f"SELECT data::text, version FROM {aggregates} WHERE kind = $1 AND id = $2"
         # One primary-key probe per id, whatever the plan cache says (see PostgresStore.seen).
         self._seen = (
@@ -149,8 +152,12 @@ class HotPath:
             "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) "
             "WITH ORDINALITY AS r(m, c, t, o, b, n) ORDER BY n"
         )
+        # One relay at a time per schema keeps the aggregate order: the others get no rows and wait their turn.
+        # The lock is tried in the claim itself (one round trip less per relayed batch): an uncorrelated
+        # subquery is an InitPlan run once, before the scan, which a false answer skips (a one-time filter).
         self._claim = (
-            f"SELECT seq, message_id, channel, type, body, ordering_key FROM {outbox} "
+            "SELECT seq, message_id, channel, type, body, ordering_key FROM "
+            f"{outbox} WHERE (SELECT pg_try_advisory_xact_lock($2::bigint)) "
             "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
         )
         self._remove = (
@@ -171,10 +178,7 @@ class HotPath:
         """Claim up to ``limit`` outbox rows, publish them, delete them: one transaction, see relay_batch."""
         try:
             async with self._relayer.use() as conn, conn.transaction():
-                # One relay at a time per schema keeps the aggregate order; the others wait their turn.
-                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1::bigint)", lock_key):
-                    return 0
-                rows = await conn.fetch(self._claim, limit)
+                rows = await conn.fetch(self._claim, limit, lock_key)
                 if not rows:
                     return 0
                 await publish([OutgoingMessage(r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows])
@@ -210,6 +214,10 @@ class HotPath:
 
     async def commit(self, changes: Sequence[ChangeSet], now: float) -> None:
         """Apply a group commit in one transaction; the caller holds the store's write lock."""
+        combined = self._combined(changes, now)
+        if combined is not None:
+            await self._commit_once(*combined)
+            return
         for attempt in (1, 2):
             committing = False
             try:
@@ -231,6 +239,98 @@ class HotPath:
             except Exception as exc:
                 if attempt == 1 and not committing and lost(exc):
                     continue  # nothing of it was committed: the same transaction on a new connection
+                raise self._error(exc) from exc
+
+    def _combined(self, changes: Sequence[ChangeSet], now: float) -> tuple[str, list[Any]] | None:
+        """The group as one statement, when it only creates aggregates, marks the inbox and adds outbox rows
+        (what a command and a consumed message do most): one round trip, where BEGIN, a statement per table
+        and COMMIT take four. A statement outside a transaction is one: all of it commits, or none."""
+        if any(c.outbox_sent for c in changes):
+            return None
+        writes = merge_writes(changes)
+        if any(w.expected_version != 0 or w.data is None for w in writes):
+            return None
+        marks = [m for c in changes for m in c.inbox]
+        out = [m for c in changes for m in c.outbox]
+        if not (writes or marks or out):
+            return None
+        args: list[Any] = [now]
+        if writes:
+            args += [
+                [w.kind for w in writes],
+                [w.id for w in writes],
+                [w.new_version for w in writes],
+                [self._document(w.data or "") for w in writes],
+                [w.due_at for w in writes],
+            ]
+        if marks:
+            args += [[m.subscription for m in marks], [m.message_id for m in marks]]
+        if out:
+            args += [
+                [m.message_id for m in out],
+                [m.channel for m in out],
+                [m.type for m in out],
+                [m.ordering_key for m in out],
+                [m.body for m in out],
+                self._channel,
+            ]
+        shape = (bool(writes), bool(marks), bool(out))
+        sql = self._statements.get(shape)
+        if sql is None:
+            sql = self._statements[shape] = self._statement(*shape)
+        return sql, args
+
+    def _statement(self, creates: bool, marks: bool, out: bool) -> str:
+        """The one statement of a group of this shape: its inserts as data-modifying WITH queries, which
+        PostgreSQL runs once each, to completion, whatever the main query reads."""
+        n = 1  # $1: the commit's time
+        ctes = []
+
+        def params(*types: str) -> str:
+            nonlocal n
+            first, n = n + 1, n + len(types)
+            return ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
+
+        if creates:
+            ctes.append(
+                f"c AS (INSERT INTO {self._tables[0]} (kind, id, version, data, updated_at, due_at) "
+                "SELECT k, i, v, d::jsonb, $1::float8, du "
+                f"FROM unnest({params('text', 'text', 'int', 'text', 'float8')}) AS r(k, i, v, d, du))"
+            )
+        if marks:
+            ctes.append(
+                f"m AS (INSERT INTO {self._tables[1]} (subscription, message_id, processed_at) "
+                f"SELECT s, m, $1::float8 FROM unnest({params('text', 'text')}) AS r(s, m))"
+            )
+        tail = "SELECT 1"
+        if out:
+            # Sequence numbers are drawn in the order of the rows; the relays are woken once this commits.
+            ctes.append(
+                f"o AS (INSERT INTO {self._tables[2]} (message_id, channel, type, ordering_key, body, created_at) "
+                f"SELECT m, c, t, o, b, $1::float8 FROM unnest({params('text', 'text', 'text', 'text', 'bytea')}) "
+                "WITH ORDINALITY AS r(m, c, t, o, b, n) ORDER BY n)"
+            )
+            tail = f"SELECT pg_notify(${n + 1}, '')"
+        return "WITH " + ", ".join(ctes) + " " + tail
+
+    async def _commit_once(self, sql: str, args: list[Any]) -> None:
+        for attempt in (1, 2):
+            try:
+                async with self._committer.use() as conn:
+                    await conn.execute(sql, *args)
+                return
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                table = getattr(exc, "table_name", None) or ""
+                if table == "interlink_inbox":
+                    raise DuplicateMessage("the inbox already holds one of the group's message ids") from exc
+                if table == "interlink_aggregates":
+                    raise ConcurrencyError(f"cannot create what exists already ({exc})") from exc
+                raise self._error(exc) from exc
+            except Exception as exc:
+                # Repeated only when asyncpg refused it before sending (a connection it knows is closed): sent,
+                # it may have committed, and the caller's retry meets the inbox mark or the version instead.
+                if attempt == 1 and isinstance(exc, asyncpg.InterfaceError):
+                    continue
                 raise self._error(exc) from exc
 
     async def _apply(self, conn: Any, changes: Sequence[ChangeSet], now: float) -> None:

@@ -394,19 +394,23 @@ class NatsBroker(Broker):
 
     async def _ack(self, deliveries: Sequence[Delivery]) -> None:
         # An ack of a stale delivery acks a message that is gone or acked already: the server ignores it.
-        await self._send([(d.handle, b"+ACK") for d in deliveries], "ack")
+        # Not flushed (a PING/PONG round trip per batch, as much CPU as the commit when messages come one at a
+        # time): nats-py's flusher writes it at once, close() writes out what is still buffered, and an ack
+        # lost with the connection only brings the message back, which the inbox then acks as a duplicate.
+        await self._send([(d.handle, b"+ACK") for d in deliveries], "ack", flush=False)
 
     async def _retry(self, delivery: Delivery, delay: float) -> None:
         body = b'-NAK {"delay": %d}' % int(delay * 1e9) if delay > 0 else b"-NAK"
         await self._send([(delivery.handle, body)], "retry")
 
-    async def _send(self, replies: list[tuple[str, bytes]], doing: str) -> None:
+    async def _send(self, replies: list[tuple[str, bytes]], doing: str, *, flush: bool = True) -> None:
         nc, _ = self._client()
         with translating(f"{doing} on {self.settings.server}"):
             for subject, body in replies:
                 await nc.publish(subject, body)
-            # The server answers a flush's PING after reading everything sent before it.
-            await nc.flush(timeout=math.ceil(self.settings.request_timeout))
+            if flush:
+                # The server answers a flush's PING after reading everything sent before it.
+                await nc.flush(timeout=math.ceil(self.settings.request_timeout))
 
     # -- history ---------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import pytest
 from interlink.delivery.retry import RetryPolicy
 from interlink.patterns.api_exposure import ApiSettings
 from interlink.patterns.command_events import list_sagas
-from interlink.patterns.notification.records import counters_type, sync_type
+from interlink.patterns.notification.records import counter_records, sync_records
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.envelope import Envelope
 from interlink.ports.store import DeadLetter, Store
@@ -123,9 +123,9 @@ async def applied(store: Store, kind: str, key: str) -> int:
 async def deferred_figures(store: Store) -> tuple[bool, int, int]:
     """(pending, notified version, notifications received over every writer) of hub's deferred subscription."""
     name = next(name for name, spec in hub.notifications.items() if spec.deferred)
-    sync = await store.load(sync_type(name).aggregate_name(), KEY)
+    sync = await store.load(sync_records(name).kind, KEY)
     state = json.loads(sync.data) if sync else {}
-    counters = await store.list_aggregates(counters_type(name).aggregate_name(), where={}, after=None, limit=100)
+    counters = await store.list_aggregates(counter_records(name).kind, where={}, after=None, limit=100)
     received = sum(int(json.loads(c.data)["received"]) for _, c in counters)
     return bool(state.get("pending")), int(state.get("notified", 0)), received
 

@@ -22,7 +22,7 @@ from interlink.cli.advise import WIDTH, render
 from interlink.cli.main import app
 from interlink.core.pagination import Page
 from interlink.patterns.notification import advise, subscription_figures
-from interlink.patterns.notification.records import counters_type
+from interlink.patterns.notification.records import Counters, counter_records
 from interlink.patterns.state_transfer import advise_replica, replica_figures
 from interlink.ports.store import AggregateWrite, ChangeSet
 from interlink.runtime.domain_runtime import DomainRuntime
@@ -158,11 +158,11 @@ def _write(kind: str, id: str, version: int, data: dict[str, Any]) -> AggregateW
 
 def _traffic(name: str, changes: int, fetches: int, ms: float, size: int) -> AggregateWrite:
     """The consumer's counters of one subscription: ``changes`` notifications and their fetches."""
-    counters = counters_type(name)(
+    counters = Counters(
         id="delivery-known", received=changes, fetches=fetches, fetch_seconds=fetches * ms / 1000,
         payload_bytes=fetches * size, since=SINCE,
     )  # fmt: skip
-    return _write(counters.aggregate_name(), counters.id, 1, counters.model_dump(exclude={"id", "version"}))
+    return _write(counter_records(name).kind, counters.id, 1, counters.model_dump(exclude={"id", "version"}))
 
 
 async def _landscape() -> DomainRuntime:

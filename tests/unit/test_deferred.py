@@ -13,7 +13,7 @@ from interlink.exceptions import NotFoundError
 from interlink.patterns.deferred_update import FreshReads
 from interlink.patterns.notification import subscription_figures
 from interlink.patterns.notification.declarations import SourceUnavailable
-from interlink.patterns.notification.records import sync_type
+from interlink.patterns.notification.records import ResourceSync, sync_records
 from tests.support.notifications import notification, payload, pricing, scoring
 from tests.unit.test_notification import PATH, Harness, harness_for
 
@@ -40,9 +40,9 @@ async def name_of(h: Harness, id: str = "42") -> str:
 
 async def flag(h: Harness, id: str = "42") -> tuple[bool, int, int]:
     """(pending, notified, applied) of the resource's ~pending record."""
-    stored = await h.runtime.store.load(sync_type(SUBSCRIPTION).aggregate_name(), id)
+    stored = await h.runtime.store.load(sync_records(SUBSCRIPTION).kind, id)
     assert stored is not None
-    record = sync_type(SUBSCRIPTION).model_validate_json(stored.data)
+    record = ResourceSync.model_validate_json(stored.data)
     return record.pending, record.notified, record.applied
 
 

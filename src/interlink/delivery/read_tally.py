@@ -15,7 +15,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
@@ -23,7 +22,7 @@ from interlink.delivery.committer import Committer
 from interlink.ports.ids import random_hex
 from interlink.ports.store import COUNTERS_PREFIX, AggregateWrite, ChangeSet, Store
 
-__all__ = ["ReadCount", "ReadTally", "Reads", "read_count", "reads_type"]
+__all__ = ["ReadCount", "ReadTally", "Reads", "read_count", "reads_kind"]
 
 log = logging.getLogger("interlink.reads")
 
@@ -35,10 +34,9 @@ class ReadCount(Aggregate):
     since: datetime | None = None
 
 
-@cache
-def reads_type(aggregate: str) -> type[ReadCount]:
-    """The record type filed under ``~counters:reads:<aggregate>``."""
-    return type("ReadCount", (ReadCount,), {"__aggregate_name__": f"{COUNTERS_PREFIX}reads:{aggregate}"})
+def reads_kind(aggregate: str) -> str:
+    """Where the read counts of ``aggregate`` are filed: ``~counters:reads:<aggregate>``."""
+    return f"{COUNTERS_PREFIX}reads:{aggregate}"
 
 
 @dataclass(frozen=True)
@@ -51,14 +49,14 @@ class Reads:
 
 async def read_count(store: Store, aggregate: str, page: int = 500) -> Reads | None:
     """The reads of ``aggregate`` recorded in ``store``; None when no process ever counted them."""
-    kind = reads_type(aggregate)
+    kind = reads_kind(aggregate)
     total, after, seen = 0, None, False
     starts: list[datetime] = []
     while True:
-        rows = await store.list_aggregates(kind.aggregate_name(), where={}, after=after, limit=page)
+        rows = await store.list_aggregates(kind, where={}, after=after, limit=page)
         for id, stored in rows:
             seen = True
-            count = kind.model_validate_json(stored.data)
+            count = ReadCount.model_validate_json(stored.data)
             total += count.reads
             if count.since is not None:
                 starts.append(count.since)
@@ -86,7 +84,7 @@ class ReadTally:
         token = f"reads-{random_hex(8)}"
         now = clock.now()
         # Every kind starts at zero from now: a copy never read is measured as such, not "not measured".
-        self._counts = {k.aggregate_name(): reads_type(k.aggregate_name())(id=token, since=now) for k in kinds}
+        self._counts = {k.aggregate_name(): ReadCount(id=token, since=now) for k in kinds}
         self._dirty = bool(self._counts)
         self._flushed_at = 0.0
         self._lock = asyncio.Lock()
@@ -121,9 +119,10 @@ class ReadTally:
 
     async def _writes(self) -> list[AggregateWrite]:
         writes = []
-        for count in self._counts.values():
-            stored = await self._store.load(count.aggregate_name(), count.id)
+        for aggregate, count in self._counts.items():
+            kind = reads_kind(aggregate)
+            stored = await self._store.load(kind, count.id)
             version = stored.version if stored else 0
             data = count.model_copy(update={"version": version + 1}).model_dump_json()
-            writes.append(AggregateWrite(count.aggregate_name(), count.id, version, version + 1, data))
+            writes.append(AggregateWrite(kind, count.id, version, version + 1, data))
         return writes

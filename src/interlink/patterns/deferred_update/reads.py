@@ -24,7 +24,7 @@ from interlink.exceptions import ConcurrencyError, ExternalServiceError
 from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.notification.declarations import NotificationSpec, ReadLag, SourceUnavailable, notifications_of
 from interlink.patterns.notification.dispatcher import count_fetch, fetch_resource, run_command
-from interlink.patterns.notification.records import counters_type, sync_type
+from interlink.patterns.notification.records import Counters, counter_records, sync_records
 from interlink.ports.ids import random_hex
 from interlink.ports.store import AggregateWrite, ChangeSet, Store
 
@@ -58,7 +58,7 @@ class DeferredReads:
         self._flights: dict[tuple[str, str], asyncio.Task[bool]] = {}
         # Totals of this process, flushed as absolute values: a lost flush is repaired by the next one.
         self._token = f"reads-{random_hex(8)}"
-        self._counters = {name: counters_type(name)(id=self._token) for name in notifications_of(domain)}
+        self._counters = {name: Counters(id=self._token) for name in notifications_of(domain)}
         self._dirty = False
         self._flushed_at = 0.0
         self._flush_lock = asyncio.Lock()
@@ -95,10 +95,10 @@ class DeferredReads:
             flight.exception()  # retrieved: every caller may have given up before it landed
 
     async def _refresh(self, spec: NotificationSpec, id: str, correlation_id: str) -> bool:
-        record = sync_type(spec.name)
+        records = sync_records(spec.name)
         for _ in range(_ATTEMPTS):
             uow = UnitOfWork(self.domain, self._store, self._clock, external=self._external)
-            sync = await uow.load(record, id)
+            sync = await records.load(uow, id)
             if sync is None or not sync.pending:
                 metrics.deferred_read(self.domain.name, spec.name, "current")
                 return False
@@ -131,7 +131,7 @@ class DeferredReads:
                     sync.applied, sync.gone = fetched.version, False
                 if sync.applied >= sync.notified:
                     sync.pending, sync.pending_since = False, None
-            uow.stage_save(sync)
+            records.stage(uow, sync)
             try:
                 await self._committer.commit(uow.changes())
             except ConcurrencyError:
@@ -165,13 +165,14 @@ class DeferredReads:
 
     async def _counter_writes(self) -> list[AggregateWrite]:
         writes: list[AggregateWrite] = []
-        for counters in self._counters.values():
+        for name, counters in self._counters.items():
             if counters.since is None:
                 continue
-            stored = await self._store.load(counters.aggregate_name(), counters.id)
+            records = counter_records(name)
+            stored = await self._store.load(records.kind, counters.id)
             counters.version = stored.version if stored else 0
             uow = UnitOfWork(self.domain, self._store, self._clock)
-            uow.stage_save(counters.model_copy())
+            records.stage(uow, counters.model_copy())
             writes.extend(uow.writes)
         return writes
 

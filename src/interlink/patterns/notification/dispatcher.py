@@ -28,7 +28,7 @@ from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ExternalServiceError
 from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.notification.declarations import NotificationSpec, ReadLag, SourceUnavailable, notifications_of
-from interlink.patterns.notification.records import Counters, ResourceSync, counters_type, sync_type
+from interlink.patterns.notification.records import Counters, ResourceSync, counter_records, sync_records
 from interlink.ports.envelope import Envelope
 from interlink.ports.ids import random_hex
 
@@ -89,6 +89,8 @@ class NotificationDispatcher(Dispatcher):
         # Each process keeps its own delivery counters, so processes consuming one subscription never
         # conflict on them (consumers of one process still share theirs).
         self._counters_id = f"delivery-{random_hex(8)}"
+        #: Each subscription's pending flags and counters.
+        self._records = {s.name: (sync_records(s.name), counter_records(s.name)) for s in self._specs.values()}
 
     def types(self) -> dict[str, str]:
         return {t: f"{s.event_type.owner()}.events" for t, s in self._specs.items()}
@@ -100,10 +102,11 @@ class NotificationDispatcher(Dispatcher):
             self.domain, uow, Role.HANDLER, name=spec.name, clock=self._clock,
             correlation_id=envelope.correlationid or envelope.id, causation_id=envelope.id,
         )  # fmt: skip
-        sync = await uow.load(sync_type(spec.name), event.id) or sync_type(spec.name)(id=event.id)
-        counters = await uow.load(counters_type(spec.name), self._counters_id)
+        syncs, counted = self._records[spec.name]
+        sync = await syncs.load(uow, event.id) or ResourceSync(id=event.id)
+        counters = await counted.load(uow, self._counters_id)
         if counters is None:
-            counters = counters_type(spec.name)(id=self._counters_id, since=self._clock.now())
+            counters = Counters(id=self._counters_id, since=self._clock.now())
         counters.received += 1
         if spec.deferred:
             self._flag(sync, event)
@@ -112,8 +115,8 @@ class NotificationDispatcher(Dispatcher):
             metrics.notification_fetched(uow, self.domain.name, spec.name, envelope.time, self._clock.now)
         # else: the local copy already has this version or a later one (coalesced): nothing to fetch.
         sync.notified = max(sync.notified, event.version)
-        uow.stage_save(sync)
-        uow.stage_save(counters)
+        syncs.stage(uow, sync)
+        counted.stage(uow, counters)
 
     def _flag(self, sync: ResourceSync, event: NotificationEvent) -> None:
         if event.version > sync.applied and not sync.pending:

@@ -12,20 +12,19 @@ Each process has its own tokens, so processes never collide on a counter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import TypeVar
 
 from interlink.core.aggregate import Aggregate
 from interlink.delivery.read_tally import read_count
+from interlink.delivery.records import RecordKind
 from interlink.patterns.notification.declarations import NotificationSpec
 from interlink.ports.store import COUNTERS_PREFIX, Store
 
 R = TypeVar("R", bound=Aggregate)
 
-__all__ = ["Counters", "Figures", "ResourceSync", "counters_type", "subscription_figures", "sync_type"]
+__all__ = ["Counters", "Figures", "ResourceSync", "counter_records", "subscription_figures", "sync_records"]
 
 
 class ResourceSync(Aggregate):
@@ -50,16 +49,14 @@ class Counters(Aggregate):
     since: datetime | None = None
 
 
-@cache
-def sync_type(subscription: str) -> type[ResourceSync]:
-    """The record type filed under ``~pending:<subscription>``."""
-    return type("ResourceSync", (ResourceSync,), {"__aggregate_name__": f"~pending:{subscription}"})
+def sync_records(subscription: str) -> RecordKind[ResourceSync]:
+    """A subscription's pending flags: one :class:`ResourceSync` per resource, under ``~pending:<subscription>``."""
+    return RecordKind(f"~pending:{subscription}", ResourceSync)
 
 
-@cache
-def counters_type(subscription: str) -> type[Counters]:
-    """The record type filed under ``~counters:<subscription>``."""
-    return type("Counters", (Counters,), {"__aggregate_name__": f"{COUNTERS_PREFIX}{subscription}"})
+def counter_records(subscription: str) -> RecordKind[Counters]:
+    """A subscription's counters: one :class:`Counters` per writer, under ``~counters:<subscription>``."""
+    return RecordKind(f"{COUNTERS_PREFIX}{subscription}", Counters)
 
 
 @dataclass(frozen=True)
@@ -104,12 +101,12 @@ async def subscription_figures(store: Store, spec: NotificationSpec, page: int =
     """Read a subscription's counters and pending flags from the store (a connected one)."""
     totals = Counters(id="total")
     starts: list[datetime] = []
-    async for counters in _all(store, counters_type(spec.name), page):
+    async for counters in counter_records(spec.name).all(store, page):
         for field in ("received", "fetches", "served", "stale", "fetch_seconds", "payload_bytes"):
             setattr(totals, field, getattr(totals, field) + getattr(counters, field))
         if counters.since is not None:
             starts.append(counters.since)
-    pending = [s.pending_since async for s in _all(store, sync_type(spec.name), page) if s.pending]
+    pending = [s.pending_since async for s in sync_records(spec.name).all(store, page) if s.pending]
     since = [p for p in pending if p is not None]
     copy = await read_count(store, spec.aggregate.aggregate_name()) if spec.aggregate is not None else None
     if copy is not None and copy.since is not None:
@@ -119,14 +116,3 @@ async def subscription_figures(store: Store, spec: NotificationSpec, page: int =
         totals.fetch_seconds, totals.payload_bytes, len(pending), min(since, default=None), min(starts, default=None),
         copy.reads if copy is not None else None, spec.side_effects,
     )  # fmt: skip
-
-
-async def _all(store: Store, cls: type[R], page: int) -> AsyncIterator[R]:
-    after: str | None = None
-    while True:
-        rows = await store.list_aggregates(cls.aggregate_name(), where={}, after=after, limit=page)
-        for id, stored in rows:
-            yield cls.model_validate_json(stored.data).model_copy(update={"version": stored.version, "id": id})
-        if len(rows) < page:
-            return
-        after = rows[-1][0]

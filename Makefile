@@ -33,7 +33,7 @@ test: $(STAMP) $(LINT_SPECS)
 # The long runs (10,000-event fault runs, broker restarts, three consumer processes, a million-row file):
 # every guarantee they prove is also CI's, which runs `make test soak`.
 soak: $(STAMP)
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -m slow --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

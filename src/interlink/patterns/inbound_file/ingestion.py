@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from interlink.core.context import Role
+from interlink.core.context import Context, Role
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError
@@ -146,12 +146,13 @@ class Ingestion:
         """Run a batch's records, each in its own unit of work, without committing anything."""
         staged = _Staged(batch)
         accepted, rejected = self.accepted, self.rejected
-        change, overlay, rejects = staged.change, staged.overlay, staged.rejects
+        change, overlay, rejects, func = staged.change, staged.overlay, staged.rejects, self._func
         for taken, record in enumerate(batch, 1):
             reason = record.error
             if reason is None:
                 try:
-                    uow = await self._run(record, overlay)
+                    uow, ctx, data = self._prepare(record, overlay)
+                    await func(ctx, data)
                     # The batch commits as one: the record's effects join it, with no change set of its own.
                     uow.collect(change, overlay)
                 except AdapterError:
@@ -231,10 +232,12 @@ class Ingestion:
 
     async def _execute(self, record: RawRecord, overlay: Overlay | None) -> ChangeSet:
         """Run the command for one record in a unit of work of its own; returns what it staged."""
-        return (await self._run(record, overlay)).changes()
+        uow, ctx, data = self._prepare(record, overlay)
+        await self._func(ctx, data)
+        return uow.changes()
 
-    async def _run(self, record: RawRecord, overlay: Overlay | None) -> UnitOfWork:
-        """Run the command for one record in a unit of work of its own, and return that unit of work."""
+    def _prepare(self, record: RawRecord, overlay: Overlay | None) -> tuple[UnitOfWork, Context, Any]:
+        """A record's command input (validated), and the unit of work and context to run the command in."""
         data: Any = self.spec.record.model_validate(record.fields)
         if not self._direct:
             data = self._to_input(data)
@@ -244,8 +247,7 @@ class Ingestion:
         ctx = domain.context_type(
             domain, uow, Role.COMMAND, name=self._name, clock=clock, correlation_id=self.file.file_id
         )
-        await self._func(ctx, data)
-        return uow
+        return uow, ctx, data
 
     def _to_input(self, record: BaseModel) -> BaseModel:
         """The command's input for a validated record that is not one already."""

@@ -380,8 +380,10 @@ def print_table(args: argparse.Namespace, results: dict[str, list[RunResult]]) -
             f"{rate / base:>6.2f}x"
         )
     ratio = statistics.median(r.per_second for r in results["interlink"]) / base
-    verdict = "met" if ratio >= 0.8 else "NOT met"
-    print(f"interlink / bare = {ratio:.2f} (aim: 0.80 or better: {verdict})")
+    # The aims: as fast as the bare endpoint with few requests in flight, 1.5x with many (group commit).
+    aim = 1.5 if args.concurrency >= 64 else 1.0
+    verdict = "met" if ratio >= aim else "NOT met"
+    print(f"interlink / bare = {ratio:.2f} (aim at {args.concurrency} connections: {aim:.2f} or better: {verdict})")
     print(
         "commands/s: requests / wall time of the timed phase; p50/p99: latency of one request as the client\n"
         "sees it; server/client us/cmd: CPU microseconds per request of the server process and of this one"

@@ -7,7 +7,7 @@ concurrency is checked when the change set is committed: a write names the versi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -54,8 +54,13 @@ class Overlay:
 
     def absorb(self, change: ChangeSet) -> None:
         """Record the writes of a unit of work whose handling succeeded."""
-        for w in change.writes:
-            self._docs[(w.kind, w.id)] = ((w.data, w.new_version) if w.data is not None else None, change)
+        self.record(change.writes, change)
+
+    def record(self, writes: Iterable[AggregateWrite], writer: ChangeSet) -> None:
+        """Record ``writes``, staged by a unit of work whose handling succeeded, as made by ``writer``."""
+        docs = self._docs
+        for w in writes:
+            docs[(w.kind, w.id)] = ((w.data, w.new_version) if w.data is not None else None, writer)
 
 
 @dataclass
@@ -135,11 +140,9 @@ class UnitOfWork:
                 f"{key[0]} {aggregate.id!r} is saved at version {expected}, but this command already "
                 f"moved it to version {prior.new_version}: save the object you loaded"
             )
-        aggregate.version = expected + 1
+        _set_version(aggregate, expected + 1)
         first_expected = prior.expected_version if prior else expected
-        self._writes[key] = AggregateWrite(
-            key[0], aggregate.id, first_expected, expected + 1, aggregate.model_dump_json()
-        )
+        self._writes[key] = AggregateWrite(key[0], aggregate.id, first_expected, expected + 1, _json(aggregate))
         self._identity[key] = aggregate
 
     def stage_copy(self, copy: Aggregate, expected_version: int) -> None:
@@ -148,7 +151,7 @@ class UnitOfWork:
         key = (copy.aggregate_name(), copy.id)
         prior = self._writes.get(key)
         first_expected = prior.expected_version if prior else expected_version
-        self._writes[key] = AggregateWrite(key[0], copy.id, first_expected, copy.version, copy.model_dump_json())
+        self._writes[key] = AggregateWrite(key[0], copy.id, first_expected, copy.version, _json(copy))
         self._identity[key] = copy
 
     def stage_delete(self, aggregate: Aggregate) -> None:
@@ -270,7 +273,34 @@ class UnitOfWork:
 
         Raises MessageTooLarge when a message is over the broker's ``max_message_size``.
         """
-        outbox = []
+        return ChangeSet(
+            writes=self.writes,
+            outbox=self._outbox(),
+            depends_on=list(self._depends_on),
+            after_commit=list(self._after_commit),
+        )
+
+    def collect(self, into: ChangeSet, overlay: Overlay) -> None:
+        """Add everything staged to ``into``, a change set that commits with others of its batch as one (an
+        inbound file's batch), and record the writes in ``overlay`` for the later units of work of the batch.
+
+        What :meth:`changes` then ``into.writes += ...`` and ``overlay.absorb`` do, without a change set per
+        unit of work: a batch that commits as one needs no ``depends_on`` between its members, and ``into`` is
+        the writer the overlay names. Raises MessageTooLarge as :meth:`changes` does, before adding anything.
+        """
+        outbox = self._outbox() if self._messages else None
+        writes = self._writes.values()
+        into.writes += writes
+        overlay.record(writes, into)
+        if outbox:
+            into.outbox += outbox
+        if self._after_commit:
+            into.after_commit += self._after_commit
+
+    def _outbox(self) -> list[OutgoingMessage]:
+        outbox: list[OutgoingMessage] = []
+        if not self._messages:
+            return outbox
         now = self._clock.now()
         for staged in self._messages:
             about = staged.about
@@ -296,6 +326,43 @@ class UnitOfWork:
                     ordering_key_of(message_type, about.id if about else None),
                 )
             )
-        return ChangeSet(
-            writes=self.writes, outbox=outbox, depends_on=list(self._depends_on), after_commit=list(self._after_commit)
-        )
+        return outbox
+
+
+def _json(aggregate: Aggregate) -> str:
+    # ``model_dump_json()`` with its defaults, without its dozen keyword arguments passed on per call.
+    return aggregate.__pydantic_serializer__.to_json(aggregate).decode()
+
+
+# Per aggregate class: may ``stage_save`` set ``version`` without pydantic's assignment validation? It is an
+# int it computed (>= 1), so validating it checks nothing, unless the class validates more on assignment.
+_PLAIN_VERSION: dict[type[Aggregate], bool] = {}
+
+
+def _set_version(aggregate: Aggregate, version: int) -> None:
+    """``aggregate.version = version``, without re-validating the model when nothing can object to it."""
+    cls = type(aggregate)
+    plain = _PLAIN_VERSION.get(cls)
+    if plain is None:
+        plain = _PLAIN_VERSION[cls] = _plain_version(cls)
+    if plain:
+        aggregate.__dict__["version"] = version
+        aggregate.__pydantic_fields_set__.add("version")
+    else:
+        aggregate.version = version
+
+
+def _plain_version(cls: type[Aggregate]) -> bool:
+    # Model validators (run again on every validated assignment), a validator of ``version``, a frozen model,
+    # an own ``__setattr__`` or a ``version`` that is not a plain int: keep pydantic's assignment.
+    decorators = cls.__pydantic_decorators__
+    field = cls.model_fields.get("version")
+    return (
+        not decorators.model_validators
+        and not any({"version", "*"} & set(d.info.fields) for d in decorators.field_validators.values())
+        and not cls.model_config.get("frozen")
+        and cls.__setattr__ is BaseModel.__setattr__
+        and field is not None
+        and field.annotation is int
+        and not field.frozen
+    )

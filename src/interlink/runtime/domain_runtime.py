@@ -7,6 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from interlink.adapters.http import ClientPolicy, HttpExternalServices
 from interlink.core.clock import Clock, SystemClock
 from interlink.core.context import Context, Role
@@ -269,7 +271,7 @@ class DomainRuntime:
             if spec.input_type is None:
                 result = await command(ctx)
             else:
-                result = await command(ctx, spec.input_type.model_validate(data))
+                result = await command(ctx, _input(spec.input_type, data))
             change = uow.changes()
             if finish is not None:
                 change.idempotency = finish(result)
@@ -320,3 +322,11 @@ class DomainRuntime:
             clock=self.clock,
             correlation_id=correlation_id or random_hex(16),
         )
+
+
+def _input(model: type[BaseModel], data: Any) -> BaseModel:
+    """``data`` as the command's input: validated, unless it is an instance of the input model already (what
+    the HTTP route validated), which pydantic would hand back as it is anyway."""
+    if type(data) is model and model.model_config.get("revalidate_instances", "never") == "never":
+        return data
+    return model.model_validate(data)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from interlink.core.context import Role
+from interlink.core.context import Context, Role
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError
@@ -146,21 +146,20 @@ class Ingestion:
         """Run a batch's records, each in its own unit of work, without committing anything."""
         staged = _Staged(batch)
         accepted, rejected = self.accepted, self.rejected
-        change, overlay, rejects = staged.change, staged.overlay, staged.rejects
+        change, overlay, rejects, func = staged.change, staged.overlay, staged.rejects, self._func
         for taken, record in enumerate(batch, 1):
             reason = record.error
             if reason is None:
                 try:
-                    done = await self._execute(record, overlay)
+                    uow, ctx, data = self._prepare(record, overlay)
+                    await func(ctx, data)
+                    # The batch commits as one: the record's effects join it, with no change set of its own.
+                    uow.collect(change, overlay)
                 except AdapterError:
                     raise
                 except Exception as exc:
                     reason = _reason(exc)
                 else:
-                    overlay.absorb(done)
-                    change.writes += done.writes
-                    change.outbox += done.outbox
-                    change.after_commit += done.after_commit
                     accepted += 1
                     continue
             rejects.append((record, reason))
@@ -233,19 +232,29 @@ class Ingestion:
 
     async def _execute(self, record: RawRecord, overlay: Overlay | None) -> ChangeSet:
         """Run the command for one record in a unit of work of its own; returns what it staged."""
-        spec, host = self.spec, self._host
-        data: Any = spec.record.model_validate(record.fields)
+        uow, ctx, data = self._prepare(record, overlay)
+        await self._func(ctx, data)
+        return uow.changes()
+
+    def _prepare(self, record: RawRecord, overlay: Overlay | None) -> tuple[UnitOfWork, Context, Any]:
+        """A record's command input (validated), and the unit of work and context to run the command in."""
+        data: Any = self.spec.record.model_validate(record.fields)
         if not self._direct:
-            data = spec.to_input(data) if spec.to_input is not None else data
-            if not isinstance(data, self._input):
-                data = self._input.model_validate(data.model_dump() if isinstance(data, BaseModel) else data)
+            data = self._to_input(data)
+        host = self._host
         domain, clock = host.domain, host.clock
         uow = UnitOfWork(domain, host.store, clock, overlay=overlay, external=host.external)
         ctx = domain.context_type(
             domain, uow, Role.COMMAND, name=self._name, clock=clock, correlation_id=self.file.file_id
         )
-        await self._func(ctx, data)
-        return uow.changes()
+        return uow, ctx, data
+
+    def _to_input(self, record: BaseModel) -> BaseModel:
+        """The command's input for a validated record that is not one already."""
+        data: Any = self.spec.to_input(record) if self.spec.to_input is not None else record
+        if isinstance(data, self._input):
+            return data
+        return self._input.model_validate(data.model_dump() if isinstance(data, BaseModel) else data)
 
     def _progress(
         self, checkpoint: int, accepted: int, rejected: int, size: int, state: State = "processing", report: str = ""

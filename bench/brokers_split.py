@@ -176,11 +176,11 @@ async def consumer(config: dict[str, Any]) -> None:
 
 
 class Child:
-    """One child process speaking JSON lines."""
+    """One child process speaking JSON lines: ``script`` (this one by default) run with a role and a config."""
 
-    def __init__(self, role: str, config: dict[str, Any]) -> None:
+    def __init__(self, role: str, config: dict[str, Any], script: str = __file__) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, role, json.dumps(config)],
+            [sys.executable, script, role, json.dumps(config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,7 +44,15 @@ for entry in (ROOT / "bench", ROOT / "src", ROOT):
         sys.path.insert(0, str(entry))
 
 from brokers import BROKERS, CLEANUP, NATS, PG, REDIS, _drop_schemas, _fresh, _pg, _verify_sql  # noqa: E402
-from brokers_split import _line, _say, backends, cpu_seconds, server_pid, spent  # noqa: E402
+from brokers_split import (  # noqa: E402
+    Child,
+    _line,
+    _say,
+    backends,
+    cpu_seconds,
+    server_pid,
+    spent,
+)
 from landscape import LANDSCAPES  # noqa: E402
 
 SUBJECT = "{ns}.orders"
@@ -244,34 +251,6 @@ ROLES = {
 # -- the parent -------------------------------------------------------------------------------------
 
 
-class Child:
-    """One child process speaking JSON lines."""
-
-    def __init__(self, role: str, cfg: dict[str, Any]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, role, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"child process ended with {self.proc.wait()} before saying what it did")
-        return dict(json.loads(line))
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def finish(self) -> None:
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def run_side(args: argparse.Namespace, broker: str, side: str, events: int) -> dict[str, float]:
     """One run of one side; its figures. Verified (N effects, none twice), then its names removed."""
     land, ns = LANDSCAPES["minimal"](), _fresh()
@@ -287,11 +266,11 @@ def run_side(args: argparse.Namespace, broker: str, side: str, events: int) -> d
     try:
         if side == "raw":
             asyncio.run(_raw_tables(raw_schema))
-        cons = Child(f"{side}-consumer", cfg)
+        cons = Child(f"{side}-consumer", cfg, __file__)
         children.append(cons)
         for key, values in cons.read().get("names", {}).items():
             names[key].update(values)
-        prod = Child(f"{side}-producer", cfg)
+        prod = Child(f"{side}-producer", cfg, __file__)
         children.append(prod)
         prod.read()
         server = server_pid(broker)

@@ -38,7 +38,7 @@ from interlink.core.external import ExternalServices
 from interlink.delivery.committer import Committer
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
-from interlink.delivery.failures import failure_details
+from interlink.delivery.failures import dead_letter, letter_error
 from interlink.delivery.holding import Holding
 from interlink.delivery.retry import ErrorClass, FailureLedger, RetryPolicy, Verdict, classify
 from interlink.delivery.unit_of_work import Overlay, UnitOfWork
@@ -55,7 +55,7 @@ from interlink.observability.logs import bound
 from interlink.observability.metrics import hooks as metrics
 from interlink.ports.broker import Broker, Delivery, Subscription
 from interlink.ports.envelope import Envelope
-from interlink.ports.store import ChangeSet, DeadLetter, InboxMark, Store
+from interlink.ports.store import ChangeSet, InboxMark, Store
 
 __all__ = ["Consumer", "ConsumerStats"]
 
@@ -332,7 +332,7 @@ class Consumer:
                     self.stats.held += 1
                 elif item.error is not None:
                     self.stats.dead_lettered += 1
-                    metrics.dead_lettered(self.domain.name, self.subscription.name, *_letter_of(item.change))
+                    metrics.dead_lettered(self.domain.name, self.subscription.name, *letter_error(item.change))
                     # With its traceback: the operator who replays it first needs to know where it failed.
                     with bound(
                         domain=self.domain.name,
@@ -386,28 +386,11 @@ class Consumer:
         verdict: Verdict,
         ordering_key: str | None = None,
     ) -> _Work:
-        trace, frame = failure_details(error)
-        letter = DeadLetter(
-            subscription=self.subscription.name,
-            message_id=delivery.message_id,
-            message_type=message_type,
-            body=delivery.body,
-            error=f"{type(error).__name__}: {error}",
-            attempts=verdict.attempts,
-            failed_at=self._clock.now(),
-            error_class=verdict.error_class,
-            ordering_key=ordering_key,
-            traceback=trace,
-            top_frame=frame,
+        letter = dead_letter(
+            self.subscription.name, delivery, message_type, error, verdict, self._clock.now(), ordering_key
         )
         return _Work(delivery, ChangeSet(dead_letters=[letter]), error, message_type=message_type)
 
     def _count_error(self, error: Exception) -> None:
         name = type(error).__name__
         self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
-
-
-def _letter_of(change: ChangeSet) -> tuple[str | None, str]:
-    """The error class and error of the dead letter a change set parks."""
-    letter = change.dead_letters[0]
-    return letter.error_class, letter.error

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import traceback
+from datetime import datetime
 from pathlib import PurePath
 
-from interlink.ports.store import DeadLetter
+from interlink.delivery.retry import Verdict
+from interlink.ports.broker import Delivery
+from interlink.ports.store import ChangeSet, DeadLetter
 
-__all__ = ["error_name", "failure_details", "fingerprint", "top_frame"]
+__all__ = ["dead_letter", "error_name", "failure_details", "fingerprint", "letter_error", "top_frame"]
 
 #: Stored tracebacks are cut to this many characters (the innermost frames are kept: they say where).
 MAX_TRACEBACK = 8000
@@ -45,3 +48,35 @@ def fingerprint(letter: DeadLetter) -> str:
     """Twelve hex digits naming how a letter failed: subscription, message type, exception class, top frame."""
     parts = (letter.subscription, letter.message_type, error_name(letter), letter.top_frame or "")
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+def dead_letter(
+    subscription: str,
+    delivery: Delivery,
+    message_type: str,
+    error: Exception,
+    verdict: Verdict,
+    failed_at: datetime,
+    ordering_key: str | None = None,
+) -> DeadLetter:
+    """The dead letter that parks ``delivery`` of ``subscription`` for ``error``, as ``verdict`` judged it."""
+    trace, frame = failure_details(error)
+    return DeadLetter(
+        subscription=subscription,
+        message_id=delivery.message_id,
+        message_type=message_type,
+        body=delivery.body,
+        error=f"{type(error).__name__}: {error}",
+        attempts=verdict.attempts,
+        failed_at=failed_at,
+        error_class=verdict.error_class,
+        ordering_key=ordering_key,
+        traceback=trace,
+        top_frame=frame,
+    )
+
+
+def letter_error(change: ChangeSet) -> tuple[str | None, str]:
+    """The error class and error of the dead letter a change set parks."""
+    letter = change.dead_letters[0]
+    return letter.error_class, letter.error

@@ -21,7 +21,7 @@ from interlink.operations.audit import audit_entry, check_actor, record
 from interlink.operations.flows import OUTBOX_SCAN, DomainTraffic, FlowMeter, traffic_of
 from interlink.operations.letters import group_letters, letter_summary, letter_view, model_of
 from interlink.operations.status import consumer_lag, domain_status
-from interlink.operations.timeline import saga_view, timeline
+from interlink.operations.timeline import find_sagas, timeline
 from interlink.operations.views import (
     AuditEntry,
     DeadLetterGroup,
@@ -31,7 +31,7 @@ from interlink.operations.views import (
     SagaTimeline,
     SagaView,
 )
-from interlink.patterns.command_events import list_sagas, load_saga
+from interlink.patterns.command_events import load_saga
 from interlink.patterns.command_events.declarations import REQUEST_KIND, OutstandingRequest
 from interlink.patterns.command_events.sagas import SagaState
 from interlink.ports.broker import Broker
@@ -299,21 +299,7 @@ class Operations:
         limit: int = 100,
     ) -> list[SagaView]:
         """Sagas by id: of one state and one definition (saga name), started over ``older_than`` seconds ago."""
-        now = self.clock.now()
-        found: list[SagaView] = []
-        after = None
-        while len(found) < limit:
-            page = await list_sagas(self.store, status=state, after=after, limit=500)
-            for saga in page:
-                if definition is not None and saga.name != definition:
-                    continue
-                if older_than is not None and (now - saga.started_at).total_seconds() < older_than:
-                    continue
-                found.append(saga_view(self.domain, saga, now))
-            if len(page) < 500:
-                break
-            after = page[-1].id
-        return found[:limit]
+        return await find_sagas(self.domain, self.store, self.clock.now(), state, definition, older_than, limit)
 
     async def saga(self, saga_id: str) -> SagaTimeline:
         """One saga with its timeline; NotFoundError when there is none."""

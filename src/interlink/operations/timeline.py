@@ -1,4 +1,5 @@
-"""A saga as an operator reads it: a list view, and its timeline of steps, replies, compensations, timeouts."""
+"""Sagas as an operator reads them: a filtered list, a list view, and a saga's timeline of steps, replies,
+compensations, timeouts."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from datetime import datetime
 
 from interlink.core.domain import Domain
 from interlink.operations.views import SagaTimeline, SagaView, TimelineEntry
+from interlink.patterns.command_events import list_sagas
 from interlink.patterns.command_events.declarations import OutstandingRequest
 from interlink.patterns.command_events.sagas import SagaEntry, SagaState, sagas_of
+from interlink.ports.store import Store
 
-__all__ = ["saga_view", "timeline"]
+__all__ = ["find_sagas", "saga_view", "timeline"]
 
 
 def saga_view(domain: Domain, state: SagaState, now: datetime) -> SagaView:
@@ -70,3 +73,30 @@ def timeline(domain: Domain, state: SagaState, request: OutstandingRequest | Non
     return SagaTimeline(
         saga=saga_view(domain, state, now), data=state.data, steps=steps, entries=entries, outstanding=outstanding
     )
+
+
+async def find_sagas(
+    domain: Domain,
+    store: Store,
+    now: datetime,
+    state: str | None,
+    definition: str | None,
+    older_than: float | None,
+    limit: int,
+) -> list[SagaView]:
+    """Sagas by id, at most ``limit``: of one state and one definition (saga name), started over ``older_than``
+    seconds before ``now``; read a page of 500 at a time."""
+    found: list[SagaView] = []
+    after = None
+    while len(found) < limit:
+        page = await list_sagas(store, status=state, after=after, limit=500)
+        for saga in page:
+            if definition is not None and saga.name != definition:
+                continue
+            if older_than is not None and (now - saga.started_at).total_seconds() < older_than:
+                continue
+            found.append(saga_view(domain, saga, now))
+        if len(page) < 500:
+            break
+        after = page[-1].id
+    return found[:limit]

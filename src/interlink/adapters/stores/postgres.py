@@ -39,7 +39,8 @@ from sqlalchemy.sql import bindparam
 from sqlalchemy.sql.elements import TextClause
 
 from interlink.adapters.stores.migrations import Ddl
-from interlink.adapters.stores.postgres_hot import HotPath, hot, lost
+from interlink.adapters.stores.postgres_connections import connection_lost, sqlstate
+from interlink.adapters.stores.postgres_hot import HotPath, hot
 from interlink.adapters.stores.sql import SqlStore
 from interlink.adapters.stores.sql_schema import migrate_policy
 from interlink.exceptions import ConfigurationError, StoreError, StoreUnavailable
@@ -195,13 +196,13 @@ class PostgresStore(SqlStore):
 
     def _translate(self, exc: Exception) -> Exception:
         cause = getattr(exc, "orig", None) or exc
-        code = _sqlstate(exc)
+        code = sqlstate(exc)
         where = f"PostgreSQL store {self.redacted_url} ({self.schema})"
         if isinstance(exc, OSError | ConnectionError | TimeoutError) or (
             isinstance(code, str) and code.startswith(_TRANSIENT)
         ):
             return StoreUnavailable(f"{where}: {type(cause).__name__}: {cause}")
-        if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or _connection_lost(exc):
+        if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or connection_lost(exc):
             return StoreUnavailable(f"{where}: connection lost: {cause}")
         return StoreError(f"{where}: {type(cause).__name__}: {cause}")
 
@@ -331,7 +332,7 @@ class PostgresStore(SqlStore):
         )
 
     def _denied(self, exc: Exception) -> bool:
-        return _sqlstate(exc) == "42501"  # insufficient_privilege
+        return sqlstate(exc) == "42501"  # insufficient_privilege
 
     def _document(self, data: str) -> str:
         # JSONB cannot hold U+0000: such a character (the API refuses it; a message or a file may carry it) is
@@ -393,24 +394,5 @@ def _namespace(name: str) -> Any:
     return text("EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :schema)").bindparams(schema=name)
 
 
-def _sqlstate(exc: Exception) -> str | None:
-    cause = getattr(exc, "orig", None) or exc
-    code = getattr(cause, "sqlstate", None) or getattr(getattr(cause, "__cause__", None), "sqlstate", None)
-    return code if isinstance(code, str) else None
-
-
 def _arrays(*names: str) -> list[Any]:
     return [bindparam(n, type_=ARRAY(Integer if n in ("ev", "nv") else Text)) for n in names]
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """Whether the driver's error under SQLAlchemy's says the connection went away (asyncpg's "connection was
-    closed in the middle of operation" is an InterfaceError with no SQLSTATE, so the codes above miss it)."""
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            return False
-        if lost(seen):
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
-    return False

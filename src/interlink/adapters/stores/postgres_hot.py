@@ -16,14 +16,14 @@ raises StoreUnavailable, as a dropped pooled connection did.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 
+from interlink.adapters.stores.postgres_connections import Connections, lost
+from interlink.adapters.stores.sql_rows import stale
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, StoredAggregate, merge_writes
@@ -32,9 +32,6 @@ __all__ = ["HotPath", "hot"]
 
 T = TypeVar("T")
 
-# Class 08 (connection exception) and the administrator's or the server's shutdown of a backend.
-_LOST_STATES = ("08", "57P01", "57P02", "57P03")
-
 
 def hot(changes: Sequence[ChangeSet]) -> bool:
     """Whether a group commit holds only what the hot path writes (the rest goes through SQLAlchemy)."""
@@ -42,57 +39,6 @@ def hot(changes: Sequence[ChangeSet]) -> bool:
         c.dead_letters or c.resolved_dead_letters or c.audit or c.idempotency is not None or c.file_progress is not None
         for c in changes
     )
-
-
-def lost(exc: BaseException) -> bool:
-    """Whether an error says the connection is gone (so a new one may succeed)."""
-    if isinstance(exc, OSError | ConnectionError | asyncpg.InterfaceError):
-        return True
-    state = getattr(exc, "sqlstate", None)
-    return isinstance(state, str) and state.startswith(_LOST_STATES)
-
-
-class _Connections:
-    """Up to ``size`` long-lived connections, each used by one caller at a time; dropped ones replaced."""
-
-    def __init__(self, open_: Callable[[], Awaitable[Any]], size: int) -> None:
-        self._open = open_
-        self._idle: list[Any] = []
-        self._slots = asyncio.Semaphore(size)
-        self._closed = False
-
-    @asynccontextmanager
-    async def use(self) -> AsyncIterator[Any]:
-        async with self._slots:
-            conn = None
-            while self._idle and conn is None:
-                conn = self._idle.pop()
-                if conn.is_closed():
-                    conn = None
-            if conn is None:
-                conn = await self._open()
-            try:
-                yield conn
-            except Exception:
-                self._release(conn)
-                raise
-            except BaseException:
-                conn.terminate()  # cancelled mid-statement: the protocol state is unknown
-                raise
-            self._release(conn)
-
-    def _release(self, conn: Any) -> None:
-        if self._closed or conn.is_closed() or conn.is_in_transaction():
-            conn.terminate()
-        else:
-            self._idle.append(conn)
-
-    async def close(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            with contextlib.suppress(Exception):  # a connection the server dropped already
-                await conn.close(timeout=2)
 
 
 class HotPath:
@@ -109,9 +55,9 @@ class HotPath:
         translate: Callable[[Exception], Exception],
         where: str,
     ) -> None:
-        self._committer = _Connections(connect, 1)  # the store's write lock lets one commit run at a time
-        self._relayer = _Connections(connect, 1)  # one relay per store
-        self._readers = _Connections(connect, max(1, readers))
+        self._committer = Connections(connect, 1)  # the store's write lock lets one commit run at a time
+        self._relayer = Connections(connect, 1)  # one relay per store
+        self._readers = Connections(connect, max(1, readers))
         self._channel = channel
         self._document = document
         self._translate = translate
@@ -388,7 +334,7 @@ class HotPath:
                 now,
             )
             if _count(status) != len(updates):
-                raise _stale(updates)
+                raise stale(updates)
         if deletes:
             status = await conn.execute(
                 self._delete,
@@ -397,7 +343,7 @@ class HotPath:
                 [w.expected_version for w in deletes],
             )
             if _count(status) != len(deletes):
-                raise _stale(deletes)
+                raise stale(deletes)
 
     def _error(self, exc: Exception) -> Exception:
         if lost(exc):
@@ -408,8 +354,3 @@ class HotPath:
 def _count(status: str) -> int:
     """The row count of a command status such as ``UPDATE 3``."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:
-    names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
-    return ConcurrencyError(f"changed by someone else since it was read (one of: {names})")

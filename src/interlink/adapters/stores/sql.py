@@ -24,7 +24,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -35,6 +34,7 @@ from interlink.adapters.stores.sql_idempotency import SqlIdempotencyKeys
 from interlink.adapters.stores.sql_ordered import SqlOrderedLetters
 from interlink.adapters.stores.sql_queries import SqlQueries
 from interlink.adapters.stores.sql_retention import SqlRetention
+from interlink.adapters.stores.sql_rows import audit_row, dead_letter_of, dead_letter_row, stale
 from interlink.adapters.stores.sql_schema import SqlSchema
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError
 from interlink.ports.broker import OutgoingMessage
@@ -190,7 +190,7 @@ class SqlStore(
                 await conn.execute(delete(t).where(t.c.id.in_(resolved)))
             for subscription, key in sorted(touched):
                 await self._release_first(conn, subscription, key)
-            entries = [_audit_row(a) for c in changes for a in c.audit]
+            entries = [audit_row(a) for c in changes for a in c.audit]
             if entries:
                 await conn.execute(insert(schema.audit), entries)
 
@@ -220,9 +220,9 @@ class SqlStore(
                 names = ", ".join(f"{w.kind} {w.id!r}" for w in creates[:5])
                 raise ConcurrencyError(f"cannot create what exists already (one of: {names})") from exc
         if updates and await self._update_many(conn, updates, now) != len(updates):
-            raise _stale(updates)
+            raise stale(updates)
         if deletes and await self._delete_many(conn, deletes) != len(deletes):
-            raise _stale(deletes)
+            raise stale(deletes)
 
     def _document(self, data: str) -> str:
         """An aggregate's JSON text as the database stores it (PostgreSQL's JSONB cannot hold U+0000)."""
@@ -263,9 +263,9 @@ class SqlStore(
             if row_id is not None and letter.error_class == HELD:
                 continue  # held again after a redelivery: it keeps its place and its state
             if row_id is None:
-                fresh.append(_dead_letter_row(letter))
+                fresh.append(dead_letter_row(letter))
             else:
-                row = _dead_letter_row(letter)
+                row = dead_letter_row(letter)
                 values = {
                     k: row[k] for k in ("error", "attempts", "failed_at", "error_class", "traceback", "top_frame")
                 }
@@ -342,17 +342,17 @@ class SqlStore(
         if error_class is not None:
             query = query.where(t.c.error_class == error_class)
         async with self._errors(), self._read() as conn:
-            return [_dead_letter(r) for r in await conn.execute(query)]
+            return [dead_letter_of(r) for r in await conn.execute(query)]
 
     async def dead_letter(self, id: int) -> DeadLetter | None:
         t = schema.dead_letters
         async with self._errors(), self._read() as conn:
             row = (await conn.execute(select(t).where(t.c.id == id))).first()
-        return _dead_letter(row) if row else None
+        return dead_letter_of(row) if row else None
 
     async def letters_of_key(self, subscription: str, key: str, limit: int = 100) -> list[DeadLetter]:
         async with self._errors(), self._read() as conn:
-            return [_dead_letter(r) for r in await conn.execute(self._letters_of_key(subscription, key, limit))]
+            return [dead_letter_of(r) for r in await conn.execute(self._letters_of_key(subscription, key, limit))]
 
     async def audit_entries(self, limit: int = 100, *, before: int | None = None) -> list[AuditRecord]:
         t = schema.audit
@@ -373,53 +373,3 @@ class SqlStore(
                 )
                 for r in await conn.execute(query)
             ]
-
-
-def _audit_row(a: AuditRecord) -> dict[str, Any]:
-    return {
-        "at": a.at.timestamp(),
-        "actor": a.actor,
-        "action": a.action,
-        "target": a.target,
-        "reason": a.reason,
-        "before": a.before,
-        "after": a.after,
-    }
-
-
-def _stale(writes: list[AggregateWrite]) -> ConcurrencyError:
-    names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
-    return ConcurrencyError(f"changed by someone else since it was read (one of: {names})")
-
-
-def _dead_letter_row(d: DeadLetter) -> dict[str, Any]:
-    return {
-        "subscription": d.subscription,
-        "message_id": d.message_id,
-        "message_type": d.message_type,
-        "body": d.body,
-        "error": d.error,
-        "attempts": d.attempts,
-        "failed_at": d.failed_at.timestamp(),
-        "error_class": d.error_class,
-        "ordering_key": d.ordering_key,
-        "traceback": d.traceback,
-        "top_frame": d.top_frame,
-    }
-
-
-def _dead_letter(r: Row[Any]) -> DeadLetter:
-    return DeadLetter(
-        subscription=r.subscription,
-        message_id=r.message_id,
-        message_type=r.message_type,
-        body=bytes(r.body),
-        error=r.error,
-        attempts=r.attempts,
-        failed_at=datetime.fromtimestamp(r.failed_at, UTC),
-        id=r.id,
-        error_class=r.error_class,
-        ordering_key=r.ordering_key,
-        traceback=r.traceback,
-        top_frame=r.top_frame,
-    )

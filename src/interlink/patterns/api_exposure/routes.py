@@ -31,7 +31,15 @@ from interlink.exceptions import PreconditionFailed
 from interlink.patterns.api_exposure.guards import nul_errors
 from interlink.patterns.api_exposure.host import DomainHost
 from interlink.patterns.api_exposure.idempotency import claimed_key, idempotency_key, replay
-from interlink.patterns.api_exposure.problems import PROBLEM_JSON, Problem, RequestTimedOut
+from interlink.patterns.api_exposure.operation_docs import (
+    ETAG,
+    SAFE_ID,
+    description,
+    problem_responses,
+    security,
+    success,
+)
+from interlink.patterns.api_exposure.problems import RequestTimedOut
 from interlink.patterns.api_exposure.security import require_scopes
 from interlink.patterns.api_exposure.settings import ApiSettings
 from interlink.ports.store import IdempotencyRecord
@@ -40,8 +48,6 @@ __all__ = ["add_command_route", "add_query_route", "route_of"]
 
 HostRef = Callable[[], DomainHost]
 _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-_ETAG = re.compile(r'^"(\d+)"$')
 _WEAK_ETAG = re.compile(r'^W/"\d+"$')
 _IF_MATCH = r'^(\*|"[0-9]+")$'
 _KEY = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
@@ -56,71 +62,9 @@ def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
     return ("POST", f"/commands/{slug}") if isinstance(spec, CommandSpec) else ("GET", f"/queries/{slug}")
 
 
-def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        400: "body not JSON, bad Idempotency-Key or unknown cursor", 415: "body not application/json",
-        401: "not authenticated", 403: "missing scope", 404: "not found", 405: "method not allowed on this path",
-        409: "conflict", 412: "If-Match does not match", 413: "body too large", 422: "invalid request",
-        502: "another domain's API failed", 503: "store or broker unavailable", 504: "request timed out",
-    }  # fmt: skip
-    responses: dict[int | str, dict[str, Any]] = {
-        s: {
-            "description": described[s],
-            "model": Problem,
-            # The schema itself lives in components (registered through "model"), so its inner $refs resolve.
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for s in statuses
-    }
-    if 405 in responses:
-        allow = {"description": "The methods this path takes (RFC 9110).", "schema": {"type": "string"}}
-        responses[405]["headers"] = {"Allow": allow}
-    return responses
-
-
-_CORRELATION = {
-    "description": "The correlation id of the request: the caller's X-Correlation-Id, or a new one.",
-    "schema": {"type": "string", "pattern": _SAFE_ID.pattern},
-}
-_ETAG_HEADER = {
-    "description": 'The version of the resource as a strong ETag (like "3"): send it as If-Match to change it.',
-    "schema": {"type": "string", "pattern": _ETAG.pattern},
-}
-
-
-def _success(status: int, description: str, *, etag: bool, location: bool = False) -> dict[int | str, Any]:
-    """The documented success response: its description and the headers the route sends with it."""
-    headers: dict[str, Any] = {"X-Correlation-Id": _CORRELATION}
-    if etag:
-        headers["ETag"] = _ETAG_HEADER
-    if location:
-        headers["Location"] = {
-            "description": "The path of the resource the command created.",
-            "schema": {"type": "string", "format": "uri-reference"},
-        }
-    return {status: {"description": description, "headers": headers}}
-
-
-def _description(spec: CommandSpec | QuerySpec, what: str, schemes: Sequence[str]) -> str:
-    """The operation's description: the function's docstring, and the scopes it needs."""
-    text = inspect.cleandoc(spec.func.__doc__ or "") or f"Runs the {what} {spec.name}."
-    if schemes:
-        needs = f"Needs the scope(s) {', '.join(f'`{s}`' for s in spec.scopes)}." if spec.scopes else "Needs no scope."
-        text += f"\n\n{needs}"
-    return text
-
-
-def _security(spec: CommandSpec | QuerySpec, schemes: Sequence[str]) -> dict[str, Any]:
-    """The operation's security requirement: any one scheme, with the scopes it needs (OpenAPI 3.1 lets a
-    scheme other than OAuth2 name the roles it needs the same way)."""
-    if not schemes:
-        return {}
-    return {"security": [{name: list(spec.scopes)} for name in schemes]}
-
-
 def _trace(request: Request) -> tuple[str, str | None]:
     given = request.headers.get("x-correlation-id")
-    correlation = given if given and _SAFE_ID.match(given) else uuid.uuid4().hex
+    correlation = given if given and SAFE_ID.match(given) else uuid.uuid4().hex
     traceparent = request.headers.get("traceparent")
     if traceparent and not re.match(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$", traceparent):
         traceparent = None  # a malformed trace header starts a new trace rather than failing the call
@@ -274,10 +218,10 @@ def add_command_route(
         )
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     statuses = (400, 404, 405, 409, 412, 413, 415, 422, 502, 503, 504) + ((401, 403) if schemes else ())
-    responses = _responses(*statuses) | _success(200, "The command's result.", etag=returns_aggregate)
+    responses = problem_responses(*statuses) | success(200, "The command's result.", etag=returns_aggregate)
     if location is not None:
         created = "The command created the resource: its result, and where to read it."
-        responses |= _success(201, created, etag=returns_aggregate, location=True)
+        responses |= success(201, created, etag=returns_aggregate, location=True)
     app.add_api_route(
         path,
         endpoint,
@@ -285,11 +229,11 @@ def add_command_route(
         name=spec.name,
         operation_id=spec.name,
         summary=(spec.func.__doc__ or spec.name).strip().splitlines()[0],
-        description=_description(spec, "command", schemes),
+        description=description(spec, "command", schemes),
         response_model=spec.result_type if adapter is not None else None,
         responses=responses,
         tags=["commands"],
-        openapi_extra=_security(spec, schemes),
+        openapi_extra=security(spec, schemes),
     )
 
 
@@ -346,7 +290,7 @@ def _precondition(if_match: str | None, resource_id: Any) -> tuple[str, int | No
     if _WEAK_ETAG.match(if_match.strip()):
         # RFC 9110 13.1.1: If-Match uses the strong comparison, which a weak entity tag never passes.
         raise PreconditionFailed(f'If-Match {if_match!r} is a weak ETag: a write needs a strong one (like "3")')
-    found = _ETAG.match(if_match.strip())
+    found = ETAG.match(if_match.strip())
     if found is None:
         message = f'{if_match[:40]!r} is not an ETag this API gave out (like "3") nor *'
         raise RequestValidationError([{"loc": ("header", "If-Match"), "msg": message, "type": "etag"}])
@@ -394,9 +338,9 @@ def add_query_route(
         name=spec.name,
         operation_id=spec.name,
         summary=(spec.func.__doc__ or spec.name).strip().splitlines()[0],
-        description=_description(spec, "query", schemes),
+        description=description(spec, "query", schemes),
         response_model=spec.result_type if adapter is not None else None,
-        responses=_responses(*statuses) | _success(200, "The query's result.", etag=etag),
+        responses=problem_responses(*statuses) | success(200, "The query's result.", etag=etag),
         tags=["queries"],
-        openapi_extra=_security(spec, schemes),
+        openapi_extra=security(spec, schemes),
     )

@@ -20,12 +20,10 @@ import contextlib
 import json
 import logging
 import math
-import ssl
 import time
-from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from functools import partial
 
-from nats import errors as nats_errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -36,13 +34,12 @@ from interlink.adapters.brokers.nats.config import (
     consumer_config,
     parse_url,
     redact,
-    ssl_context,
     stream_config,
     token,
 )
+from interlink.adapters.brokers.nats.connection import connect, discard
 from interlink.adapters.brokers.nats.errors import translate, translating
 from interlink.adapters.brokers.nats.history import read_history
-from interlink.adapters.brokers.nats.jetstream import JetStream
 from interlink.adapters.brokers.nats.pull import Puller, Route
 from interlink.exceptions import BrokerError, BrokerUnavailable, MessageRefused
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
@@ -104,71 +101,7 @@ class NatsBroker(Broker):
     # -- connection ------------------------------------------------------------------------------
 
     async def _connect(self) -> None:
-        settings, server = self.settings, self.settings.server
-        tls = ssl_context(settings)
-        nc = Client()
-        seen: list[BaseException] = []
-        connecting: asyncio.Timeout | None = None
-
-        def guarded(secret: str | None) -> Callable[[], str] | None:
-            # nats-py calls this as it writes CONNECT: no secret goes out in clear when TLS was asked for.
-            def credential() -> str:
-                if settings.tls and not nc._server_info.get("tls_required"):
-                    raise nats_errors.SecureConnWantedError
-                return secret or ""
-
-            return credential if secret is not None else None
-
-        async def on_error(exc: Exception) -> None:
-            seen.append(exc)
-            log.warning("%s", translate(exc, f"connection to {server}"))
-            if connecting is not None and isinstance(exc, ssl.SSLError):
-                # After a failed TLS handshake nats-py waits forever for the socket to close (asyncio's
-                # start_tls swapped its protocol): give it a second to close it, then stop waiting.
-                connecting.reschedule(asyncio.get_running_loop().time() + 1.0)
-
-        async def on_disconnected() -> None:
-            self._puller.wake()  # their pull requests died with the connection: no answer will come
-            if not nc.is_closed:
-                log.warning("NATS connection to %s lost; reconnecting", server)
-
-        async def on_reconnected() -> None:
-            log.warning("NATS connection to %s restored", server)
-            self._learn_limit(nc)  # the server may have restarted with another max_payload
-
-        try:
-            async with asyncio.timeout(None) as connecting:
-                await nc.connect(
-                    servers=[server],
-                    name="interlink",
-                    tls=tls,
-                    tls_hostname=settings.tls_hostname,
-                    user=settings.user,
-                    password=guarded(settings.password),
-                    token=guarded(settings.auth_token),
-                    connect_timeout=math.ceil(settings.request_timeout),
-                    reconnect_time_wait=0.5,  # type: ignore[arg-type]  # seconds; a float works
-                    # Two tries here: with -1, connect() would wait forever for a server that is down.
-                    max_reconnect_attempts=1,
-                    error_cb=on_error,
-                    disconnected_cb=on_disconnected,
-                    reconnected_cb=on_reconnected,
-                )
-            connecting = None
-            # Connected, reconnect forever: an outage ends, and the process should not have to restart.
-            nc.options["max_reconnect_attempts"] = -1
-            if settings.tls and not nc._server_info.get("tls_required"):
-                raise nats_errors.SecureConnWantedError
-            js = JetStream(nc, timeout=settings.request_timeout)
-            await js.account_info()
-        except (nats_errors.Error, OSError) as exc:
-            await _discard(nc)
-            doing = f"connect to {server} (JetStream enabled?)"
-            if isinstance(exc, nats_errors.NoServersError | TimeoutError) and seen:
-                # The attempts' own errors say why; a refusal for good (credentials, TLS) outweighs a reset.
-                tried = [translate(error, doing) for error in seen]
-                raise next((e for e in tried if not isinstance(e, BrokerUnavailable)), tried[-1]) from exc
-            raise translate(exc, doing) from exc
+        nc, js = await connect(self.settings, lost=self._puller.wake, restored=self._learn_limit)
         version = nc.connected_server_version
         self._multi_filter = (version.major, version.minor) >= (2, 10)
         self._learn_limit(nc)
@@ -183,7 +116,7 @@ class NatsBroker(Broker):
         nc, self._nc, self._js = self._nc, None, None
         self._puller.close()
         if nc is not None:
-            await _discard(nc)
+            await discard(nc)
 
     async def _ping(self) -> None:
         _, js = self._client()
@@ -431,9 +364,3 @@ class NatsBroker(Broker):
         async with contextlib.aclosing(reading) as messages:
             async for data in messages:
                 yield data
-
-
-async def _discard(nc: Client) -> None:
-    # close() writes out what is still buffered (acks) before it lets go of the socket.
-    with contextlib.suppress(nats_errors.Error, OSError):
-        await nc.close()

@@ -129,7 +129,7 @@ async def test_bulk_replay_counts_asks_and_replays_the_selection_once(tmp_path: 
         assert f"replayed dead letter {left.id}" in rest.stdout
         assert await hub_store.dead_letters() == []
         assert await tallies(hub_store) == {**{f"plain:{k}": 1 for k in plain}, "replica:r1": 1}
-        copy = await hub_store.load(LimitCopy.aggregate_name(), "r1")
+        copy = await hub_store.load(hub.kind_of(LimitCopy), "r1")
         assert copy is not None
         assert json.loads(copy.data)["amount"] == 100
 

@@ -88,9 +88,7 @@ def record_replica_writes(store: Store, monkeypatch: pytest.MonkeyPatch) -> list
 
     async def recording(changes: Sequence[ChangeSet]) -> None:
         await commit(changes)
-        committed.extend(
-            (w.id, w.new_version) for c in changes for w in c.writes if w.kind == LoanCopy.aggregate_name()
-        )
+        committed.extend((w.id, w.new_version) for c in changes for w in c.writes if w.kind == credit.kind_of(LoanCopy))
 
     monkeypatch.setattr(store, "commit", recording)
     return committed

@@ -110,7 +110,7 @@ async def test_tombstone_hides_the_copy_and_blocks_late_updates(store: Store) ->
     await deliver(store, dispatcher, changed("L1", 1), deleted("L1", 3), changed("L1", 2, "late"))
     ctx = query_context(store)
     assert await ctx.replica(LoanCopy, "L1") is None
-    stored = await store.load(LoanCopy.aggregate_name(), "L1")
+    stored = await store.load(credit.kind_of(LoanCopy), "L1")
     assert stored is not None
     assert stored.version == 3
 
@@ -199,6 +199,38 @@ def test_fields_declaration_builds_a_model() -> None:
     assert list(spec.model.model_fields) == ["id", "version", "deleted", "amount"]
     assert spec.model.model_fields["amount"].annotation is Decimal
     assert (spec.fields_read, spec.fields_sent) == (["amount"], ["amount", "status"])
+
+
+async def test_a_replica_model_is_left_as_written_and_may_back_a_replica_in_each_domain() -> None:
+    """Declaring a replica does not change the user's class: the kind its copies are filed under is the
+    domain's (``kind_of``), so one model backs a replica in two domains, each under its own kind, and each
+    domain reads and writes only its own copies; within one domain a model backs one replica."""
+
+    class SharedCopy(Replica):
+        amount: Decimal
+
+    risk, audit = Domain("risk"), Domain("audit")
+    risk.replica(LoanRequestChanged, model=SharedCopy, name="risk-loans")
+    audit.replica(LoanRequestChanged, model=SharedCopy, name="audit-loans")
+    assert "__aggregate_name__" not in SharedCopy.__dict__
+    assert SharedCopy.aggregate_name() == "SharedCopy"
+    assert (risk.kind_of(SharedCopy), audit.kind_of(SharedCopy)) == ("~replica:risk-loans", "~replica:audit-loans")
+    with pytest.raises(ConfigurationError, match="already backs '~replica:risk-loans'"):
+        risk.replica(LoanRequestChanged, model=SharedCopy, name="risk-loans-again")
+
+    event = LoanRequestChanged(id="L9", version=2, amount=Decimal(5), status="open")
+    async with MemoryStore("memory://", domain="shared") as store:
+        for domain in (risk, audit):
+            uow = UnitOfWork(domain, store, SystemClock())
+            uow.stage_copy(SharedCopy(id="L9", version=2, amount=event.amount), 0)
+            change = uow.changes()
+            assert [w.kind for w in change.writes] == [domain.kind_of(SharedCopy)]
+            await store.commit([change])
+        for kind in ("~replica:risk-loans", "~replica:audit-loans"):
+            assert await store.load(kind, "L9") is not None
+        assert await store.load("SharedCopy", "L9") is None
+        found = await query_context(store, risk).replica(SharedCopy, "L9")
+        assert found is not None and found.amount == Decimal(5)
 
 
 class HistoryBroker:

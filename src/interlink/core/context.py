@@ -262,7 +262,7 @@ class Context:
     def _indexed(self, cls: type[Aggregate], filters: Mapping[str, object]) -> None:
         # A list by a field the store keeps no index for would read every aggregate of the kind.
         check_filters(cls, filters)
-        if cls not in self.domain.aggregates.values() and cls not in self.domain.stored_models:
+        if cls not in self.domain.aggregates.values() and cls not in self.domain.stored_kinds:
             raise ConfigurationError(
                 f"{cls.__name__} is listed by {', '.join(sorted(filters))} but is not an aggregate of domain "
                 f"{self.domain.name!r}, so its query fields are not indexed: declare it with "
@@ -273,10 +273,11 @@ class Context:
         # The framework's records (kinds starting with "~": a replica's copy, a saga's state, a pending flag...)
         # change only through the framework: a local write to a replica would be overwritten or lost, and a
         # command that saved a saga's state it was given would rewrite the saga's history under its feet.
-        if aggregate.aggregate_name().startswith("~"):
+        kind = self.domain.kind_of(type(aggregate))
+        if kind.startswith("~"):
             raise RuleViolation(
                 f"{self.role.value} {self.name!r} called {what} on {type(aggregate).__name__}, a record the "
-                f"framework keeps ({aggregate.aggregate_name()!r}): it changes only through the framework "
+                f"framework keeps ({kind!r}): it changes only through the framework "
                 f"(a replica through its producer's events), and is read-only to domain code"
             )
 

@@ -103,9 +103,10 @@ class Domain:
         #: What a pattern declares on this domain by its own verbs (functions of its package rather than
         #: methods here), by the pattern's name: a new pattern needs no change to Domain.
         self.declarations: dict[str, Any] = {}
-        #: Models other than the aggregates whose records the store keeps for this domain (a replica's copies):
-        #: their ``Indexed()`` fields get indexes, and ``ctx.list`` may page through them.
-        self.stored_models: list[type[Aggregate]] = []
+        #: Models other than the aggregates whose records the store keeps for this domain (a replica's copies),
+        #: with the kind each is filed under: their ``Indexed()`` fields get indexes, ``ctx.list`` may page
+        #: through them. The kind lives here, not on the class: the user's model stays as it was written.
+        self.stored_kinds: dict[type[Aggregate], str] = {}
         #: Commands the domain runs itself (a notification's update, a file's records, a saga's end): they
         #: trust their caller, so no generic route ever serves them (see the API Exposure pattern).
         self.internal_commands: set[str] = set()
@@ -116,6 +117,11 @@ class Domain:
 
     def __repr__(self) -> str:
         return f"Domain({self.name!r})"
+
+    def kind_of(self, cls: type[Aggregate]) -> str:
+        """The kind the store files records of ``cls`` under in this domain: the one a pattern stored it
+        under (a replica's ``~replica:<name>``), else the aggregate's name."""
+        return self.stored_kinds.get(cls) or cls.aggregate_name()
 
     # -- data and messages -------------------------------------------------------------------------
 

@@ -98,11 +98,11 @@ def check_filters(cls: type[BaseModel], names: Iterable[str]) -> None:
 def declared_indexes(domain: Domain) -> dict[str, tuple[str, ...]]:
     """The indexed fields of every aggregate and stored model (replicas...) of ``domain``, by the kind it is
     stored under."""
-    models: list[type[BaseModel]] = [*domain.aggregates.values(), *domain.stored_models]
+    models = [*domain.aggregates.values(), *domain.stored_kinds]
     found: dict[str, tuple[str, ...]] = {}
     for model in models:
         fields = indexed_fields(model)
         if fields:
-            kind = model.aggregate_name()  # type: ignore[attr-defined]
+            kind = domain.kind_of(model)
             found[kind] = tuple(dict.fromkeys([*found.get(kind, ()), *fields]))
     return found

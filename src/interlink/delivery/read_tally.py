@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,7 +74,7 @@ class ReadTally:
         store: Store,
         committer: Committer,
         clock: Clock,
-        kinds: Iterable[type[Aggregate]],
+        kinds: Mapping[type[Aggregate], str],
         *,
         flush_interval: float = 1.0,
     ) -> None:
@@ -84,18 +84,20 @@ class ReadTally:
         token = f"reads-{random_hex(8)}"
         now = clock.now()
         # Every kind starts at zero from now: a copy never read is measured as such, not "not measured".
-        self._counts = {k.aggregate_name(): ReadCount(id=token, since=now) for k in kinds}
+        self._kinds = dict(kinds)
+        self._counts = {kind: ReadCount(id=token, since=now) for kind in self._kinds.values()}
         self._dirty = bool(self._counts)
         self._flushed_at = 0.0
         self._lock = asyncio.Lock()
 
     def counts(self, cls: type[Aggregate]) -> bool:
         """Whether reads of ``cls`` are counted here."""
-        return cls.aggregate_name() in self._counts
+        return cls in self._kinds
 
     async def count(self, cls: type[Aggregate], n: int = 1) -> None:
         """Record ``n`` reads of ``cls`` (nothing for a kind not counted), writing at most once per interval."""
-        count = self._counts.get(cls.aggregate_name())
+        kind = self._kinds.get(cls)
+        count = self._counts.get(kind) if kind is not None else None
         if count is None or n <= 0:
             return
         count.reads += n

@@ -106,7 +106,7 @@ class UnitOfWork:
         self._precondition: tuple[str, int | None] | None = None
 
     async def load(self, cls: type[A], id: str) -> A | None:
-        key = (cls.aggregate_name(), id)
+        key = (self.domain.kind_of(cls), id)
         if key in self._identity:
             found = self._identity[key]
             if found is not None and not isinstance(found, cls):
@@ -132,7 +132,7 @@ class UnitOfWork:
         return aggregate
 
     def stage_save(self, aggregate: Aggregate) -> None:
-        key = (aggregate.aggregate_name(), aggregate.id)
+        key = (self.domain.kind_of(type(aggregate)), aggregate.id)
         expected = aggregate.version
         prior = self._writes.get(key)
         if prior is not None and prior.new_version != expected:
@@ -148,14 +148,14 @@ class UnitOfWork:
     def stage_copy(self, copy: Aggregate, expected_version: int) -> None:
         """Stage an aggregate at its own version (``copy.version``: a copy follows another domain's versions,
         which skip), replacing the one stored at ``expected_version`` (0: none); ``stage_save`` would add 1."""
-        key = (copy.aggregate_name(), copy.id)
+        key = (self.domain.kind_of(type(copy)), copy.id)
         prior = self._writes.get(key)
         first_expected = prior.expected_version if prior else expected_version
         self._writes[key] = AggregateWrite(key[0], copy.id, first_expected, copy.version, _json(copy))
         self._identity[key] = copy
 
     def stage_delete(self, aggregate: Aggregate) -> None:
-        key = (aggregate.aggregate_name(), aggregate.id)
+        key = (self.domain.kind_of(type(aggregate)), aggregate.id)
         prior = self._writes.get(key)
         if prior is not None and prior.expected_version == 0:
             del self._writes[key]  # created and deleted in one command: nothing to write
@@ -213,7 +213,7 @@ class UnitOfWork:
     async def list_aggregates(
         self, cls: type[A], where: Mapping[str, FieldValue], after: str | None, limit: int
     ) -> list[A]:
-        found = await self._store.list_aggregates(cls.aggregate_name(), where=where, after=after, limit=limit)
+        found = await self._store.list_aggregates(self.domain.kind_of(cls), where=where, after=after, limit=limit)
         return [
             cls.model_validate_json(stored.data).model_copy(update={"version": stored.version}) for _, stored in found
         ]
@@ -234,11 +234,12 @@ class UnitOfWork:
     async def refresh(self, cls: type[Aggregate], id: str, ctx: Context) -> bool:
         if self._refresher is None:
             return False  # no deferred subscriptions here (or inside a consumer batch): a plain read
-        if (cls.aggregate_name(), id) in self._writes:
+        key = (self.domain.kind_of(cls), id)
+        if key in self._writes:
             raise RuleViolation(f"ctx.fresh({cls.__name__}, {id!r}) after this command changed it: call it first")
         stale = await self._refresher.refresh(cls, id, ctx.correlation_id)
         # The update committed in its own unit of work: read it again rather than what was read before.
-        self._identity.pop((cls.aggregate_name(), id), None)
+        self._identity.pop(key, None)
         return stale
 
     def _common(self, ctx: Context) -> dict[str, object]:

@@ -93,7 +93,7 @@ class DomainRuntime:
         #: Serves ctx.fresh for the domain's notification subscriptions (None when no pattern offers one).
         self.refresher = next((p.refresher for p in self.parts if p.refresher is not None), None)
         #: Counts the reads of the copies kept from other domains, for ``interlink advise``.
-        kept = [model for part in self.parts for model in part.kept]
+        kept = {model: domain.kind_of(model) for part in self.parts for model in part.kept}
         self.read_tally = ReadTally(store, self.committer, self.clock, kept) if kept else None
         absorbed = frozenset(event for part in self.parts for event in part.absorbs)
         self.dispatcher = CompositeDispatcher(

@@ -191,12 +191,7 @@ def replica_spec(
         model = create_model(f"{event.__name__}Copy", __base__=Replica, **definitions)
     elif not (isinstance(model, type) and issubclass(model, Replica)):
         raise ConfigurationError(f"replica of {event.__name__} in domain {domain!r}: {model!r} is not a Replica")
-    spec = ReplicaSpec(name or f"{event.owner()}.{event.message_name()}", event, model, source)
-    taken = model.__dict__.get("__aggregate_name__")
-    if taken and taken != spec.kind:
-        raise ConfigurationError(f"{model.__name__} already backs replica {taken!r}; declare one model per replica")
-    model.__aggregate_name__ = spec.kind
-    return spec
+    return ReplicaSpec(name or f"{event.owner()}.{event.message_name()}", event, model, source)
 
 
 def replicas_of(domain: Domain) -> dict[str, ReplicaSpec]:

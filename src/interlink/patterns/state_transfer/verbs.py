@@ -54,12 +54,18 @@ class StateTransferVerbs(Domain):
         )
         if spec.name in self.replicas:
             raise ConfigurationError(f"domain {self.name!r} already declares replica {spec.name!r}")
+        # The model is found by its class (ctx.replica(Model, id)), so one class backs one replica here.
+        taken = self.stored_kinds.get(spec.model)
+        if taken is not None:
+            raise ConfigurationError(
+                f"{spec.model.__name__} already backs {taken!r} in domain {self.name!r}; declare one model per replica"
+            )
         indexed_fields(spec.model)
         self._retry(event, retry)
         if source is not None:
             self.service_providers[source.name] = event.owner()
         self.replicas[spec.name] = spec
-        self.stored_models.append(spec.model)
+        self.stored_kinds[spec.model] = spec.kind
         return spec
 
     def replica_for(self, model: type[Replica]) -> ReplicaSpec:

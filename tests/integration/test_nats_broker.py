@@ -200,6 +200,45 @@ async def test_a_late_answer_on_a_reused_inbox_goes_to_its_own_subscription(fres
         assert await _drain(broker, "alpha", 1) == [message.message_id]
 
 
+async def test_a_trickle_costs_one_pull_request_per_message(fresh_url: str, nats_url: str) -> None:
+    """Messages arriving one at a time while a fetch waits: once a message said nothing was behind it, the next
+    fetch lingers at once instead of first asking with no_wait (which would only come back empty). A burst is
+    still fetched at once, and a fetch that cannot wait still looks."""
+    async with NatsBroker(fresh_url) as broker:
+        await broker.subscribe(Subscription("ledger", ("customer.events",), frozenset({"Thing"})))
+        ((stream, consumer),) = (await broker._route("ledger")).consumers
+        watcher = await nats.connect(nats_url)
+        requests: list[dict[str, object]] = []
+
+        async def seen(msg: nats.aio.msg.Msg) -> None:
+            requests.append(json.loads(msg.data))
+
+        await watcher.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", cb=seen)
+        await watcher.flush()
+        try:
+            for n in range(6):
+                before = len(requests)
+                fetching = asyncio.create_task(broker.fetch("ledger", 10, wait=5))
+                while not any("expires" in r for r in requests[before:]):  # the fetch is lingering
+                    await asyncio.sleep(0.01)
+                await broker.publish([_message("customer.events", message_id=f"m{n}")])
+                (got,) = await asyncio.wait_for(fetching, 10)
+                await broker.ack([got])
+                assert got.message_id == f"m{n}"
+                if n > 0:  # the first fetch knew nothing yet, so it asked with no_wait first
+                    assert [("no_wait" in r, "expires" in r) for r in requests[before:]] == [(False, True)]
+            burst = [_message("customer.events", message_id=f"b{n}") for n in range(3)]
+            await broker.publish(burst)
+            got_burst = [d.message_id for _ in burst for d in await broker.fetch("ledger", 1, wait=5)]
+            await broker.publish([_message("customer.events", message_id="now")])
+            await asyncio.sleep(0.1)
+            polled = await broker.fetch("ledger", 10, wait=0)
+        finally:
+            await watcher.close()
+    assert got_burst == ["b0", "b1", "b2"]
+    assert [d.message_id for d in polled] == ["now"]
+
+
 async def test_close_wakes_a_waiting_fetch(fresh_url: str) -> None:
     """close() during a long fetch makes it return at once instead of at the end of its wait."""
     broker = NatsBroker(fresh_url)

@@ -3,7 +3,9 @@
 Fetching speaks the pull protocol itself: once one message came, nats-py's ``fetch`` waits out the request
 for a full batch, which would hold every consumer for its whole wait. Here a no-wait request takes what is
 there; when nothing is, a one-message request per stream lingers until something arrives or the wait ends,
-and a no-wait request tops the batch up. Each request has an inbox of its own; a message arriving after its
+and a no-wait request tops the batch up. A consumer whose last message said nothing was behind it (its
+``num_pending`` was 0) gets no no-wait request before a lingering one: when messages trickle in one at a time,
+that request would only come back empty, a round trip per message. Each request has an inbox of its own; a message arriving after its
 request was given up on (a race at expiry, the other streams of a lingering fetch) goes to the next fetch
 of its consumer rather than waiting out its ack wait.
 """
@@ -48,6 +50,8 @@ class Route:
     subjects: set[str]
     read_at: float
     turn: int = 0
+    #: The consumers seen empty last time (an answer short of its batch, or a message with nothing behind it).
+    drained: set[tuple[str, str]] = field(default_factory=set)
 
     def rotation(self) -> list[tuple[str, str]]:
         """The consumers, starting one further each time, so one busy stream cannot starve the others."""
@@ -107,11 +111,20 @@ class Puller:
         msgs: list[Msg] = []
         while True:
             msgs += self._take_late(route, max_messages - len(msgs))
+            # Only when a lingering request may follow: a fetch that cannot wait must look at every consumer.
+            lingering = deadline - loop.time() >= _LINGER_MIN
             for target in route.rotation():
                 if len(msgs) >= max_messages:
                     break
-                request = {"batch": max_messages - len(msgs), "no_wait": True}
-                msgs += await self.pull([target], request, self._settings.request_timeout)
+                if lingering and target in route.drained:
+                    continue
+                wanted = max_messages - len(msgs)
+                got = await self.pull([target], {"batch": wanted, "no_wait": True}, self._settings.request_timeout)
+                if len(got) < wanted:
+                    route.drained.add(target)
+                else:
+                    _note_pending(route, got)
+                msgs += got
             fetched = await deliveries(msgs)
             remaining = deadline - loop.time()
             if fetched or remaining < _LINGER_MIN:
@@ -119,6 +132,7 @@ class Puller:
             # 100 us less than our own wait, as nats-py does, so the server ends the request first.
             linger = {"batch": 1, "expires": max(1, int(remaining * 1e9) - 100_000)}
             msgs = await self.pull(route.consumers, linger, remaining + self._settings.request_timeout)
+            _note_pending(route, msgs)
 
     async def pull(self, targets: list[tuple[str, str]], request: dict[str, int | bool], patience: float) -> list[Msg]:
         """Send ``request`` to each (stream, consumer); collect messages until every request ended or enough.
@@ -202,3 +216,13 @@ class Puller:
                 if at > fresh_since:
                     taken.append(msg)
         return taken
+
+
+def _note_pending(route: Route, msgs: list[Msg]) -> None:
+    """Mark each message's consumer drained when nothing was behind that message, else not drained."""
+    for msg in msgs:
+        key = (msg.metadata.stream, msg.metadata.consumer)
+        if msg.metadata.num_pending:
+            route.drained.discard(key)
+        else:
+            route.drained.add(key)

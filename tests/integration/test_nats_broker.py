@@ -18,6 +18,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats import errors as nats_errors
+from nats.aio.msg import Msg
 from nats.js import errors as js_errors
 
 from interlink.adapters.brokers.nats import NatsBroker
@@ -209,18 +210,21 @@ async def test_a_trickle_costs_one_pull_request_per_message(fresh_url: str, nats
         ((stream, consumer),) = (await broker._route("ledger")).consumers
         watcher = await nats.connect(nats_url)
         requests: list[dict[str, object]] = []
+        lingering = asyncio.Event()
 
-        async def seen(msg: nats.aio.msg.Msg) -> None:
+        async def seen(msg: Msg) -> None:
             requests.append(json.loads(msg.data))
+            if "expires" in requests[-1]:
+                lingering.set()
 
         await watcher.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", cb=seen)
         await watcher.flush()
         try:
             for n in range(6):
                 before = len(requests)
+                lingering.clear()
                 fetching = asyncio.create_task(broker.fetch("ledger", 10, wait=5))
-                while not any("expires" in r for r in requests[before:]):  # the fetch is lingering
-                    await asyncio.sleep(0.01)
+                await asyncio.wait_for(lingering.wait(), 10)  # publish only once the fetch waits
                 await broker.publish([_message("customer.events", message_id=f"m{n}")])
                 (got,) = await asyncio.wait_for(fetching, 10)
                 await broker.ack([got])

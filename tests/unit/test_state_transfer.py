@@ -230,7 +230,8 @@ async def test_a_replica_model_is_left_as_written_and_may_back_a_replica_in_each
             assert await store.load(kind, "L9") is not None
         assert await store.load("SharedCopy", "L9") is None
         found = await query_context(store, risk).replica(SharedCopy, "L9")
-        assert found is not None and found.amount == Decimal(5)
+        assert found is not None
+        assert found.amount == Decimal(5)
 
 
 class HistoryBroker:

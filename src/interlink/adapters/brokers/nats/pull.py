@@ -5,9 +5,9 @@ for a full batch, which would hold every consumer for its whole wait. Here a no-
 there; when nothing is, a one-message request per stream lingers until something arrives or the wait ends,
 and a no-wait request tops the batch up. A consumer whose last message said nothing was behind it (its
 ``num_pending`` was 0) gets no no-wait request before a lingering one: when messages trickle in one at a time,
-that request would only come back empty, a round trip per message. Each request has an inbox of its own; a message arriving after its
-request was given up on (a race at expiry, the other streams of a lingering fetch) goes to the next fetch
-of its consumer rather than waiting out its ack wait.
+that request would only come back empty, a round trip per message. Each request has an inbox of its own; a
+message arriving after its request was given up on (a race at expiry, the other streams of a lingering fetch)
+goes to the next fetch of its consumer rather than waiting out its ack wait.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One message at a time: a steady trickle of events, consumer batch 1, beside a hand-written raw-client loop.
 
-For each broker (``--broker``: nats, redis) two sides run alternately, each as two processes (producer and
+For each broker (``--broker``: nats, redis, rabbitmq) two sides run alternately, each as two processes (producer and
 consumer) on PostgreSQL:
 
 - ``interlink``: the ``minimal`` landscape of ``landscape.py``, the producer domain in one process and the
@@ -8,8 +8,9 @@ consumer) on PostgreSQL:
   ``--rate`` (default 100 per second), each command at its own tick; the consumer's handler runs
   ``open_shipment`` (one aggregate write and one inbox mark per message, acked after the commit).
 - ``raw``: the loop one would write by hand with the same clients: the producer inserts the order row
-  (asyncpg, one transaction) and then publishes (nats-py JetStream publish with its ack / redis-py XADD);
-  the consumer fetches one message (JetStream pull ``fetch(1)`` / ``XREADGROUP COUNT 1``), decodes its JSON
+  (asyncpg, one transaction) and then publishes (nats-py JetStream publish with its ack / redis-py XADD /
+  aio-pika persistent message into a durable quorum queue, its publisher confirm awaited); the consumer fetches
+  one message (JetStream pull ``fetch(1)`` / ``XREADGROUP COUNT 1`` / a consumer with prefetch 1), decodes its JSON
   body, inserts the inbox mark (``ON CONFLICT DO NOTHING``) and the shipment row in one transaction,
   commits, then acks. No outbox: an event is lost if the producer dies between its commit and its publish.
 
@@ -21,6 +22,7 @@ process, over the whole trickle (the idle waits between messages included, as a 
 
     .venv/bin/python bench/trickle.py                          # nats redis, 1,000 events at 100/s, 3 rounds
     .venv/bin/python bench/trickle.py --broker nats --events 300 --repeat 1
+    .venv/bin/python bench/trickle.py --broker rabbitmq
     .venv/bin/python bench/trickle.py --loop uvloop            # the Interlink processes on uvloop
 """
 
@@ -43,7 +45,7 @@ for entry in (ROOT / "bench", ROOT / "src", ROOT):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-from brokers import BROKERS, CLEANUP, NATS, PG, REDIS, _drop_schemas, _fresh, _pg, _verify_sql  # noqa: E402
+from brokers import BROKERS, CLEANUP, NATS, PG, RABBIT, REDIS, _drop_schemas, _fresh, _pg, _verify_sql  # noqa: E402
 from brokers_split import (  # noqa: E402
     Child,
     _line,
@@ -161,6 +163,17 @@ async def _raw_publisher(kind: str, ns: str) -> Any:
             await js.publish(SUBJECT.format(ns=ns), body, headers={"Nats-Msg-Id": mid})
 
         return publish_nats, nc.close
+    if kind == "rabbitmq":
+        import aio_pika
+
+        connection = await aio_pika.connect(RABBIT)
+        exchange = (await connection.channel(publisher_confirms=True)).default_exchange
+
+        async def publish_rabbitmq(mid: str, body: bytes) -> None:
+            message = aio_pika.Message(body, message_id=mid, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await exchange.publish(message, SUBJECT.format(ns=ns))  # returns once the broker confirmed it
+
+        return publish_rabbitmq, connection.close
     import redis.asyncio as redis
 
     client = redis.Redis.from_url(REDIS)
@@ -222,6 +235,8 @@ async def _raw_fetcher(kind: str, ns: str) -> Any:
             await msg.ack()
 
         return fetch_nats, ack_nats, nc.close
+    if kind == "rabbitmq":
+        return await _raw_rabbitmq_fetcher(ns)
     import redis.asyncio as redis
 
     client, key = redis.Redis.from_url(REDIS), f"{ns}:orders"
@@ -238,6 +253,34 @@ async def _raw_fetcher(kind: str, ns: str) -> Any:
         await client.xack(key, "g", entry_id)
 
     return fetch_redis, ack_redis, client.aclose
+
+
+async def _raw_rabbitmq_fetcher(ns: str) -> Any:
+    import aio_pika
+
+    connection = await aio_pika.connect(RABBIT)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=1)
+    queue = await channel.declare_queue(SUBJECT.format(ns=ns), durable=True, arguments={"x-queue-type": "quorum"})
+    arrived: asyncio.Queue[Any] = asyncio.Queue()
+    tag = await queue.consume(arrived.put)
+
+    async def fetch_rabbitmq() -> tuple[str, bytes, Any] | None:
+        try:
+            message = await asyncio.wait_for(arrived.get(), 1)
+        except TimeoutError:
+            return None
+        return message.message_id or "", message.body, message
+
+    async def ack_rabbitmq(message: Any) -> None:
+        await message.ack()
+
+    async def close() -> None:
+        await queue.cancel(tag)
+        await queue.delete(if_unused=False, if_empty=False)
+        await connection.close()
+
+    return fetch_rabbitmq, ack_rabbitmq, close
 
 
 ROLES = {
@@ -323,7 +366,9 @@ FIGURES = ("p50", "p99", "consumer", "consumer db", "producer", "broker")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--broker", action="append", choices=("nats", "redis"), help="repeatable (default: both)")
+    parser.add_argument(
+        "--broker", action="append", choices=("nats", "redis", "rabbitmq"), help="repeatable (default: nats redis)"
+    )
     parser.add_argument("--events", type=int, default=1000, help="events per run (default 1000)")
     parser.add_argument("--rate", type=float, default=100.0, help="events per second (default 100)")
     parser.add_argument("--repeat", type=int, default=3, help="alternated rounds (default 3)")

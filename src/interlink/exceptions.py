@@ -26,7 +26,8 @@
         │                           (transient when retryable: no answer, a timeout, 429, 5xx, circuit open)
         └── StoreError
             ├── StoreUnavailable    transient
-            └── DuplicateMessage    the inbox already holds this message id
+            ├── DuplicateMessage    the inbox already holds this message id
+            └── RecordSchemaError   a framework record of a schema this release cannot read
 
 An adapter error whose ``transient`` is true is an outage, not the message's fault: consumers retry it on
 a time budget without using up the message's attempts, waiting at least its ``retry_after`` seconds when
@@ -56,6 +57,7 @@ __all__ = [
     "MissingDriverError",
     "NotFoundError",
     "PreconditionFailed",
+    "RecordSchemaError",
     "RuleViolation",
     "StoreError",
     "StoreUnavailable",
@@ -245,3 +247,8 @@ class StoreUnavailable(StoreError):
 
 class DuplicateMessage(StoreError):
     """The inbox already records this message for this subscription: its effects exist."""
+
+
+class RecordSchemaError(StoreError):
+    """A framework record in the store is of a schema this release cannot read (a newer release wrote it);
+    the message names its kind, its id and both schema versions."""

@@ -9,7 +9,9 @@ from pydantic import BaseModel
 
 from interlink import Aggregate, Context, Domain
 from interlink.exceptions import ConfigurationError, RuleViolation
+from interlink.patterns.command_events.records import SAGAS
 from interlink.patterns.command_events.sagas import SagaState, SagaStatus
+from interlink.ports.store import AggregateWrite, ChangeSet
 from interlink.testing import Landscape
 
 records = Domain("records")
@@ -39,6 +41,31 @@ async def delete_saga(ctx: Context, data: SagaRef) -> None:
         started_at=now, deadline=now,
     )  # fmt: skip
     await ctx.delete(state)
+
+
+@records.command
+async def complete_saga(ctx: Context, data: SagaRef) -> None:
+    """Read a saga's typed state through the verb, mark it completed, and try to save it."""
+    state = await ctx.saga(data.saga_id)
+    state.status = SagaStatus.COMPLETED
+    await ctx.save(state)
+
+
+async def test_a_saga_read_by_a_command_cannot_be_saved() -> None:
+    """``ctx.saga`` gives a command the typed state; saving it back is refused and the stored state is as it was."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    state = SagaState(
+        id="s2", name="any", status=SagaStatus.RUNNING, step=0, data={}, correlation_id="c", started_at=now,
+        deadline=now,
+    )  # fmt: skip
+    async with Landscape([records]) as land:
+        store = land.store(records)
+        await store.commit([ChangeSet(writes=[AggregateWrite("~saga", "s2", 0, 1, SAGAS.encode(state))])])
+        with pytest.raises(RuleViolation, match=r"'~saga'.*read-only to domain code"):
+            await land.execute(complete_saga, SagaRef(saga_id="s2"))
+        stored = await SAGAS.get(store, "s2")
+        assert stored is not None
+        assert (stored.status, stored.version) == (SagaStatus.RUNNING, 1)
 
 
 @pytest.mark.parametrize("command", [overwrite_saga, delete_saga])

@@ -86,6 +86,7 @@ def test_exception_tree_matches_its_docstring() -> None:
         "ExternalServiceError": "AdapterError",
         "StoreUnavailable": "StoreError",
         "DuplicateMessage": "StoreError",
+        "RecordSchemaError": "StoreError",
     }
     assert sorted([*parents, "InterlinkError"]) == sorted(exceptions.__all__)
     for child, parent in parents.items():

@@ -29,10 +29,12 @@ from pydantic import ValidationError
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
 from interlink.delivery.committer import Committer
+from interlink.delivery.records import RecordKind
+from interlink.exceptions import RecordSchemaError
 from interlink.ports.ids import random_hex
-from interlink.ports.store import COUNTERS_PREFIX, AggregateWrite, ChangeSet, Store
+from interlink.ports.store import COUNTERS_PREFIX, AggregateWrite, ChangeSet, Retained, Store
 
-__all__ = ["FLOW_KIND", "FlowCount", "FlowTally", "RecentFlows", "flow_id", "recent_flows"]
+__all__ = ["FLOWS", "FLOW_KIND", "FlowCount", "FlowTally", "RecentFlows", "flow_id", "recent_flows"]
 
 log = logging.getLogger("interlink.flows")
 
@@ -45,10 +47,12 @@ READ_LIMIT = 1000
 class FlowCount(Aggregate):
     """One process's messages put in the outbox during one minute, by CloudEvents type."""
 
-    __aggregate_name__ = FLOW_KIND
-
     minute: int
     sent: dict[str, int] = {}
+
+
+#: The flow records: those a stopped process leaves are pruned with the counters.
+FLOWS = RecordKind(FLOW_KIND, FlowCount, retention=Retained.COUNTERS)
 
 
 def minute_of(at: datetime) -> int:
@@ -134,7 +138,7 @@ class FlowTally:
             version = self._versions.get(minute, 0)
             sent = dict(self._counts[minute])
             count = FlowCount(id=flow_id(minute, self._token), version=version + 1, minute=minute, sent=sent)
-            writes.append(AggregateWrite(FLOW_KIND, count.id, version, version + 1, count.model_dump_json()))
+            writes.append(AggregateWrite(FLOW_KIND, count.id, version, version + 1, FLOWS.encode(count)))
         newest = max(dirty)
         for minute in [m for m in self._versions if m <= newest - self._keep and m not in dirty]:
             version = self._versions[minute]
@@ -185,8 +189,8 @@ async def recent_flows(store: Store, now: datetime, *, limit: int = READ_LIMIT) 
     sent: Counter[str] = Counter()
     for id, stored in rows:
         try:
-            sent.update(FlowCount.model_validate_json(stored.data).sent)
-        except ValidationError:  # advisory figures: one unreadable record is left out, not the whole rate
+            sent.update(FLOWS.decode(id, stored.data, stored.version).sent)
+        except (ValidationError, RecordSchemaError):  # advisory figures: one unreadable record is left out
             log.warning("flow record %s cannot be read; left out of the rate", id)
     # The last full minute plus what passed of the current one: the span the summed buckets cover.
     window = 60.0 + max(0.0, now.timestamp() - minute * 60)

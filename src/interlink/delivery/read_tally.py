@@ -15,14 +15,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from interlink.core.aggregate import Aggregate
 from interlink.core.clock import Clock
 from interlink.delivery.committer import Committer
+from interlink.delivery.records import RecordKind
 from interlink.ports.ids import random_hex
-from interlink.ports.store import COUNTERS_PREFIX, AggregateWrite, ChangeSet, Store
+from interlink.ports.store import COUNTERS_PREFIX, AggregateWrite, ChangeSet, Retained, Store
 
-__all__ = ["ReadCount", "ReadTally", "Reads", "read_count", "reads_kind"]
+__all__ = ["ReadCount", "ReadTally", "Reads", "read_count", "read_records", "reads_kind"]
 
 log = logging.getLogger("interlink.reads")
 
@@ -39,6 +41,13 @@ def reads_kind(aggregate: str) -> str:
     return f"{COUNTERS_PREFIX}reads:{aggregate}"
 
 
+@cache
+def read_records(aggregate: str) -> RecordKind[ReadCount]:
+    """The read counts of ``aggregate``, one per process; those of a stopped process are pruned with the
+    counters."""
+    return RecordKind(reads_kind(aggregate), ReadCount, retention=Retained.COUNTERS)
+
+
 @dataclass(frozen=True)
 class Reads:
     """The reads of one kind of copy summed over processes, and since when they are counted."""
@@ -49,20 +58,13 @@ class Reads:
 
 async def read_count(store: Store, aggregate: str, page: int = 500) -> Reads | None:
     """The reads of ``aggregate`` recorded in ``store``; None when no process ever counted them."""
-    kind = reads_kind(aggregate)
-    total, after, seen = 0, None, False
+    total, seen = 0, False
     starts: list[datetime] = []
-    while True:
-        rows = await store.list_aggregates(kind, where={}, after=after, limit=page)
-        for id, stored in rows:
-            seen = True
-            count = ReadCount.model_validate_json(stored.data)
-            total += count.reads
-            if count.since is not None:
-                starts.append(count.since)
-            after = id
-        if len(rows) < page:
-            break
+    async for count in read_records(aggregate).all(store, page):
+        seen = True
+        total += count.reads
+        if count.since is not None:
+            starts.append(count.since)
     return Reads(total, min(starts, default=None)) if seen else None
 
 
@@ -122,9 +124,9 @@ class ReadTally:
     async def _writes(self) -> list[AggregateWrite]:
         writes = []
         for aggregate, count in self._counts.items():
-            kind = reads_kind(aggregate)
-            stored = await self._store.load(kind, count.id)
+            records = read_records(aggregate)
+            stored = await self._store.load(records.kind, count.id)
             version = stored.version if stored else 0
-            data = count.model_copy(update={"version": version + 1}).model_dump_json()
-            writes.append(AggregateWrite(kind, count.id, version, version + 1, data))
+            data = records.encode(count.model_copy(update={"version": version + 1}))
+            writes.append(AggregateWrite(records.kind, count.id, version, version + 1, data))
         return writes

@@ -32,7 +32,7 @@ from interlink.operations.views import (
     SagaView,
 )
 from interlink.patterns.command_events import load_saga
-from interlink.patterns.command_events.declarations import REQUEST_KIND, OutstandingRequest
+from interlink.patterns.command_events.records import REQUESTS
 from interlink.patterns.command_events.sagas import SagaState
 from interlink.ports.broker import Broker
 from interlink.ports.envelope import Envelope, describe_validation_error, new_message_id
@@ -304,11 +304,7 @@ class Operations:
     async def saga(self, saga_id: str) -> SagaTimeline:
         """One saga with its timeline; NotFoundError when there is none."""
         state = await self._saga(saga_id)
-        request = None
-        if state.awaiting is not None:
-            stored = await self.store.load(REQUEST_KIND, state.awaiting)
-            if stored is not None:
-                request = OutstandingRequest.model_validate_json(stored.data)
+        request = await REQUESTS.get(self.store, state.awaiting) if state.awaiting is not None else None
         return timeline(self.domain, state, request, self.clock.now())
 
     async def _saga(self, saga_id: str) -> SagaState:

@@ -21,9 +21,10 @@ from interlink.core.context import Role
 from interlink.core.domain import Domain
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidInput, NotFoundError
-from interlink.patterns.command_events.declarations import REQUEST_KIND, Outcome, OutstandingRequest, ReplyData
+from interlink.patterns.command_events.declarations import Outcome, ReplyData
+from interlink.patterns.command_events.records import REQUESTS, SAGAS
 from interlink.patterns.command_events.replies import settle
-from interlink.patterns.command_events.sagas import SAGA_KIND, Saga, SagaEntry, SagaState, SagaStatus, sagas_of
+from interlink.patterns.command_events.sagas import Saga, SagaEntry, SagaState, SagaStatus, sagas_of
 from interlink.patterns.command_events.sending import send_command
 from interlink.ports.store import AuditRecord, ChangeSet, Store
 
@@ -45,11 +46,10 @@ def saga_summary(state: SagaState) -> dict[str, Any]:
     }
 
 
-async def _load(domain: Domain, uow: UnitOfWork, saga_id: str) -> tuple[SagaState, int, Saga]:
-    found = await uow.load_record(SAGA_KIND, saga_id)
-    if found is None:
+async def _load(domain: Domain, uow: UnitOfWork, saga_id: str) -> tuple[SagaState, Saga]:
+    state = await SAGAS.load(uow, saga_id)
+    if state is None:
         raise NotFoundError("saga", saga_id)
-    state = SagaState.model_validate_json(found[0])
     saga = sagas_of(domain).get(state.name)
     if saga is None:
         raise ConfigurationError(
@@ -57,14 +57,14 @@ async def _load(domain: Domain, uow: UnitOfWork, saga_id: str) -> tuple[SagaStat
         )
     if state.status.ended:
         raise InvalidInput(f"saga {saga_id} has ended ({state.status.value}): there is nothing to do to it")
-    return state, found[1], saga
+    return state, saga
 
 
 async def retry_step(domain: Domain, store: Store, clock: Clock, saga_id: str, audit: Audit) -> ChangeSet:
     """The change that re-sends the saga's awaited command under its command id (``audit(before, after)``
     makes the audit record)."""
     uow = UnitOfWork(domain, store, clock)
-    state, version, saga = await _load(domain, uow, saga_id)
+    state, saga = await _load(domain, uow, saga_id)
     command_id = state.awaiting
     if command_id is None:
         raise InvalidInput(f"saga {saga_id} waits for no reply: there is no step to retry")
@@ -73,8 +73,8 @@ async def retry_step(domain: Domain, store: Store, clock: Clock, saga_id: str, a
     undo = command_id.endswith("-undo")
     command_type = step.compensate if undo else step.command
     assert command_type is not None
-    request_doc = await uow.load_record(REQUEST_KIND, command_id)
-    request = OutstandingRequest.model_validate_json(request_doc[0]) if request_doc else None
+    found = await REQUESTS.read(uow, command_id)
+    request = found.record if found is not None else None
     data = saga.data_type.model_validate(state.data)
     command = (
         command_type.model_validate(request.command)
@@ -88,13 +88,13 @@ async def retry_step(domain: Domain, store: Store, clock: Clock, saga_id: str, a
     send_command(uow, ctx, command, step.target(), deadline=deadline, command_id=command_id, saga=state.id)
     now = clock.now()
     state.history.append(SagaEntry(at=now, step=state.step, what="operator: step re-sent", detail=command_id))
-    uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), version)
+    SAGAS.stage(uow, state)
     change = uow.changes()
-    if request_doc is not None:
+    if found is not None:
         # The request exists: rewrite it (same command id, so a reply settles it) rather than create it.
         change.writes = [
-            replace(w, expected_version=request_doc[1], new_version=request_doc[1] + 1)
-            if (w.kind, w.id) == (REQUEST_KIND, command_id)
+            replace(w, expected_version=found.version, new_version=found.version + 1)
+            if (w.kind, w.id) == (REQUESTS.kind, command_id)
             else w
             for w in change.writes
         ]
@@ -105,7 +105,7 @@ async def retry_step(domain: Domain, store: Store, clock: Clock, saga_id: str, a
 async def compensate(domain: Domain, store: Store, clock: Clock, saga_id: str, reason: str, audit: Audit) -> ChangeSet:
     """The change that fails the running saga's awaited step with ``reason`` and starts its compensations."""
     uow = UnitOfWork(domain, store, clock)
-    state, _, _ = await _load(domain, uow, saga_id)
+    state, _ = await _load(domain, uow, saga_id)
     if state.status is not SagaStatus.RUNNING or state.awaiting is None:
         raise InvalidInput(
             f"saga {saga_id} is {state.status.value}: only a running saga waiting for a step is compensated "
@@ -113,33 +113,32 @@ async def compensate(domain: Domain, store: Store, clock: Clock, saga_id: str, r
         )
     before = saga_summary(state)
     command_id = state.awaiting
-    found = await uow.load_record(REQUEST_KIND, command_id)
+    found = await REQUESTS.read(uow, command_id)
     if found is None:
         raise InvalidInput(f"saga {saga_id}: its request {command_id} is settled already; look again")
-    request = OutstandingRequest.model_validate_json(found[0])
-    reply = ReplyData(outcome=Outcome.FAILED, command_type=request.command_type, reason=f"operator: {reason}")
+    reply = ReplyData(outcome=Outcome.FAILED, command_type=found.record.command_type, reason=f"operator: {reason}")
     await settle(domain, clock, uow, command_id, found, reply)
-    after_doc = await uow.load_record(SAGA_KIND, saga_id)
-    assert after_doc is not None
+    after = await SAGAS.load(uow, saga_id)
+    assert after is not None
     change = uow.changes()
-    change.audit.append(audit(before, saga_summary(SagaState.model_validate_json(after_doc[0]))))
+    change.audit.append(audit(before, saga_summary(after)))
     return change
 
 
 async def abandon(domain: Domain, store: Store, clock: Clock, saga_id: str, reason: str, audit: Audit) -> ChangeSet:
     """The change that ends the saga as abandoned and drops its outstanding request."""
     uow = UnitOfWork(domain, store, clock)
-    state, version, _ = await _load(domain, uow, saga_id)
+    state, _ = await _load(domain, uow, saga_id)
     before = saga_summary(state)
     if state.awaiting is not None:
-        found = await uow.load_record(REQUEST_KIND, state.awaiting)
+        found = await REQUESTS.read(uow, state.awaiting)
         if found is not None:
-            uow.stage_record(REQUEST_KIND, state.awaiting, None, found[1])
+            REQUESTS.delete(uow, state.awaiting, found.version)
     state.awaiting = None
     state.status = SagaStatus.ABANDONED
     state.reason = f"abandoned: {reason}"
     state.history.append(SagaEntry(at=clock.now(), step=state.step, what="operator: abandoned", detail=reason))
-    uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), version)
+    SAGAS.stage(uow, state)
     change = uow.changes()
     change.audit.append(audit(before, saga_summary(state)))
     return change

@@ -6,8 +6,9 @@
 - :mod:`.deadlines`: outstanding requests past their deadline get a timed-out reply, once;
 - :mod:`.views`: read the sagas of a store (CLI, API).
 
-The declarations are :mod:`.declarations` and :mod:`.sagas`; the verbs on a domain and a context, :mod:`.verbs`;
-sending a command event or starting a saga in a unit of work, :mod:`.sending`.
+The declarations are :mod:`.declarations` and :mod:`.sagas`; the records kept in the store (``~request``,
+``~reply``, ``~saga``: model, schema version, retention), :mod:`.records`; the verbs on a domain and a
+context, :mod:`.verbs`; sending a command event or starting a saga in a unit of work, :mod:`.sending`.
 """
 
 from interlink.patterns.command_events.deadlines import DeadlineWatch

@@ -19,7 +19,8 @@ from interlink.core.domain import Domain
 from interlink.delivery.committer import Committer
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import AdapterError, ConcurrencyError
-from interlink.patterns.command_events.declarations import REQUEST_KIND, Outcome, OutstandingRequest, ReplyData
+from interlink.patterns.command_events.declarations import Outcome, ReplyData
+from interlink.patterns.command_events.records import REQUESTS
 from interlink.patterns.command_events.replies import settle
 from interlink.ports.store import Store
 
@@ -75,7 +76,7 @@ class DeadlineWatch:
         tried: set[str] = set()
         done = 0
         while True:
-            page = await self._store.due(REQUEST_KIND, now, self._batch)
+            page = await self._store.due(REQUESTS.kind, now, self._batch)
             fresh = [due.id for due in page if due.id not in tried]
             for command_id in fresh:
                 tried.add(command_id)
@@ -94,10 +95,10 @@ class DeadlineWatch:
 
     async def _time_out(self, command_id: str) -> int:
         uow = UnitOfWork(self.domain, self._store, self._clock)
-        found = await uow.load_record(REQUEST_KIND, command_id)
+        found = await REQUESTS.read(uow, command_id)
         if found is None:
             return 0  # settled meanwhile
-        request = OutstandingRequest.model_validate_json(found[0])
+        request = found.record
         reason = f"no reply by {request.deadline.isoformat() if request.deadline else '?'}"
         reply = ReplyData(outcome=Outcome.TIMED_OUT, command_type=request.command_type, reason=reason)
         await settle(self.domain, self._clock, uow, command_id, found, reply)

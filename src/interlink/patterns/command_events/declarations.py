@@ -8,6 +8,8 @@ that must survive a restart is a record in the domain's own store, under reserve
 - ``~request``: an outstanding request of the issuer (written with the outgoing command, removed with the
   reply or the timeout that settles it: whichever commits first wins, through the record's version);
 - ``~reply``: the target's answer to one command id, so a duplicate command is answered again, not rerun.
+
+Their models are below; :mod:`interlink.patterns.command_events.records` declares the kinds (schema, retention).
 """
 
 from __future__ import annotations

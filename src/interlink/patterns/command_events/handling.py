@@ -20,13 +20,13 @@ from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConcurrencyError, DomainError, InvalidPayload, UnknownMessageType
 from interlink.observability import tracing
 from interlink.patterns.command_events.declarations import (
-    REPLY_KIND,
     CommandHandlerSpec,
     Outcome,
     ReplyData,
     command_handlers_of,
     reply_type_of,
 )
+from interlink.patterns.command_events.records import REPLIES
 from interlink.ports.envelope import Envelope, describe_validation_error
 
 __all__ = ["CommandDispatcher"]
@@ -57,14 +57,14 @@ class CommandDispatcher(Dispatcher):
                 f"{describe_validation_error(exc)}"
             ) from exc
         command_id = str((envelope.model_extra or {}).get("commandid") or envelope.id)
-        stored = await uow.load_record(REPLY_KIND, command_id)
+        stored = await REPLIES.read(uow, command_id)
         if stored is not None:
             log.info("command %s %s was handled already: replying with the stored outcome", envelope.type, command_id)
-            reply = ReplyData.model_validate_json(stored[0])
+            reply = stored.record
         else:
             with tracing.command_event(self.domain.name, envelope.type, command_id):
                 reply = await self._run(spec, command, envelope, uow)
-            uow.stage_record(REPLY_KIND, command_id, reply.model_dump_json(), 0)
+            REPLIES.write(uow, command_id, reply, 0)
         if envelope.replyto:
             fields: dict[str, object] = {
                 "type": reply_type_of(spec.command_type),

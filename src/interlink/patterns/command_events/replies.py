@@ -16,12 +16,12 @@ from interlink.core.context import Role
 from interlink.core.domain import Domain
 from interlink.core.messages import Command
 from interlink.delivery.dispatch import Dispatcher
+from interlink.delivery.records import Found
 from interlink.delivery.unit_of_work import UnitOfWork
 from interlink.exceptions import ConfigurationError, InvalidPayload
 from interlink.observability import tracing
 from interlink.observability.metrics import hooks as metrics
 from interlink.patterns.command_events.declarations import (
-    REQUEST_KIND,
     OutstandingRequest,
     Reply,
     ReplyData,
@@ -29,7 +29,8 @@ from interlink.patterns.command_events.declarations import (
     reply_handlers_of,
     reply_type_of,
 )
-from interlink.patterns.command_events.sagas import SAGA_KIND, SagaState, advance, sagas_of
+from interlink.patterns.command_events.records import REQUESTS, SAGAS
+from interlink.patterns.command_events.sagas import advance, sagas_of
 from interlink.patterns.command_events.sending import send_command
 from interlink.ports.envelope import Envelope, describe_validation_error
 
@@ -68,7 +69,7 @@ class ReplyDispatcher(Dispatcher):
         except ValidationError as exc:
             raise InvalidPayload(f"reply {envelope.id}: {describe_validation_error(exc)}") from exc
         command_id = str((envelope.model_extra or {}).get("inreplyto") or "")
-        found = await uow.load_record(REQUEST_KIND, command_id) if command_id else None
+        found = await REQUESTS.read(uow, command_id) if command_id else None
         if found is None:
             log.warning(
                 "reply %s (%s, %s) answers no outstanding request %r of domain %r (unknown, duplicate, or late "
@@ -81,11 +82,11 @@ class ReplyDispatcher(Dispatcher):
 
 
 async def settle(
-    domain: Domain, clock: Clock, uow: UnitOfWork, command_id: str, found: tuple[str, int], reply: ReplyData
+    domain: Domain, clock: Clock, uow: UnitOfWork, command_id: str, found: Found[OutstandingRequest], reply: ReplyData
 ) -> None:
-    """Remove the outstanding request and hand the reply to its saga or its reply handler."""
-    request = OutstandingRequest.model_validate_json(found[0])
-    uow.stage_record(REQUEST_KIND, command_id, None, found[1])
+    """Remove the outstanding request (as read) and hand the reply to its saga or its reply handler."""
+    request = found.record
+    REQUESTS.delete(uow, command_id, found.version)
     metrics.reply_applied(uow, domain.name, request.command_type, request.sent_at, reply.outcome.value, clock.now)
     if request.saga is not None:
         await _advance_saga(domain, clock, uow, request, command_id, reply)
@@ -117,11 +118,10 @@ async def _advance_saga(
     domain: Domain, clock: Clock, uow: UnitOfWork, request: OutstandingRequest, command_id: str, reply: ReplyData
 ) -> None:
     assert request.saga is not None
-    found = await uow.load_record(SAGA_KIND, request.saga)
-    if found is None:
+    state = await SAGAS.load(uow, request.saga)
+    if state is None:
         log.error("request %s belongs to saga %s, which is not in the store", command_id, request.saga)
         return
-    state = SagaState.model_validate_json(found[0])
     saga = sagas_of(domain).get(state.name)
     if saga is None:
         raise ConfigurationError(
@@ -138,7 +138,7 @@ async def _advance_saga(
             send_command(
                 uow, ctx, send.command, send.to, deadline=send.deadline, command_id=send.command_id, saga=state.id
             )
-        uow.stage_record(SAGA_KIND, state.id, state.model_dump_json(), found[1])
+        SAGAS.stage(uow, state)
         if state.status.ended:
             log.info("saga %s (%s) ended %s", state.id, state.name, state.status.value)
             if saga.on_end is not None:

@@ -132,8 +132,9 @@ class SagaEntry(BaseModel):
 class SagaState(Aggregate):
     """A saga instance as stored (``~saga`` record): where it is, its data, what it waits for, its history.
 
-    An aggregate of the reserved kind ``~saga``, so the built-in ``saga_state`` query can read it; only the
-    saga's own transitions change it.
+    Read and written through its record kind (``records.SAGAS``: schema version, retention); ``ctx.saga(id)``
+    gives it to domain code. Its aggregate name is the reserved kind ``~saga``, so ``ctx.save`` and
+    ``ctx.delete`` refuse it: only the saga's own transitions (and the operators' actions) change it.
     """
 
     __aggregate_name__ = SAGA_KIND

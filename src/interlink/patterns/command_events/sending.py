@@ -15,13 +15,9 @@ from interlink.core.messages import Command
 from interlink.exceptions import RuleViolation
 from interlink.observability import tracing
 from interlink.observability.metrics import hooks as metrics
-from interlink.patterns.command_events.declarations import (
-    REQUEST_KIND,
-    OutstandingRequest,
-    replies_channel,
-    reply_handlers_of,
-)
-from interlink.patterns.command_events.sagas import SAGA_KIND, Saga, begin
+from interlink.patterns.command_events.declarations import OutstandingRequest, replies_channel, reply_handlers_of
+from interlink.patterns.command_events.records import REQUESTS, SAGAS
+from interlink.patterns.command_events.sagas import Saga, begin
 from interlink.ports.envelope import new_message_id
 
 __all__ = ["send_command", "stage_saga"]
@@ -64,15 +60,14 @@ def send_command(
             deadline=deadline,
             saga=saga,
         )
-        due_at = deadline.timestamp() if deadline is not None else None
-        session.stage_record(REQUEST_KIND, command_id, request.model_dump_json(), 0, due_at=due_at)
+        REQUESTS.write(session, command_id, request, 0)
     return command_id
 
 
 def stage_saga(session: Session, ctx: Context, saga: Saga, data: Any) -> str:
     """Stage a new saga's state and its first command; returns the saga's id."""
     state, first = begin(saga, new_message_id(), data, ctx.correlation_id, ctx.now())
-    session.stage_record(SAGA_KIND, state.id, state.model_dump_json(), 0)
+    SAGAS.stage(session, state)
     metrics.saga_entered(session, ctx.domain.name, saga.name, None, state.status.value)
     with tracing.saga_transition(saga.name, state.id, state.step, "begin"):
         send_command(

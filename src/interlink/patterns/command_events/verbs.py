@@ -14,7 +14,7 @@ from interlink.core.declarations import AsyncFn, CommandSpec, inspect_function
 from interlink.core.domain import Domain
 from interlink.core.messages import Command, Message
 from interlink.core.retry import RetryPolicy
-from interlink.exceptions import ConfigurationError, RuleViolation
+from interlink.exceptions import ConfigurationError, NotFoundError, RuleViolation
 from interlink.patterns.command_events.declarations import (
     CommandHandlerSpec,
     ReplyHandlerSpec,
@@ -23,11 +23,11 @@ from interlink.patterns.command_events.declarations import (
     reply_handler_spec,
     reply_handlers_of,
 )
-from interlink.patterns.command_events.saga_query import saga_state
+from interlink.patterns.command_events.records import SAGAS
 from interlink.patterns.command_events.sagas import Saga, SagaState, Step, sagas_of
 from interlink.patterns.command_events.sending import send_command, stage_saga
 
-__all__ = ["CommandEventContext", "CommandEventVerbs"]
+__all__ = ["CommandEventContext", "CommandEventVerbs", "saga_state"]
 
 F = TypeVar("F", bound=AsyncFn)
 M = TypeVar("M", bound=type[Message])
@@ -125,7 +125,7 @@ class CommandEventVerbs(Domain):
 
 
 class CommandEventContext(Context):
-    """The verbs of pattern 6 on a context: send command events and start sagas."""
+    """The verbs of pattern 6 on a context: send command events, start sagas and read them."""
 
     def send(self, command: Command, *, to: str, deadline: timedelta | datetime | None = None) -> None:
         """Send a command event to domain ``to`` through the outbox, in the command's transaction.
@@ -145,3 +145,19 @@ class CommandEventContext(Context):
         if saga.domain != self.domain.name:
             raise RuleViolation(f"saga {saga.name!r} belongs to domain {saga.domain!r}, not {self.domain.name!r}")
         return stage_saga(self._session, self, saga, saga.data_type.model_validate(data))
+
+    async def saga(self, saga_id: str) -> SagaState:
+        """This domain's saga ``saga_id``: its status, data and history (NotFoundError when there is none).
+
+        Read through its record kind, so a state stored by an earlier release is upgraded; it is read-only
+        here (``ctx.save`` refuses it): only the saga's transitions change it.
+        """
+        state = await SAGAS.load(self._session, saga_id)
+        if state is None:
+            raise NotFoundError(SAGAS.kind, saga_id)
+        return state
+
+
+async def saga_state(ctx: CommandEventContext, saga_id: str) -> SagaState:
+    """One saga of this domain: its status, data and history (404 when there is no such saga)."""
+    return await ctx.saga(saga_id)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from interlink.patterns.command_events.sagas import SAGA_KIND, SagaState
+from interlink.patterns.command_events.records import SAGAS
+from interlink.patterns.command_events.sagas import SagaState
 from interlink.ports.store import Store
 
 __all__ = ["list_sagas", "load_saga"]
@@ -13,11 +14,9 @@ async def list_sagas(
 ) -> list[SagaState]:
     """Sagas in id order, optionally only those with this status."""
     where = {"status": status} if status else {}
-    found = await store.list_aggregates(SAGA_KIND, where=where, after=after, limit=limit)
-    return [SagaState.model_validate_json(stored.data) for _, stored in found]
+    return [state for _, state in await SAGAS.list(store, where=where, after=after, limit=limit)]
 
 
 async def load_saga(store: Store, id: str) -> SagaState | None:
     """One saga with its history, or None."""
-    stored = await store.load(SAGA_KIND, id)
-    return SagaState.model_validate_json(stored.data) if stored else None
+    return await SAGAS.get(store, id)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TypeVar
 
 from interlink.core.aggregate import Aggregate
 from interlink.delivery.read_tally import read_count
 from interlink.delivery.records import RecordKind
 from interlink.patterns.notification.declarations import NotificationSpec
-from interlink.ports.store import COUNTERS_PREFIX, Store
+from interlink.ports.store import COUNTERS_PREFIX, Retained, Store
 
 R = TypeVar("R", bound=Aggregate)
 
@@ -49,14 +50,18 @@ class Counters(Aggregate):
     since: datetime | None = None
 
 
+@cache
 def sync_records(subscription: str) -> RecordKind[ResourceSync]:
-    """A subscription's pending flags: one :class:`ResourceSync` per resource, under ``~pending:<subscription>``."""
+    """A subscription's pending flags: one :class:`ResourceSync` per resource, under ``~pending:<subscription>``;
+    bounded by the resources, so no retention prunes them."""
     return RecordKind(f"~pending:{subscription}", ResourceSync)
 
 
+@cache
 def counter_records(subscription: str) -> RecordKind[Counters]:
-    """A subscription's counters: one :class:`Counters` per writer, under ``~counters:<subscription>``."""
-    return RecordKind(f"{COUNTERS_PREFIX}{subscription}", Counters)
+    """A subscription's counters: one :class:`Counters` per writer, under ``~counters:<subscription>``; those
+    of a stopped process are pruned by the ``counters`` retention."""
+    return RecordKind(f"{COUNTERS_PREFIX}{subscription}", Counters, retention=Retained.COUNTERS)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from interlink.adapters.stores.sqlite import SqliteStore
-from interlink.exceptions import ConcurrencyError, ConfigurationError, StoreError, StoreUnavailable
+from interlink.exceptions import ConcurrencyError, ConfigurationError, DuplicateMessage, StoreError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
-from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet, Store, StoredAggregate
+from interlink.ports.store import SCHEMA_VERSION, AggregateWrite, ChangeSet, InboxMark, Store, StoredAggregate
 from interlink.testing.contracts.store import StoreContract
 
 DOMAIN = "test-domain"
@@ -206,3 +206,26 @@ async def test_concurrent_creates_from_two_stores_raise(tmp_path: Path) -> None:
         stored = await a.load("Account", "a-1")
         assert stored is not None
         assert stored.version == 1
+
+
+async def test_a_refused_group_commit_leaves_nothing_and_the_writer_goes_on(tmp_path: Path) -> None:
+    """A group refused at its last step (a duplicate inbox mark) rolls back its aggregates and outbox rows, and
+    the writer's connection commits the next group."""
+    async with SqliteStore(_url(tmp_path / "s.db"), domain=DOMAIN) as store:
+        await store.commit([ChangeSet(inbox=[InboxMark("subscription", "m-1")])])
+        message = OutgoingMessage("m-2", "test-domain.events", "test-domain.Opened", b"{}")
+        refused = ChangeSet(
+            writes=[AggregateWrite("Account", "a-1", 0, 1, "{}")],
+            outbox=[message],
+            inbox=[InboxMark("subscription", "m-1")],
+        )
+        with pytest.raises(DuplicateMessage):
+            await store.commit([refused])
+        assert await store.load("Account", "a-1") is None
+        assert await store.outbox_batch(10) == []
+        await store.commit([ChangeSet(writes=[AggregateWrite("Account", "a-1", 0, 1, "{}")], outbox=[message])])
+        assert await store.load("Account", "a-1") == StoredAggregate("{}", 1)
+        rows = await store.outbox_batch(10)
+        assert [row.message for row in rows] == [message]
+        await store.mark_sent([row.seq for row in rows])
+        assert await store.outbox_batch(10) == []

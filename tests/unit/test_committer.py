@@ -86,38 +86,6 @@ async def test_commits_arriving_during_a_transaction_go_in_the_next_group(store:
     assert store.groups == [1, 50]
 
 
-async def test_a_lingering_change_set_rides_along_with_the_next_commit(store: CountingStore) -> None:
-    """A change set committed with linger starts no transaction of its own when another commit comes meanwhile."""
-    committer = Committer(store)
-    lingering = asyncio.create_task(committer.commit(create("lingering"), linger=60))
-    await asyncio.sleep(0)  # queued, its timer running
-    await committer.commit(create("command"))
-    await asyncio.wait_for(lingering, timeout=5)
-    assert store.groups == [2]
-    assert await stored_ids(store, ["lingering", "command"]) == ["lingering", "command"]
-
-
-async def test_a_lingering_change_set_alone_commits_when_its_wait_is_over(store: CountingStore) -> None:
-    """With nothing else to commit, a lingering change set is committed alone once its linger has passed."""
-    committer = Committer(store)
-    await asyncio.wait_for(committer.commit(create("alone"), linger=0.01), timeout=5)
-    assert store.groups == [1]
-    assert await stored_ids(store, ["alone"]) == ["alone"]
-
-
-async def test_a_lingering_change_set_joins_a_running_transactions_next_group(store: CountingStore) -> None:
-    """A change set that lingers while a transaction runs goes with the next group, without waiting out its linger."""
-    committer = Committer(store)
-    store.gate = asyncio.Event()
-    first = asyncio.create_task(committer.commit(create("first")))
-    await asyncio.wait_for(store.entered.wait(), timeout=5)
-    lingering = asyncio.create_task(committer.commit(create("lingering"), linger=60))
-    await asyncio.sleep(0)
-    store.gate.set()
-    await asyncio.wait_for(asyncio.gather(first, lingering), timeout=5)
-    assert store.groups == [1, 1]
-
-
 async def test_max_group_bounds_a_transaction(store: CountingStore) -> None:
     """No transaction holds more change sets than max_group."""
     committer = Committer(store, max_group=7)

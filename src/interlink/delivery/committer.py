@@ -1,11 +1,9 @@
 """Group commit: change sets that arrive while a transaction is running are committed together next.
 
 A single-row transaction costs the same fsync as a hundred-row one, so under load the committer turns
-many small commits into few large ones. A change set nobody is waiting on in a hurry (the relay removing
-the rows the broker confirmed) may linger: it waits a moment for the next group rather than starting a
-transaction of its own, and rides along with the next command's. If a group fails because of one change
-set (a version conflict, a duplicate inbox mark), the group is replayed one change set per transaction, in
-arrival order, so that only the culprit fails and every other change set commits.
+many small commits into few large ones. If a group fails because of one change set (a version conflict,
+a duplicate inbox mark), the group is replayed one change set per transaction, in arrival order, so that
+only the culprit fails and every other change set commits.
 """
 
 from __future__ import annotations
@@ -42,19 +40,14 @@ class Committer:
         self._on_commit = on_commit
         self._queue: list[_Pending] = []
         self._leader: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
 
-    async def commit(self, change: ChangeSet, *, linger: float = 0.0) -> None:
-        """Commit one change set; raises what its own commit raised.
-
-        With ``linger`` (seconds), a change set that finds no transaction running waits up to that long
-        for company before starting one: a commit of another change set meanwhile takes it along.
-        """
-        (error,) = await self.commit_many([change], linger=linger)
+    async def commit(self, change: ChangeSet) -> None:
+        """Commit one change set; raises what its own commit raised."""
+        (error,) = await self.commit_many([change])
         if error is not None:
             raise error
 
-    async def commit_many(self, changes: Sequence[ChangeSet], *, linger: float = 0.0) -> list[Exception | None]:
+    async def commit_many(self, changes: Sequence[ChangeSet]) -> list[Exception | None]:
         """Commit several change sets, in order; returns each one's error (None when it committed)."""
         loop = asyncio.get_running_loop()
         futures = []
@@ -63,10 +56,8 @@ class Committer:
             future: asyncio.Future[None] = loop.create_future()
             self._queue.append((change, future, parent))
             futures.append(future)
-        if linger <= 0:
-            self._lead()
-        elif self._timer is None and (self._leader is None or self._leader.done()):
-            self._timer = loop.call_later(linger, self._lead)
+        if self._leader is None or self._leader.done():
+            self._leader = asyncio.create_task(self._drain())
         results: list[Exception | None] = []
         for future in futures:
             try:
@@ -75,14 +66,6 @@ class Committer:
             except Exception as exc:
                 results.append(exc)
         return results
-
-    def _lead(self) -> None:
-        """Start committing what is queued, unless a transaction is running (it takes the queue next)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._queue and (self._leader is None or self._leader.done()):
-            self._leader = asyncio.create_task(self._drain())
 
     async def _drain(self) -> None:
         while self._queue:

@@ -34,9 +34,6 @@ __all__ = ["PARKED_PREFIX", "Relay", "is_parked_outbox", "requeue_parked"]
 
 log = logging.getLogger("interlink.relay")
 
-#: How long the removal of confirmed rows waits for a command's group commit to join (seconds).
-_CONFIRM_LINGER = 0.05
-
 #: The dead letters of refused outbox messages carry ``outbox:<channel>`` as their subscription.
 PARKED_PREFIX = "outbox:"
 
@@ -127,10 +124,7 @@ class Relay:
         if self._committer is None:
             await self._store.mark_sent(seqs)
         else:
-            # Waits a moment for the next command's transaction rather than paying a commit (an fsync) of
-            # its own: the rows are published already, and until removed they are only sent again after a
-            # crash, which the broker's dedupe window and the inbox absorb.
-            await self._committer.commit(ChangeSet(outbox_sent=seqs), linger=_CONFIRM_LINGER)
+            await self._committer.commit(ChangeSet(outbox_sent=seqs))
 
     async def _publish(self, messages: list[OutgoingMessage]) -> None:
         crash_point("relay.before_publish")

@@ -4,8 +4,13 @@ every copy ends at the source's last version.
 
 The loan-request domain keeps a ``Borrower`` per customer from ``CustomerChanged`` notifications, fetching
 the customer back over HTTP through its External Service adapter and its circuit breaker (5 failures open
-it for 30 s). Before retries were judged by error class, a source down for a few seconds parked every
-notification: the open circuit refused the fetches faster than the five attempts' backoff could wait.
+it). Before retries were judged by error class, a source down for a few seconds parked every notification:
+the open circuit refused the fetches faster than the five attempts' backoff could wait.
+
+The processes run on a shorter time scale than the defaults (``SCALE``): the circuit stays open 10 s instead
+of 30 s and the backoff tops out at 10 s instead of 30 s. The five attempts' backoff still sums to at most
+7.5 s (the default base delay, untouched), under one cooldown, so a failure of the open circuit taken for the
+notification's own would still park every notification; and an outage still lasts several cooldowns.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ ROOT = Path(__file__).resolve().parents[2]
 INTERLINK = str(Path(sys.executable).with_name("interlink"))
 IDS = [f"C{i:02d}" for i in range(10)]
 MODULES = {"customer": "examples.bank.customer", "loan-request": "examples.bank.loan_request"}
+#: Seconds an open circuit refuses calls (the default is 30), and the largest backoff between two tries.
+COOLDOWN = 10.0
+#: The time scale of both processes (see the module docstring): the mechanisms fire sooner, the same way.
+SCALE = ("--circuit-cooldown", f"{COOLDOWN:g}", "--retry-max-delay", f"{COOLDOWN:g}")
+#: How long the source stays down in the outage test: three cooldowns (the backoff reaches its ceiling).
+OUTAGE = 3 * COOLDOWN
 
 
 def _free_port() -> int:
@@ -171,7 +182,7 @@ async def check_the_end(bank: Bank, customer: Store, loans: Store) -> None:
 async def test_source_restarted_while_its_consumer_catches_up_parks_nothing(backends: Backends, tmp_path: Path) -> None:
     """Register 10; kill loan-request; move the 10; kill customer; start loan-request; once its circuit to the
     customer API opened, start customer again; move the 10 again: zero dead letters, every copy at version 3."""
-    bank = Bank(backends, tmp_path)
+    bank = Bank(backends, tmp_path, *SCALE)
     try:
         bank.start("customer")
         bank.start("loan-request")
@@ -208,11 +219,11 @@ async def test_source_restarted_while_its_consumer_catches_up_parks_nothing(back
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("store_url", "broker_url"), [("sqlite", "embedded"), ("postgres", "redis")], indirect=True)
-async def test_source_down_for_a_minute_parks_nothing(backends: Backends, tmp_path: Path) -> None:
+async def test_source_down_for_three_circuit_cooldowns_parks_nothing(backends: Backends, tmp_path: Path) -> None:
     """Ten notifications are on their way (loan-request frozen by SIGSTOP) when the customer process is killed
-    for 60 s: every fetch fails meanwhile, none is parked, and once it is back every copy reaches the last
-    version, none applied twice."""
-    bank = Bank(backends, tmp_path)
+    for three circuit cooldowns: every fetch fails meanwhile, none is parked, and once it is back every copy
+    reaches the last version, none applied twice."""
+    bank = Bank(backends, tmp_path, *SCALE)
     try:
         bank.start("customer")
         bank.start("loan-request")
@@ -235,7 +246,7 @@ async def test_source_down_for_a_minute_parks_nothing(backends: Backends, tmp_pa
                 timeout=60,
                 what="the circuit to the customer API to open",
             )
-            await asyncio.sleep(60)  # the outage itself: the source stays down for a minute
+            await asyncio.sleep(OUTAGE)  # the outage itself: the source stays down for three cooldowns
             assert await loans.dead_letters() == []
             bank.start("customer")
             await bank.healthy("customer")

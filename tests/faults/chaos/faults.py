@@ -30,8 +30,8 @@ class Faults:
 
 
 async def kill_in_turn(bank: Bank, until: float, rng: random.Random) -> None:
-    """Rounds over the six domains in a random order, each SIGKILLed, left down 1-5 s, started again, then
-    1-4 s before the next, until ``until`` (loop time) once every domain was killed at least once."""
+    """Rounds over the six domains in a random order, each SIGKILLed, left down 0.5-2.5 s, started again, then
+    0.5-2 s before the next, until ``until`` (loop time) once every domain was killed at least once."""
     loop = asyncio.get_running_loop()
     while True:
         for name in rng.sample(list(MODULES), k=len(MODULES)):
@@ -40,9 +40,10 @@ async def kill_in_turn(bank: Bank, until: float, rng: random.Random) -> None:
                 return
             if name in bank.running:
                 bank.kill(name)
-                await asyncio.sleep(rng.uniform(1, 5))
+                # Down long enough for the clients and the other domains to meet the outage; any longer is idle.
+                await asyncio.sleep(rng.uniform(0.5, 2.5))
                 bank.start(name)
-            await asyncio.sleep(rng.uniform(1, 4))
+            await asyncio.sleep(rng.uniform(0.5, 2))
 
 
 async def supervise(bank: Bank, stop: asyncio.Event, rng: random.Random) -> None:
@@ -70,14 +71,14 @@ async def _either(first: asyncio.Event, second: asyncio.Event, timeout: float) -
 async def terminate_connections(
     bank: Bank, application_name: str, stop: asyncio.Event, rng: random.Random, faults: Faults
 ) -> None:
-    """Until ``stop``: ``pg_terminate_backend`` on every connection of the processes' stores, 2-6 s after the
-    last round, or 0.2-2 s after a process was started again (so some rounds hit a process starting up)."""
+    """Until ``stop``: ``pg_terminate_backend`` on every connection of the processes' stores, 1.2-3.5 s after
+    the last round, or 0.2-2 s after a process was started again (so some rounds hit a process starting up)."""
     url = require("postgres").url.replace("postgresql://", "postgresql+asyncpg://")
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
     try:
         while not stop.is_set():
             bank.restarted.clear()
-            await _either(stop, bank.restarted, rng.uniform(2, 6))
+            await _either(stop, bank.restarted, rng.uniform(1.2, 3.5))
             if stop.is_set():
                 return
             if bank.restarted.is_set():

@@ -1,11 +1,11 @@
 """The chaos soak: the reference bank as six `interlink run` processes on each PostgreSQL x broker pair and on
 SQLite x embedded, under a bounded load through its public interfaces (loan requests and address changes over
 HTTP under Idempotency-Keys, retried until acknowledged; branch files dropped into the inbound directory),
-while every domain is SIGKILLed in turn and restarted after 1-5 s and (PostgreSQL) the processes' connections
+while every domain is SIGKILLed in turn and restarted after 0.5-2.5 s and (PostgreSQL) the processes' connections
 are terminated. Then it settles and is counted from the stores: every acknowledged operation applied exactly
 once, no dead letter, every copy at its source's latest version, every saga ended, every outbox empty.
 
-``INTERLINK_CHAOS_SECONDS`` sets the seconds of faults a pair (default 90), ``INTERLINK_CHAOS_SEED`` the seed.
+``INTERLINK_CHAOS_SECONDS`` sets the seconds of faults a pair (default 50), ``INTERLINK_CHAOS_SEED`` the seed.
 """
 
 from __future__ import annotations

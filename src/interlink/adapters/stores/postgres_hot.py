@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import asyncpg  # type: ignore[import-untyped]
 
 from interlink.adapters.stores.postgres_connections import Connections, lost
-from interlink.adapters.stores.sql_rows import stale
+from interlink.adapters.stores.sql_rows import duplicate_marks, existing, stale
 from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError, StoreUnavailable
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import AggregateWrite, ChangeSet, StoredAggregate, merge_writes
@@ -286,7 +286,7 @@ class HotPath:
             try:
                 await conn.execute(self._mark, [m.subscription for m in marks], [m.message_id for m in marks], now)
             except asyncpg.IntegrityConstraintViolationError as exc:
-                raise DuplicateMessage(f"the inbox already holds one of {len(marks)} message ids") from exc
+                raise duplicate_marks(len(marks)) from exc
         out = [m for c in changes for m in c.outbox]
         if out:
             await conn.execute(
@@ -320,8 +320,7 @@ class HotPath:
                     now,
                 )
             except asyncpg.IntegrityConstraintViolationError as exc:
-                names = ", ".join(f"{w.kind} {w.id!r}" for w in creates[:5])
-                raise ConcurrencyError(f"cannot create what exists already (one of: {names})") from exc
+                raise existing(creates) from exc
         if updates:
             status = await conn.execute(
                 self._update,

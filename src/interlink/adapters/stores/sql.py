@@ -34,9 +34,16 @@ from interlink.adapters.stores.sql_idempotency import SqlIdempotencyKeys
 from interlink.adapters.stores.sql_ordered import SqlOrderedLetters
 from interlink.adapters.stores.sql_queries import SqlQueries
 from interlink.adapters.stores.sql_retention import SqlRetention
-from interlink.adapters.stores.sql_rows import audit_row, dead_letter_of, dead_letter_row, stale
+from interlink.adapters.stores.sql_rows import (
+    audit_row,
+    dead_letter_of,
+    dead_letter_row,
+    duplicate_marks,
+    existing,
+    stale,
+)
 from interlink.adapters.stores.sql_schema import SqlSchema
-from interlink.exceptions import ConcurrencyError, DuplicateMessage, InterlinkError
+from interlink.exceptions import InterlinkError
 from interlink.ports.broker import OutgoingMessage
 from interlink.ports.store import (
     HELD,
@@ -217,8 +224,7 @@ class SqlStore(
                     ],
                 )
             except IntegrityError as exc:
-                names = ", ".join(f"{w.kind} {w.id!r}" for w in creates[:5])
-                raise ConcurrencyError(f"cannot create what exists already (one of: {names})") from exc
+                raise existing(creates) from exc
         if updates and await self._update_many(conn, updates, now) != len(updates):
             raise stale(updates)
         if deletes and await self._delete_many(conn, deletes) != len(deletes):
@@ -291,7 +297,7 @@ class SqlStore(
         try:
             await self._insert(conn, schema.inbox, marks)
         except IntegrityError as exc:
-            raise DuplicateMessage(f"the inbox already holds one of {len(marks)} message ids") from exc
+            raise duplicate_marks(len(marks)) from exc
 
     # -- outbox ------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from interlink.adapters.stores import schema
-from interlink.exceptions import ConcurrencyError
+from interlink.adapters.stores.sql_rows import file_lost
 from interlink.ports.store import ChangeSet, InboundFile
 
 __all__ = ["SqlFileClaims", "content_key"]
@@ -107,10 +107,7 @@ class SqlFileClaims:
                 )
             )
             if result.rowcount != 1:
-                raise ConcurrencyError(
-                    f"inbound file {p.file_id}: not held by {p.owner} at record {p.after} any more "
-                    "(taken over after its lease ran out, or finished)"
-                )
+                raise file_lost(p)
 
 
 def _values(f: InboundFile) -> dict[str, Any]:

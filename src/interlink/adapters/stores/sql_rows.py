@@ -1,5 +1,6 @@
-"""Rows of the SQL stores' tables and the records they hold (dead letters, audit entries), and the error of a
-write that lost its optimistic check: shared by the SQLAlchemy path and PostgreSQL's hot path."""
+"""Rows of the SQL stores' tables and the records they hold (dead letters, audit entries), and the errors of a
+group commit refused by its checks: shared by the SQLAlchemy path and the PostgreSQL and SQLite hot paths, so
+each refusal reads the same whichever path committed."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
-from interlink.exceptions import ConcurrencyError
-from interlink.ports.store import AggregateWrite, AuditRecord, DeadLetter
+from interlink.exceptions import ConcurrencyError, DuplicateMessage
+from interlink.ports.store import AggregateWrite, AuditRecord, DeadLetter, FileProgress
 
-__all__ = ["audit_row", "dead_letter_of", "dead_letter_row", "stale"]
+__all__ = ["audit_row", "dead_letter_of", "dead_letter_row", "duplicate_marks", "existing", "file_lost", "stale"]
 
 
 def audit_row(a: AuditRecord) -> dict[str, Any]:
@@ -31,6 +32,25 @@ def stale(writes: list[AggregateWrite]) -> ConcurrencyError:
     """The error of a commit whose writes found other versions than they read (names the first five)."""
     names = ", ".join(f"{w.kind} {w.id!r} at version {w.expected_version}" for w in writes[:5])
     return ConcurrencyError(f"changed by someone else since it was read (one of: {names})")
+
+
+def existing(creates: list[AggregateWrite]) -> ConcurrencyError:
+    """The error of a commit whose creates found records already there (names the first five)."""
+    names = ", ".join(f"{w.kind} {w.id!r}" for w in creates[:5])
+    return ConcurrencyError(f"cannot create what exists already (one of: {names})")
+
+
+def duplicate_marks(count: int) -> DuplicateMessage:
+    """The error of a commit whose inbox marks (``count`` of them) found one already there."""
+    return DuplicateMessage(f"the inbox already holds one of {count} message ids")
+
+
+def file_lost(p: FileProgress) -> ConcurrencyError:
+    """The error of a file checkpoint that found the file moved on or held by another worker."""
+    return ConcurrencyError(
+        f"inbound file {p.file_id}: not held by {p.owner} at record {p.after} any more "
+        "(taken over after its lease ran out, or finished)"
+    )
 
 
 def dead_letter_row(d: DeadLetter) -> dict[str, Any]:

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from interlink.adapters.stores import schema
-from interlink.adapters.stores.sql_rows import stale
-from interlink.exceptions import ConcurrencyError, DuplicateMessage
+from interlink.adapters.stores.sql_rows import duplicate_marks, existing, file_lost, stale
 from interlink.ports.store import AggregateWrite, ChangeSet, FileProgress, merge_writes
 
 __all__ = ["SqliteWriter", "hot"]
@@ -199,16 +198,11 @@ def _refusal(
 ) -> Exception:
     """The error :meth:`SqlStore._commit` raises for the same refusal (same types, same words)."""
     if exc.what == "create":
-        names = ", ".join(f"{w.kind} {w.id!r}" for w in creates[:5])
-        return ConcurrencyError(f"cannot create what exists already (one of: {names})")
+        return existing(creates)
     if exc.what == "update":
         return stale(updates)
     if exc.what == "delete":
         return stale(deletes)
     if exc.what == "mark":
-        return DuplicateMessage(f"the inbox already holds one of {marks} message ids")
-    progress = [c.file_progress for c in changes if c.file_progress is not None][exc.index]
-    return ConcurrencyError(
-        f"inbound file {progress.file_id}: not held by {progress.owner} at record {progress.after} any more "
-        "(taken over after its lease ran out, or finished)"
-    )
+        return duplicate_marks(marks)
+    return file_lost([c.file_progress for c in changes if c.file_progress is not None][exc.index])

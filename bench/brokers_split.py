@@ -69,6 +69,8 @@ def cpu_seconds(pid: int) -> float:
 
 def server_pid(broker: str) -> int | None:
     """The broker server's process on this machine, if it runs here."""
+    if broker not in SERVERS:  # an embedded broker: its work is in the Python processes
+        return None
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
@@ -79,9 +81,21 @@ def server_pid(broker: str) -> int | None:
     return None
 
 
-async def backends(application_name: str) -> dict[int, float]:
-    """CPU seconds so far of each PostgreSQL backend of one store, by pid."""
+def _on_postgres(config: dict[str, Any]) -> bool:
+    return str(config["store"]).startswith("postgresql")
+
+
+def _store_url(config: dict[str, Any], app: str) -> str:
+    """The store URL, named ``app`` in ``pg_stat_activity`` on PostgreSQL (an embedded store has no backend)."""
+    return f"{config['store']}&application_name={app}" if _on_postgres(config) else str(config["store"])
+
+
+async def backends(application_name: str | None) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend of one store, by pid (none for an embedded store)."""
     from brokers import _pg
+
+    if application_name is None:
+        return {}
 
     conn = await _pg()
     try:
@@ -111,8 +125,8 @@ async def producer(config: dict[str, Any]) -> None:
     from interlink.runtime import Runtime, Settings
 
     land = LANDSCAPES["minimal"]()
-    app = f"{config['ns']}_p"
-    settings = Settings(store_url=f"{config['store']}&application_name={app}", broker_url=config["broker"])
+    app = f"{config['ns']}_p" if _on_postgres(config) else None
+    settings = Settings(store_url=_store_url(config, str(app)), broker_url=config["broker"])
     async with Runtime([land.producer], settings) as rt:
         domain = rt[land.producer.name]
         _say(ready=True)
@@ -136,9 +150,9 @@ async def consumer(config: dict[str, Any]) -> None:
     from interlink.runtime import Runtime, Settings
 
     land = LANDSCAPES["minimal"]()
-    app = f"{config['ns']}_c"
+    app = f"{config['ns']}_c" if _on_postgres(config) else None
     settings = Settings(
-        store_url=f"{config['store']}&application_name={app}",
+        store_url=_store_url(config, str(app)),
         broker_url=config["broker"],
         consumers_per_domain=config["consumers"],
     )

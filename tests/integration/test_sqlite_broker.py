@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from interlink.adapters.brokers.sqlite import SCHEMA_VERSION, SqliteBroker, _translate
+from interlink.adapters.brokers.sqlite import SCHEMA_VERSION, SqliteBroker
+from interlink.adapters.brokers.sqlite.errors import translate
+from interlink.adapters.brokers.sqlite.link import THREAD_NAME
 from interlink.exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from interlink.ports.broker import Broker, OutgoingMessage, Subscription
 from interlink.testing.contracts import BrokerContract
@@ -149,11 +151,11 @@ async def test_close_ends_a_waiting_fetch(tmp_path: Path) -> None:
 
 
 def _driver_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+    return {t for t in threading.enumerate() if t.name.startswith(THREAD_NAME)}
 
 
 async def test_close_stops_the_driver_thread(tmp_path: Path) -> None:
-    """Connecting and closing leaves no aiosqlite thread behind, even when connect fails."""
+    """Connecting and closing leaves no thread of the broker's behind, even when connect fails."""
     before = _driver_threads()
     async with SqliteBroker(f"sqlite:///{tmp_path}/b.db") as broker:
         assert len(_driver_threads() - before) == 1
@@ -198,7 +200,7 @@ def test_driver_error_table(code: int | None, expected: type[BrokerError]) -> No
     exc = sqlite3.OperationalError("boom")
     if code is not None:
         exc.sqlite_errorcode = code
-    translated = _translate(exc, "b.db")
+    translated = translate(exc, "b.db")
     assert type(translated) is expected
     assert "b.db" in str(translated)
-    assert type(_translate(PermissionError("denied"), "b.db")) is BrokerUnavailable
+    assert type(translate(PermissionError("denied"), "b.db")) is BrokerUnavailable

@@ -204,3 +204,26 @@ def test_driver_error_table(code: int | None, expected: type[BrokerError]) -> No
     assert type(translated) is expected
     assert "b.db" in str(translated)
     assert type(translate(PermissionError("denied"), "b.db")) is BrokerUnavailable
+
+
+async def test_publishes_are_fsynced_and_claims_and_acks_are_not(tmp_path: Path) -> None:
+    """Every publish and subscription commits with synchronous FULL, every claim and ack with NORMAL."""
+    statements: list[str] = []
+    async with SqliteBroker(f"sqlite:///{tmp_path}/b.db") as broker:
+        link = broker._link
+        assert link is not None
+        await link.run(lambda db: db.set_trace_callback(statements.append))
+        sub = await _declare(broker)
+        for _ in range(2):  # the second round switches back from an ack's NORMAL to a publish's FULL
+            await broker.publish([_message()])
+            (delivery,) = await broker.fetch(sub, 10, wait=1)
+            await broker.ack([delivery])
+    synchronous, writes = "FULL", []  # what the connection was opened with
+    for sql in statements:
+        if sql.startswith("PRAGMA synchronous"):
+            synchronous = sql.split("=")[1].strip()
+        elif sql.startswith(("INSERT OR REPLACE INTO broker_subscriptions", "INSERT OR IGNORE INTO broker_messages")):
+            writes.append(("durable", synchronous))
+        elif sql.startswith(("UPDATE broker_deliveries", "DELETE FROM broker_deliveries")):
+            writes.append(("light", synchronous))
+    assert writes == [("durable", "FULL")] + [("durable", "FULL"), ("light", "NORMAL"), ("light", "NORMAL")] * 2

@@ -47,6 +47,7 @@ class SplitRun:
     events: int
     seconds: float
     cpu: dict[str, float] = field(default_factory=dict)  # producer, consumer, producer db, consumer db, broker
+    produced: float = 0.0  # split: seconds from the first command to the last command returned
 
     @property
     def rate(self) -> float:
@@ -124,7 +125,7 @@ async def _line() -> str:
 async def producer(config: dict[str, Any]) -> None:
     from interlink.runtime import Runtime, Settings
 
-    land = LANDSCAPES["minimal"]()
+    land = LANDSCAPES[config.get("landscape", "minimal")]()
     app = f"{config['ns']}_p" if _on_postgres(config) else None
     settings = Settings(store_url=_store_url(config, str(app)), broker_url=config["broker"])
     async with Runtime([land.producer], settings) as rt:
@@ -140,16 +141,17 @@ async def producer(config: dict[str, Any]) -> None:
                 await domain.execute(land.command, land.input(i))
 
         await asyncio.gather(*(drive() for _ in range(config["concurrency"])))
+        produced = time.time()
         while (await domain.store.outbox_status()).pending:  # noqa: ASYNC110 - another process's state
             await asyncio.sleep(0.01)
         published, cpu = time.time(), time.process_time() - cpu
-        _say(started=started, published=published, cpu=cpu, db=spent(db, await backends(app)))
+        _say(started=started, produced=produced, published=published, cpu=cpu, db=spent(db, await backends(app)))
 
 
 async def consumer(config: dict[str, Any]) -> None:
     from interlink.runtime import Runtime, Settings
 
-    land = LANDSCAPES["minimal"]()
+    land = LANDSCAPES[config.get("landscape", "minimal")]()
     app = f"{config['ns']}_c" if _on_postgres(config) else None
     settings = Settings(
         store_url=_store_url(config, str(app)),
@@ -258,7 +260,8 @@ def run_split(config: dict[str, Any], layout: str, names: dict[str, set[str]]) -
             cpu |= {"producer": p["cpu"], "producer db": p["db"]}
         if c["done"] < config["events"]:
             raise RuntimeError(f"only {c['done']} of {config['events']} effects after {config['patience']:.0f}s")
-        return SplitRun(config["events"] - c["early"], c["finished"] - started, cpu), int(c["errors"])
+        produced = p["produced"] - started if layout == "split" else 0.0
+        return SplitRun(config["events"] - c["early"], c["finished"] - started, cpu, produced), int(c["errors"])
     finally:
         for child in children:
             child.finish()

@@ -40,6 +40,7 @@ for entry in (ROOT / "bench", ROOT / "src", ROOT):
         sys.path.insert(0, str(entry))
 
 from baseline import run_baseline  # noqa: E402
+from brokers_split import run_split  # noqa: E402
 from landscape import LANDSCAPES, Landscape  # noqa: E402
 
 from interlink import Domain  # noqa: E402
@@ -55,12 +56,14 @@ class Side:
     landscape: str | None = None
     broker: str = ""
     metrics: bool = False  # with OpenTelemetry metrics recorded (interlink[otel])
+    layout: str = "one"  # one: both domains in this process; split: a process per domain
 
     @property
     def label(self) -> str:
         if self.landscape is None:
             return "baseline: sqlite + queue"
-        return f"interlink {self.landscape}, {self.broker.rstrip(':/')} broker" + (" +metrics" if self.metrics else "")
+        label = f"interlink {self.landscape}, {self.broker.rstrip(':/')} broker"
+        return label + (", 2 processes" if self.layout == "split" else "") + (" +metrics" if self.metrics else "")
 
 
 class VerificationFailed(Exception):
@@ -75,7 +78,7 @@ class RunResult:
     events: int
     producer_seconds: float
     total_seconds: float
-    loop_cpu_seconds: float
+    loop_cpu_seconds: float | None  # None: two processes, two loops (their CPU is in cpu_seconds)
     cpu_seconds: float
 
     @property
@@ -123,6 +126,32 @@ async def run_interlink(workdir: Path, events: int, concurrency: int, side: Side
     if problems:
         raise VerificationFailed(f"{side.label}: " + "; ".join(problems))
     return RunResult(events, produced - started, finished - started, loop_cpu, cpu)
+
+
+def run_processes(workdir: Path, events: int, concurrency: int, side: Side, patience: float) -> RunResult:
+    """The producer and the consumer domain each in a process of its own (``brokers_split``), as
+    ``interlink run --workers 2`` runs them, on the same files; timed across the two, then verified."""
+    land = LANDSCAPES[side.landscape or "minimal"]()
+    config = {
+        "kind": "sqlite",
+        "ns": workdir.name,
+        "landscape": side.landscape,
+        "store": f"sqlite:///{workdir}/{{domain}}.db",
+        "broker": BROKERS[side.broker].format(dir=workdir),
+        "events": events,
+        "concurrency": concurrency,
+        "consumers": 1,
+        "patience": patience,
+    }
+    try:
+        run, errors = run_split(config, "split", {"subscriptions": set(), "channels": set()})
+    except RuntimeError as exc:
+        raise VerificationFailed(f"{side.label}: {exc}") from exc
+    problems = [f"{errors} consumer errors"] if errors else []
+    problems += _verify_files(workdir, events, land)
+    if problems:
+        raise VerificationFailed(f"{side.label}: " + "; ".join(problems))
+    return RunResult(run.events, run.produced, run.seconds, None, sum(run.cpu.values()))
 
 
 def _verify_files(workdir: Path, events: int, land: Landscape) -> list[str]:
@@ -174,6 +203,8 @@ def run_once(args: argparse.Namespace, side: Side, events: int) -> RunResult:
             return RunResult(b.events, b.producer_seconds, b.total_seconds, b.loop_cpu_seconds, b.cpu_seconds)
         if side.metrics:
             enable_metrics()
+        if side.layout == "split":
+            return run_processes(workdir, events, args.concurrency, side, args.timeout)
         try:
             return asyncio.run(run_interlink(workdir, events, args.concurrency, side, args.timeout))
         finally:
@@ -203,8 +234,9 @@ def print_table(args: argparse.Namespace, results: dict[Side, list[RunResult]]) 
         f"alternated run(s); {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, {dt.datetime.now():%Y-%m-%d %H:%M}"
     )
+    width = max(len(side.label) for side in results)
     header = (
-        f"{'':32} {'events/s':>9} {'(min-max)':>17} {'commands/s':>10} {'seconds':>7} "
+        f"{'':{width}} {'events/s':>9} {'(min-max)':>17} {'commands/s':>10} {'seconds':>7} "
         f"{'loop us/ev':>10} {'cpu us/ev':>9} {'x base':>7}"
     )
     print(header)
@@ -213,18 +245,25 @@ def print_table(args: argparse.Namespace, results: dict[Side, list[RunResult]]) 
         rates = [r.events_per_second for r in runs]
         rate = statistics.median(rates)
         print(
-            f"{side.label:32} {rate:>9,.0f} {f'({min(rates):,.0f}-{max(rates):,.0f})':>17} "
+            f"{side.label:{width}} {rate:>9,.0f} {f'({min(rates):,.0f}-{max(rates):,.0f})':>17} "
             f"{statistics.median(r.commands_per_second for r in runs):>10,.0f} "
             f"{statistics.median(r.total_seconds for r in runs):>7.2f} "
-            f"{statistics.median(r.loop_cpu_seconds / r.events for r in runs) * 1e6:>10,.0f} "
+            f"{_loop_cpu(runs):>10} "
             f"{statistics.median(r.cpu_seconds / r.events for r in runs) * 1e6:>9,.0f} {rate / base:>6.3f}x"
         )
     print(
         "events/s: first command to N-th effect committed; commands/s: producer side only; loop us/ev and\n"
-        "cpu us/ev: CPU microseconds per event of the event loop's thread and of the whole process"
+        "cpu us/ev: CPU microseconds per event of the event loop's thread and of the whole process (2 processes:\n"
+        "of both processes, each with its own loop)"
     )
     for name in args.landscape:
         print(f"{name}: {LANDSCAPES[name]().describe}")
+
+
+def _loop_cpu(runs: list[RunResult]) -> str:
+    """Median CPU microseconds per event of the event loop's thread, or ``-`` for two processes."""
+    spent = [r.loop_cpu_seconds / r.events for r in runs if r.loop_cpu_seconds is not None]
+    return f"{statistics.median(spent) * 1e6:,.0f}" if spent else "-"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -250,6 +289,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "repeat the option to time both (default: minimal)",
     )
     parser.add_argument(
+        "--layout",
+        action="append",
+        choices=["one", "split"],
+        help="one: both domains in this process; split: the producer and the consumer domain in a process each, "
+        "as `interlink run --workers 2` runs them (sqlite broker only); repeat to time both (default: one)",
+    )
+    parser.add_argument(
         "--warmup", type=int, default=1000, help="events of one untimed run per side first (default 1000)"
     )
     parser.add_argument("--baseline-batch", type=int, default=500, help="rows per executemany + commit (default 500)")
@@ -266,6 +312,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.broker = list(dict.fromkeys(args.broker or ["sqlite"]))
     args.landscape = list(dict.fromkeys(args.landscape or ["minimal"]))
+    args.layout = list(dict.fromkeys(args.layout or ["one"]))
+    if "split" in args.layout and "memory://" in args.broker:
+        parser.error("--layout split needs a broker the processes share: --broker sqlite")
     if min(args.events, args.repeat, args.concurrency, args.baseline_batch) < 1 or args.warmup < 0:
         parser.error("--events, --repeat, --concurrency, --baseline-batch must be >= 1, --warmup >= 0")
     return args
@@ -273,9 +322,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sides = [Side(landscape, broker) for landscape in args.landscape for broker in args.broker]
+    sides = [
+        Side(landscape, broker, layout=layout)
+        for landscape in args.landscape
+        for broker in args.broker
+        for layout in args.layout
+    ]
     if args.metrics:  # each side again with metrics on, printed beside it
-        sides = [s for side in sides for s in (side, Side(side.landscape, side.broker, metrics=True))]
+        sides = [s for side in sides for s in (side, Side(side.landscape, side.broker, True, side.layout))]
     sides += [Side()]
     results: dict[Side, list[RunResult]] = {side: [] for side in sides}
     try:

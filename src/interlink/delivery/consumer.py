@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
 from interlink.delivery.committer import Committer
+from interlink.delivery.consumer_stats import ConsumerStats
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.failures import dead_letter, letter_error
@@ -60,22 +61,6 @@ from interlink.ports.store import ChangeSet, InboxMark, Store
 __all__ = ["Consumer", "ConsumerStats"]
 
 log = logging.getLogger("interlink.consumer")
-
-
-@dataclass
-class ConsumerStats:
-    """What a consumer did since it started."""
-
-    processed: int = 0
-    duplicates: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    #: Messages parked behind an earlier letter of their aggregate (order-preserving dead letters).
-    held: int = 0
-    batches: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    #: Failures by class (transient, permanent, poison), each delivery that failed counted once.
-    failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,31 +127,46 @@ class Consumer:
     async def run(self) -> None:
         """Fetch and process batches until :meth:`stop`.
 
-        The acks of a committed batch travel while the next batch is fetched (one ack batch in flight at
-        most): they only have to follow the commit, not precede the next fetch.
+        The next batch is fetched while the one in hand is handled and committed (one batch ahead at most):
+        it is only looked up in the inbox and handled once the one before it committed. The acks of a
+        committed batch travel meanwhile too (one ack batch in flight at most): they only have to follow
+        the commit. A batch fetched ahead when :meth:`stop` comes is handled before this returns, so nothing
+        this consumer took is left waiting for its visibility timeout.
         """
         self._stopping = False
         acking: asyncio.Task[None] | None = None
-        while not self._stopping:
-            try:
-                started = messaging.receive_started()
-                deliveries = await self._broker.fetch(self.subscription.name, self._batch_size, self._fetch_wait)
-                self._spans.received(started, deliveries)
-                if deliveries:
-                    acks, retries = await self._handle(deliveries)
-                    if acking is not None:
-                        await acking
-                    acking = asyncio.create_task(self._acknowledge(acks, retries))
-            except AdapterError as exc:
-                # Unacked deliveries come back after the visibility timeout; nothing is lost by waiting.
-                acking = None
-                log.warning("consumer %s: %s", self.subscription.name, exc)
-                await asyncio.sleep(1.0)
+        ahead: asyncio.Task[list[Delivery]] | None = None
+        try:
+            while ahead is not None or not self._stopping:
+                try:
+                    fetching, ahead = ahead or asyncio.create_task(self._receive()), None
+                    deliveries = await fetching
+                    if not self._stopping:
+                        ahead = asyncio.create_task(self._receive())
+                    if deliveries:
+                        acks, retries = await self._handle(deliveries)
+                        if acking is not None:
+                            await acking
+                        acking = asyncio.create_task(self._acknowledge(acks, retries))
+                except AdapterError as exc:
+                    # Unacked deliveries come back after the visibility timeout; nothing is lost by waiting.
+                    acking = None
+                    log.warning("consumer %s: %s", self.subscription.name, exc)
+                    await asyncio.sleep(1.0)
+        finally:
+            if ahead is not None:  # only when something unexpected ends the loop: what it fetches comes back
+                ahead.cancel()
         if acking is not None:
             try:
                 await acking
             except AdapterError as exc:
                 log.warning("consumer %s: last acks failed (%s); those messages come back", self.subscription.name, exc)
+
+    async def _receive(self) -> list[Delivery]:
+        started = messaging.receive_started()
+        deliveries = await self._broker.fetch(self.subscription.name, self._batch_size, self._fetch_wait)
+        self._spans.received(started, deliveries)
+        return deliveries
 
     async def process(self, deliveries: list[Delivery]) -> None:
         """Handle one batch end to end (steps 1 to 5 of the module docstring), acks included."""

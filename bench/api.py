@@ -375,7 +375,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--client",
         choices=("wrk", "httpx"),
         help="load generator: wrk (C, a few tens of us of CPU per request; default when installed) or httpx "
-        "(in this process, ~1.2-1.8 ms of CPU per request; the default without wrk)",
+        "(in this process, ~1.2-2.6 ms of CPU per request; the default without wrk)",
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per run, wrk (default 10)")
     parser.add_argument("--requests", type=int, default=5000, help="timed requests per run, httpx (default 5000)")
@@ -401,7 +401,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.client = "wrk" if wrk_path() else "httpx"
         if args.client == "httpx":
             print(
-                "note: wrk not found, using the httpx load generator, which costs ~1.2-1.8 ms of CPU per request "
+                "note: wrk not found, using the httpx load generator, which costs ~1.2-2.6 ms of CPU per request "
                 "and caps the rate near what the bare endpoint serves; install wrk (apt-get install -y wrk)",
                 file=sys.stderr,
             )

@@ -6,9 +6,9 @@ answered. Both return a :class:`Load`: what was answered 200, how long it took, 
 the CPU the generator spent, and the ids of requests sent but not waited for (wrk stops at the end of its
 duration with up to ``concurrency`` in flight; the verification looks those up in the server's files).
 
-The httpx generator runs in the calling process and costs ~1.2-1.8 ms of CPU per request, which on a
-2-core machine caps it near 1,000 requests/s, about what the bare endpoint serves; wrk costs a few tens
-of microseconds, so with it the servers, not the generator, set the rate.
+The httpx generator runs in the calling process and costs ~1.2-2.6 ms of CPU per request, which on a
+2-core machine caps it near 1,000 requests/s, about what the bare endpoint serves; wrk costs ~50-130 us,
+so with it the servers, not the generator, set the rate.
 """
 
 from __future__ import annotations

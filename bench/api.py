@@ -2,8 +2,9 @@
 
 Both sides are served by uvicorn with the same configuration (``interlink.runtime.http.make_server``, the
 function ``Runtime.serve`` uses), each in its own process, on 127.0.0.1; both are driven by the same load
-generator in this process: an ``httpx.AsyncClient`` with ``--concurrency`` connections, each sending its
-next request as soon as the previous one answered, ``--requests`` requests per run.
+generator (``api_load.py``), ``--concurrency`` connections each sending its next request as soon as the
+previous one answered: ``wrk`` with ``api_orders.lua`` for ``--duration`` seconds (the default when wrk is
+installed: ``apt-get install -y wrk``), or ``--client httpx``, ``--requests`` requests from this process.
 
 - ``interlink``: ``Runtime.serve`` of a one-command domain. ``place_order`` (``POST /orders``) saves a new
   ``Order`` and emits ``OrderPlaced`` about it: aggregate row + outbox row in one transaction, on the SQLite
@@ -13,12 +14,14 @@ next request as soon as the previous one answered, ``--requests`` requests per r
   ``BEGIN IMMEDIATE`` ... ``COMMIT`` per request, then returns the order.
 
 Every run starts a fresh server on fresh files; after it the server is stopped (SIGTERM: Interlink flushes
-its outbox) and the files are counted with ``sqlite3``: one order row and one outbox row per request, no
-unsent outbox row left by Interlink, or the script exits with 1.
+its outbox) and the files are counted with ``sqlite3``: one order row and one outbox row per request answered
+200 (and per request wrk left in flight whose row is there, looked up by id), no unsent outbox row left by
+Interlink, no answer other than 200 and no socket error, or the script exits with 1.
 
 Run from the repository root::
 
-    .venv/bin/python bench/api.py                       # 5,000 requests x 3 alternated runs per side
+    .venv/bin/python bench/api.py                       # wrk, 10 s x 3 alternated runs per side, 64 connections
+    .venv/bin/python bench/api.py --client httpx --requests 3000
     .venv/bin/python bench/api.py --requests 2000 --concurrency 32 --repeat 5
 """
 
@@ -51,6 +54,7 @@ for entry in (ROOT / "src", ROOT):
         sys.path.insert(0, str(entry))
 
 import httpx  # noqa: E402
+from api_load import Load, LoadFailed, drive_httpx, drive_wrk, wrk_path  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 
 from interlink import Aggregate, Context, Domain, PublicEvent  # noqa: E402
@@ -188,75 +192,27 @@ async def serve_bare(workdir: Path, port: int) -> None:
         await db.close()
 
 
-# -- the load generator -----------------------------------------------------------------------------
+# -- running and verifying one side ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RunResult:
     """One timed run of one side."""
 
-    requests: int
-    seconds: float
-    latencies: list[float]
+    load: Load
     server_cpu_seconds: float
-    client_cpu_seconds: float
+
+    @property
+    def requests(self) -> int:
+        return self.load.ok
 
     @property
     def per_second(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+        return self.load.ok / self.load.seconds
 
 
 class VerificationFailed(Exception):
-    """A run did not leave exactly one order and one outbox row per request, or a request failed."""
-
-
-def _body(i: int) -> bytes:
-    return json.dumps({"id": f"O{i:08d}", "customer_id": f"C{i % 997:05d}", "sku": "SKU-1", "quantity": 1}).encode()
-
-
-async def drive(url: str, first: int, count: int, concurrency: int) -> tuple[float, list[float]]:
-    """Send ``count`` POST /orders over ``concurrency`` connections; (seconds, latency of each request).
-
-    Each connection is its own ``httpx.AsyncClient`` with a pool of one: one client sharing a pool of many
-    connections spends milliseconds of CPU per request scanning that pool, and the generator, not the
-    server, would be what is measured.
-    """
-    bodies = [_body(i) for i in range(first, first + count)]
-    latencies: list[float] = []
-    failures: list[str] = []
-    headers = {"content-type": "application/json"}
-    work = iter(bodies)
-
-    async def connection() -> None:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, trust_env=False) as client:
-            await client.get("/healthz")  # connect before the clock starts
-            connected.append(client)
-            if len(connected) == concurrency:
-                all_connected.set()
-            await go.wait()
-            for body in work:  # shared iterator: each connection takes the next request
-                started = time.perf_counter()
-                response = await client.post("/orders", content=body, headers=headers)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    failures.append(f"{response.status_code} {response.text[:200]}")
-
-    connected: list[httpx.AsyncClient] = []
-    all_connected, go = asyncio.Event(), asyncio.Event()
-    tasks = [asyncio.create_task(connection()) for _ in range(concurrency)]
-    await asyncio.wait([asyncio.create_task(all_connected.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED)
-    started = time.perf_counter()
-    go.set()
-    await asyncio.gather(*tasks)
-    seconds = time.perf_counter() - started
-    if failures:
-        raise VerificationFailed(f"{len(failures)} of {count} requests failed, first: {failures[0]}")
-    return seconds, latencies
+    """A run did not leave exactly one order and one outbox row per request answered, or a request failed."""
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -293,32 +249,44 @@ def _count(path: Path, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def verify(side: str, workdir: Path, expected: int) -> list[str]:
-    """What the run left in the files, counted with sqlite3."""
+def verify(side: str, workdir: Path, answered: int, unanswered: tuple[str, ...]) -> list[str]:
+    """What the run left in the files, counted with sqlite3, against the requests answered 200.
+
+    A request the generator sent but did not wait for (wrk stops at the end of its duration with requests in
+    flight) may or may not have been committed; each is looked up by its id and counted if its row is there,
+    so a row missing for any request answered 200 still leaves the count short.
+    """
     if side == "interlink":
         from interlink.adapters.stores import schema
 
-        path = workdir / "order.db"
-        counts = {
-            "orders": _count(path, f"SELECT count(*) FROM {schema.aggregates.name} WHERE kind = 'Order'"),
-            "outbox rows written": _count(path, f"SELECT seq FROM sqlite_sequence WHERE name = '{schema.outbox.name}'"),
-        }
+        path, table, kind = workdir / "order.db", schema.aggregates.name, " AND kind = 'Order'"
+        outbox = f"SELECT seq FROM sqlite_sequence WHERE name = '{schema.outbox.name}'"
         unsent = _count(path, f"SELECT count(*) FROM {schema.outbox.name}")
     else:
-        path = workdir / "bare.db"
-        counts = {
-            "orders": _count(path, "SELECT count(*) FROM orders"),
-            "outbox rows written": _count(path, "SELECT count(*) FROM outbox"),
-        }
-        unsent = 0
-    problems = [f"{n} {what} for {expected} requests" for what, n in counts.items() if n != expected]
+        path, table, kind = workdir / "bare.db", "orders", ""
+        outbox, unsent = "SELECT count(*) FROM outbox", 0
+    in_flight = 0
+    for start in range(0, len(unanswered), 500):
+        ids = unanswered[start : start + 500]
+        with closing(sqlite3.connect(path)) as db:
+            query = f"SELECT count(*) FROM {table} WHERE id IN ({','.join('?' * len(ids))}){kind}"
+            in_flight += int(db.execute(query, ids).fetchone()[0])
+    expected = answered + in_flight
+    counts = {
+        "orders": _count(path, f"SELECT count(*) FROM {table} WHERE 1 = 1{kind}"),
+        "outbox rows written": _count(path, outbox),
+    }
+    what = f"{answered} requests answered 200" + (
+        f" and {in_flight} of the {len(unanswered)} left in flight" if unanswered else ""
+    )
+    problems = [f"{n} {name} for {what}" for name, n in counts.items() if n != expected]
     if unsent:
         problems.append(f"{unsent} outbox rows left unsent after a graceful stop")
     return problems
 
 
-def run_once(args: argparse.Namespace, side: str) -> RunResult:
-    """A fresh server for ``side``: warm it up, time ``--requests`` requests, stop it, verify its files."""
+def run_once(args: argparse.Namespace, side: str, round_: int) -> RunResult:
+    """A fresh server for ``side``: warm it up, time the load, stop it, verify its files."""
     with tempfile.TemporaryDirectory(prefix="interlink-bench-api-", dir=args.dir) as tmp:
         workdir, port = Path(tmp), _free_port()
         os.sync()
@@ -334,11 +302,16 @@ def run_once(args: argparse.Namespace, side: str) -> RunResult:
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_up(url, proc)
-            if args.warmup:
-                asyncio.run(drive(url, 0, args.warmup, args.concurrency))
-            server_cpu, client_cpu = _cpu_seconds(proc.pid), time.process_time()
-            seconds, latencies = asyncio.run(drive(url, args.warmup, args.requests, args.concurrency))
-            server_cpu, client_cpu = _cpu_seconds(proc.pid) - server_cpu, time.process_time() - client_cpu
+            if args.warmup:  # httpx either way: a fixed number of requests, all answered before the clock
+                drive_httpx(url, 0, args.warmup, args.concurrency)
+            server_cpu = _cpu_seconds(proc.pid)
+            if args.client == "wrk":
+                load = drive_wrk(url, args.duration, args.concurrency, prefix=f"R{round_}-")
+            else:
+                load = drive_httpx(url, args.warmup, args.requests, args.concurrency)
+            server_cpu = _cpu_seconds(proc.pid) - server_cpu
+        except LoadFailed as exc:
+            raise VerificationFailed(f"{side}: {exc}") from exc
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -348,15 +321,16 @@ def run_once(args: argparse.Namespace, side: str) -> RunResult:
                 proc.wait()
         if proc.returncode != 0:
             raise VerificationFailed(f"{side} server exited with {proc.returncode}")
-        problems = verify(side, workdir, args.warmup + args.requests)
+        problems = verify(side, workdir, args.warmup + load.ok, load.unanswered)
         if problems:
             raise VerificationFailed(f"{side}: " + "; ".join(problems))
-        return RunResult(args.requests, seconds, latencies, server_cpu, client_cpu)
+        return RunResult(load, server_cpu)
 
 
 def print_table(args: argparse.Namespace, results: dict[str, list[RunResult]]) -> None:
+    per_run = f"{args.duration} s per run" if args.client == "wrk" else f"{args.requests:,} requests per run"
     print(
-        f"\n{args.requests:,} requests per run, {args.concurrency} connections, medians of {args.repeat} "
+        f"\n{per_run}, {args.concurrency} connections, {args.client}, medians of {args.repeat} "
         f"alternated run(s); {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, {dt.datetime.now():%Y-%m-%d %H:%M}"
     )
@@ -373,10 +347,10 @@ def print_table(args: argparse.Namespace, results: dict[str, list[RunResult]]) -
         rate = statistics.median(rates)
         print(
             f"{LABELS[side]:26} {rate:>10,.0f} {f'({min(rates):,.0f}-{max(rates):,.0f})':>15} "
-            f"{statistics.median(r.percentile(50) for r in runs) * 1e3:>7.1f} "
-            f"{statistics.median(r.percentile(99) for r in runs) * 1e3:>7.1f} "
+            f"{statistics.median(r.load.p50 for r in runs) * 1e3:>7.1f} "
+            f"{statistics.median(r.load.p99 for r in runs) * 1e3:>7.1f} "
             f"{statistics.median(r.server_cpu_seconds / r.requests for r in runs) * 1e6:>13,.0f} "
-            f"{statistics.median(r.client_cpu_seconds / r.requests for r in runs) * 1e6:>13,.0f} "
+            f"{statistics.median(r.load.client_cpu_seconds / r.requests for r in runs) * 1e6:>13,.0f} "
             f"{rate / base:>6.2f}x"
         )
     ratio = statistics.median(r.per_second for r in results["interlink"]) / base
@@ -385,8 +359,9 @@ def print_table(args: argparse.Namespace, results: dict[str, list[RunResult]]) -
     verdict = "met" if ratio >= aim else "NOT met"
     print(f"interlink / bare = {ratio:.2f} (aim at {args.concurrency} connections: {aim:.2f} or better: {verdict})")
     print(
-        "commands/s: requests / wall time of the timed phase; p50/p99: latency of one request as the client\n"
-        "sees it; server/client us/cmd: CPU microseconds per request of the server process and of this one"
+        "commands/s: requests answered 200 / wall time of the timed phase; p50/p99: latency of one request as\n"
+        "the load generator sees it; server/client us/cmd: CPU microseconds per request answered of the\n"
+        f"server process and of the load generator ({'wrk' if args.client == 'wrk' else 'this process'})"
     )
 
 
@@ -396,7 +371,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "running) beside a bare FastAPI endpoint doing the same single-row write plus an outbox-like row in "
         "SQLite, same uvicorn settings, same load generator, alternated runs.",
     )
-    parser.add_argument("--requests", type=int, default=5000, help="timed requests per run (default 5000)")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "httpx"),
+        help="load generator: wrk (C, a few tens of us of CPU per request; default when installed) or httpx "
+        "(in this process, ~1.2-2.6 ms of CPU per request; the default without wrk)",
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per run, wrk (default 10)")
+    parser.add_argument("--requests", type=int, default=5000, help="timed requests per run, httpx (default 5000)")
     parser.add_argument("--concurrency", type=int, default=64, help="connections, one request each (default 64)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per side, alternated (default 3)")
     parser.add_argument(
@@ -413,8 +395,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if min(args.requests, args.concurrency, args.repeat) < 1 or args.warmup < 0:
-        parser.error("--requests, --concurrency and --repeat must be >= 1, --warmup >= 0")
+    if min(args.requests, args.concurrency, args.repeat, args.duration) < 1 or args.warmup < 0:
+        parser.error("--requests, --concurrency, --repeat and --duration must be >= 1, --warmup >= 0")
+    if args.client is None and not args.serve:
+        args.client = "wrk" if wrk_path() else "httpx"
+        if args.client == "httpx":
+            print(
+                "note: wrk not found, using the httpx load generator, which costs ~1.2-2.6 ms of CPU per request "
+                "and caps the rate near what the bare endpoint serves; install wrk (apt-get install -y wrk)",
+                file=sys.stderr,
+            )
+    elif args.client == "wrk" and not wrk_path():
+        parser.error("--client wrk: wrk is not installed (apt-get install -y wrk)")
     return args
 
 
@@ -435,11 +427,13 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.repeat):
             # Alternate the order, so no side always runs first on a cool (or last on a hot) machine.
             for side in SIDES if round_ % 2 == 0 else SIDES[::-1]:
-                result = run_once(args, side)
+                result = run_once(args, side, round_)
                 results[side].append(result)
                 print(
                     f"run {round_ + 1}/{args.repeat} {LABELS[side]:26} {result.per_second:>7,.0f} commands/s  "
-                    f"p50 {result.percentile(50) * 1e3:5.1f} ms  p99 {result.percentile(99) * 1e3:6.1f} ms",
+                    f"p50 {result.load.p50 * 1e3:5.1f} ms  p99 {result.load.p99 * 1e3:6.1f} ms  "
+                    f"({result.requests:,} answered, server {result.server_cpu_seconds / result.requests * 1e6:,.0f} "
+                    f"us/cmd)",
                     flush=True,
                 )
         print_table(args, results)

@@ -81,6 +81,38 @@ def test_csv_field_over_the_limit_is_an_error_of_its_record(tmp_path: Path) -> N
     ]
 
 
+def test_csv_records_keep_their_lines_and_text_across_the_chunks_read(tmp_path: Path) -> None:
+    """300 one-line records, one whose quoted note spans 300 lines (over the reader's chunks of lines), one
+    more: each keeps its record number, first line and text as read."""
+    path = tmp_path / "f.csv"
+    note = "\n".join(f"n{i}" for i in range(300))
+    lines = [f"E{i},A1,{i},x\n" for i in range(300)]
+    path.write_text("id,account,amount,note\n" + "".join(lines) + f'E300,A1,300,"{note}"\nE301,A1,301,y\n')
+    records = _read(path)
+    assert [(r.number, r.line) for r in records[298:]] == [(299, 300), (300, 301), (301, 302), (302, 602)]
+    assert [r.raw for r in records[:300]] == lines
+    assert records[300].raw == f'E300,A1,300,"{note}"\n'
+    assert records[300].fields == {"id": "E300", "account": "A1", "amount": "300", "note": note}
+    assert records[301].raw == "E301,A1,301,y\n"
+
+
+def test_csv_a_line_over_the_limit_found_while_reading_stops_there(tmp_path: Path) -> None:
+    """A line over max_line_chars (the file changed after its pre-scan) refuses the file with its line number,
+    once the records before it were read."""
+    path = tmp_path / "f.csv"
+    path.write_text("id,account,amount\n" + "".join(f"E{i},A1,{i}\n" for i in range(400)) + f"E400,A1,{'9' * 90}\n")
+    spec = _spec(limits=FileLimits(max_line_chars=50))
+    read: list[RawRecord] = []
+    with (
+        open_checked(path, spec.limits) as raw,
+        open_text(raw, spec, path.name) as text,
+        pytest.raises(FileRefused) as refused,
+    ):
+        read.extend(read_records(text, spec))
+    assert (len(read), refused.value.line) == (400, 402)
+    assert "longer than the limit of 50 characters" in refused.value.reason
+
+
 def test_json_lines(tmp_path: Path) -> None:
     """One object per line; blank lines skipped; bad JSON and non-objects are errors with their line."""
     path = tmp_path / "f.jsonl"

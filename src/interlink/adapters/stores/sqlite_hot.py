@@ -17,6 +17,8 @@ are rare and not all one shape; they still go through SQLAlchemy (see :func:`hot
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,19 +38,16 @@ def hot(changes: Sequence[ChangeSet]) -> bool:
     return not any(c.dead_letters or c.resolved_dead_letters or c.audit or c.idempotency is not None for c in changes)
 
 
-_CREATE = (
-    f"INSERT INTO {schema.aggregates.name} (kind, id, version, data, updated_at, due_at) VALUES (?, ?, ?, ?, ?, ?)"
-)
+_CREATE = f"INSERT INTO {schema.aggregates.name} (kind, id, version, data, updated_at, due_at)"
 _UPDATE = (
     f"UPDATE {schema.aggregates.name} SET version = ?, data = ?, updated_at = ?, due_at = ? "
     "WHERE kind = ? AND id = ? AND version = ?"
 )
 _DELETE = f"DELETE FROM {schema.aggregates.name} WHERE kind = ? AND id = ? AND version = ?"
-_MARK = f"INSERT INTO {schema.inbox.name} (subscription, message_id, processed_at) VALUES (?, ?, ?)"
-_OUTBOX = (
-    f"INSERT INTO {schema.outbox.name} (message_id, channel, type, ordering_key, body, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
+_MARK = f"INSERT INTO {schema.inbox.name} (subscription, message_id, processed_at)"
+_OUTBOX = f"INSERT INTO {schema.outbox.name} (message_id, channel, type, ordering_key, body, created_at)"
+#: Rows per INSERT statement at most (fewer if the library allows fewer parameters per statement).
+_ROWS_PER_INSERT = 256
 _PROGRESS = (
     f"UPDATE {schema.files.name} SET checkpoint = ?, accepted = ?, rejected = ?, rejects_bytes = ?, "
     "lease_until = ?, state = ?, report = ? WHERE file_id = ? AND owner = ? AND checkpoint = ? AND state = 'processing'"
@@ -72,6 +71,7 @@ class SqliteWriter:
         self._pragmas = tuple(pragmas)
         self._thread: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
+        self._parameters = 999  # SQLite's least limit of parameters per statement, until the library says
 
     async def open(self) -> None:
         """Open the connection on the writer's thread (every later call runs on that same thread)."""
@@ -93,6 +93,7 @@ class SqliteWriter:
             db.close()
             raise
         self._db = db
+        self._parameters = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
     async def close(self) -> None:
         """Close the connection and stop the thread."""
@@ -142,7 +143,7 @@ class SqliteWriter:
         try:
             if rows.creates:
                 try:
-                    db.executemany(_CREATE, rows.creates)
+                    self._insert(_CREATE, rows.creates)
                 except sqlite3.IntegrityError:
                     raise _Refused("create") from None
             # The sqlite3 module sums rowcount over executemany: each row must have matched its version.
@@ -155,11 +156,11 @@ class SqliteWriter:
                     raise _Refused("progress", index)
             if rows.marks:
                 try:
-                    db.executemany(_MARK, rows.marks)
+                    self._insert(_MARK, rows.marks)
                 except sqlite3.IntegrityError:
                     raise _Refused("mark") from None
             if rows.outbox:
-                db.executemany(_OUTBOX, rows.outbox)  # seq drawn in row order: the relay's order
+                self._insert(_OUTBOX, rows.outbox)  # seq drawn in row order (VALUES' order): the relay's order
             if rows.sent:
                 db.executemany(f"DELETE FROM {schema.outbox.name} WHERE seq = ?", rows.sent)
             db.execute("COMMIT")
@@ -167,6 +168,24 @@ class SqliteWriter:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+
+    def _insert(self, head: str, rows: list[tuple[Any, ...]]) -> None:
+        """INSERT ``rows`` many per statement: ``executemany`` steps once per row, and each step releases the GIL
+        and takes it back, which waits for the loop's thread when it is busy (staging the next batch)."""
+        db = self._db
+        assert db is not None
+        width = len(rows[0])
+        per = max(1, min(_ROWS_PER_INSERT, self._parameters // width))
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            db.execute(_values(head, len(part), width), list(itertools.chain.from_iterable(part)))
+
+
+@functools.cache
+def _values(head: str, rows: int, width: int) -> str:
+    """``head`` with a VALUES clause of ``rows`` rows of ``width`` parameters."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return f"{head} VALUES {', '.join([row] * rows)}"
 
 
 @dataclass(slots=True)

@@ -17,8 +17,11 @@ _LOST_STATES = ("08", "57P01", "57P02", "57P03")
 
 
 def lost(exc: BaseException) -> bool:
-    """Whether an error says the connection is gone (so a new one may succeed)."""
-    if isinstance(exc, OSError | ConnectionError | asyncpg.InterfaceError):
+    """Whether an error says the connection is gone or unusable (so a new one may succeed). asyncpg's
+    InternalClientError ("cannot switch to state ...; another operation is in progress") is raised before
+    anything is sent, by a connection whose backend was terminated while it read an error: the FATAL came,
+    the socket's end not yet."""
+    if isinstance(exc, OSError | ConnectionError | asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True
     state = getattr(exc, "sqlstate", None)
     return isinstance(state, str) and state.startswith(_LOST_STATES)
@@ -65,8 +68,11 @@ class Connections:
                 conn = await self._open()
             try:
                 yield conn
-            except Exception:
-                self._release(conn)
+            except Exception as exc:
+                if lost(exc):
+                    conn.terminate()  # not back to the pool, where the next caller would meet the same error
+                else:
+                    self._release(conn)
                 raise
             except BaseException:
                 conn.terminate()  # cancelled mid-statement: the protocol state is unknown

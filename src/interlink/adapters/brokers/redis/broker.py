@@ -7,9 +7,12 @@ for, (1) retried entries whose delay is over, (2) entries pending past the visib
 with ``XAUTOCLAIM``, and (3) new entries, with ``XREADGROUP``; entries of types the subscription does not
 take are acked inside the script and never seen here; an entry lacking a field is handed out marked as
 defective (``Delivery.defect``), for the consumer to park in the store's dead letters. With nothing to
-hand out, the fetch blocks in ``XREAD`` on the subscription's streams (one call) until something is
-added, a delay ends or the wait is over. The group's delivery count of an entry is its attempt. See
-:mod:`.scripts` for the key layout.
+hand out, the fetch waits in ``XREADGROUP ... BLOCK`` on the subscription's streams, which takes what is
+added itself (one round trip per message that trickles in, as a hand-written loop makes), checked as the
+script checks it; until the next delayed entry is due or the next look for timed-out ones, when the
+script runs again (at the latest after 5 s, for retries made by other instances). A subscription on more
+streams than its fetch may take waits in ``XREAD`` and takes with the script. The group's delivery count of
+an entry is its attempt. See :mod:`.scripts` for the key layout.
 
 Redis keeps what it acknowledged only as well as its persistence is configured: run it with
 ``appendonly yes`` and ``appendfsync always`` for the port's "durable once confirmed".
@@ -23,8 +26,7 @@ import logging
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from redis import exceptions as rx
@@ -33,6 +35,7 @@ from redis.asyncio import Redis
 from interlink.adapters.brokers.redis import scripts
 from interlink.adapters.brokers.redis.config import parse_url, redact
 from interlink.adapters.brokers.redis.errors import is_nogroup, is_too_long, translate, translating
+from interlink.adapters.brokers.redis.reader import Reader
 from interlink.exceptions import BrokerError
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription, too_large
 
@@ -44,7 +47,7 @@ _PUBLISH_CHUNK = 500  # messages per script call, so one huge batch never stalls
 # Bytes of bodies per script call, well under the server's client-query-buffer-limit (1 GB by default).
 _PUBLISH_BYTES = 64 * 1024 * 1024
 _REFRESH = 1.0  # seconds a subscription's channel list is trusted before it is read again
-_BLOCK_MAX = 5.0  # longest single XREAD block, well under the client's socket timeout
+_BLOCK_MAX = 5.0  # longest single blocking read, well under the client's socket timeout
 _FORGET_CONSUMER_MS = 3_600_000  # a consumer holding nothing, idle this long, is removed from its group
 _warned: set[str] = set()  # servers already reported as not persisting to disk
 
@@ -61,18 +64,6 @@ def _chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessag
     if first < len(messages):
         chunks.append(messages[first:])
     return chunks
-
-
-@dataclass
-class _Reader:
-    """What this instance knows of one subscription it fetches from."""
-
-    channels: tuple[str, ...]
-    streams: tuple[str, ...]
-    read_at: float
-    cursors: dict[str, bytes] = field(default_factory=dict)
-    next_scan: float = 0.0
-    turn: int = 0
 
 
 class RedisBroker(Broker):
@@ -110,7 +101,7 @@ class RedisBroker(Broker):
         self._scan_interval = min(max(self.visibility_timeout / 4, 0.02), 5.0)
         self._client: Redis | None = None
         self._scripts: dict[str, Any] = {}
-        self._readers: dict[str, _Reader] = {}
+        self._readers: dict[str, Reader] = {}
         self._declared: dict[str, Subscription] = {}
         self._groups: dict[str, set[str]] = defaultdict(set)  # streams by group read here: cleaned at close
         self._trimmed_at: dict[str, float] = {}
@@ -233,25 +224,26 @@ class RedisBroker(Broker):
         try:
             while True:
                 reader = await self._reader(subscription)
+                now = loop.time()
+                # Entries a read may take from each stream without handing out more than asked for in all.
+                each = max_messages // len(reader.streams) if reader.streams else 0
+                # Of one stream, the read takes what the take would; of several, only up to `each` from every
+                # one: after a look that left some behind, the take fills the batch from them in turn.
+                if each and now < min(deadline, reader.quiet_until) and (reader.short or len(reader.streams) == 1):
+                    # Nothing is due but new entries: the blocking read takes them itself, in one round trip
+                    # (at once if some wait), instead of a take, a blocking XREAD and the take again.
+                    new = await self._read_new(subscription, reader, each, min(deadline, reader.quiet_until) - now)
+                    if new or loop.time() >= deadline:
+                        return new
+                    continue  # a retry or a scan came due: the take looks at everything
                 fetched = await self._take(subscription, reader, max_messages)
                 if fetched.entries:
-                    return [
-                        Delivery(
-                            subscription,
-                            # A defective entry has no message id of its own: its place in its stream is one.
-                            message_id or f"{reader.streams[i]}:{entry.decode()}",
-                            body,
-                            attempt,
-                            (reader.streams[i], entry),
-                            defect or None,
-                        )
-                        for i, entry, message_id, body, attempt, defect in fetched.entries
-                    ]
+                    return reader.deliveries(subscription, fetched.entries)
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return []
-                if fetched.status != "ok":
-                    continue  # the subscription was restored on the server: look again at once
+                if fetched.status != "ok" or each:
+                    continue  # restored on the server: look again at once; or wait in a read that takes
                 pause = min(remaining, max(reader.next_scan - loop.time(), 0.0), _BLOCK_MAX)
                 if fetched.due_in >= 0:
                     pause = min(pause, max(fetched.due_in, 0.01))
@@ -261,7 +253,7 @@ class RedisBroker(Broker):
                 return []  # closed while waiting: shutdown is not held up by a fetch
             raise
 
-    async def _reader(self, subscription: str) -> _Reader:
+    async def _reader(self, subscription: str) -> Reader:
         now = asyncio.get_running_loop().time()
         reader = self._readers.get(subscription)
         if reader is not None and now - reader.read_at < _REFRESH:
@@ -270,19 +262,18 @@ class RedisBroker(Broker):
             async with self._live().pipeline(transaction=False) as pipe:
                 pipe.sismember(self.keys.subscriptions, subscription)
                 pipe.smembers(self.keys.sub(subscription, "channels"))
-                exists, members = await pipe.execute()
+                pipe.smembers(self.keys.sub(subscription, "types"))
+                exists, members, types = await pipe.execute()
         if not exists:
             await self._restore(subscription, "registration")
             return await self._reader(subscription)
         channels = tuple(sorted(m.decode() for m in members))
-        fresh = _Reader(channels, tuple(self.keys.stream(c) for c in channels), now)
-        if reader is not None and reader.channels == channels:
-            fresh.cursors, fresh.next_scan, fresh.turn = reader.cursors, reader.next_scan, reader.turn
+        fresh = Reader(channels, tuple(self.keys.stream(c) for c in channels), now, frozenset(types)).carry(reader)
         self._readers[subscription] = fresh
         self._groups[subscription].update(fresh.streams)
         return fresh
 
-    async def _take(self, subscription: str, reader: _Reader, room: int) -> scripts.Fetched:
+    async def _take(self, subscription: str, reader: Reader, room: int) -> scripts.Fetched:
         """Run the fetch script once; if the server lost the subscription, restore it (and hand out nothing)."""
         now = asyncio.get_running_loop().time()
         scan = now >= reader.next_scan
@@ -293,12 +284,47 @@ class RedisBroker(Broker):
         fetched = scripts.Fetched.parse(await self._run("FETCH", keys + list(reader.streams), args))
         if fetched.status != "ok":
             await self._restore(subscription, fetched.status)
-        elif scan:
+            return fetched
+        if scan:
             reader.cursors = dict(zip(reader.streams, fetched.cursors, strict=True))
             # A cursor not back at 0-0 means more timed-out entries may wait: look again next time.
             more = any(c != b"0-0" for c in fetched.cursors)
             reader.next_scan = now if more else now + self._scan_interval
+        # Retries of other instances are seen by the next take: at most _BLOCK_MAX from now, as when
+        # this instance waited in one long XREAD.
+        due = now + max(fetched.due_in, 0.01) if fetched.due_in >= 0 else now + _BLOCK_MAX
+        reader.quiet_until = min(reader.next_scan, due, now + _BLOCK_MAX)
+        reader.short = len(fetched.entries) < room
         return fetched
+
+    async def _read_new(self, subscription: str, reader: Reader, each: int, seconds: float) -> list[Delivery]:
+        """Up to ``each`` new entries of every stream of the subscription, waiting up to ``seconds`` for one:
+        ``XREADGROUP ... BLOCK`` hands them to this consumer (attempt 1), as the take would when nothing else
+        is due; those of types the subscription does not take are acked (:data:`.scripts.FILTER`)."""
+        streams: dict[Any, Any] = dict.fromkeys(reader.streams, ">")
+        request = self._live().xreadgroup(
+            subscription, self.consumer, streams, count=each, block=max(1, int(seconds * 1000))
+        )
+        try:
+            reply = await self._blocking(request)
+        except BrokerError as exc:
+            if not is_nogroup(exc.__cause__ or exc):
+                raise
+            reader.quiet_until = 0.0  # the server lost the group, or the stream: the take restores them
+            return []
+        reader.short = all(len(items) < each for _, items in reply or ())
+        new = scripts.New.parse(reply, reader.index, reader.types)
+        entries = list(new.entries)
+        if new.unsure:
+            keys = [self.keys.sub(subscription, "types")] + [reader.streams[entries[u][0]] for u in new.unsure]
+            args: list[Any] = [subscription]
+            for u, kind in zip(new.unsure, new.types, strict=True):
+                args += (kind, entries[u][1])
+            flags = await self._run("FILTER", keys, args)
+            reader.types |= {kind for kind, keep in zip(new.types, flags, strict=True) if keep}
+            dropped = {u for u, keep in zip(new.unsure, flags, strict=True) if not keep}
+            entries = [e for n, e in enumerate(entries) if n not in dropped]
+        return reader.deliveries(subscription, entries)
 
     async def _restore(self, subscription: str, problem: str) -> None:
         """Recreate a subscription this process declared whose ``problem`` state the server lost (a restart
@@ -320,15 +346,20 @@ class RedisBroker(Broker):
             await asyncio.sleep(seconds)
             return
         request = self._live().xread(dict(zip(streams, last, strict=True)), count=1, block=max(1, int(seconds * 1000)))
+        await self._blocking(request)
+
+    async def _blocking(self, request: Awaitable[Any]) -> Any:
+        """The reply of a blocking command, or None when close() ended the wait."""
         waiting = asyncio.ensure_future(request)
         self._waiting.add(waiting)  # close() cancels it, which makes redis-py drop that connection
         try:
             with translating(self.settings):
-                await waiting
+                return await waiting
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if self._connected or (current is not None and current.cancelling()):
                 raise  # our caller was cancelled, not the wait by close()
+            return None
         finally:
             self._waiting.discard(waiting)
 
@@ -358,6 +389,10 @@ class RedisBroker(Broker):
         except BrokerError as exc:
             if not is_nogroup(exc.__cause__ or exc):
                 raise
+        if (reader := self._readers.get(delivery.subscription)) is not None:
+            # Due then: later fetches wait in a blocking read no longer, and the take hands it out.
+            due = asyncio.get_running_loop().time() + max(delay, 0.01)
+            reader.quiet_until = min(reader.quiet_until, due)
 
     async def _housekeep(self, streams: set[str]) -> None:
         """Trim streams of what every group is done with, each at most once per interval."""

@@ -51,8 +51,9 @@ def translate(exc: BaseException, settings: RedisSettings) -> BrokerError:
 
 
 def is_nogroup(exc: BaseException) -> bool:
-    """True for the error of a command on a consumer group (or stream) that no longer exists."""
-    return isinstance(exc, rx.ResponseError) and "NOGROUP" in str(exc)
+    """True for the error of a command on a consumer group (or stream) that no longer exists, also a
+    blocking read whose stream was deleted meanwhile (``UNBLOCKED``)."""
+    return isinstance(exc, rx.ResponseError) and ("NOGROUP" in str(exc) or "UNBLOCKED" in str(exc))
 
 
 def is_too_long(exc: BaseException | None) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 
 from interlink.ports.broker import OutgoingMessage, Subscription
 
-__all__ = ["CLEANUP", "FETCH", "PUBLISH", "RETRY", "SCRIPTS", "SUBSCRIBE", "TRIM", "Fetched", "Keys"]
+__all__ = ["CLEANUP", "FETCH", "FILTER", "PUBLISH", "RETRY", "SCRIPTS", "SUBSCRIBE", "TRIM", "Fetched", "Keys", "New"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,38 @@ class Fetched:
             for i in range(0, len(flat), 6)
         )  # fmt: skip
         return cls(status, due_ms / 1000 if due_ms >= 0 else -1.0, tuple(cursors), entries, tuple(last))
+
+
+@dataclass(frozen=True)
+class New:
+    """Entries that a blocking ``XREADGROUP`` handed to this consumer (attempt 1), checked as :data:`FETCH`
+    checks them: ``entries`` as in :class:`Fetched`; ``unsure``, the positions in ``entries`` of those whose
+    type was not known to be wanted, for :data:`FILTER` to decide."""
+
+    entries: tuple[tuple[int, bytes, str, bytes, int, str], ...]
+    unsure: tuple[int, ...]
+    types: tuple[bytes, ...]  # the type of each unsure entry
+
+    @classmethod
+    def parse(cls, reply: list[Any] | None, index: dict[str, int], wanted: frozenset[bytes]) -> New:
+        """Decode redis-py's reply (``[[stream, [(entry id, fields), ...]], ...]``)."""
+        entries: list[tuple[int, bytes, str, bytes, int, str]] = []
+        unsure: list[int] = []
+        types: list[bytes] = []
+        for stream, items in reply or ():
+            key = stream.decode() if isinstance(stream, bytes) else str(stream)
+            for entry, fields in items:
+                message_id, kind, body = fields.get(b"message_id"), fields.get(b"type"), fields.get(b"body")
+                if message_id is None or kind is None or body is None:
+                    flat = [part for pair in fields.items() for part in pair]
+                    reason = f"Redis entry {entry.decode()} on {key} lacks message_id, type or body"
+                    entries.append((index[key], entry, "", _raw(flat), 1, reason))
+                    continue
+                if kind not in wanted:
+                    unsure.append(len(entries))
+                    types.append(kind)
+                entries.append((index[key], entry, message_id.decode(), body, 1, ""))
+        return cls(tuple(entries), tuple(unsure), tuple(types))
 
 
 def _raw(body: bytes | list[bytes]) -> bytes:
@@ -243,6 +275,21 @@ return redis.error_reply(message)
 """
 )
 
+# KEYS: types, then the stream of each entry. ARGV: group, then per entry its type and id. Acks each entry
+# of a type the subscription does not take (as FETCH does); returns 1 per entry to hand out, 0 per acked one.
+FILTER = """
+local out = {}
+for i = 2, #KEYS do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[2 * i - 2]) == 1 then
+    out[i - 1] = 1
+  else
+    redis.call('XACK', KEYS[i], ARGV[1], ARGV[2 * i - 1])
+    out[i - 1] = 0
+  end
+end
+return out
+"""
+
 # KEYS: stream, delayed. ARGV: group, entry id, attempt, delay (ms). Only the current delivery may move
 # the entry: a stale one (acked, or claimed again since, so its count moved on) changes nothing.
 RETRY = (
@@ -305,4 +352,7 @@ end
 return 1
 """
 
-SCRIPTS = {"PUBLISH": PUBLISH, "SUBSCRIBE": SUBSCRIBE, "FETCH": FETCH, "RETRY": RETRY, "TRIM": TRIM, "CLEANUP": CLEANUP}
+SCRIPTS = {
+    "PUBLISH": PUBLISH, "SUBSCRIBE": SUBSCRIBE, "FETCH": FETCH, "FILTER": FILTER, "RETRY": RETRY, "TRIM": TRIM,
+    "CLEANUP": CLEANUP,
+}  # fmt: skip

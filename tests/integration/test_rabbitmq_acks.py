@@ -65,7 +65,8 @@ async def test_a_message_left_out_of_a_batch_ack_comes_back_alone(
         failed = got[2]
         await broker.ack(got[:2] + got[3:])
         session = broker._session
-        assert session is not None and session.floor == 2  # one multiple ack up to the second, then one by one
+        assert session is not None
+        assert session.floor == 2
         assert await _ready(observer, broker.settings.queue(sub)) == 0
     # Closed with the third unacked: the broker requeues it, and nothing else.
     assert await _requeued(observer, broker.settings.queue(sub)) == 1
@@ -88,10 +89,12 @@ async def test_a_batch_ack_passes_over_a_retried_message(
         await broker.retry(retried, 0)
         await broker.ack(got[:2] + got[3:])
         session = broker._session
-        assert session is not None and (session.floor, session.settled) == (6, set())
+        assert session is not None
+        assert (session.floor, session.settled) == (6, set())
     assert await _requeued(observer, broker.settings.queue(sub)) == 1
     async with RabbitMqBroker(url) as again:
         (copy,) = await again.fetch(sub, 6, wait=5)
         # Attempt 3 when the copy had reached the first consumer's buffer before it closed.
-        assert copy.message_id == retried.message_id and copy.attempt >= 2
+        assert copy.message_id == retried.message_id
+        assert copy.attempt >= 2
         await again.ack([copy])

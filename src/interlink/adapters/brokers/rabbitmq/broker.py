@@ -233,9 +233,7 @@ class RabbitMqBroker(Broker):
         async with self._request():
             exchanges = {c: await self._exchange(session, c) for c in dict.fromkeys(m.channel for m in messages)}
         async with self._request(self.settings.publish_timeout):
-            confirms = await session.publish(
-                [(exchanges[m.channel], m.type, m.body, _properties(m.message_id, m.type)) for m in messages]
-            )
+            confirms = await session.publish([(exchanges[m.channel], m.type, m.body, m.message_id) for m in messages])
             results = await asyncio.gather(*confirms, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException) and (refused := refusal(result, messages)) is not None:

@@ -6,12 +6,14 @@ durable quorum queue per subscription, bound once per (channel, type), with a de
 queues shared by all subscriptions, one per delay bucket, whose message TTL dead-letters a retried copy
 through the default exchange back to its subscription's queue.
 
-A batch is published whole, then all its publisher confirms are awaited. Fetching is pull-shaped over
-``basic.consume``: each subscription's consumer pushes up to ``prefetch`` deliveries into a local buffer
-that ``fetch`` drains. RabbitMQ redelivers unacked messages only when their channel closes, so the visibility
-timeout is kept here: a delivery not acked in time is rejected back to its queue, and a late ack of it is
-dropped (an unknown delivery tag would make the broker close the channel). The attempt is 1 + the queue's
-``x-delivery-count`` + the deliveries before a retried copy, carried in the copy's header.
+A batch is published whole, in one write, then all its publisher confirms are awaited. Fetching is
+pull-shaped over ``basic.consume``: each subscription's consumer pushes up to ``prefetch`` deliveries into a
+local buffer that ``fetch`` drains. A batch is acked with one multiple ack as far as every earlier delivery
+of the channel is settled (``_Session.ack``), the rest one by one. RabbitMQ redelivers unacked messages only
+when their channel closes, so the visibility timeout is kept here: a delivery not acked in time is rejected
+back to its queue, and a late ack of it is dropped (an unknown delivery tag would make the broker close the
+channel). The attempt is 1 + the queue's ``x-delivery-count`` + the deliveries before a retried copy,
+carried in the copy's header.
 
 A lost connection is reopened by the next call; deliveries of the old channel are forgotten, never acked on
 the new one: RabbitMQ delivers them again.

@@ -6,12 +6,14 @@ durable quorum queue per subscription, bound once per (channel, type), with a de
 queues shared by all subscriptions, one per delay bucket, whose message TTL dead-letters a retried copy
 through the default exchange back to its subscription's queue.
 
-A batch is published whole, then all its publisher confirms are awaited. Fetching is pull-shaped over
-``basic.consume``: each subscription's consumer pushes up to ``prefetch`` deliveries into a local buffer
-that ``fetch`` drains. RabbitMQ redelivers unacked messages only when their channel closes, so the visibility
-timeout is kept here: a delivery not acked in time is rejected back to its queue, and a late ack of it is
-dropped (an unknown delivery tag would make the broker close the channel). The attempt is 1 + the queue's
-``x-delivery-count`` + the deliveries before a retried copy, carried in the copy's header.
+A batch is published whole, in one write, then all its publisher confirms are awaited. Fetching is
+pull-shaped over ``basic.consume``: each subscription's consumer pushes up to ``prefetch`` deliveries into a
+local buffer that ``fetch`` drains. A batch is acked with one multiple ack as far as every earlier delivery
+of the channel is settled (``_Session.ack``), the rest one by one. RabbitMQ redelivers unacked messages only
+when their channel closes, so the visibility timeout is kept here: a delivery not acked in time is rejected
+back to its queue, and a late ack of it is dropped (an unknown delivery tag would make the broker close the
+channel). The attempt is 1 + the queue's ``x-delivery-count`` + the deliveries before a retried copy,
+carried in the copy's header.
 
 A lost connection is reopened by the next call; deliveries of the old channel are forgotten, never acked on
 the new one: RabbitMQ delivers them again.
@@ -224,8 +226,8 @@ class RabbitMqBroker(Broker):
 
     @staticmethod
     def _send(raw: aiormq.Channel, exchange: str, key: str, body: bytes, props: Basic.Properties) -> Awaitable[Any]:
-        # wait=False: aio-pika's publish holds the channel lock until each frame reached the socket, which
-        # serialises a batch; what we wait for is the confirm.
+        # wait=False: aio-pika's publish holds the channel lock until each frame reached the socket; what
+        # we wait for is the confirm.
         return raw.basic_publish(body, exchange=exchange, routing_key=key, properties=props, wait=False)
 
     async def _publish(self, messages: Sequence[OutgoingMessage]) -> None:
@@ -233,11 +235,8 @@ class RabbitMqBroker(Broker):
         async with self._request():
             exchanges = {c: await self._exchange(session, c) for c in dict.fromkeys(m.channel for m in messages)}
         async with self._request(self.settings.publish_timeout):
-            sends = [
-                self._send(session.raw, exchanges[m.channel], m.type, m.body, _properties(m.message_id, m.type))
-                for m in messages
-            ]
-            results = await asyncio.gather(*sends, return_exceptions=True)
+            confirms = await session.publish([(exchanges[m.channel], m.type, m.body, m.message_id) for m in messages])
+            results = await asyncio.gather(*confirms, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException) and (refused := refusal(result, messages)) is not None:
                     # The server closed the channel over one message: its limit is lower than configured.
@@ -342,11 +341,10 @@ class RabbitMqBroker(Broker):
         return session, handle
 
     async def _ack(self, deliveries: Sequence[Delivery]) -> None:
-        async with self._request():
-            for delivery in deliveries:
-                if claimed := self._claim(delivery):
-                    session, handle = claimed
-                    await session.raw.basic_ack(handle.tag, wait=False)
+        claimed = [c for d in deliveries if (c := self._claim(d))]
+        if claimed:  # all on the current session, claimed in this same step
+            async with self._request():
+                await claimed[0][0].ack([handle.tag for _, handle in claimed])
 
     async def _retry(self, delivery: Delivery, delay: float) -> None:
         claimed = self._claim(delivery)  # claimed first, so the visibility timeout cannot requeue it too
@@ -360,10 +358,20 @@ class RabbitMqBroker(Broker):
                 exchange = "" if delay <= 0 else await self._retry_exchange(session, retry_bucket(delay))
                 await self._send(session.raw, exchange, handle.feed.queue, delivery.body, copy)
                 await session.raw.basic_ack(handle.tag, wait=False)  # only once the copy is confirmed
+                session.settle(handle.tag)
         except BaseException:
             # The copy may be lost: the original must come back.
-            await _quietly(session.raw.basic_reject(handle.tag, requeue=True, wait=False), 1.0)
+            await self._requeue(session, handle)
             raise
+
+    async def _requeue(self, session: _Session, handle: _Handle) -> None:
+        """Reject a delivery back to its queue. reject, not nack: RabbitMQ 4.3+ raises x-delivery-count for
+        a reject only. If it fails, the channel is gone, which requeues the message anyway; until it is
+        known to be sent, its tag is not settled, so no multiple ack can cover it."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await session.raw.basic_reject(handle.tag, requeue=True, wait=False)
+                session.settle(handle.tag)
 
     async def _reject_expired(self) -> None:
         """Hand deliveries not acked within the visibility timeout back to their queue."""
@@ -380,6 +388,4 @@ class RabbitMqBroker(Broker):
             session = self._session
             if session is not None and session.generation == handle.generation and session.alive:
                 log.info("visibility timeout: %s goes back to %s", handle.properties.message_id, handle.feed.queue)
-                # reject, not nack: RabbitMQ 4.3+ raises x-delivery-count for a reject only. If it fails,
-                # the channel is gone, which requeues the message anyway.
-                await _quietly(session.raw.basic_reject(handle.tag, requeue=True, wait=False), 1.0)
+                await self._requeue(session, handle)

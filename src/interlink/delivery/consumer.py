@@ -116,6 +116,8 @@ class Consumer:
         self._fetch_wait = fetch_wait
         self._external = external
         self._stopping = False
+        self._running = False
+        self._ahead: asyncio.Task[list[Delivery]] | None = None
         self._holding = Holding(store, subscription.name, clock, enabled=domain.ordered_dead_letters)
         self.ledger = FailureLedger()
         self._spans = messaging.ConsumerSpans(subscription.name, subscription.channels, broker, dispatcher.types())
@@ -127,22 +129,18 @@ class Consumer:
     async def run(self) -> None:
         """Fetch and process batches until :meth:`stop`.
 
-        The next batch is fetched while the one in hand is handled and committed (one batch ahead at most):
-        it is only looked up in the inbox and handled once the one before it committed. The acks of a
-        committed batch travel meanwhile too (one ack batch in flight at most): they only have to follow
-        the commit. A batch fetched ahead when :meth:`stop` comes is handled before this returns, so nothing
-        this consumer took is left waiting for its visibility timeout.
+        The next batch is fetched while the one in hand commits (asked for once its handlers ran, so what
+        arrived meanwhile comes as one batch), then looked up in the inbox and handled once that commit is
+        done; the acks travel meanwhile (one batch of them in flight at most). A batch fetched ahead when
+        :meth:`stop` comes is handled before this returns: nothing taken waits for a visibility timeout.
         """
-        self._stopping = False
+        self._stopping, self._running = False, True
         acking: asyncio.Task[None] | None = None
-        ahead: asyncio.Task[list[Delivery]] | None = None
         try:
-            while ahead is not None or not self._stopping:
+            while self._ahead is not None or not self._stopping:
                 try:
-                    fetching, ahead = ahead or asyncio.create_task(self._receive()), None
+                    fetching, self._ahead = self._ahead or asyncio.create_task(self._receive()), None
                     deliveries = await fetching
-                    if not self._stopping:
-                        ahead = asyncio.create_task(self._receive())
                     if deliveries:
                         acks, retries = await self._handle(deliveries)
                         if acking is not None:
@@ -154,13 +152,20 @@ class Consumer:
                     log.warning("consumer %s: %s", self.subscription.name, exc)
                     await asyncio.sleep(1.0)
         finally:
-            if ahead is not None:  # only when something unexpected ends the loop: what it fetches comes back
-                ahead.cancel()
+            self._running = False
+            if self._ahead is not None:  # only when something unexpected ends the loop: what it took comes back
+                self._ahead.cancel()
+                self._ahead = None
         if acking is not None:
             try:
                 await acking
             except AdapterError as exc:
                 log.warning("consumer %s: last acks failed (%s); those messages come back", self.subscription.name, exc)
+
+    def _read_ahead(self) -> None:
+        """Ask for the next batch while this one commits (in :meth:`run`, not once stopping)."""
+        if self._running and not self._stopping and self._ahead is None:
+            self._ahead = asyncio.create_task(self._receive())
 
     async def _receive(self) -> list[Delivery]:
         started = messaging.receive_started()
@@ -309,6 +314,7 @@ class Consumer:
 
     async def _commit(self, work: list[_Work], acks: list[Delivery], retries: list[Retry]) -> None:
         crash_point("consumer.before_commit")
+        self._read_ahead()
         results = await self._committer.commit_many([w.change for w in work])
         crash_point("consumer.after_commit")
         parked = self._settle(work, results, acks, retries)

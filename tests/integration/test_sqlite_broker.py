@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from interlink.adapters.brokers.sqlite import SCHEMA_VERSION, SqliteBroker
+from interlink.adapters.brokers.sqlite.broker import THREAD_NAME
 from interlink.adapters.brokers.sqlite.errors import translate
-from interlink.adapters.brokers.sqlite.link import THREAD_NAME
 from interlink.exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from interlink.ports.broker import Broker, OutgoingMessage, Subscription
 from interlink.testing.contracts import BrokerContract

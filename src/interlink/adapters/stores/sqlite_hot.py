@@ -16,18 +16,16 @@ are rare and not all one shape; they still go through SQLAlchemy (see :func:`hot
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import itertools
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interlink.adapters.sqlite_link import SqliteLink, insert, placeholders, runs
 from interlink.adapters.stores import schema
 from interlink.adapters.stores.sql_rows import duplicate_marks, existing, file_lost, stale
+from interlink.exceptions import StoreUnavailable
 from interlink.ports.store import AggregateWrite, ChangeSet, FileProgress, merge_writes
 
 __all__ = ["SqliteWriter", "hot"]
@@ -46,8 +44,6 @@ _UPDATE = (
 _DELETE = f"DELETE FROM {schema.aggregates.name} WHERE kind = ? AND id = ? AND version = ?"
 _MARK = f"INSERT INTO {schema.inbox.name} (subscription, message_id, processed_at)"
 _OUTBOX = f"INSERT INTO {schema.outbox.name} (message_id, channel, type, ordering_key, body, created_at)"
-#: Rows per INSERT statement at most (fewer if the library allows fewer parameters per statement).
-_ROWS_PER_INSERT = 256
 _PROGRESS = (
     f"UPDATE {schema.files.name} SET checkpoint = ?, accepted = ?, rejected = ?, rejects_bytes = ?, "
     "lease_until = ?, state = ?, report = ? WHERE file_id = ? AND owner = ? AND checkpoint = ? AND state = 'processing'"
@@ -67,48 +63,19 @@ class SqliteWriter:
     """One ``sqlite3`` connection on a thread of its own, committing whole groups in one call each."""
 
     def __init__(self, path: Path, pragmas: Sequence[str]) -> None:
+        self._link = SqliteLink(str(path), pragmas, thread_name="interlink-sqlite-writer", closed=self._closed)
         self._path = path
-        self._pragmas = tuple(pragmas)
-        self._thread: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
-        self._parameters = 999  # SQLite's least limit of parameters per statement, until the library says
+
+    def _closed(self) -> StoreUnavailable:
+        return StoreUnavailable(f"the SQLite store's writer for {self._path} is closed")
 
     async def open(self) -> None:
         """Open the connection on the writer's thread (every later call runs on that same thread)."""
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interlink-sqlite-writer")
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._open)
-        except BaseException:
-            self._thread.shutdown(wait=True)
-            self._thread = None
-            raise
-
-    def _open(self) -> None:
-        # Transaction control stays ours (isolation_level=None): BEGIN IMMEDIATE is sent explicitly.
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        try:
-            for pragma in self._pragmas:
-                db.execute(pragma)
-        except BaseException:
-            db.close()
-            raise
-        self._db = db
-        self._parameters = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        await self._link.open()
 
     async def close(self) -> None:
         """Close the connection and stop the thread."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        try:
-            await asyncio.get_running_loop().run_in_executor(thread, self._close)
-        finally:
-            thread.shutdown(wait=True)
-
-    def _close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            db.close()
+        await self._link.close()
 
     async def commit(self, changes: Sequence[ChangeSet], now: float) -> None:
         """Apply a group in one transaction; the caller holds the store's write lock.
@@ -117,7 +84,6 @@ class SqliteWriter:
         DuplicateMessage (an inbox mark that exists), or the driver's ``sqlite3.Error`` for the store to
         translate.
         """
-        assert self._thread is not None
         writes = merge_writes(changes)
         creates = [w for w in writes if w.expected_version == 0 and w.data is not None]
         updates = [w for w in writes if w.expected_version > 0 and w.data is not None]
@@ -132,60 +98,41 @@ class SqliteWriter:
             progress=[_progress_row(c.file_progress) for c in changes if c.file_progress is not None],
         )
         try:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._apply, rows)
+            await self._link.run(_apply, rows)
         except _Refused as exc:
             raise _refusal(exc, creates, updates, deletes, changes, len(rows.marks)) from None
 
-    def _apply(self, rows: _Rows) -> None:
-        db = self._db
-        assert db is not None
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if rows.creates:
-                try:
-                    self._insert(_CREATE, rows.creates)
-                except sqlite3.IntegrityError:
-                    raise _Refused("create") from None
-            # The sqlite3 module sums rowcount over executemany: each row must have matched its version.
-            if rows.updates and db.executemany(_UPDATE, rows.updates).rowcount != len(rows.updates):
-                raise _Refused("update")
-            if rows.deletes and db.executemany(_DELETE, rows.deletes).rowcount != len(rows.deletes):
-                raise _Refused("delete")
-            for index, progress in enumerate(rows.progress):
-                if db.execute(_PROGRESS, progress).rowcount != 1:
-                    raise _Refused("progress", index)
-            if rows.marks:
-                try:
-                    self._insert(_MARK, rows.marks)
-                except sqlite3.IntegrityError:
-                    raise _Refused("mark") from None
-            if rows.outbox:
-                self._insert(_OUTBOX, rows.outbox)  # seq drawn in row order (VALUES' order): the relay's order
-            if rows.sent:
-                db.executemany(f"DELETE FROM {schema.outbox.name} WHERE seq = ?", rows.sent)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
-    def _insert(self, head: str, rows: list[tuple[Any, ...]]) -> None:
-        """INSERT ``rows`` many per statement: ``executemany`` steps once per row, and each step releases the GIL
-        and takes it back, which waits for the loop's thread when it is busy (staging the next batch)."""
-        db = self._db
-        assert db is not None
-        width = len(rows[0])
-        per = max(1, min(_ROWS_PER_INSERT, self._parameters // width))
-        for start in range(0, len(rows), per):
-            part = rows[start : start + per]
-            db.execute(_values(head, len(part), width), list(itertools.chain.from_iterable(part)))
-
-
-@functools.cache
-def _values(head: str, rows: int, width: int) -> str:
-    """``head`` with a VALUES clause of ``rows`` rows of ``width`` parameters."""
-    row = "(" + ", ".join("?" * width) + ")"
-    return f"{head} VALUES {', '.join([row] * rows)}"
+def _apply(db: sqlite3.Connection, rows: _Rows) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if rows.creates:
+            try:
+                insert(db, _CREATE, rows.creates)
+            except sqlite3.IntegrityError:
+                raise _Refused("create") from None
+        # The sqlite3 module sums rowcount over executemany: each row must have matched its version.
+        if rows.updates and db.executemany(_UPDATE, rows.updates).rowcount != len(rows.updates):
+            raise _Refused("update")
+        if rows.deletes and db.executemany(_DELETE, rows.deletes).rowcount != len(rows.deletes):
+            raise _Refused("delete")
+        for index, progress in enumerate(rows.progress):
+            if db.execute(_PROGRESS, progress).rowcount != 1:
+                raise _Refused("progress", index)
+        if rows.marks:
+            try:
+                insert(db, _MARK, rows.marks)
+            except sqlite3.IntegrityError:
+                raise _Refused("mark") from None
+        if rows.outbox:
+            insert(db, _OUTBOX, rows.outbox)  # seq drawn in row order (VALUES' order): the relay's order
+        for run in runs(db, rows.sent, 1):
+            db.execute(f"DELETE FROM {schema.outbox.name} WHERE seq IN {placeholders(len(run))}", [r[0] for r in run])
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 @dataclass(slots=True)

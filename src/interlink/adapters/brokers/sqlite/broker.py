@@ -1,8 +1,8 @@
 """The embedded broker: one SQLite file, shared safely by the processes of one machine.
 
-What the tables hold and how each operation writes them: :mod:`.sql`; the connection's thread:
-:mod:`.link`. Waiting fetches wake at once on a publish from this process and poll the file every
-``poll_interval`` seconds for the other processes.
+What the tables hold and how each operation writes them: :mod:`.sql`, each operation one call on the
+thread of a :class:`~interlink.adapters.sqlite_link.SqliteLink`. Waiting fetches wake at once on a publish
+from this process and poll the file every ``poll_interval`` seconds for the other processes.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from urllib.parse import parse_qsl, urlsplit
 from interlink.adapters.brokers.sqlite import sql
 from interlink.adapters.brokers.sqlite.config import DEFAULTS, seconds, size
 from interlink.adapters.brokers.sqlite.errors import translating
-from interlink.adapters.brokers.sqlite.link import Link
+from interlink.adapters.sqlite_link import SqliteLink
 from interlink.exceptions import BrokerError, ConfigurationError
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 
-__all__ = ["SqliteBroker"]
+__all__ = ["THREAD_NAME", "SqliteBroker"]
+
+#: The prefix of the name of the broker connection's thread.
+THREAD_NAME = "interlink-sqlite-broker"
 
 T = TypeVar("T")
 
@@ -97,7 +100,7 @@ class SqliteBroker(Broker):
         self.dedupe_window = seconds("dedupe_window", dedupe_window, options, url)
         self.redelivery_window = self.dedupe_window  # a message is kept that long after its last ack
         self.max_message_size = size(max_message_size, options, url)
-        self._link: Link | None = None
+        self._link: SqliteLink | None = None
         self._signal = _Signal()
         self._known: set[str] = set()
         self._purged_at = 0.0
@@ -106,7 +109,9 @@ class SqliteBroker(Broker):
         with translating(self.path):
             key = await asyncio.to_thread(self._prepare_directory)
             self._signal = _SIGNALS.setdefault(key, _Signal())
-            link = Link(self.path, _PRAGMAS)
+            link = SqliteLink(
+                self.path, _PRAGMAS, thread_name=THREAD_NAME, closed=self._closed_error, factory=sql.Connection
+            )
             await link.open()
             try:
                 version = await link.run(sql.migrate)
@@ -204,9 +209,12 @@ class SqliteBroker(Broker):
             raise BrokerError(f"unknown subscription {subscription!r}: subscribe() before fetching from it")
         self._known.add(subscription)
 
+    def _closed_error(self) -> BrokerError:
+        return BrokerError(f"SQLite broker at {self.path} is closed")
+
     async def _run(self, operation: Callable[..., T], *args: object) -> T:
         link = self._link
         if link is None:
-            raise BrokerError(f"SQLite broker at {self.path} is closed")
+            raise self._closed_error()
         with translating(self.path):
             return await link.run(operation, *args)

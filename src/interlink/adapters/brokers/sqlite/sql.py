@@ -24,7 +24,9 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
+
+from interlink.adapters.sqlite_link import insert, placeholders, runs
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -53,7 +55,7 @@ _SCHEMA = (
         PRIMARY KEY (subscription, seq)) WITHOUT ROWID""",
 )
 _TABLES = ("broker_deliveries", "broker_subscriptions", "broker_messages", "broker_schema")
-_INSERT = "INSERT OR IGNORE INTO broker_messages (message_id, channel, type, ordering_key, body, published_at) VALUES "
+_INSERT = "INSERT OR IGNORE INTO broker_messages (message_id, channel, type, ordering_key, body, published_at)"
 # Fan-out happens in SQL so a batch costs one statement whatever the number of subscriptions.
 _FAN_OUT = """
     INSERT INTO broker_deliveries (subscription, seq, attempt, visible_at)
@@ -66,9 +68,7 @@ VISIBLE = """
     WHERE d.subscription = ? AND d.visible_at <= ? ORDER BY d.seq LIMIT ?"""
 _CLAIM = "UPDATE broker_deliveries SET attempt = attempt + 1, visible_at = ? WHERE subscription = ? AND seq IN "
 _ACK = "DELETE FROM broker_deliveries WHERE subscription = ? AND seq IN "
-#: Rows (or keys) per statement at most: one statement for a batch, not a step per row. Each step of the
-#: driver lets go of the GIL and must take it back from the event loop's thread, which waits for the loop.
-_ROWS = 256
+# A batch is one statement per table (adapters/sqlite_link.py says why).
 # The attempt guard makes a stale delivery (redelivered to someone else since) a no-op.
 _RETRY = "UPDATE broker_deliveries SET visible_at = ? WHERE subscription = ? AND seq = ? AND attempt = ?"
 # Scans from the oldest message and stops at the first young one, so it costs what it deletes.
@@ -79,26 +79,12 @@ _PURGE = """
     AND seq NOT IN (SELECT seq FROM broker_deliveries)"""
 
 Row = tuple[Any, ...]
-T = TypeVar("T")
 
 
 class Connection(sqlite3.Connection):
     """A ``sqlite3`` connection that remembers its ``synchronous`` setting, so a change costs one pragma."""
 
     synchronous = "FULL"
-
-
-def _chunks(db: Connection, items: Sequence[T], width: int) -> Iterator[Sequence[T]]:
-    """``items`` in runs short enough for one statement (``width`` parameters each, and the library's limit)."""
-    size = max(1, min(_ROWS, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
-    for at in range(0, len(items), size):
-        yield items[at : at + size]
-
-
-def _marks(count: int, width: int) -> str:
-    """``(?, ?), (?, ?)``: ``count`` groups of ``width`` parameters."""
-    group = "(" + ", ".join("?" * width) + ")"
-    return ", ".join([group] * count)
 
 
 @contextlib.contextmanager
@@ -146,8 +132,7 @@ def publish(db: Connection, rows: Sequence[Row], now: float, purge_before: float
         if purge_before is not None:
             db.execute(_PURGE, (purge_before,))
         ((before,),) = db.execute("SELECT coalesce(max(seq), 0) FROM broker_messages").fetchall()
-        for run in _chunks(db, rows, 6):  # seq drawn in the order of VALUES: the publish order
-            db.execute(_INSERT + _marks(len(run), 6), [value for row in run for value in row])
+        insert(db, _INSERT, rows)  # seq drawn in the order of VALUES: the publish order
         db.execute(_FAN_OUT, (now, before))
 
 
@@ -169,8 +154,8 @@ def claim(db: Connection, subscription: str, now: float, limit: int, until: floa
     """Up to ``limit`` visible deliveries, made invisible until ``until``: (seq, attempt, message id, body)."""
     with _transaction(db, durable=False):
         rows = db.execute(VISIBLE, (subscription, now, limit)).fetchall()
-        for run in _chunks(db, rows, 1):  # each row's attempt is the one VISIBLE read, plus one
-            db.execute(_CLAIM + "(" + ", ".join("?" * len(run)) + ")", (until, subscription, *(r[0] for r in run)))
+        for run in runs(db, rows, 1):  # each row's attempt is the one VISIBLE read, plus one
+            db.execute(_CLAIM + placeholders(len(run)), (until, subscription, *(r[0] for r in run)))
     return rows
 
 
@@ -181,8 +166,8 @@ def ack(db: Connection, keys: Sequence[tuple[str, Any]]) -> None:
         by_subscription.setdefault(subscription, []).append(seq)
     with _transaction(db, durable=False):
         for subscription, seqs in by_subscription.items():
-            for run in _chunks(db, seqs, 1):
-                db.execute(_ACK + "(" + ", ".join("?" * len(run)) + ")", (subscription, *run))
+            for run in runs(db, seqs, 1):
+                db.execute(_ACK + placeholders(len(run)), (subscription, *run))
 
 
 def retry(db: Connection, visible_at: float, subscription: str, seq: Any, attempt: int) -> None:

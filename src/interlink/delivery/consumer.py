@@ -30,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from interlink.core.clock import Clock
 from interlink.core.domain import Domain
 from interlink.core.external import ExternalServices
 from interlink.delivery.committer import Committer
 from interlink.delivery.consumer_stats import ConsumerStats
+from interlink.delivery.consumer_work import Retry, Work
 from interlink.delivery.crashpoints import crash_point
 from interlink.delivery.dispatch import Dispatcher
 from interlink.delivery.failures import dead_letter, letter_error
@@ -61,22 +61,6 @@ from interlink.ports.store import ChangeSet, InboxMark, Store
 __all__ = ["Consumer", "ConsumerStats"]
 
 log = logging.getLogger("interlink.consumer")
-
-
-@dataclass
-class _Work:
-    delivery: Delivery
-    change: ChangeSet
-    error: Exception | None = None  # set when the change is a dead letter
-    committed: bool = False  # its change set committed (or was found committed already)
-    policy: RetryPolicy | None = None
-    message_type: str = "?"
-    held: bool = False  # parked behind an earlier letter of its aggregate, never handled
-    ordering_key: str | None = None  # its aggregate, when the subscription keeps order
-
-
-#: A delivery to hand back, why, and after how many seconds.
-Retry = tuple[Delivery, Exception, float]
 
 
 class Consumer:
@@ -186,7 +170,7 @@ class Consumer:
         self.stats.batches += 1
         metrics.consumed(self._broker.scheme, self.subscription.name, len(deliveries))
         decoded: list[tuple[Delivery, Envelope]] = []
-        work: list[_Work] = []
+        work: list[Work] = []
         for d in deliveries:
             try:
                 if d.defect is not None:  # the broker could not read it as a message of its own
@@ -207,8 +191,8 @@ class Consumer:
                 retries.append((item.delivery, exc, self.policy.delay(1)))
             return acks, retries
         overlay = Overlay()
-        in_batch: dict[str, _Work] = {}
-        copies: list[tuple[Delivery, _Work]] = []
+        in_batch: dict[str, Work] = {}
+        copies: list[tuple[Delivery, Work]] = []
         held = await self._held_keys(decoded, seen, retries, work)
         if held is None:
             return acks, retries
@@ -227,7 +211,7 @@ class Consumer:
             key = self._holding.key(envelope)
             if key is not None and key in held:
                 letter = ChangeSet(dead_letters=[self._holding.letter(d, envelope, key)])
-                in_batch[envelope.id] = item = _Work(d, letter, message_type=envelope.type, held=True)
+                in_batch[envelope.id] = item = Work(d, letter, message_type=envelope.type, held=True)
                 work.append(item)
                 continue
             policy = self.policy_for(envelope.type)
@@ -262,7 +246,7 @@ class Consumer:
             change = uow.changes()
             change.inbox.append(InboxMark(self.subscription.name, envelope.id))
             overlay.absorb(change)
-            in_batch[envelope.id] = item = _Work(d, change, policy=policy, message_type=envelope.type, ordering_key=key)
+            in_batch[envelope.id] = item = Work(d, change, policy=policy, message_type=envelope.type, ordering_key=key)
             work.append(item)
         await self._commit(work, acks, retries)
         for copy, first in copies:
@@ -281,7 +265,7 @@ class Consumer:
         error: Exception,
         policy: RetryPolicy,
         retries: list[Retry],
-        work: list[_Work],
+        work: list[Work],
         ordering_key: str | None = None,
     ) -> bool:
         """Hand a failure back or park it, as its verdict says; True when it is parked."""
@@ -293,7 +277,7 @@ class Consumer:
         return verdict.park
 
     async def _held_keys(
-        self, decoded: list[tuple[Delivery, Envelope]], seen: set[str], retries: list[Retry], work: list[_Work]
+        self, decoded: list[tuple[Delivery, Envelope]], seen: set[str], retries: list[Retry], work: list[Work]
     ) -> set[str] | None:
         """The aggregates of this batch with a letter parked; None when the store cannot tell: the batch then
         comes back whole, as if ``seen`` had failed."""
@@ -312,7 +296,7 @@ class Consumer:
         self.stats.failures[verdict.error_class] = self.stats.failures.get(verdict.error_class, 0) + 1
         return verdict
 
-    async def _commit(self, work: list[_Work], acks: list[Delivery], retries: list[Retry]) -> None:
+    async def _commit(self, work: list[Work], acks: list[Delivery], retries: list[Retry]) -> None:
         crash_point("consumer.before_commit")
         self._read_ahead()
         results = await self._committer.commit_many([w.change for w in work])
@@ -323,10 +307,10 @@ class Consumer:
             self._settle(parked, await self._committer.commit_many([w.change for w in parked]), acks, retries)
 
     def _settle(
-        self, work: list[_Work], results: list[Exception | None], acks: list[Delivery], retries: list[Retry]
-    ) -> list[_Work]:
+        self, work: list[Work], results: list[Exception | None], acks: list[Delivery], retries: list[Retry]
+    ) -> list[Work]:
         """Sort the outcome of a commit into acks and retries; returns the dead letters still to commit."""
-        parked: list[_Work] = []
+        parked: list[Work] = []
         for item, error in zip(work, results, strict=True):
             if error is None or isinstance(error, DuplicateMessage):
                 item.committed = True
@@ -391,11 +375,11 @@ class Consumer:
         error: Exception,
         verdict: Verdict,
         ordering_key: str | None = None,
-    ) -> _Work:
+    ) -> Work:
         letter = dead_letter(
             self.subscription.name, delivery, message_type, error, verdict, self._clock.now(), ordering_key
         )
-        return _Work(delivery, ChangeSet(dead_letters=[letter]), error, message_type=message_type)
+        return Work(delivery, ChangeSet(dead_letters=[letter]), error, message_type=message_type)
 
     def _count_error(self, error: Exception) -> None:
         name = type(error).__name__

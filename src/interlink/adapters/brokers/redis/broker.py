@@ -43,27 +43,10 @@ __all__ = ["RedisBroker"]
 
 log = logging.getLogger("interlink.broker.redis")
 
-_PUBLISH_CHUNK = 500  # messages per script call, so one huge batch never stalls the server for long
-# Bytes of bodies per script call, well under the server's client-query-buffer-limit (1 GB by default).
-_PUBLISH_BYTES = 64 * 1024 * 1024
 _REFRESH = 1.0  # seconds a subscription's channel list is trusted before it is read again
 _BLOCK_MAX = 5.0  # longest single blocking read, well under the client's socket timeout
 _FORGET_CONSUMER_MS = 3_600_000  # a consumer holding nothing, idle this long, is removed from its group
 _warned: set[str] = set()  # servers already reported as not persisting to disk
-
-
-def _chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessage]]:
-    """The batch cut into script calls of at most _PUBLISH_CHUNK messages and about _PUBLISH_BYTES."""
-    chunks: list[Sequence[OutgoingMessage]] = []
-    first, size = 0, 0
-    for i, message in enumerate(messages):
-        if i > first and (i - first == _PUBLISH_CHUNK or size + len(message.body) > _PUBLISH_BYTES):
-            chunks.append(messages[first:i])
-            first, size = i, 0
-        size += len(message.body)
-    if first < len(messages):
-        chunks.append(messages[first:])
-    return chunks
 
 
 class RedisBroker(Broker):
@@ -193,7 +176,7 @@ class RedisBroker(Broker):
 
     async def _publish(self, messages: Sequence[OutgoingMessage]) -> None:
         window = max(1, int(self.dedupe_window * 1000))
-        for chunk in _chunks(messages):
+        for chunk in scripts.publish_chunks(messages):
             try:
                 await self._run("PUBLISH", *self.keys.publish(chunk, window))
             except BrokerError as exc:

@@ -28,7 +28,20 @@ from typing import Any
 
 from interlink.ports.broker import OutgoingMessage, Subscription
 
-__all__ = ["CLEANUP", "FETCH", "FILTER", "PUBLISH", "RETRY", "SCRIPTS", "SUBSCRIBE", "TRIM", "Fetched", "Keys", "New"]
+__all__ = [
+    "CLEANUP",
+    "FETCH",
+    "FILTER",
+    "PUBLISH",
+    "RETRY",
+    "SCRIPTS",
+    "SUBSCRIBE",
+    "TRIM",
+    "Fetched",
+    "Keys",
+    "New",
+    "publish_chunks",
+]
 
 
 @dataclass(frozen=True)
@@ -356,3 +369,22 @@ SCRIPTS = {
     "PUBLISH": PUBLISH, "SUBSCRIBE": SUBSCRIBE, "FETCH": FETCH, "FILTER": FILTER, "RETRY": RETRY, "TRIM": TRIM,
     "CLEANUP": CLEANUP,
 }  # fmt: skip
+
+
+_PUBLISH_CHUNK = 500  # messages per script call, so one huge batch never stalls the server for long
+# Bytes of bodies per script call, well under the server's client-query-buffer-limit (1 GB by default).
+_PUBLISH_BYTES = 64 * 1024 * 1024
+
+
+def publish_chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessage]]:
+    """The batch cut into script calls of at most _PUBLISH_CHUNK messages and about _PUBLISH_BYTES."""
+    chunks: list[Sequence[OutgoingMessage]] = []
+    first, size = 0, 0
+    for i, message in enumerate(messages):
+        if i > first and (i - first == _PUBLISH_CHUNK or size + len(message.body) > _PUBLISH_BYTES):
+            chunks.append(messages[first:i])
+            first, size = i, 0
+        size += len(message.body)
+    if first < len(messages):
+        chunks.append(messages[first:])
+    return chunks

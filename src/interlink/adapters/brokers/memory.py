@@ -11,12 +11,12 @@ attempt raised, even though it was acked.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from interlink.adapters.brokers.wakeup import Wakeup
 from interlink.exceptions import BrokerError, ConfigurationError
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 
@@ -55,23 +55,7 @@ class _State:
         # Every id ever published: the memory broker's dedupe window is its whole life.
         self.seen: set[str] = set()
         self.queues: dict[str, _Queue] = {}
-        self._waiters: set[asyncio.Future[None]] = set()
-
-    def wake(self) -> None:
-        """Let every waiting fetch look again: something may have become visible."""
-        for fut in self._waiters:
-            if not fut.done() and not fut.get_loop().is_closed():
-                fut.set_result(None)
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait until :meth:`wake` or for ``seconds``, whichever comes first."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(fut)
-        try:
-            await asyncio.wait((fut,), timeout=seconds)
-        finally:
-            self._waiters.discard(fut)
-            fut.cancel()
+        self.wakeup = Wakeup()
 
 
 _SHARED: dict[str, _State] = {}
@@ -140,14 +124,14 @@ class MemoryBroker(Broker):
 
     async def _close(self) -> None:
         # Waiting fetches return at once instead of sleeping out their wait on a closed broker.
-        self._state.wake()
+        self._state.wakeup.wake()
 
     async def _teardown(self) -> list[str]:
         state = self._state
         removed = [f"subscription {name}" for name in sorted(state.queues)]
         state.queues.clear()
         state.seen.clear()
-        state.wake()
+        state.wakeup.wake()
         return removed
 
     async def _ping(self) -> None:
@@ -164,7 +148,7 @@ class MemoryBroker(Broker):
             for queue in state.queues.values():
                 if queue.matches(message):
                     queue.pending[state.seq] = _Pending(message, visible_at=now)
-        state.wake()
+        state.wakeup.wake()
 
     async def _subscribe(self, subscription: Subscription) -> None:
         queue = self._state.queues.get(subscription.name)
@@ -191,7 +175,7 @@ class MemoryBroker(Broker):
                 return deliveries
             # Sleep until the earliest in-flight message times out, unless a publish or retry wakes us.
             next_visible = min((p.visible_at for p in queue.pending.values()), default=deadline)
-            await self._state.sleep(max(0.0, min(deadline, next_visible) - now))
+            await self._state.wakeup.sleep(max(0.0, min(deadline, next_visible) - now))
 
     def _claim(self, name: str, queue: _Queue, max_messages: int, now: float) -> list[Delivery]:
         deliveries: list[Delivery] = []
@@ -215,7 +199,7 @@ class MemoryBroker(Broker):
             if self.duplicate_every and self._acks % self.duplicate_every == 0 and not pending.duplicated:
                 pending.duplicated = True
                 pending.visible_at = time.monotonic()
-                self._state.wake()
+                self._state.wakeup.wake()
             else:
                 del queue.pending[delivery.handle]
 
@@ -225,7 +209,7 @@ class MemoryBroker(Broker):
         # A stale delivery (acked, or redelivered to someone else since) must not move the current one.
         if pending is not None and pending.attempt == delivery.attempt:
             pending.visible_at = time.monotonic() + max(0.0, delay)
-            self._state.wake()
+            self._state.wakeup.wake()
 
     def _queue(self, name: str) -> _Queue:
         queue = self._state.queues.get(name)

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from interlink.adapters.brokers.sqlite import sql
 from interlink.adapters.brokers.sqlite.config import DEFAULTS, seconds, size
 from interlink.adapters.brokers.sqlite.errors import translating
+from interlink.adapters.brokers.wakeup import Wakeup
 from interlink.adapters.sqlite_link import SqliteLink
 from interlink.exceptions import BrokerError, ConfigurationError
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
@@ -33,33 +34,7 @@ T = TypeVar("T")
 _PRAGMAS = ("PRAGMA busy_timeout = 10000", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL")
 
 
-class _Signal:
-    """Wakes this process's waiting fetches when a publish or retry may have made messages visible."""
-
-    def __init__(self) -> None:
-        self.generation = 0
-        self._waiters: set[asyncio.Future[None]] = set()
-
-    def notify(self) -> None:
-        self.generation += 1
-        for fut in self._waiters:
-            if not fut.done() and not fut.get_loop().is_closed():
-                fut.set_result(None)
-
-    async def wait(self, seconds: float, since: int) -> None:
-        # A notify between the caller's look at the table and this wait must not be slept through.
-        if self.generation != since:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(fut)
-        try:
-            await asyncio.wait((fut,), timeout=seconds)
-        finally:
-            self._waiters.discard(fut)
-            fut.cancel()
-
-
-_SIGNALS: dict[str, _Signal] = {}
+_SIGNALS: dict[str, Wakeup] = {}  # by file: the fetches of this process waiting on it
 
 
 class SqliteBroker(Broker):
@@ -101,14 +76,14 @@ class SqliteBroker(Broker):
         self.redelivery_window = self.dedupe_window  # a message is kept that long after its last ack
         self.max_message_size = size(max_message_size, options, url)
         self._link: SqliteLink | None = None
-        self._signal = _Signal()
+        self._signal = Wakeup()
         self._known: set[str] = set()
         self._purged_at = 0.0
 
     async def _connect(self) -> None:
         with translating(self.path):
             key = await asyncio.to_thread(self._prepare_directory)
-            self._signal = _SIGNALS.setdefault(key, _Signal())
+            self._signal = _SIGNALS.setdefault(key, Wakeup())
             link = SqliteLink(
                 self.path, _PRAGMAS, thread_name=THREAD_NAME, closed=self._closed_error, factory=sql.Connection
             )
@@ -136,7 +111,7 @@ class SqliteBroker(Broker):
         if link is not None:
             with translating(self.path):
                 await link.close()
-        self._signal.notify()
+        self._signal.wake()
 
     async def _teardown(self) -> list[str]:
         # The file is the embedded broker's namespace: its tables go, the file stays (it may hold other tables).
@@ -155,7 +130,7 @@ class SqliteBroker(Broker):
             self._purged_at = now
             purge_before = now - self.dedupe_window
         await self._run(sql.publish, rows, now, purge_before)
-        self._signal.notify()
+        self._signal.wake()
 
     async def _subscribe(self, subscription: Subscription) -> None:
         await self._run(sql.subscribe, subscription.name, set(subscription.channels), set(subscription.types))
@@ -180,7 +155,7 @@ class SqliteBroker(Broker):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
-            await self._signal.wait(min(remaining, self.poll_interval), since)
+            await self._signal.sleep(min(remaining, self.poll_interval), since)
             if not self._connected:
                 return []  # closed while waiting: close() wakes us so shutdown is not held up
             woken = self._signal.generation != since
@@ -196,7 +171,7 @@ class SqliteBroker(Broker):
     async def _retry(self, delivery: Delivery, delay: float) -> None:
         visible_at = time.time() + max(0.0, delay)
         await self._run(sql.retry, visible_at, delivery.subscription, delivery.handle, delivery.attempt)
-        self._signal.notify()
+        self._signal.wake()
 
     async def _backlog(self, subscription: str) -> int | None:
         return await self._run(sql.backlog, subscription)

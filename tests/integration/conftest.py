@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -76,3 +77,20 @@ def backends(request: pytest.FixtureRequest, store_url: str, broker_url: str) ->
     store_id = next((i for i in ids if i in STORES), "?")
     broker_id = next((i for i in ids if i in BROKERS), "?")
     return Backends(store_url, broker_url, store_id, broker_id)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    """The shared Redis server's URL; skips the module's Redis tests (fails them under CI=true) if it is down."""
+    return require("redis").url
+
+
+@pytest.fixture
+async def namespace(redis_url: str) -> AsyncIterator[str]:
+    """A fresh Redis key namespace, whose keys are deleted after the test."""
+    name = fresh_name("ilt")
+    yield name
+    async with Redis.from_url(redis_url) as raw:
+        keys = [key async for key in raw.scan_iter(match=f"{name}:*", count=1000)]
+        if keys:
+            await raw.unlink(*keys)

@@ -23,26 +23,9 @@ from interlink.exceptions import BrokerError, BrokerUnavailable, ConfigurationEr
 from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
 from interlink.testing.contracts import BrokerContract
 from tests.support.private_redis import TlsFiles, free_port, private_redis
-from tests.support.services import fresh_name, require
+from tests.support.services import fresh_name
 
 SECRET = "s3cr3t-Pa55"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    """The shared Redis server's URL; skips the module's Redis tests (fails them under CI=true) if it is down."""
-    return require("redis").url
-
-
-@pytest.fixture
-async def namespace(redis_url: str) -> AsyncIterator[str]:
-    """A fresh key namespace, whose keys are deleted after the test."""
-    name = fresh_name("ilt")
-    yield name
-    async with Redis.from_url(redis_url) as raw:
-        keys = [key async for key in raw.scan_iter(match=f"{name}:*", count=1000)]
-        if keys:
-            await raw.unlink(*keys)
 
 
 @pytest.fixture

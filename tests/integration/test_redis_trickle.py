@@ -5,32 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
-import pytest
 from redis.asyncio import Redis
 
 from interlink.adapters.brokers.redis import RedisBroker
 from interlink.ports.broker import Delivery, OutgoingMessage, Subscription
-from tests.support.services import fresh_name, require
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    """The shared Redis server's URL; skips the module's tests (fails them under CI=true) if it is down."""
-    return require("redis").url
-
-
-@pytest.fixture
-async def namespace(redis_url: str) -> AsyncIterator[str]:
-    """A fresh key namespace, whose keys are deleted after the test."""
-    name = fresh_name("ilt")
-    yield name
-    async with Redis.from_url(redis_url) as raw:
-        keys = [key async for key in raw.scan_iter(match=f"{name}:*", count=1000)]
-        if keys:
-            await raw.unlink(*keys)
 
 
 def _message(message_id: str, type: str = "Thing") -> OutgoingMessage:

@@ -37,7 +37,8 @@ def read_event(domain: Domain, envelope: Envelope, event_type: type[E]) -> E:
     _, version = split_version(envelope.type)
     where = f"{envelope.type} {envelope.id}"
     data = domain.upcasters.upcast(event_type, version, envelope.data, where)
-    known = {k: v for k, v in data.items() if k in event_type.model_fields}
+    fields = event_type.model_fields  # a property: read once, not once per key
+    known = {k: v for k, v in data.items() if k in fields}
     try:
         return event_type.model_validate(known)
     except ValidationError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
 
 from fastapi import FastAPI
@@ -34,3 +35,12 @@ async def test_accepted_connections_send_without_nagle_delay() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_the_server_parses_http_with_httptools_when_installed() -> None:
+    """uvicorn's C parser (the fast extra) when it can be imported, h11 otherwise: the choice is left to uvicorn."""
+    server, sock = make_server(FastAPI(), HttpEndpoint("127.0.0.1", 0))
+    sock.close()
+    server.config.load()
+    expected = "HttpToolsProtocol" if importlib.util.find_spec("httptools") else "H11Protocol"
+    assert server.config.http_protocol_class.__name__ == expected

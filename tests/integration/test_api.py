@@ -8,6 +8,7 @@ the number of outbox rows ever written (SQLite's AUTOINCREMENT counter, which se
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -500,6 +501,16 @@ async def test_responses_carry_etag_and_the_callers_correlation_id(api: Api) -> 
     listed = await api.client.get("/accounts", headers={"X-Correlation-Id": "bad id with spaces"})
     assert listed.headers["x-correlation-id"] != "bad id with spaces"
     assert "etag" not in listed.headers
+
+
+async def test_a_request_without_a_usable_correlation_id_gets_a_fresh_one(api: Api) -> None:
+    """Without an X-Correlation-Id (or with one that is not safe), each request is given its own: 32 hex digits."""
+    given = [
+        (await api.client.get("/accounts", headers=headers)).headers["x-correlation-id"]
+        for headers in ({}, {}, {"X-Correlation-Id": "bad id with spaces"})
+    ]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", found) for found in given)
+    assert len(set(given)) == 3
 
 
 async def test_health_and_readiness(api: Api) -> None:

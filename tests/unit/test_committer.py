@@ -208,3 +208,32 @@ async def test_a_change_that_read_a_failed_change_is_not_committed() -> None:
         assert isinstance(results[1], ConcurrencyError)
         assert await store.load("B", "y") is None, "the dependent change set must not commit"
         assert await store.load("C", "z") is not None
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["commits", "fails"])
+async def test_a_waiter_cancelled_mid_commit_leaves_its_group_whole(store: CountingStore, failing: bool) -> None:
+    """A commit whose waiter is cancelled (a request's timeout) still goes with its group; the others are told."""
+    committer = Committer(store)
+    store.gate = asyncio.Event()
+    store.fail_with = StoreUnavailable("down") if failing else None
+    errors: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: errors.append(context.get("exception") or Exception(context)))
+    try:
+        waiters = [asyncio.create_task(committer.commit(create(id))) for id in ("kept", "gone")]
+        await store.entered.wait()
+        waiters[1].cancel()
+        store.gate.set()
+        done = await asyncio.gather(*waiters, return_exceptions=True)
+        assert store.groups == [2]
+        assert isinstance(done[1], asyncio.CancelledError)
+        if failing:
+            assert isinstance(done[0], StoreUnavailable)
+            assert await stored_ids(store, ["kept", "gone"]) == []
+        else:
+            assert done[0] is None
+            assert await stored_ids(store, ["kept", "gone"]) == ["kept", "gone"]
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert errors == []  # no future left with an exception nobody retrieved

@@ -43,29 +43,32 @@ class Committer:
 
     async def commit(self, change: ChangeSet) -> None:
         """Commit one change set; raises what its own commit raised."""
-        (error,) = await self.commit_many([change])
-        if error is not None:
-            raise error
+        await self._enqueue([change], tracing.current_context())[0]
 
     async def commit_many(self, changes: Sequence[ChangeSet]) -> list[Exception | None]:
         """Commit several change sets, in order; returns each one's error (None when it committed)."""
+        results: list[Exception | None] = []
+        for future in self._enqueue(changes, tracing.current_context()):
+            try:
+                await future
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _enqueue(self, changes: Sequence[ChangeSet], parent: SpanContext | None) -> list[asyncio.Future[None]]:
+        # The futures are awaited as they are, not through asyncio.shield (a second future and two callbacks
+        # per change set): a waiter cancelled (a request's timeout) cancels its own future, which the group
+        # then skips when it settles; its change set still commits with the group it is in.
         loop = asyncio.get_running_loop()
         futures = []
-        parent = tracing.current_context()
         for change in changes:
             future: asyncio.Future[None] = loop.create_future()
             self._queue.append((change, future, parent))
             futures.append(future)
         if self._leader is None or self._leader.done():
             self._leader = asyncio.create_task(self._drain())
-        results: list[Exception | None] = []
-        for future in futures:
-            try:
-                await asyncio.shield(future)
-                results.append(None)
-            except Exception as exc:
-                results.append(exc)
-        return results
+        return futures
 
     async def _drain(self) -> None:
         while self._queue:

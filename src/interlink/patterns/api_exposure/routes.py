@@ -14,7 +14,6 @@ import inspect
 import json
 import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -42,6 +41,7 @@ from interlink.patterns.api_exposure.operation_docs import (
 from interlink.patterns.api_exposure.problems import RequestTimedOut
 from interlink.patterns.api_exposure.security import require_scopes
 from interlink.patterns.api_exposure.settings import ApiSettings
+from interlink.ports.ids import random_hex
 from interlink.ports.store import IdempotencyRecord
 
 __all__ = ["add_command_route", "add_query_route", "route_of"]
@@ -51,6 +51,7 @@ _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 _WEAK_ETAG = re.compile(r'^W/"\d+"$')
 _IF_MATCH = r'^(\*|"[0-9]+")$'
 _KEY = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
@@ -64,9 +65,10 @@ def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
 
 def _trace(request: Request) -> tuple[str, str | None]:
     given = request.headers.get("x-correlation-id")
-    correlation = given if given and SAFE_ID.match(given) else uuid.uuid4().hex
+    # 32 hex characters like uuid4().hex, from the id pool: no os.urandom call and no UUID object per request.
+    correlation = given if given and SAFE_ID.match(given) else random_hex()
     traceparent = request.headers.get("traceparent")
-    if traceparent and not re.match(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$", traceparent):
+    if traceparent and not _TRACEPARENT.match(traceparent):
         traceparent = None  # a malformed trace header starts a new trace rather than failing the call
     return correlation, traceparent
 

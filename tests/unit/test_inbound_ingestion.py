@@ -332,6 +332,30 @@ async def test_a_batch_refused_for_a_conflict_is_redone_record_by_record(tmp_pat
     assert (hits // 1000, hits % 1000) == (6, 3), "6 meddling writes (1 in the batch, 5 alone), 3 hits once each"
 
 
+async def test_an_invalid_record_of_a_redone_batch_is_rejected_once_with_its_reason(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    """In the record-by-record redo, an invalid record is rejected as in the batch (its reason, its line),
+    once, beside the one that keeps conflicting; the others apply once each."""
+    MEDDLER[:] = [store]
+    domain = Domain("hits")
+    domain.aggregate(Counter)
+    domain.command(hit)
+    (tmp_path / "in").mkdir()
+    domain.inbound_file("hits", directory=tmp_path / "in", command=hit, batch_size=10)
+    (tmp_path / "in" / "hits.csv").write_text("id,meddle\nh1,\nb2,maybe\nm3,true\nh4,\n")
+    report = await ingest_file(DomainRuntime(domain, store, MemoryBroker()), "hits", tmp_path / "in" / "hits.csv")
+    assert (report.outcome, report.records, report.accepted, report.rejected) == ("archived", 4, 2, 2)
+    assert report.rejects_path is not None
+    rejects = [json.loads(line) for line in report.rejects_path.read_text().splitlines()]
+    assert [(r["record"], r["line"], r["raw"]) for r in rejects] == [(2, 3, "b2,maybe"), (3, 4, "m3,true")]
+    assert rejects[0]["reason"].startswith("invalid Hit: meddle: ")
+    stored = await store.load("Counter", "c")
+    assert stored is not None
+    hits = json.loads(stored.data)["hits"]
+    assert (hits // 1000, hits % 1000) == (6, 2), "6 meddling writes (1 in the batch, 5 alone), 2 hits once each"
+
+
 def _as_jsonl(rows: list[tuple[str, str, str]]) -> bytes:
     return gzip.compress("".join(json.dumps({"id": i, "account": a, "amount": m}) + "\n" for i, a, m in rows).encode())
 

@@ -70,6 +70,19 @@ def test_csv_utf8_bom_no_header_and_broken_rows(tmp_path: Path) -> None:
     ]
 
 
+def test_csv_a_record_that_is_not_valid_csv_keeps_its_number_line_and_text(tmp_path: Path) -> None:
+    """After a record spanning two lines, a record csv cannot parse is an error with its own number, first
+    line and text, and the record after it is read from the right line."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b'id,account,amount,note\nE1,A1,1,"two\nlines"\nE2,"A"2",2,x\nE3,A3,3,y\n')
+    records = _read(path)
+    assert [(r.number, r.line, r.raw, r.error) for r in records] == [
+        (1, 2, 'E1,A1,1,"two\nlines"\n', None),
+        (2, 4, 'E2,"A"2",2,x\n', "not valid CSV: ',' expected after '\"'"),
+        (3, 5, "E3,A3,3,y\n", None),
+    ]
+
+
 def test_csv_field_over_the_limit_is_an_error_of_its_record(tmp_path: Path) -> None:
     """A field longer than max_field_chars makes its record an error naming the field; the next is read."""
     path = tmp_path / "f.csv"

@@ -191,6 +191,22 @@ def test_missing_field_is_a_startup_error_naming_both_sides() -> None:
         consumer.replica(LoanRequestChanged, fields=["status", "customer"])
 
 
+def test_kind_of_follows_a_replica_declared_after_the_model_was_looked_up() -> None:
+    """kind_of keeps its answers, but a model filed under a kind later (a replica) is found under that kind;
+    stored_kinds is read-only, so nothing files a model behind kind_of's back."""
+
+    class LateCopy(Replica):
+        amount: Decimal
+
+    domain = Domain("late")
+    assert domain.kind_of(LateCopy) == "LateCopy"
+    domain.replica(LoanRequestChanged, model=LateCopy, name="late-loans")
+    assert domain.kind_of(LateCopy) == "~replica:late-loans"
+    assert dict(domain.stored_kinds) == {LateCopy: "~replica:late-loans"}
+    with pytest.raises(TypeError):
+        domain.stored_kinds[LateCopy] = "elsewhere"  # type: ignore[index]
+
+
 def test_fields_declaration_builds_a_model() -> None:
     """replica(fields=[...]) builds a model with the event's types for those fields only."""
     consumer = Domain("pricing")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar, overload
 
 from pydantic import BaseModel
@@ -103,10 +104,14 @@ class Domain:
         #: What a pattern declares on this domain by its own verbs (functions of its package rather than
         #: methods here), by the pattern's name: a new pattern needs no change to Domain.
         self.declarations: dict[str, Any] = {}
+        self._stored_kinds: dict[type[Aggregate], str] = {}
         #: Models other than the aggregates whose records the store keeps for this domain (a replica's copies),
         #: with the kind each is filed under: their ``Indexed()`` fields get indexes, ``ctx.list`` may page
         #: through them. The kind lives here, not on the class: the user's model stays as it was written.
-        self.stored_kinds: dict[type[Aggregate], str] = {}
+        #: Read-only: a pattern files a model under its kind with :meth:`store_kind`.
+        self.stored_kinds: Mapping[type[Aggregate], str] = MappingProxyType(self._stored_kinds)
+        # kind_of's answers: it runs on every load and save (twice per save). Cleared when a kind is stored.
+        self._kinds: dict[type[Aggregate], str] = {}
         #: Commands the domain runs itself (a notification's update, a file's records, a saga's end): they
         #: trust their caller, so no generic route ever serves them (see the API Exposure pattern).
         self.internal_commands: set[str] = set()
@@ -121,7 +126,16 @@ class Domain:
     def kind_of(self, cls: type[Aggregate]) -> str:
         """The kind the store files records of ``cls`` under in this domain: the one a pattern stored it
         under (a replica's ``~replica:<name>``), else the aggregate's name."""
-        return self.stored_kinds.get(cls) or cls.aggregate_name()
+        kind = self._kinds.get(cls)
+        if kind is None:
+            kind = self._kinds[cls] = self._stored_kinds.get(cls) or cls.aggregate_name()
+        return kind
+
+    def store_kind(self, cls: type[Aggregate], kind: str) -> None:
+        """File the records of ``cls``, a model other than the aggregates, under ``kind`` in this domain (a
+        pattern's declaration: a replica's copies); see :attr:`stored_kinds`."""
+        self._stored_kinds[cls] = kind
+        self._kinds.clear()
 
     # -- data and messages -------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ Each action is one transaction on the issuer's store, with its audit entry:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from interlink.core.clock import Clock
@@ -93,7 +92,7 @@ async def retry_step(domain: Domain, store: Store, clock: Clock, saga_id: str, a
     if found is not None:
         # The request exists: rewrite it (same command id, so a reply settles it) rather than create it.
         change.writes = [
-            replace(w, expected_version=found.version, new_version=found.version + 1)
+            w._replace(expected_version=found.version, new_version=found.version + 1)
             if (w.kind, w.id) == (REQUESTS.kind, command_id)
             else w
             for w in change.writes

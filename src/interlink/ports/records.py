@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from interlink.exceptions import ConcurrencyError
 from interlink.ports.broker import OutgoingMessage
@@ -47,13 +47,15 @@ class StoredAggregate:
     version: int
 
 
-@dataclass(frozen=True)
-class AggregateWrite:
+class AggregateWrite(NamedTuple):
     """Write (or, with ``data`` None, delete) an aggregate if it is still at ``expected_version``.
 
     ``due_at`` (epoch seconds) is when a framework record falls due (an outstanding request's deadline):
     :meth:`~interlink.ports.store.Store.due` finds it by that time through an index. None: never due.
     """
+
+    # A named tuple, immutable as the frozen dataclasses here: one is built per aggregate saved, and a frozen
+    # dataclass takes ~0.7 us to build (a ``object.__setattr__`` per field) where a named tuple takes ~0.2.
 
     kind: str
     id: str

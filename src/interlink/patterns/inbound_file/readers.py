@@ -49,34 +49,24 @@ def read_records(text: TextIO, spec: InboundFileSpec) -> Iterator[RawRecord]:
     return _json_lines(text, spec.limits)
 
 
-class _Lines:
-    """The lines csv.reader pulls, kept per record so that a reject can quote the record as it was."""
-
-    def __init__(self, text: TextIO, limit: int) -> None:
-        self._lines = iter(text)
-        self._limit = limit + 2  # the line break is not part of the line
-        self.count = 0
-        self.taken: list[str] = []
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self.count += 1
-        if len(line) > self._limit:  # the pre-scan refuses these first; a file changed since is refused here
-            raise FileRefused(f"a line is longer than the limit of {self._limit - 2:,} characters", line=self.count)
-        self.taken.append(line)
-        return line
+def _lines(text: TextIO, limit: int, taken: list[str]) -> Iterator[str]:
+    """The lines csv.reader pulls, each also put in ``taken`` so that a reject can quote its record as it was
+    (a generator: cheaper per line than an iterator class's ``__next__``)."""
+    limit += 2  # the line break is not part of the line
+    for count, line in enumerate(text, 1):
+        if len(line) > limit:  # the pre-scan refuses these first; a file changed since is refused here
+            raise FileRefused(f"a line is longer than the limit of {limit - 2:,} characters", line=count)
+        taken.append(line)
+        yield line
 
 
 def _csv(text: TextIO, fmt: CsvFormat, limits: FileLimits, required: set[str]) -> Iterator[RawRecord]:
     if limits.max_field_chars >= csv.field_size_limit():
         # The csv module's own limit (131,072 by default, process-wide) must not cut in before ours.
         csv.field_size_limit(limits.max_field_chars + 1)
-    lines = _Lines(text, limits.max_line_chars)
+    taken: list[str] = []
     reader = csv.reader(
-        lines,
+        _lines(text, limits.max_line_chars, taken),
         delimiter=fmt.delimiter,
         quotechar=fmt.quotechar,
         quoting=csv.QUOTE_MINIMAL if fmt.quoting else csv.QUOTE_NONE,
@@ -89,49 +79,45 @@ def _csv(text: TextIO, fmt: CsvFormat, limits: FileLimits, required: set[str]) -
         try:
             header = next((row for row in reader if row), None)
         except csv.Error as exc:
-            raise FileRefused(f"the header row is not valid CSV: {exc}", line=lines.count) from None
+            raise FileRefused(f"the header row is not valid CSV: {exc}", line=reader.line_num) from None
         if header is None:
             return
         names = [fmt.columns.get(h.strip(), h.strip()) for h in header]
         # A header that does not fit the record would only make every record a reject: refuse the file.
         if len(set(names)) != len(names):
-            raise FileRefused(f"the header names a column twice: {names}", line=lines.count)
+            raise FileRefused(f"the header names a column twice: {names}", line=reader.line_num)
         if missing := required - set(names):
-            raise FileRefused(f"the header has no column for {sorted(missing)} (it has {names})", line=lines.count)
-    number, width, longest = 0, len(names), limits.max_field_chars
+            raise FileRefused(f"the header has no column for {sorted(missing)} (it has {names})", line=reader.line_num)
+    number, width, longest, strip = 0, len(names), limits.max_field_chars, fmt.strip
     while True:
-        lines.taken.clear()
+        taken.clear()
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
             number += 1
-            yield _broken(number, lines, f"not valid CSV: {exc}")
+            yield RawRecord(number, reader.line_num - len(taken) + 1, "".join(taken), None, f"not valid CSV: {exc}")
             continue
         if not row:
             continue  # a blank line is no record
         number += 1
-        first = lines.count - len(lines.taken) + 1
-        raw = lines.taken[0] if len(lines.taken) == 1 else "".join(lines.taken)
+        # reader.line_num counts the lines pulled so far: this record's are the last len(taken) of them.
+        first = reader.line_num - len(taken) + 1
+        raw = taken[0] if len(taken) == 1 else "".join(taken)
         if len(row) != width:
             yield RawRecord(number, first, raw, None, f"has {len(row)} fields; the header names {width}")
             continue
         if len(raw) > longest and (too_long := _too_long(zip(names, row, strict=True), longest)):
             yield RawRecord(number, first, raw, None, too_long)
             continue
-        if fmt.strip:
+        if strip:
             fields = {n: v.strip() for n, v in zip(names, row, strict=True) if v and not v.isspace()}
         else:
             fields = dict(zip(names, row))  # noqa: B905 -- as long as names (checked above); strict costs ~0.3 us
             if "" in fields.values():  # checked in C: most records have no empty field to drop
                 fields = {n: v for n, v in fields.items() if v}
         yield RawRecord(number, first, raw, fields)
-
-
-def _broken(number: int, lines: _Lines, reason: str) -> RawRecord:
-    first = lines.count - len(lines.taken) + 1
-    return RawRecord(number, first, "".join(lines.taken), None, reason)
 
 
 def _too_long(fields: Any, limit: int) -> str | None:

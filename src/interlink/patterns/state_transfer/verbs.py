@@ -65,7 +65,7 @@ class StateTransferVerbs(Domain):
         if source is not None:
             self.service_providers[source.name] = event.owner()
         self.replicas[spec.name] = spec
-        self.stored_kinds[spec.model] = spec.kind
+        self.store_kind(spec.model, spec.kind)
         return spec
 
     def replica_for(self, model: type[Replica]) -> ReplicaSpec:

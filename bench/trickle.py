@@ -37,6 +37,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,19 +185,30 @@ async def _raw_publisher(kind: str, ns: str) -> Any:
     return publish_redis, client.aclose
 
 
-async def raw_consumer(cfg: dict[str, Any]) -> None:
-    ns, sch, app = cfg["ns"], cfg["schema"], f"{cfg['ns']}_c"
-    conn, committed = await _raw_pg(app), {}
+def raw_effect(conn: Any, sch: str) -> Callable[[str, bytes], Awaitable[str]]:
+    """The raw consumer's transaction: the inbox mark and, the first time, the shipment row, one commit.
+    The function it returns takes a message (id, JSON body) and returns its order id."""
     insert_mark = f'INSERT INTO "{sch}".inbox (message_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1'
     insert_effect = f'INSERT INTO "{sch}".shipments (id, data) VALUES ($1, $2)'
 
-    async def handle(mid: str, body: bytes) -> None:
+    async def write(mid: str, body: bytes) -> str:
         event = json.loads(body)
         async with conn.transaction():
             if await conn.fetchval(insert_mark, mid):
                 shipment = {"id": event["order_id"], "order_id": event["order_id"], "customer": event["customer"]}
                 await conn.execute(insert_effect, event["order_id"], json.dumps(shipment))
-        committed[event["order_id"]] = time.time()
+        return str(event["order_id"])
+
+    return write
+
+
+async def raw_consumer(cfg: dict[str, Any]) -> None:
+    ns, sch, app = cfg["ns"], cfg["schema"], f"{cfg['ns']}_c"
+    conn, committed = await _raw_pg(app), {}
+    write = raw_effect(conn, sch)
+
+    async def handle(mid: str, body: bytes) -> None:
+        committed[await write(mid, body)] = time.time()
 
     fetch_one, ack, close = await _raw_fetcher(cfg["kind"], ns)
     _say(ready=True, names={"subscriptions": [], "channels": []})

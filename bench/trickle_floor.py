@@ -47,14 +47,10 @@ Write = Callable[[str, bytes], Awaitable[None]]
 async def _database_step(schema: str) -> tuple[Write, Callable[[], Awaitable[int]], Callable[[], Awaitable[None]]]:
     """One transaction as the raw consumer writes it; a count of the rows written; a close."""
     conn = await trickle._raw_pg(f"{schema}_floor")
-    mark = f'INSERT INTO "{schema}".inbox (message_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1'
-    effect = f'INSERT INTO "{schema}".shipments (id, data) VALUES ($1, $2)'
+    effect = trickle.raw_effect(conn, schema)
 
     async def write(mid: str, body: bytes) -> None:
-        event = json.loads(body)
-        async with conn.transaction():
-            if await conn.fetchval(mark, mid):
-                await conn.execute(effect, event["order_id"], json.dumps(event))
+        await effect(mid, body)
 
     async def count() -> int:
         return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".shipments'))

@@ -310,14 +310,20 @@ async def hit(ctx: Context, data: Hit) -> None:
         await store.commit([ChangeSet(writes=[AggregateWrite("Counter", "c", version, version + 1, document)])])
 
 
-async def test_a_batch_refused_for_a_conflict_is_redone_record_by_record(tmp_path: Path, store: MemoryStore) -> None:
-    """A conflicting batch is redone record by record: the one that keeps conflicting is rejected, the rest apply."""
+def _hits_domain(tmp_path: Path, store: MemoryStore) -> Domain:
+    """A domain whose file of hits runs ``hit`` per record in batches of 10, meddling through ``store``."""
     MEDDLER[:] = [store]
     domain = Domain("hits")
     domain.aggregate(Counter)
     domain.command(hit)
     (tmp_path / "in").mkdir()
     domain.inbound_file("hits", directory=tmp_path / "in", command=hit, batch_size=10)
+    return domain
+
+
+async def test_a_batch_refused_for_a_conflict_is_redone_record_by_record(tmp_path: Path, store: MemoryStore) -> None:
+    """A conflicting batch is redone record by record: the one that keeps conflicting is rejected, the rest apply."""
+    domain = _hits_domain(tmp_path, store)
     (tmp_path / "in" / "hits.csv").write_text("id,meddle\nh1,\nh2,\nm3,true\nh4,\n")
     runtime = DomainRuntime(domain, store, MemoryBroker())
     report = await ingest_file(runtime, "hits", tmp_path / "in" / "hits.csv")
@@ -337,12 +343,7 @@ async def test_an_invalid_record_of_a_redone_batch_is_rejected_once_with_its_rea
 ) -> None:
     """In the record-by-record redo, an invalid record is rejected as in the batch (its reason, its line),
     once, beside the one that keeps conflicting; the others apply once each."""
-    MEDDLER[:] = [store]
-    domain = Domain("hits")
-    domain.aggregate(Counter)
-    domain.command(hit)
-    (tmp_path / "in").mkdir()
-    domain.inbound_file("hits", directory=tmp_path / "in", command=hit, batch_size=10)
+    domain = _hits_domain(tmp_path, store)
     (tmp_path / "in" / "hits.csv").write_text("id,meddle\nh1,\nb2,maybe\nm3,true\nh4,\n")
     report = await ingest_file(DomainRuntime(domain, store, MemoryBroker()), "hits", tmp_path / "in" / "hits.csv")
     assert (report.outcome, report.records, report.accepted, report.rejected) == ("archived", 4, 2, 2)

@@ -37,6 +37,7 @@ for entry in (ROOT / "bench", ROOT / "src", ROOT):
         sys.path.insert(0, str(entry))
 
 import trickle  # noqa: E402
+import trickle_raw  # noqa: E402
 from brokers import BROKERS, _drop_schemas, _fresh  # noqa: E402
 from brokers_split import Child  # noqa: E402
 
@@ -46,8 +47,8 @@ Write = Callable[[str, bytes], Awaitable[None]]
 
 async def _database_step(schema: str) -> tuple[Write, Callable[[], Awaitable[int]], Callable[[], Awaitable[None]]]:
     """One transaction as the raw consumer writes it; a count of the rows written; a close."""
-    conn = await trickle._raw_pg(f"{schema}_floor")
-    effect = trickle.raw_effect(conn, schema)
+    conn = await trickle_raw._raw_pg(f"{schema}_floor")
+    effect = trickle_raw.raw_effect(conn, schema)
 
     async def write(mid: str, body: bytes) -> None:
         await effect(mid, body)
@@ -62,13 +63,13 @@ async def _measure(mode: str, broker: str, events: int, rate: float) -> float:
     """CPU seconds of this process per message for one mode; raises RuntimeError if a message is missing."""
     ns = _fresh()
     schema = f"{ns}_raw"
-    await trickle._raw_tables(schema)
+    await trickle_raw._raw_tables(schema)
     write, count, close_db = await _database_step(schema)
     fetch = ack = close_broker = None
     producer: Child | None = None
     try:
         if mode in ("broker", "both"):
-            fetch, ack, close_broker = await trickle._raw_fetcher(broker, ns)
+            fetch, ack, close_broker = await trickle_raw._raw_fetcher(broker, ns)
             cfg = {"kind": broker, "ns": ns, "events": events, "rate": rate, "schema": schema, "loop": "asyncio"}
             producer = Child("raw-producer", cfg, trickle.__file__)
             producer.read()
@@ -77,7 +78,7 @@ async def _measure(mode: str, broker: str, events: int, rate: float) -> float:
         deadline = started + events / rate + 60
         while received < events and time.perf_counter() < deadline:
             if fetch is None:  # loop, database: one message per tick, made up here
-                await trickle._tick(started, received, rate)
+                await trickle_raw._tick(started, received, rate)
                 if mode == "database":
                     body = json.dumps({"order_id": f"o{received}", "customer": "c", "amount": 1})
                     await write(f"m{received}", body.encode())

@@ -30,6 +30,7 @@ from interlink.ports.broker import Broker, OutgoingMessage, Subscription
 from interlink.runtime.backends import open_broker
 from interlink.testing.contracts import BrokerContract
 from interlink.testing.waiting import wait_until
+from tests.support.fetching import fetch_all
 from tests.support.private_rabbitmq import PrivateRabbitMq, free_port, rabbitmq_installed
 from tests.support.services import require
 
@@ -369,7 +370,7 @@ async def test_tls_with_a_client_certificate(tls_node: PrivateRabbitMq) -> None:
         sub = await _subscribe(broker)
         sent = _messages("shop.events", 3)
         await broker.publish(sent)
-        got = await broker.fetch(sub, 3, wait=5)
+        got = await fetch_all(broker, sub, 3)
         assert [d.message_id for d in got] == [m.message_id for m in sent]
         await broker.ack(got)
     # verify=false skips the server check (no CA given), the client certificate is still sent.

@@ -20,8 +20,9 @@ from interlink.adapters.brokers.redis import RedisBroker
 from interlink.adapters.brokers.redis.config import RedisSettings, parse_url, redact
 from interlink.adapters.brokers.redis.errors import TRANSLATIONS, translate
 from interlink.exceptions import BrokerError, BrokerUnavailable, ConfigurationError
-from interlink.ports.broker import Broker, Delivery, OutgoingMessage, Subscription
+from interlink.ports.broker import Broker, OutgoingMessage, Subscription
 from interlink.testing.contracts import BrokerContract
+from tests.support.fetching import fetch_all
 from tests.support.private_redis import TlsFiles, free_port, private_redis
 from tests.support.services import fresh_name
 
@@ -60,14 +61,6 @@ async def _declare(broker: Broker, channels: tuple[str, ...] = ("c",), types: tu
     return name
 
 
-async def _fetch_all(broker: Broker, sub: str, expected: int, patience: float = 10) -> list[Delivery]:
-    got: list[Delivery] = []
-    deadline = asyncio.get_running_loop().time() + patience
-    while len(got) < expected and asyncio.get_running_loop().time() < deadline:
-        got += await broker.fetch(sub, expected - len(got), wait=0.5)
-    return got
-
-
 async def test_duplicate_id_in_later_publish_is_dropped_until_the_window_ends(redis_url: str, namespace: str) -> None:
     """A re-sent id is dropped across publish calls within the dedupe window, and accepted after it."""
     async with RedisBroker(_url(redis_url, namespace), dedupe_window=0.3) as broker:
@@ -75,12 +68,12 @@ async def test_duplicate_id_in_later_publish_is_dropped_until_the_window_ends(re
         first = _message("c")
         await broker.publish([first])
         await broker.publish([first, _message("c", message_id=first.message_id)])
-        got = await _fetch_all(broker, sub, 1)
+        got = await fetch_all(broker, sub, 1)
         await broker.ack(got)
         assert await broker.fetch(sub, 10, wait=0.1) == []
         await asyncio.sleep(0.4)  # the window is a duration on the server's clock: nothing to poll for
         await broker.publish([first])
-        again = await _fetch_all(broker, sub, 1)
+        again = await fetch_all(broker, sub, 1)
     assert [d.message_id for d in got + again] == [first.message_id] * 2
 
 
@@ -91,12 +84,12 @@ async def test_entries_left_by_a_closed_consumer_are_taken_over(redis_url: str, 
         sub = await _declare(first)
         sent = [_message("c") for _ in range(3)]
         await first.publish(sent)
-        taken = await _fetch_all(first, sub, 3)
+        taken = await fetch_all(first, sub, 3)
         assert {d.attempt for d in taken} == {1}
     async with RedisBroker(url) as second:
         assert first.consumer != second.consumer
         assert await second.fetch(sub, 10, wait=0.1) == []  # still invisible
-        got = await _fetch_all(second, sub, 3)
+        got = await fetch_all(second, sub, 3)
         await second.ack(got)
     assert [(d.message_id, d.attempt) for d in got] == [(m.message_id, 2) for m in sent]
 
@@ -106,14 +99,14 @@ async def test_retry_waits_in_the_delayed_set_and_is_not_taken_over(redis_url: s
     async with RedisBroker(_url(redis_url, namespace), visibility_timeout=0.2) as broker:
         sub = await _declare(broker)
         await broker.publish([_message("c")])
-        (first,) = await _fetch_all(broker, sub, 1)
+        (first,) = await fetch_all(broker, sub, 1)
         started = asyncio.get_running_loop().time()
         await broker.retry(first, 1.0)
         delayed = await raw.zrange(f"{namespace}:sub:{sub}:delayed", 0, -1)
         assert delayed == [first.handle[1] + b" " + first.handle[0].encode()]
         # Several visibility timeouts pass while it waits: no takeover hands it out early.
         assert await broker.fetch(sub, 10, wait=0.7) == []
-        (second,) = await _fetch_all(broker, sub, 1)
+        (second,) = await fetch_all(broker, sub, 1)
         assert asyncio.get_running_loop().time() - started >= 0.9
         await broker.ack([second])
         assert await raw.zcard(f"{namespace}:sub:{sub}:delayed") == 0
@@ -141,7 +134,7 @@ async def test_unreadable_entries_are_delivered_marked_defective(redis_url: str,
         bad_id = await raw.xadd(stream, {"hello": "world"})
         good = _message("c")
         await broker.publish([good])
-        got = await _fetch_all(broker, sub, 2)
+        got = await fetch_all(broker, sub, 2)
         await broker.ack(got)
         assert not await raw.exists(f"{namespace}:sub:{sub}:dead")
     bad, fine = got
@@ -172,7 +165,7 @@ async def test_lost_server_state_is_restored_by_the_declaring_process(
         await raw.unlink(*[key async for key in raw.scan_iter(match=f"{namespace}:*")])
         late = _message("c")
         await broker.publish([late])  # published before the group exists again: recreated at 0, not $
-        got = await _fetch_all(broker, sub, 1)
+        got = await fetch_all(broker, sub, 1)
     assert [d.message_id for d in got] == [late.message_id]
     async with RedisBroker(_url(redis_url, namespace)) as stranger:
         await raw.unlink(f"{namespace}:sub:{sub}:types")
@@ -187,13 +180,13 @@ async def test_lost_consumer_group_is_recreated_from_the_start_of_the_stream(
     async with RedisBroker(_url(redis_url, namespace)) as broker:
         sub = await _declare(broker)
         await broker.publish([_message("c")])
-        (in_hand,) = await _fetch_all(broker, sub, 1)
+        (in_hand,) = await fetch_all(broker, sub, 1)
         await raw.xgroup_destroy(f"{namespace}:stream:c", sub)
         await broker.ack([in_hand])  # its group is gone: nothing to ack, and no error
         await broker.retry(in_hand, 0)
         late = _message("c")
         await broker.publish([late])
-        got = await _fetch_all(broker, sub, 2)
+        got = await fetch_all(broker, sub, 2)
     # Recreated at 0, the group gets the whole stream again: the consumer's inbox drops the first one.
     assert [d.message_id for d in got] == [in_hand.message_id, late.message_id]
     assert {d.attempt for d in got} == {1}
@@ -205,9 +198,9 @@ async def test_streams_are_trimmed_of_what_every_group_acked(redis_url: str, nam
         broker.housekeeping_interval = 0
         first, second = await _declare(broker), await _declare(broker)
         await broker.publish([_message("c") for _ in range(5)])
-        await broker.ack(await _fetch_all(broker, first, 5))
+        await broker.ack(await fetch_all(broker, first, 5))
         assert await raw.xlen(f"{namespace}:stream:c") == 5  # the second subscription has read nothing
-        in_hand = await _fetch_all(broker, second, 5)
+        in_hand = await fetch_all(broker, second, 5)
         await broker.ack(in_hand[:3])
         assert await raw.xlen(f"{namespace}:stream:c") == 2
         await broker.ack(in_hand[3:])
@@ -223,7 +216,7 @@ async def test_close_forgets_idle_consumers_and_keeps_busy_ones(redis_url: str, 
         idle, busy = await _declare(broker, ("i",)), await _declare(broker, ("b",))
         await broker.publish([_message("b")])
         assert await broker.fetch(idle, 1, wait=0) == []
-        assert len(await _fetch_all(broker, busy, 1)) == 1
+        assert len(await fetch_all(broker, busy, 1)) == 1
     assert await raw.xinfo_consumers(f"{namespace}:stream:i", idle) == []
     (consumer,) = await raw.xinfo_consumers(f"{namespace}:stream:b", busy)
     assert consumer["name"] == broker.consumer.encode()

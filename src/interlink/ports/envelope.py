@@ -23,6 +23,7 @@ from interlink.exceptions import MalformedMessage
 from interlink.ports.ids import random_hex
 
 __all__ = [
+    "TRACEPARENT",
     "Envelope",
     "channel_of",
     "describe_validation_error",
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+#: A W3C ``traceparent`` value, as a message or a request may carry it.
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CORE = {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data"}
 
 
@@ -108,7 +110,7 @@ class Envelope(BaseModel):
     @field_validator("traceparent")
     @classmethod
     def _traceparent(cls, value: str | None) -> str | None:
-        if value is not None and not _TRACEPARENT.match(value):
+        if value is not None and not TRACEPARENT.match(value):
             raise ValueError("traceparent must be W3C Trace Context: 00-<32 hex>-<16 hex>-<2 hex>")
         return value
 

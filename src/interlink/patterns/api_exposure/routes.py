@@ -41,6 +41,7 @@ from interlink.patterns.api_exposure.operation_docs import (
 from interlink.patterns.api_exposure.problems import RequestTimedOut
 from interlink.patterns.api_exposure.security import require_scopes
 from interlink.patterns.api_exposure.settings import ApiSettings
+from interlink.ports.envelope import TRACEPARENT
 from interlink.ports.ids import random_hex
 from interlink.ports.store import IdempotencyRecord
 
@@ -51,7 +52,6 @@ _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 _WEAK_ETAG = re.compile(r'^W/"\d+"$')
 _IF_MATCH = r'^(\*|"[0-9]+")$'
 _KEY = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def route_of(spec: CommandSpec | QuerySpec) -> tuple[str, str]:
@@ -68,7 +68,7 @@ def _trace(request: Request) -> tuple[str, str | None]:
     # 32 hex characters like uuid4().hex, from the id pool: no os.urandom call and no UUID object per request.
     correlation = given if given and SAFE_ID.match(given) else random_hex()
     traceparent = request.headers.get("traceparent")
-    if traceparent and not _TRACEPARENT.match(traceparent):
+    if traceparent and not TRACEPARENT.match(traceparent):
         traceparent = None  # a malformed trace header starts a new trace rather than failing the call
     return correlation, traceparent
 
